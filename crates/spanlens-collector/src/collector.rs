@@ -1,0 +1,102 @@
+//! Collector lifecycle: validate config → migrate → bind listeners → run receivers and the
+//! pipeline → graceful shutdown that drains every accepted span into ClickHouse.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::pipeline::{Pipeline, PipelineTasks};
+use crate::receiver::{Ingest, otlp_grpc, otlp_http};
+use crate::storage::clickhouse::ClickHouse;
+use crate::storage::migrate::{MigrateError, migrate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+}
+
+/// A running collector. Listeners are bound before `start` returns, so port 0 works in tests.
+pub struct Collector {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub pipeline: Pipeline,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    tasks: PipelineTasks,
+}
+
+impl Collector {
+    pub async fn start(config: Config) -> Result<Collector, StartError> {
+        if config.clickhouse.migrate_on_start {
+            let report = migrate(&config.clickhouse).await?;
+            tracing::info!(applied = ?report.applied, already = report.already_applied, "migrations");
+        }
+        let clickhouse = ClickHouse::new(&config.clickhouse);
+        let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone());
+        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, project: config.default_project.clone() };
+
+        let bind = |what, addr| async move {
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let http_listener = bind("OTLP/HTTP", config.receiver.http_listen).await?;
+        let grpc_listener = bind("OTLP/gRPC", config.receiver.grpc_listen).await?;
+        let http_addr = http_listener.local_addr().expect("bound socket has an address");
+        let grpc_addr = grpc_listener.local_addr().expect("bound socket has an address");
+
+        let (stop, stopped) = watch::channel(false);
+        let wait_stop = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+
+        let http_app = otlp_http::router(ingest.clone(), config.receiver.max_body_bytes);
+        let http_stop = wait_stop(stopped.clone());
+        let http = tokio::spawn(async move {
+            if let Err(e) = axum::serve(http_listener, http_app).with_graceful_shutdown(http_stop).await {
+                tracing::error!(error = %e, "OTLP/HTTP server failed");
+            }
+        });
+
+        let grpc_service = otlp_grpc::trace_service(ingest, config.receiver.max_body_bytes);
+        let grpc_stop = wait_stop(stopped);
+        let grpc = tokio::spawn(async move {
+            let incoming = tokio_stream_listener(grpc_listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(grpc_service)
+                .serve_with_incoming_shutdown(incoming, grpc_stop)
+                .await
+            {
+                tracing::error!(error = %e, "OTLP/gRPC server failed");
+            }
+        });
+
+        Ok(Collector { http_addr, grpc_addr, pipeline, stop, servers: vec![http, grpc], tasks })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, then writes everything queued.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for server in self.servers {
+            let _ = server.await;
+        }
+        drop(self.pipeline); // the last sender: lets the batcher flush and finish
+        self.tasks.shutdown().await;
+    }
+}
+
+fn tokio_stream_listener(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
+    futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| {
+            let _ = stream.set_nodelay(true);
+            stream
+        });
+        Some((accepted, listener))
+    })
+}

@@ -1,0 +1,261 @@
+//! The collector's one configuration struct.
+//!
+//! Sources, later ones win: built-in defaults → TOML file (`--config` / `SPANLENS_CONFIG`) →
+//! environment (`SPANLENS_<SECTION>__<FIELD>`, e.g. `SPANLENS_CLICKHOUSE__URL`) → command-line
+//! flags (`--set section.field=value`, plus shorthands in main.rs). Every override goes through
+//! the same dotted-key path, so a field is declared once, here, with its documented default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid TOML in {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("override `{0}` must look like section.field=value")]
+    BadOverride(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Project (tenant) every span is stored under while API keys are not configured.
+    pub default_project: String,
+    pub receiver: ReceiverConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub pipeline: PipelineConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// OTLP/gRPC listen address. Default 127.0.0.1:4317 (set 0.0.0.0:4317 in a cluster).
+    pub grpc_listen: SocketAddr,
+    /// OTLP/HTTP listen address (also /healthz, /readyz). Default 127.0.0.1:4318.
+    pub http_listen: SocketAddr,
+    /// Largest accepted request body, after gzip decompression. Default 16 MiB.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// ClickHouse HTTP interface. Default http://127.0.0.1:8123.
+    pub url: String,
+    /// Database holding Spanlens tables; created by `migrate`. Default "spanlens".
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// LZ4-compress insert bodies (ClickHouse's native block compression). Default true.
+    pub compression: bool,
+    /// Span retention in days, applied as the spans table TTL by `migrate`; 0 keeps forever.
+    pub retention_days: u32,
+    /// Apply migrations when the collector starts. Default true.
+    pub migrate_on_start: bool,
+    /// Per-insert timeout in milliseconds. Default 30000.
+    pub insert_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Bytes of encoded rows the in-memory queue may hold before receivers answer
+    /// "try later" (HTTP 429 / gRPC RESOURCE_EXHAUSTED). Default 256 MiB.
+    pub queue_max_bytes: usize,
+    /// A batch is flushed at this many rows... Default 20000.
+    pub batch_max_rows: usize,
+    /// ...or this many encoded bytes... Default 16 MiB.
+    pub batch_max_bytes: usize,
+    /// ...or when its oldest row is this old (milliseconds). Default 1000.
+    pub batch_max_age_ms: u64,
+    /// First retry delay after a failed insert (ms); doubles up to `retry_max_backoff_ms`.
+    pub retry_initial_backoff_ms: u64,
+    pub retry_max_backoff_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_project: "default".into(),
+            receiver: ReceiverConfig::default(),
+            clickhouse: ClickHouseConfig::default(),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            grpc_listen: ([127, 0, 0, 1], 4317).into(),
+            http_listen: ([127, 0, 0, 1], 4318).into(),
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "spanlens".into(),
+            user: "default".into(),
+            password: String::new(),
+            compression: true,
+            retention_days: 30,
+            migrate_on_start: true,
+            insert_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_max_bytes: 256 << 20,
+            batch_max_rows: 20_000,
+            batch_max_bytes: 16 << 20,
+            batch_max_age_ms: 1000,
+            retry_initial_backoff_ms: 100,
+            retry_max_backoff_ms: 10_000,
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn batch_max_age(&self) -> Duration {
+        Duration::from_millis(self.batch_max_age_ms)
+    }
+}
+
+impl Config {
+    /// Builds the configuration from an optional file, then `SPANLENS_*` environment variables,
+    /// then `section.field=value` overrides (command-line flags).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Parse {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("SPANLENS_") else { continue };
+            if key == "CONFIG" {
+                continue;
+            }
+            let dotted = key.to_ascii_lowercase().replace("__", ".");
+            set_dotted(&mut table, &dotted, &value);
+        }
+        for item in overrides {
+            let (key, value) =
+                item.split_once('=').ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            set_dotted(&mut table, key.trim(), value.trim());
+        }
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
+            origin: "configuration (file, SPANLENS_* environment, flags)".into(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Pure checks, before anything is started.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.pipeline;
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.default_project.is_empty() {
+            return invalid("default_project must not be empty");
+        }
+        if p.batch_max_rows == 0 || p.batch_max_bytes == 0 {
+            return invalid("pipeline.batch_max_rows and batch_max_bytes must be > 0");
+        }
+        if p.queue_max_bytes < p.batch_max_bytes {
+            return invalid("pipeline.queue_max_bytes must be >= pipeline.batch_max_bytes");
+        }
+        if self.receiver.max_body_bytes == 0 {
+            return invalid("receiver.max_body_bytes must be > 0");
+        }
+        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
+            return invalid("clickhouse.url must start with http:// or https://");
+        }
+        let db = &self.clickhouse.database;
+        if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return invalid("clickhouse.database must be a plain identifier ([A-Za-z0-9_]+)");
+        }
+        Ok(())
+    }
+}
+
+/// Sets `a.b.c = value` in a TOML table. The value is read as a TOML literal when it parses as
+/// one (numbers, booleans, arrays), else taken as a string — so `url=http://x` needs no quotes.
+fn set_dotted(table: &mut toml::Table, dotted: &str, value: &str) {
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().unwrap_or_default();
+    let mut cur = table;
+    for part in parts {
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    cur.insert(last.to_string(), parsed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("spanlens-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[clickhouse]\ndatabase = \"from_file\"\nretention_days = 7\n").unwrap();
+        let env = vec![
+            ("SPANLENS_CLICKHOUSE__URL".to_string(), "http://ch:8123".to_string()),
+            ("SPANLENS_CLICKHOUSE__RETENTION_DAYS".to_string(), "9".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let flags = vec!["clickhouse.retention_days=11".to_string()];
+        let c = Config::load(Some(&path), env, &flags).unwrap();
+        assert_eq!(c.clickhouse.database, "from_file");
+        assert_eq!(c.clickhouse.url, "http://ch:8123");
+        assert_eq!(c.clickhouse.retention_days, 11);
+        assert_eq!(c.receiver, ReceiverConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = Config::load(None, vec![], &["clickhouse.nope=1".into()]).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+        let err = Config::load(None, vec![], &["pipeline.batch_max_rows=0".into()]).unwrap_err();
+        assert!(err.to_string().contains("batch_max_rows"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.database=a-b".into()]).unwrap_err();
+        assert!(err.to_string().contains("clickhouse.database"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Spanlens collector: OTLP receivers → normalize (conventions → LLM row) → bounded queue →
+//! batcher → ClickHouse writer. Each stage lives in its own module.
+
+pub mod collector;
+pub mod config;
+pub mod normalize;
+pub mod pipeline;
+pub mod receiver;
+pub mod storage;

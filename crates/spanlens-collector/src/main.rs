@@ -1,0 +1,116 @@
+//! `spanlens-collector` command line: `run` (default) and `migrate`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use spanlens_collector::collector::Collector;
+use spanlens_collector::config::Config;
+use spanlens_collector::storage::migrate::migrate;
+
+#[derive(Parser)]
+#[command(version, about = "Spanlens: OTLP in, typed LLM rows in ClickHouse out")]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short, env = "SPANLENS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Override any config field: --set clickhouse.url=http://ch:8123 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.FIELD=VALUE", global = true)]
+    overrides: Vec<String>,
+    /// Shorthand for --set clickhouse.url=URL.
+    #[arg(long, global = true)]
+    clickhouse_url: Option<String>,
+    /// Shorthand for --set clickhouse.database=NAME.
+    #[arg(long, global = true)]
+    database: Option<String>,
+    /// Shorthand for --set receiver.grpc_listen=ADDR.
+    #[arg(long, global = true)]
+    grpc_listen: Option<String>,
+    /// Shorthand for --set receiver.http_listen=ADDR.
+    #[arg(long, global = true)]
+    http_listen: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then receive OTLP until SIGINT/SIGTERM (the default).
+    Run,
+    /// Apply pending schema migrations and exit.
+    Migrate,
+    /// Print the effective configuration as TOML and exit.
+    PrintConfig,
+}
+
+impl Cli {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut overrides = self.overrides.clone();
+        let shorthands = [
+            ("clickhouse.url", &self.clickhouse_url),
+            ("clickhouse.database", &self.database),
+            ("receiver.grpc_listen", &self.grpc_listen),
+            ("receiver.http_listen", &self.http_listen),
+        ];
+        for (key, value) in shorthands {
+            if let Some(v) = value {
+                overrides.push(format!("{key}={v}"));
+            }
+        }
+        Ok(Config::load(self.config.as_deref(), std::env::vars(), &overrides)?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPANLENS_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = cli.config()?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::PrintConfig => print!("{}", toml::to_string(&config)?),
+        Command::Migrate => {
+            let report = migrate(&config.clickhouse).await.context("migrate")?;
+            println!(
+                "migrations: {} applied ({}), {} already applied",
+                report.applied.len(),
+                report.applied.join(", "),
+                report.already_applied
+            );
+        }
+        Command::Run => run(config).await?,
+    }
+    Ok(())
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let clickhouse_url = config.clickhouse.url.clone();
+    let database = config.clickhouse.database.clone();
+    let collector = Collector::start(config).await.context("starting the collector")?;
+    println!(
+        "spanlens-collector ready: OTLP gRPC {} | OTLP HTTP http://{} (/v1/traces, /healthz, /readyz) | ClickHouse {} database {}",
+        collector.grpc_addr, collector.http_addr, clickhouse_url, database
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining queued spans into ClickHouse");
+    collector.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

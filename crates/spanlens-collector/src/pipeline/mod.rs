@@ -1,0 +1,127 @@
+//! The pipeline between receivers and ClickHouse: a bounded queue of encoded rows (budget in
+//! bytes) → the batcher (rows / bytes / age) → the writer (retries with backoff, one
+//! deduplication token per batch).
+//!
+//! Rows are encoded to RowBinary once, on the receiver's task, so the queue budget is exact and
+//! a retried batch re-sends the very same bytes.
+
+mod batcher;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::config::PipelineConfig;
+use crate::storage::clickhouse::ClickHouse;
+use crate::storage::row::SpanRow;
+use crate::storage::rowbinary::{EncodeError, encode_row};
+
+/// Rows encoded for one table, holding their share of the queue budget until written.
+pub struct EncodedChunk {
+    pub rows: usize,
+    pub bytes: Vec<u8>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl EncodedChunk {
+    pub fn encode(rows: &[SpanRow]) -> Result<EncodedChunk, EncodeError> {
+        let mut bytes = Vec::with_capacity(rows.len() * 1024);
+        for row in rows {
+            encode_row(&mut bytes, row)?;
+        }
+        Ok(EncodedChunk { rows: rows.len(), bytes, permit: None })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("queue full: {queued_bytes} bytes of {max_bytes} in use; retry later")]
+    QueueFull { queued_bytes: usize, max_bytes: usize },
+    #[error("batch of {0} bytes exceeds the queue budget")]
+    TooLarge(usize),
+    #[error("collector is shutting down")]
+    ShuttingDown,
+}
+
+/// Counters the collector reports on itself.
+#[derive(Default, Debug)]
+pub struct PipelineStats {
+    pub rows_queued: AtomicU64,
+    pub rows_written: AtomicU64,
+    pub batches_written: AtomicU64,
+    pub insert_retries: AtomicU64,
+    pub rows_dropped: AtomicU64,
+}
+
+/// Handle the receivers submit to. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    tx: mpsc::UnboundedSender<EncodedChunk>,
+    budget: Arc<Semaphore>,
+    max_bytes: usize,
+    pub stats: Arc<PipelineStats>,
+}
+
+/// Running pipeline tasks; `shutdown` drains everything queued into ClickHouse.
+pub struct PipelineTasks {
+    batcher: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+impl Pipeline {
+    pub fn start(config: &PipelineConfig, clickhouse: ClickHouse) -> (Pipeline, PipelineTasks) {
+        // The channel itself is unbounded; the semaphore (bytes) is the bound, acquired before
+        // a chunk enters and released only when its batch is written.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (batch_tx, batch_rx) = mpsc::channel(1);
+        let stats = Arc::new(PipelineStats::default());
+        let batcher = tokio::spawn(batcher::run(config.clone(), rx, batch_tx));
+        let writer = tokio::spawn(writer::run(config.clone(), clickhouse, batch_rx, stats.clone()));
+        let pipeline = Pipeline {
+            tx,
+            budget: Arc::new(Semaphore::new(config.queue_max_bytes)),
+            max_bytes: config.queue_max_bytes,
+            stats,
+        };
+        (pipeline, PipelineTasks { batcher, writer })
+    }
+
+    /// Enqueues a chunk or says why not, without waiting: a full queue is the client's signal
+    /// to back off (HTTP 429 / gRPC UNAVAILABLE), never a reason to grow.
+    pub fn try_submit(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
+        if chunk.rows == 0 {
+            return Ok(());
+        }
+        let size = chunk.bytes.len().max(1);
+        if size > self.max_bytes {
+            return Err(SubmitError::TooLarge(size));
+        }
+        let permit = self.budget.clone().try_acquire_many_owned(size as u32).map_err(|_| {
+            SubmitError::QueueFull {
+                queued_bytes: self.max_bytes - self.budget.available_permits(),
+                max_bytes: self.max_bytes,
+            }
+        })?;
+        chunk.permit = Some(permit);
+        let rows = chunk.rows as u64;
+        self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)?;
+        self.stats.rows_queued.fetch_add(rows, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bytes currently held by queued or in-flight rows.
+    pub fn queued_bytes(&self) -> usize {
+        self.max_bytes - self.budget.available_permits()
+    }
+}
+
+impl PipelineTasks {
+    /// Waits until every chunk submitted before all `Pipeline` handles were dropped is written.
+    pub async fn shutdown(self) {
+        let _ = self.batcher.await;
+        let _ = self.writer.await;
+    }
+}

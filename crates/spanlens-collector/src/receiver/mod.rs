@@ -1,0 +1,55 @@
+//! OTLP receivers (HTTP and gRPC) and the ingest step they share: decoded request →
+//! normalize → encode → pipeline. The transports only translate outcomes to their status codes.
+
+pub mod otlp_grpc;
+pub mod otlp_http;
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+
+use crate::normalize::normalize_traces;
+use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
+use crate::storage::clickhouse::ClickHouse;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The request itself is wrong (4xx / INVALID_ARGUMENT); retrying will not help.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The collector is saturated; the client should retry later (429 / UNAVAILABLE).
+    #[error("{0}")]
+    Backpressure(SubmitError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Everything a receiver needs, shared by both transports.
+#[derive(Clone)]
+pub struct Ingest {
+    pub pipeline: Pipeline,
+    pub clickhouse: ClickHouse,
+    pub project: String,
+}
+
+impl Ingest {
+    /// Normalizes and enqueues one export request. Invalid spans are rejected one by one and
+    /// reported as partial success; their neighbours are stored.
+    pub fn export_traces(
+        &self,
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse, IngestError> {
+        let normalized = normalize_traces(request, &self.project);
+        let chunk = EncodedChunk::encode(&normalized.rows)
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        self.pipeline.try_submit(chunk).map_err(|e| match e {
+            SubmitError::TooLarge(_) => IngestError::BadRequest(e.to_string()),
+            other => IngestError::Backpressure(other),
+        })?;
+        let partial_success = (normalized.rejected_spans > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: normalized.rejected_spans,
+            error_message: normalized.error_message,
+        });
+        Ok(ExportTraceServiceResponse { partial_success })
+    }
+}

@@ -1,0 +1,45 @@
+//! OTLP/gRPC receiver (TraceService on :4317), gzip accepted.
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+
+use super::{Ingest, IngestError};
+
+pub struct GrpcTraces {
+    ingest: Ingest,
+}
+
+pub fn trace_service(ingest: Ingest, max_body_bytes: usize) -> TraceServiceServer<GrpcTraces> {
+    TraceServiceServer::new(GrpcTraces { ingest })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_body_bytes)
+}
+
+#[tonic::async_trait]
+impl TraceService for GrpcTraces {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let ingest = self.ingest.clone();
+        let request = request.into_inner();
+        // Normalizing a large request is CPU work: keep it off the async workers.
+        let result = tokio::task::spawn_blocking(move || ingest.export_traces(request))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match result {
+            Ok(response) => Ok(Response::new(response)),
+            Err(IngestError::BadRequest(m)) => Err(Status::invalid_argument(m)),
+            // UNAVAILABLE is the code OTLP exporters always retry.
+            Err(IngestError::Backpressure(e)) => Err(Status::unavailable(e.to_string())),
+            Err(IngestError::Internal(m)) => Err(Status::internal(m)),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! OTLP/HTTP receiver on :4318: POST /v1/traces (also Langfuse's /api/public/otel/v1/traces)
+//! with application/x-protobuf or application/json bodies, optionally gzip-compressed; plus
+//! /healthz and /readyz. Replies follow the OTLP/HTTP spec: the response message (or a
+//! google.rpc.Status on failure) in the request's encoding.
+
+use std::io::Read;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use super::{Ingest, IngestError};
+
+#[derive(Clone)]
+struct HttpState {
+    ingest: Ingest,
+    max_body_bytes: usize,
+}
+
+pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .route("/api/public/otel/v1/traces", post(export_traces))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(HttpState { ingest, max_body_bytes })
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// google.rpc.Status, the OTLP/HTTP error body.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// An HTTP failure: status code, message, and the encoding to answer in.
+struct Failure {
+    status: StatusCode,
+    message: String,
+    encoding: Encoding,
+    retry_after: Option<u32>,
+}
+
+impl Failure {
+    fn new(status: StatusCode, encoding: Encoding, message: impl Into<String>) -> Failure {
+        Failure { status, message: message.into(), encoding, retry_after: None }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        // gRPC status code numbers, as the OTLP/HTTP spec asks for in the Status body.
+        let code = match self.status {
+            StatusCode::TOO_MANY_REQUESTS => 8,
+            StatusCode::SERVICE_UNAVAILABLE => 14,
+            s if s.is_client_error() => 3,
+            _ => 13,
+        };
+        let status = RpcStatus { code, message: self.message };
+        let body = match self.encoding {
+            Encoding::Protobuf => status.encode_to_vec(),
+            Encoding::Json => serde_json::to_vec(&status).unwrap_or_default(),
+        };
+        let mut response = (self.status, [(header::CONTENT_TYPE, self.encoding.content_type())], body).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    match state.ingest.clickhouse.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    match handle_export(&state, &headers, body).await {
+        Ok(response) => response,
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn handle_export(state: &HttpState, headers: &HeaderMap, body: Body) -> Result<Response, Failure> {
+    let encoding = request_encoding(headers)?;
+    let limit = state.max_body_bytes;
+    let too_large = |what: &str| {
+        Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            encoding,
+            format!("{what} exceeds the limit of {limit} bytes (receiver.max_body_bytes)"),
+        )
+    };
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|_| too_large("request body"))?;
+    let bytes = match content_encoding(headers, encoding)? {
+        ContentEncoding::Identity => raw,
+        ContentEncoding::Gzip => gunzip(&raw, limit, encoding).map_err(|f| if f.status == StatusCode::PAYLOAD_TOO_LARGE { too_large("decompressed body") } else { f })?,
+    };
+
+    let ingest = state.ingest.clone();
+    // Decoding and normalizing is CPU work: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        let request = decode(&bytes, encoding)?;
+        ingest.export_traces(request).map_err(|e| ingest_failure(e, encoding))
+    })
+    .await
+    .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, encoding, e.to_string()))??;
+
+    let body = match encoding {
+        Encoding::Protobuf => result.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&result).unwrap_or_default(),
+    };
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response())
+}
+
+fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
+    match e {
+        IngestError::BadRequest(m) => Failure::new(StatusCode::BAD_REQUEST, encoding, m),
+        IngestError::Backpressure(e) => Failure {
+            retry_after: Some(1),
+            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, e.to_string())
+        },
+        IngestError::Internal(m) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, encoding, m),
+    }
+}
+
+fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Failure> {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        _ => Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Encoding::Json,
+            format!(
+                "unsupported Content-Type {value:?}: OTLP/HTTP accepts application/x-protobuf or application/json"
+            ),
+        )),
+    }
+}
+
+enum ContentEncoding {
+    Identity,
+    Gzip,
+}
+
+fn content_encoding(headers: &HeaderMap, encoding: Encoding) -> Result<ContentEncoding, Failure> {
+    let value = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(ContentEncoding::Identity),
+        "gzip" => Ok(ContentEncoding::Gzip),
+        other => Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            encoding,
+            format!("unsupported Content-Encoding {other:?}: accepted are gzip and identity"),
+        )),
+    }
+}
+
+/// Decompresses at most `limit` bytes; more is a 413, not an allocation.
+fn gunzip(raw: &[u8], limit: usize, encoding: Encoding) -> Result<Bytes, Failure> {
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
+    let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
+    decoder.read_to_end(&mut out).map_err(|e| {
+        Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid gzip body: {e}"))
+    })?;
+    if out.len() > limit {
+        return Err(Failure::new(StatusCode::PAYLOAD_TOO_LARGE, encoding, "decompressed body too large"));
+    }
+    Ok(out.into())
+}
+
+fn decode(bytes: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, Failure> {
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {
+            Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP protobuf ExportTraceServiceRequest: {e}"))
+        }),
+        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(bytes).map_err(|e| {
+            Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP/JSON ExportTraceServiceRequest: {e}"))
+        }),
+    }
+}
