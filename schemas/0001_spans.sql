@@ -1,7 +1,8 @@
 -- One row per span. Spans are immutable, so the table is append-only (no FINAL, no read-time
 -- dedup). Sort key: tenant, coarse time bucket, hashed trace id — per-project dashboards prune on
 -- the first two, trace look-ups on the third (plus the trace_id bloom filter).
--- Retention: `migrate` sets the TTL from config (retention_days); the default here is 30 days.
+-- Retention: `migrate` sets the TTL from config (clickhouse.retention_days; default none, like the
+-- OTel ClickHouse exporter, so replayed or back-dated spans are never dropped on arrival).
 CREATE TABLE IF NOT EXISTS spans
 (
     project                 LowCardinality(String) CODEC(ZSTD(1)),
@@ -75,5 +76,4 @@ CREATE TABLE IF NOT EXISTS spans
 ENGINE = MergeTree
 PARTITION BY toDate(start_time)
 ORDER BY (project, toStartOfHour(start_time), cityHash64(trace_id), start_time)
-TTL toDateTime(start_time) + INTERVAL 30 DAY
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;

@@ -55,7 +55,8 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// LZ4-compress insert bodies (ClickHouse's native block compression). Default true.
     pub compression: bool,
-    /// Span retention in days, applied as the spans table TTL by `migrate`; 0 keeps forever.
+    /// Span retention in days, applied as the spans table TTL by `migrate`. Default 0: keep
+    /// forever (a TTL silently drops back-dated spans on arrival, so it is opt-in).
     pub retention_days: u32,
     /// Apply migrations when the collector starts. Default true.
     pub migrate_on_start: bool,
@@ -109,7 +110,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             compression: true,
-            retention_days: 30,
+            retention_days: 0,
             migrate_on_start: true,
             insert_timeout_ms: 30_000,
         }

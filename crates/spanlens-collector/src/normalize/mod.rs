@@ -1,7 +1,271 @@
-//! TEMPORARY STUB by the lead so the crate compiles; the normalize owner replaces this file.
-use crate::storage::row::SpanRow;
+//! Normalization: OTLP spans → [`SpanRow`]s, one flattening pass resource → scope → span.
+//!
+//! Base columns (ids, times, name, kind, status, scope, attributes, events, links) come
+//! straight from the OTLP span, written the way the OpenTelemetry ClickHouse exporter writes
+//! them. The LLM columns come from ONE table, [`table::RULES`], applied by [`extract`] the same
+//! way to every span whatever library produced it. See `CONVENTIONS.md` next to `Cargo.toml`.
+//!
+//! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
+//! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
+
+mod extract;
+mod messages;
+pub mod otlp_json;
+pub mod table;
+pub mod value;
+
+#[cfg(test)]
+mod tests;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-pub struct Normalized { pub rows: Vec<SpanRow>, pub rejected_spans: i64, pub error_message: String }
-pub fn normalize_traces(_request: ExportTraceServiceRequest, _project: &str) -> Normalized {
-    Normalized { rows: vec![], rejected_spans: 0, error_message: String::new() }
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use crate::storage::row::{AttrMap, SpanRow};
+use extract::{Mapped, Scratch, Val};
+pub use otlp_json::decode_json_traces;
+use table::Col;
+use value::{attrs_to_map, take_as_string, value_to_string};
+
+/// The result of normalizing one export request.
+#[derive(Debug, Default)]
+pub struct Normalized {
+    pub rows: Vec<SpanRow>,
+    /// Spans rejected as invalid (OTLP `partial_success.rejected_spans`).
+    pub rejected_spans: i64,
+    /// Empty when nothing was rejected; otherwise the first few reasons, e.g.
+    /// `span 3 of scope 'x': trace_id must be 16 bytes, got 5`.
+    pub error_message: String,
+}
+
+/// How many rejection reasons `error_message` spells out.
+const MAX_REASONS: usize = 5;
+
+/// Normalizes one `ExportTraceServiceRequest` (taken by value: strings are moved into rows).
+pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> Normalized {
+    let span_count: usize =
+        request.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum();
+    let mut out = Normalized { rows: Vec::with_capacity(span_count), ..Default::default() };
+    let mut reasons: Vec<String> = Vec::new();
+    let mut scratch = Scratch::default();
+
+    for resource_spans in request.resource_spans {
+        let resource_attrs: Vec<KeyValue> = resource_spans.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_map: AttrMap = resource_attrs
+            .iter()
+            .map(|kv| {
+                let v = kv.value.as_ref().and_then(|v| v.value.as_ref()).map(value_to_string).unwrap_or_default();
+                (kv.key.clone(), v)
+            })
+            .collect();
+        for scope_spans in resource_spans.scope_spans {
+            let (scope_name, scope_version) =
+                scope_spans.scope.map(|s| (s.name, s.version)).unwrap_or_default();
+            for (i, span) in scope_spans.spans.into_iter().enumerate() {
+                if let Err(reason) = validate_ids(&span) {
+                    out.rejected_spans += 1;
+                    if reasons.len() < MAX_REASONS {
+                        reasons.push(format!("span {i} of scope '{scope_name}': {reason}"));
+                    }
+                    continue;
+                }
+                let scope = Scope { name: &scope_name, version: &scope_version };
+                out.rows.push(span_to_row(span, project, &resource_attrs, &resource_map, scope, &mut scratch));
+            }
+        }
+    }
+
+    if out.rejected_spans > 0 {
+        let mut msg = reasons.join("; ");
+        let unlisted = out.rejected_spans - reasons.len() as i64;
+        if unlisted > 0 {
+            msg.push_str(&format!("; and {unlisted} more invalid span(s)"));
+        }
+        out.error_message = msg;
+    }
+    out
+}
+
+fn validate_ids(span: &Span) -> Result<(), String> {
+    if span.trace_id.len() != 16 {
+        return Err(format!("trace_id must be 16 bytes, got {}", span.trace_id.len()));
+    }
+    if span.trace_id.iter().all(|b| *b == 0) {
+        return Err("trace_id must not be all zero".into());
+    }
+    if span.span_id.len() != 8 {
+        return Err(format!("span_id must be 8 bytes, got {}", span.span_id.len()));
+    }
+    if span.span_id.iter().all(|b| *b == 0) {
+        return Err("span_id must not be all zero".into());
+    }
+    if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
+        return Err(format!("parent_span_id must be empty or 8 bytes, got {}", span.parent_span_id.len()));
+    }
+    Ok(())
+}
+
+/// Span kind as the OTel ClickHouse exporter writes it (`ptrace.SpanKind.String()`).
+pub fn kind_str(kind: i32) -> &'static str {
+    match kind {
+        1 => "Internal",
+        2 => "Server",
+        3 => "Client",
+        4 => "Producer",
+        5 => "Consumer",
+        _ => "Unspecified",
+    }
+}
+
+/// Status code as the OTel ClickHouse exporter writes it.
+pub fn status_str(code: i32) -> &'static str {
+    match code {
+        1 => "Ok",
+        2 => "Error",
+        _ => "Unset",
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+fn span_to_row(
+    span: Span,
+    project: &str,
+    resource_attrs: &[KeyValue],
+    resource_map: &AttrMap,
+    scope: Scope<'_>,
+    scratch: &mut Scratch,
+) -> SpanRow {
+    let mut m: Mapped = scratch.map_span(&span, resource_attrs);
+    let input_move = m.move_index(Col::Input);
+    let output_move = m.move_index(Col::Output);
+
+    let Span {
+        trace_id,
+        span_id,
+        parent_span_id,
+        trace_state,
+        name,
+        kind,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes,
+        events,
+        links,
+        status,
+        ..
+    } = span;
+
+    // Attributes: the two big text columns take their attribute's string by move; attributes a
+    // column consumed are dropped; everything else is stringified into the map.
+    let mut input = String::new();
+    let mut output = String::new();
+    let mut span_attributes: AttrMap = Vec::with_capacity(attributes.len());
+    for (i, kv) in attributes.into_iter().enumerate() {
+        let idx = Some(i as u32);
+        if idx == input_move {
+            input = take_as_string(kv.value);
+        } else if idx == output_move {
+            output = take_as_string(kv.value);
+        } else if !scratch.consumed[i] {
+            span_attributes.push((kv.key, take_as_string(kv.value)));
+        }
+    }
+    if input_move.is_none() {
+        input = text_val(m.take(Col::Input));
+    }
+    if output_move.is_none() {
+        output = text_val(m.take(Col::Output));
+    }
+
+    let mut row = SpanRow {
+        project: project.to_string(),
+        start_time: start as i64,
+        duration_ns: end.saturating_sub(start),
+        trace_id: hex::encode(&trace_id),
+        span_id: hex::encode(&span_id),
+        // An all-zero parent id is the invalid id, i.e. no parent.
+        parent_span_id: if parent_span_id.iter().all(|b| *b == 0) { String::new() } else { hex::encode(&parent_span_id) },
+        trace_state,
+        name,
+        kind: kind_str(kind).to_string(),
+        scope_name: scope.name.to_string(),
+        scope_version: scope.version.to_string(),
+        input,
+        output,
+        span_attributes,
+        resource_attributes: resource_map.clone(),
+        ..Default::default()
+    };
+
+    let (code, message) = status.map(|s| (s.code, s.message)).unwrap_or_default();
+    row.status_code = status_str(code).to_string();
+    row.status_message = message;
+    if row.status_message.is_empty() {
+        row.status_message = m.text(Col::StatusMessage);
+    }
+    if code == 0 && m.text(Col::StatusFromLevel) == "Error" {
+        row.status_code = "Error".to_string();
+    }
+
+    for (j, event) in events.into_iter().enumerate() {
+        if scratch.consumed_events[j] {
+            continue;
+        }
+        row.events_time.push(event.time_unix_nano as i64);
+        row.events_name.push(event.name);
+        row.events_attributes.push(attrs_to_map(event.attributes));
+    }
+    for link in links {
+        row.links_trace_id.push(hex::encode(&link.trace_id));
+        row.links_span_id.push(hex::encode(&link.span_id));
+        row.links_trace_state.push(link.trace_state);
+        row.links_attributes.push(attrs_to_map(link.attributes));
+    }
+
+    row.service_name = m.text(Col::ServiceName);
+    row.environment = m.text(Col::Environment);
+    row.release = m.text(Col::Release);
+    row.error_type = m.text(Col::ErrorType);
+    row.observation_type = match m.text(Col::ObservationType) {
+        t if t.is_empty() => "span".to_string(),
+        t => t,
+    };
+    row.operation = m.text(Col::Operation);
+    row.provider = m.text(Col::Provider);
+    row.request_model = m.text(Col::RequestModel);
+    row.response_model = m.text(Col::ResponseModel);
+    row.input_tokens = m.u64(Col::InputTokens);
+    row.output_tokens = m.u64(Col::OutputTokens);
+    row.total_tokens = m.u64(Col::TotalTokens);
+    row.cached_tokens = m.u64(Col::CachedTokens);
+    row.reasoning_tokens = m.u64(Col::ReasoningTokens);
+    row.input_cost = m.f64(Col::InputCost);
+    row.output_cost = m.f64(Col::OutputCost);
+    row.total_cost = m.f64(Col::TotalCost);
+    row.time_to_first_token_ns = m.u64(Col::TimeToFirstToken);
+    row.is_streaming = m.bool(Col::IsStreaming);
+    row.finish_reasons = m.list(Col::FinishReasons);
+    row.response_id = m.text(Col::ResponseId);
+    row.temperature = m.f64(Col::Temperature);
+    row.max_tokens = m.u64(Col::MaxTokens);
+    row.top_p = m.f64(Col::TopP);
+    row.session_id = m.text(Col::SessionId);
+    row.user_id = m.text(Col::UserId);
+    row.prompt_name = m.text(Col::PromptName);
+    row.prompt_version = m.text(Col::PromptVersion);
+    row.tags = m.list(Col::Tags);
+    row.metadata = m.map(Col::Metadata);
+    row
+}
+
+fn text_val(v: Option<Val>) -> String {
+    match v {
+        Some(Val::Text(s)) => s,
+        _ => String::new(),
+    }
 }

@@ -200,8 +200,7 @@ fn decode(bytes: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest,
         Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {
             Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP protobuf ExportTraceServiceRequest: {e}"))
         }),
-        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(bytes).map_err(|e| {
-            Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP/JSON ExportTraceServiceRequest: {e}"))
-        }),
+        Encoding::Json => crate::normalize::decode_json_traces(bytes)
+            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, encoding, e)),
     }
 }

@@ -90,6 +90,9 @@ impl ClickHouse {
             .client
             .insert_formatted_with(sql)
             .with_setting("insert_deduplication_token", dedup_token)
+            // Spans from skewed clocks or replays may touch many daily partitions in one batch;
+            // that is fine and must not fail the insert.
+            .with_setting("throw_on_max_partitions_per_insert_block", "0")
             .with_timeouts(Some(self.insert_timeout), Some(self.insert_timeout));
         insert.send(body).await.map_err(StorageError::from_client)?;
         insert.end().await.map_err(StorageError::from_client)

@@ -23,7 +23,12 @@ macro_rules! migration {
     };
 }
 
-pub const MIGRATIONS: &[Migration] = &[migration!(1, "0001_spans.sql"), migration!(2, "0002_scores.sql")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_spans.sql"),
+    migration!(2, "0002_scores.sql"),
+    migration!(3, "0003_otel_traces.sql"),
+    migration!(4, "0004_rollup_1m.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -91,7 +96,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, Migrate
              SETTINGS materialize_ttl_after_modify = 0"
         ),
     };
-    let has_ttl: u8 = client
+    let has_ttl: u64 = client
         .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'spans' AND create_table_query LIKE '% TTL %'")
         .fetch_one()
         .await?;
@@ -122,7 +127,7 @@ fn statements(sql: &str) -> Vec<String> {
         if let Some(body) = trimmed.strip_suffix(';') {
             cur.push_str(body);
             if !cur.trim().is_empty() {
-                out.push(std::mem::take(&mut cur));
+                out.push(cur.trim().to_string());
             }
             cur.clear();
         } else {
@@ -131,7 +136,7 @@ fn statements(sql: &str) -> Vec<String> {
         }
     }
     if !cur.trim().is_empty() {
-        out.push(cur);
+        out.push(cur.trim().to_string());
     }
     out
 }

@@ -1,0 +1,760 @@
+//! THE mapping: one static table from instrumentation conventions to Spanlens' typed LLM columns.
+//!
+//! Each [`Rule`] fills one column from its [`Src`]es, tried in order; the first source that
+//! yields a usable value wins (`Merge` rules instead combine every source). Every span goes
+//! through the same rules, whichever library produced it — there is no per-library code path.
+//! To support a new attribute, add a `Src` line to the right rule; to add a new extraction
+//! shape, add a [`Get`] variant and its arm in `extract.rs`. `CONVENTIONS.md` documents this
+//! table and a unit test checks that its per-library tables are generated from it.
+//!
+//! Consumption: when a rule fills its column, every *consuming* source of that rule that is
+//! present on the span (the winner and the alternatives it beat) is removed from
+//! `span_attributes` (or, for span events, from the events arrays) so big prompt text is never
+//! stored twice. Sources that only *peek* (JSON paths into a parameter object, vocabulary
+//! look-ups used for classification, exception events) leave the attribute where it is.
+//! Resource attributes are never consumed.
+
+/// The typed columns the table fills (base columns such as ids, times and names are set
+/// directly from the OTLP span, not through the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    ObservationType,
+    Operation,
+    Provider,
+    RequestModel,
+    ResponseModel,
+    InputTokens,
+    OutputTokens,
+    TotalTokens,
+    CachedTokens,
+    ReasoningTokens,
+    InputCost,
+    OutputCost,
+    TotalCost,
+    TimeToFirstToken,
+    IsStreaming,
+    FinishReasons,
+    ResponseId,
+    Temperature,
+    MaxTokens,
+    TopP,
+    Input,
+    Output,
+    SessionId,
+    UserId,
+    PromptName,
+    PromptVersion,
+    Tags,
+    Metadata,
+    Environment,
+    Release,
+    ServiceName,
+    ErrorType,
+    /// Fallback for `status_message` when the OTel status carries none.
+    StatusMessage,
+    /// `Error` here turns an `Unset` OTel status into `Error` (Langfuse `level`).
+    StatusFromLevel,
+}
+
+/// The value type of a column; sources are converted to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    U64,
+    F64,
+    Bool,
+    List,
+    Map,
+    /// A duration in nanoseconds (u64), produced by the time extractors.
+    Nanos,
+}
+
+impl Col {
+    pub const fn kind(self) -> Kind {
+        use Col::*;
+        match self {
+            InputTokens | OutputTokens | TotalTokens | CachedTokens | ReasoningTokens | MaxTokens => Kind::U64,
+            InputCost | OutputCost | TotalCost | Temperature | TopP => Kind::F64,
+            IsStreaming => Kind::Bool,
+            FinishReasons | Tags => Kind::List,
+            Metadata => Kind::Map,
+            TimeToFirstToken => Kind::Nanos,
+            _ => Kind::Text,
+        }
+    }
+
+    pub const fn column_name(self) -> &'static str {
+        use Col::*;
+        match self {
+            ObservationType => "observation_type",
+            Operation => "operation",
+            Provider => "provider",
+            RequestModel => "request_model",
+            ResponseModel => "response_model",
+            InputTokens => "input_tokens",
+            OutputTokens => "output_tokens",
+            TotalTokens => "total_tokens",
+            CachedTokens => "cached_tokens",
+            ReasoningTokens => "reasoning_tokens",
+            InputCost => "input_cost",
+            OutputCost => "output_cost",
+            TotalCost => "total_cost",
+            TimeToFirstToken => "time_to_first_token_ns",
+            IsStreaming => "is_streaming",
+            FinishReasons => "finish_reasons",
+            ResponseId => "response_id",
+            Temperature => "temperature",
+            MaxTokens => "max_tokens",
+            TopP => "top_p",
+            Input => "input",
+            Output => "output",
+            SessionId => "session_id",
+            UserId => "user_id",
+            PromptName => "prompt_name",
+            PromptVersion => "prompt_version",
+            Tags => "tags",
+            Metadata => "metadata",
+            Environment => "environment",
+            Release => "release",
+            ServiceName => "service_name",
+            ErrorType => "error_type",
+            StatusMessage => "status_message (fallback)",
+            StatusFromLevel => "status_code (fallback)",
+        }
+    }
+}
+
+/// The convention a source belongs to (documentation and the per-library tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conv {
+    /// OpenTelemetry GenAI semantic conventions, current names.
+    OTel,
+    /// Deprecated GenAI semconv names still sent by many libraries.
+    OTelOld,
+    /// OpenInference (Arize Phoenix).
+    OpenInference,
+    /// OpenLLMetry / Traceloop.
+    Traceloop,
+    /// Langfuse SDKs (OTel based).
+    Langfuse,
+    /// OpenLIT extras.
+    OpenLit,
+    /// Pydantic Logfire extras.
+    Logfire,
+    /// General OpenTelemetry semantic conventions (not GenAI specific).
+    General,
+}
+
+impl Conv {
+    pub const ALL: [Conv; 8] = [
+        Conv::OTel,
+        Conv::OTelOld,
+        Conv::OpenInference,
+        Conv::Traceloop,
+        Conv::Langfuse,
+        Conv::OpenLit,
+        Conv::Logfire,
+        Conv::General,
+    ];
+
+    pub const fn title(self) -> &'static str {
+        match self {
+            Conv::OTel => "OpenTelemetry GenAI semconv (current)",
+            Conv::OTelOld => "OpenTelemetry GenAI semconv (deprecated names)",
+            Conv::OpenInference => "OpenInference (Arize Phoenix)",
+            Conv::Traceloop => "OpenLLMetry / Traceloop",
+            Conv::Langfuse => "Langfuse SDKs",
+            Conv::OpenLit => "OpenLIT",
+            Conv::Logfire => "Pydantic Logfire",
+            Conv::General => "General OpenTelemetry",
+        }
+    }
+}
+
+/// Where a source value lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The span attribute `key`.
+    Span,
+    /// The resource attribute `key`.
+    Resource,
+    /// Every span attribute whose key starts with `key` (flattened lists, `metadata.*`).
+    SpanPrefix,
+    /// Attribute `key` of the first span event with this name.
+    Event(&'static str),
+    /// The span events named `key` (for message events: the event-name family, see `Get`).
+    Events,
+}
+
+/// How a value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Get {
+    /// The value itself, converted to the column's type (numbers from numeric strings too;
+    /// lists from arrays, JSON-array strings or a single string; text from anything, structured
+    /// values as JSON text).
+    Value,
+    /// `Value`, then mapped through a vocabulary (case-insensitive); values not listed pass
+    /// through lower-cased.
+    Norm(&'static [(&'static str, &'static str)]),
+    /// Mapped through a vocabulary (case-insensitive); values not listed do not match, so the
+    /// next source is tried.
+    Vocab(&'static [(&'static str, &'static str)]),
+    /// The mere presence of the source (a non-empty value) yields this constant.
+    Const(&'static str),
+    /// The value is JSON text; the value at this path (empty path: the decoded value itself,
+    /// e.g. a JSON-quoted string).
+    Json(&'static [&'static str]),
+    /// As `Json`, but when the value is a JSON object without that path the answer is `false`:
+    /// a recorded request-parameter object without `stream` means "not streamed".
+    JsonOrFalse(&'static [&'static str]),
+    /// A duration in seconds (float) → nanoseconds.
+    Seconds,
+    /// An ISO-8601 / RFC 3339 timestamp (optionally JSON-quoted) minus the span start → ns.
+    SinceStart,
+    /// The time of the first event named `key` (with `At::Events`) minus the span start → ns.
+    EventSinceStart,
+    /// `SpanPrefix`: indexed attributes `key N.a.b` rebuilt into a JSON array of objects;
+    /// OpenInference wrapper levels (`message.`, `tool_call.`, `message_content.`,
+    /// `document.`, `prompt.`, `completion.`, `embedding.`) are removed.
+    Unflatten,
+    /// `SpanPrefix`: the field `N.<field>` of each indexed element, in index order. One text
+    /// is stored as plain text, several as a JSON array of strings.
+    Texts(&'static str),
+    /// `Events`: the GenAI message events (`gen_ai.{system,user,assistant,tool}.message`)
+    /// rebuilt into a JSON array of `{role, content, ...}` objects.
+    InputEvents,
+    /// `Events`: `gen_ai.choice` events rebuilt into a JSON array of
+    /// `{role, content, tool_calls?, finish_reason?}` objects.
+    ChoiceEvents,
+    /// `Events`: attribute `field` of every event named `key`, in order (a list).
+    EventField(&'static str),
+    /// `SpanPrefix`: a map entry per attribute, key = the rest of the key after the prefix;
+    /// JSON-quoted string values are decoded, other values kept as text.
+    Suffix,
+    /// The value is a JSON object (or a kvlist); a map entry per top-level member.
+    Entries,
+    /// `gen_ai.input.messages` (string or structured) with `gen_ai.system_instructions`
+    /// folded in as a leading `system` message when the list has none.
+    SemconvInput,
+}
+
+/// One source of a column.
+#[derive(Debug, Clone, Copy)]
+pub struct Src {
+    pub conv: Conv,
+    pub at: At,
+    pub key: &'static str,
+    pub get: Get,
+    /// Remove the source from `span_attributes` / events when the rule fills its column.
+    pub consume: bool,
+}
+
+/// One column and its sources in precedence order.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub col: Col,
+    /// Combine every source (maps: first key wins) instead of taking the first that matches.
+    pub merge: bool,
+    pub sources: &'static [Src],
+}
+
+// ---- terse constructors so the table reads like a table ------------------------------------
+
+/// Span attribute, value converted to the column type; consumed.
+const fn a(conv: Conv, key: &'static str) -> Src {
+    Src { conv, at: At::Span, key, get: Get::Value, consume: true }
+}
+/// Span attribute read with a specific extractor; consumed.
+const fn ag(conv: Conv, key: &'static str, get: Get) -> Src {
+    Src { conv, at: At::Span, key, get, consume: true }
+}
+/// Span attribute read with a specific extractor; left in `span_attributes` (peek).
+const fn peek(conv: Conv, key: &'static str, get: Get) -> Src {
+    Src { conv, at: At::Span, key, get, consume: false }
+}
+/// A path inside a span attribute that holds JSON text; never consumed (the attribute holds
+/// other facts too).
+const fn jp(conv: Conv, key: &'static str, path: &'static [&'static str]) -> Src {
+    Src { conv, at: At::Span, key, get: Get::Json(path), consume: false }
+}
+/// Resource attribute (never consumed).
+const fn res(conv: Conv, key: &'static str) -> Src {
+    Src { conv, at: At::Resource, key, get: Get::Value, consume: false }
+}
+/// Indexed / prefixed span attributes; consumed.
+const fn pre(conv: Conv, key: &'static str, get: Get) -> Src {
+    Src { conv, at: At::SpanPrefix, key, get, consume: true }
+}
+/// Span events; `consume` removes the matched events.
+const fn ev(conv: Conv, key: &'static str, get: Get, consume: bool) -> Src {
+    Src { conv, at: At::Events, key, get, consume }
+}
+/// Attribute `key` of the first event named `event`.
+const fn eva(conv: Conv, event: &'static str, key: &'static str, consume: bool) -> Src {
+    Src { conv, at: At::Event(event), key, get: Get::Value, consume }
+}
+
+use Conv::{General as GEN, Langfuse as LF, Logfire as LOGFIRE, OTel as OTEL, OTelOld as OTEL_OLD,
+           OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL};
+
+// ---- vocabularies ---------------------------------------------------------------------------
+
+/// `observation_type` vocabulary: llm, embedding, tool, retrieval, agent, chain, span, plus
+/// guardrail and evaluator (first-class in OpenInference and Langfuse; folding them into `span`
+/// would hide eval/guardrail latency and cost inside application spans).
+pub const OBSERVATION_TYPES: &[&str] =
+    &["llm", "embedding", "tool", "retrieval", "agent", "chain", "span", "guardrail", "evaluator"];
+
+const OBS_LOGFIRE_SPAN_TYPE: &[(&str, &str)] = &[("log", "span"), ("pending_span", "span")];
+const OBS_LANGFUSE: &[(&str, &str)] = &[
+    ("generation", "llm"),
+    ("embedding", "embedding"),
+    ("agent", "agent"),
+    ("tool", "tool"),
+    ("chain", "chain"),
+    ("retriever", "retrieval"),
+    ("guardrail", "guardrail"),
+    ("evaluator", "evaluator"),
+    // `span` is deliberately not listed: Langfuse Python SDK <= 3.3 labelled generations `span`,
+    // so a `span` falls through to the other rules (model present → llm) and else to `span`.
+    ("event", "span"),
+];
+const OBS_OPENINFERENCE: &[(&str, &str)] = &[
+    ("LLM", "llm"),
+    ("EMBEDDING", "embedding"),
+    ("CHAIN", "chain"),
+    ("TOOL", "tool"),
+    ("AGENT", "agent"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "retrieval"),
+    ("GUARDRAIL", "guardrail"),
+    ("EVALUATOR", "evaluator"),
+];
+const OBS_TRACELOOP: &[(&str, &str)] =
+    &[("workflow", "chain"), ("task", "chain"), ("agent", "agent"), ("tool", "tool")];
+const OBS_OPERATION: &[(&str, &str)] = &[
+    ("chat", "llm"),
+    ("text_completion", "llm"),
+    ("completion", "llm"),
+    ("generate_content", "llm"),
+    ("embeddings", "embedding"),
+    ("embedding", "embedding"),
+    ("execute_tool", "tool"),
+    ("invoke_agent", "agent"),
+    ("create_agent", "agent"),
+    ("retrieval", "retrieval"),
+    ("rerank", "retrieval"),
+];
+const OBS_LLM_REQUEST_TYPE: &[(&str, &str)] =
+    &[("chat", "llm"), ("completion", "llm"), ("embedding", "embedding"), ("rerank", "retrieval")];
+
+/// Aliases of `gen_ai.operation.name` values (other values pass through).
+const OP_ALIASES: &[(&str, &str)] =
+    &[("completion", "text_completion"), ("embedding", "embeddings"), ("generate", "generate_content")];
+const OP_LLM_REQUEST_TYPE: &[(&str, &str)] = &[
+    ("chat", "chat"),
+    ("completion", "text_completion"),
+    ("embedding", "embeddings"),
+    ("rerank", "rerank"),
+];
+const OP_OPENINFERENCE: &[(&str, &str)] = &[
+    ("LLM", "chat"),
+    ("EMBEDDING", "embeddings"),
+    ("TOOL", "execute_tool"),
+    ("AGENT", "invoke_agent"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "rerank"),
+];
+const OP_LANGFUSE: &[(&str, &str)] = &[
+    ("generation", "chat"),
+    ("embedding", "embeddings"),
+    ("tool", "execute_tool"),
+    ("agent", "invoke_agent"),
+    ("retriever", "retrieval"),
+];
+const OP_TRACELOOP_KIND: &[(&str, &str)] = &[("agent", "invoke_agent"), ("tool", "execute_tool")];
+
+/// Provider names normalised to `gen_ai.provider.name` values (others pass through lower-cased).
+pub const PROVIDER_ALIASES: &[(&str, &str)] = &[
+    ("azure", "azure.ai.openai"),
+    ("azure_openai", "azure.ai.openai"),
+    ("azure-openai", "azure.ai.openai"),
+    ("az.ai.openai", "azure.ai.openai"),
+    ("az.ai.inference", "azure.ai.inference"),
+    ("azure_ai_inference", "azure.ai.inference"),
+    ("aws", "aws.bedrock"),
+    ("bedrock", "aws.bedrock"),
+    ("aws_bedrock", "aws.bedrock"),
+    ("aws-bedrock", "aws.bedrock"),
+    ("vertexai", "gcp.vertex_ai"),
+    ("vertex_ai", "gcp.vertex_ai"),
+    ("vertex", "gcp.vertex_ai"),
+    ("google_vertexai", "gcp.vertex_ai"),
+    ("google", "gcp.gen_ai"),
+    ("gemini", "gcp.gemini"),
+    ("google_genai", "gcp.gemini"),
+    ("google-genai", "gcp.gemini"),
+    ("mistralai", "mistral_ai"),
+    ("mistral", "mistral_ai"),
+    ("xai", "x_ai"),
+    ("watsonx", "ibm.watsonx.ai"),
+    ("ibm", "ibm.watsonx.ai"),
+    ("ibm_watsonx", "ibm.watsonx.ai"),
+];
+
+const LANGFUSE_LEVEL: &[(&str, &str)] = &[("ERROR", "Error")];
+
+// ---- the table --------------------------------------------------------------------------------
+
+const LF_USAGE: &str = "langfuse.observation.usage_details";
+const LF_COST: &str = "langfuse.observation.cost_details";
+const LF_PARAMS: &str = "langfuse.observation.model.parameters";
+const OI_PARAMS: &str = "llm.invocation_parameters";
+const OI_EMB_PARAMS: &str = "embedding.invocation_parameters";
+const LOGFIRE_REQUEST: &str = "request_data";
+const LOGFIRE_USAGE: &str = "gen_ai.usage.raw";
+
+pub static RULES: &[Rule] = &[
+    Rule { col: Col::ObservationType, merge: false, sources: &[
+        peek(LOGFIRE, "logfire.span_type", Get::Vocab(OBS_LOGFIRE_SPAN_TYPE)),
+        peek(LF, "langfuse.observation.type", Get::Vocab(OBS_LANGFUSE)),
+        peek(OI, "openinference.span.kind", Get::Vocab(OBS_OPENINFERENCE)),
+        peek(TL, "traceloop.span.kind", Get::Vocab(OBS_TRACELOOP)),
+        peek(OTEL, "gen_ai.operation.name", Get::Vocab(OBS_OPERATION)),
+        peek(TL, "llm.request.type", Get::Vocab(OBS_LLM_REQUEST_TYPE)),
+        peek(OTEL, "gen_ai.tool.name", Get::Const("tool")),
+        peek(OTEL, "gen_ai.tool.call.id", Get::Const("tool")),
+        peek(OTEL, "gen_ai.request.model", Get::Const("llm")),
+        peek(OTEL, "gen_ai.response.model", Get::Const("llm")),
+        peek(OI, "llm.model_name", Get::Const("llm")),
+        peek(LF, "langfuse.observation.model.name", Get::Const("llm")),
+    ]},
+    Rule { col: Col::Operation, merge: false, sources: &[
+        ag(OTEL, "gen_ai.operation.name", Get::Norm(OP_ALIASES)),
+        peek(TL, "llm.request.type", Get::Vocab(OP_LLM_REQUEST_TYPE)),
+        Src { conv: OI, at: At::SpanPrefix, key: "llm.prompts.", get: Get::Const("text_completion"), consume: false },
+        peek(OI, "openinference.span.kind", Get::Vocab(OP_OPENINFERENCE)),
+        peek(LF, "langfuse.observation.type", Get::Vocab(OP_LANGFUSE)),
+        peek(TL, "traceloop.span.kind", Get::Vocab(OP_TRACELOOP_KIND)),
+        peek(OTEL, "gen_ai.tool.name", Get::Const("execute_tool")),
+    ]},
+    Rule { col: Col::Provider, merge: false, sources: &[
+        ag(OTEL, "gen_ai.provider.name", Get::Norm(PROVIDER_ALIASES)),
+        ag(OI, "llm.provider", Get::Norm(PROVIDER_ALIASES)),
+        ag(OTEL_OLD, "gen_ai.system", Get::Norm(PROVIDER_ALIASES)),
+        ag(OI, "llm.system", Get::Norm(PROVIDER_ALIASES)),
+        ag(TL, "llm.vendor", Get::Norm(PROVIDER_ALIASES)),
+    ]},
+    Rule { col: Col::RequestModel, merge: false, sources: &[
+        a(OTEL, "gen_ai.request.model"),
+        a(TL, "llm.request.model"),
+        a(OI, "llm.request.model_name"),
+        jp(OI, OI_PARAMS, &["model"]),
+        jp(OI, OI_EMB_PARAMS, &["model"]),
+        jp(LOGFIRE, LOGFIRE_REQUEST, &["model"]),
+    ]},
+    Rule { col: Col::ResponseModel, merge: false, sources: &[
+        a(OTEL, "gen_ai.response.model"),
+        a(TL, "llm.response.model"),
+        a(OI, "llm.response.model_name"),
+        a(OI, "llm.model_name"),
+        a(OI, "embedding.model_name"),
+        a(OI, "reranker.model_name"),
+        a(LF, "langfuse.observation.model.name"),
+    ]},
+    Rule { col: Col::InputTokens, merge: false, sources: &[
+        a(OTEL, "gen_ai.usage.input_tokens"),
+        a(OTEL_OLD, "gen_ai.usage.prompt_tokens"),
+        a(TL, "llm.usage.prompt_tokens"),
+        a(OI, "llm.token_count.prompt"),
+        jp(LF, LF_USAGE, &["input"]),
+        jp(LF, LF_USAGE, &["prompt_tokens"]),
+        jp(LF, LF_USAGE, &["input_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens"]),
+    ]},
+    Rule { col: Col::OutputTokens, merge: false, sources: &[
+        a(OTEL, "gen_ai.usage.output_tokens"),
+        a(OTEL_OLD, "gen_ai.usage.completion_tokens"),
+        a(TL, "llm.usage.completion_tokens"),
+        a(OI, "llm.token_count.completion"),
+        jp(LF, LF_USAGE, &["output"]),
+        jp(LF, LF_USAGE, &["completion_tokens"]),
+        jp(LF, LF_USAGE, &["output_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens"]),
+    ]},
+    Rule { col: Col::TotalTokens, merge: false, sources: &[
+        a(TL, "gen_ai.usage.total_tokens"),
+        a(TL, "llm.usage.total_tokens"),
+        a(OI, "llm.token_count.total"),
+        a(OPENLIT, "gen_ai.client.token.usage"),
+        jp(LF, LF_USAGE, &["total"]),
+        jp(LF, LF_USAGE, &["total_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["total_tokens"]),
+    ]},
+    Rule { col: Col::CachedTokens, merge: false, sources: &[
+        a(OTEL, "gen_ai.usage.cache_read.input_tokens"),
+        a(OTEL_OLD, "gen_ai.usage.cache_read_input_tokens"),
+        a(TL, "llm.usage.cache_read_input_tokens"),
+        a(OI, "llm.token_count.prompt_details.cache_read"),
+        jp(LF, LF_USAGE, &["input_cached_tokens"]),
+        jp(LF, LF_USAGE, &["input_cache_read"]),
+        jp(LF, LF_USAGE, &["cache_read_input_tokens"]),
+        jp(LF, LF_USAGE, &["prompt_tokens_details", "cached_tokens"]),
+        jp(LF, LF_USAGE, &["input_tokens_details", "cached_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens_details", "cached_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens_details", "cached_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
+    ]},
+    Rule { col: Col::ReasoningTokens, merge: false, sources: &[
+        a(OTEL, "gen_ai.usage.reasoning.output_tokens"),
+        a(OTEL_OLD, "gen_ai.usage.reasoning_tokens"),
+        a(TL, "llm.usage.reasoning_tokens"),
+        a(OI, "llm.token_count.completion_details.reasoning"),
+        jp(LF, LF_USAGE, &["output_reasoning_tokens"]),
+        jp(LF, LF_USAGE, &["output_reasoning"]),
+        jp(LF, LF_USAGE, &["completion_tokens_details", "reasoning_tokens"]),
+        jp(LF, LF_USAGE, &["output_tokens_details", "reasoning_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens_details", "reasoning_tokens"]),
+        jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens_details", "reasoning_tokens"]),
+    ]},
+    Rule { col: Col::InputCost, merge: false, sources: &[
+        jp(LF, LF_COST, &["input"]),
+        a(OI, "llm.cost.prompt"),
+    ]},
+    Rule { col: Col::OutputCost, merge: false, sources: &[
+        jp(LF, LF_COST, &["output"]),
+        a(OI, "llm.cost.completion"),
+    ]},
+    Rule { col: Col::TotalCost, merge: false, sources: &[
+        jp(LF, LF_COST, &["total"]),
+        a(OPENLIT, "gen_ai.usage.cost"),
+        a(OI, "llm.cost.total"),
+        a(LOGFIRE, "operation.cost"),
+    ]},
+    Rule { col: Col::TimeToFirstToken, merge: false, sources: &[
+        ag(LF, "langfuse.observation.completion_start_time", Get::SinceStart),
+        ag(OTEL, "gen_ai.response.time_to_first_chunk", Get::Seconds),
+        ag(OPENLIT, "gen_ai.server.time_to_first_token", Get::Seconds),
+        ev(OI, "First Token Stream Event", Get::EventSinceStart, false),
+        ev(TL, "gen_ai.content.completion.chunk", Get::EventSinceStart, false),
+    ]},
+    Rule { col: Col::IsStreaming, merge: false, sources: &[
+        a(OTEL, "gen_ai.request.stream"),
+        a(TL, "gen_ai.is_streaming"),
+        a(TL, "llm.is_streaming"),
+        peek(LF, "langfuse.observation.completion_start_time", Get::Const("true")),
+        peek(OI, OI_PARAMS, Get::JsonOrFalse(&["stream"])),
+        peek(OI, OI_EMB_PARAMS, Get::JsonOrFalse(&["stream"])),
+        peek(LF, LF_PARAMS, Get::JsonOrFalse(&["stream"])),
+        peek(LOGFIRE, LOGFIRE_REQUEST, Get::JsonOrFalse(&["stream"])),
+    ]},
+    Rule { col: Col::FinishReasons, merge: false, sources: &[
+        a(OTEL, "gen_ai.response.finish_reasons"),
+        a(OI, "llm.finish_reason"),
+        pre(TL, "gen_ai.completion.", Get::Texts("finish_reason")),
+        ev(OTEL_OLD, "gen_ai.choice", Get::EventField("finish_reason"), false),
+        ag(LF, "langfuse.observation.metadata.finish_reason", Get::Json(&[])),
+    ]},
+    Rule { col: Col::ResponseId, merge: false, sources: &[
+        a(OTEL, "gen_ai.response.id"),
+        jp(OI, "output.value", &["id"]),
+    ]},
+    Rule { col: Col::Temperature, merge: false, sources: &[
+        a(OTEL, "gen_ai.request.temperature"),
+        a(TL, "llm.request.temperature"),
+        jp(OI, OI_PARAMS, &["temperature"]),
+        jp(LF, LF_PARAMS, &["temperature"]),
+        jp(LOGFIRE, LOGFIRE_REQUEST, &["temperature"]),
+    ]},
+    Rule { col: Col::MaxTokens, merge: false, sources: &[
+        a(OTEL, "gen_ai.request.max_tokens"),
+        a(TL, "llm.request.max_tokens"),
+        jp(OI, OI_PARAMS, &["max_tokens"]),
+        jp(OI, OI_PARAMS, &["max_completion_tokens"]),
+        jp(LF, LF_PARAMS, &["max_tokens"]),
+        jp(LF, LF_PARAMS, &["max_completion_tokens"]),
+        jp(LOGFIRE, LOGFIRE_REQUEST, &["max_tokens"]),
+    ]},
+    Rule { col: Col::TopP, merge: false, sources: &[
+        a(OTEL, "gen_ai.request.top_p"),
+        a(TL, "llm.request.top_p"),
+        jp(OI, OI_PARAMS, &["top_p"]),
+        jp(LF, LF_PARAMS, &["top_p"]),
+        jp(LOGFIRE, LOGFIRE_REQUEST, &["top_p"]),
+    ]},
+    Rule { col: Col::Input, merge: false, sources: &[
+        a(LF, "langfuse.observation.input"),
+        ag(OTEL, "gen_ai.input.messages", Get::SemconvInput),
+        a(OTEL, "gen_ai.system_instructions"),
+        pre(OI, "llm.input_messages.", Get::Unflatten),
+        pre(OTEL_OLD, "gen_ai.prompt.", Get::Unflatten),
+        ev(OTEL_OLD, "gen_ai.*.message", Get::InputEvents, true),
+        eva(OTEL_OLD, "gen_ai.content.prompt", "gen_ai.prompt", true),
+        a(OTEL_OLD, "gen_ai.prompt"),
+        eva(OTEL, "gen_ai.client.inference.operation.details", "gen_ai.input.messages", true),
+        pre(OI, "llm.prompts.", Get::Texts("prompt.text")),
+        a(OI, "llm.prompts"),
+        pre(OI, "embedding.embeddings.", Get::Texts("embedding.text")),
+        a(OI, "reranker.query"),
+        a(OTEL, "gen_ai.tool.call.arguments"),
+        a(TL, "traceloop.entity.input"),
+        a(OI, "input.value"),
+        a(LOGFIRE, LOGFIRE_REQUEST),
+    ]},
+    Rule { col: Col::Output, merge: false, sources: &[
+        a(LF, "langfuse.observation.output"),
+        a(OTEL, "gen_ai.output.messages"),
+        pre(OI, "llm.output_messages.", Get::Unflatten),
+        pre(OTEL_OLD, "gen_ai.completion.", Get::Unflatten),
+        ev(OTEL_OLD, "gen_ai.choice", Get::ChoiceEvents, true),
+        eva(OTEL_OLD, "gen_ai.content.completion", "gen_ai.completion", true),
+        a(OTEL_OLD, "gen_ai.completion"),
+        eva(OTEL, "gen_ai.client.inference.operation.details", "gen_ai.output.messages", true),
+        pre(OI, "llm.choices.", Get::Texts("completion.text")),
+        pre(OI, "retrieval.documents.", Get::Unflatten),
+        pre(OI, "reranker.output_documents.", Get::Unflatten),
+        a(OTEL, "gen_ai.tool.call.result"),
+        a(TL, "traceloop.entity.output"),
+        a(OI, "output.value"),
+        a(LOGFIRE, "response_data"),
+    ]},
+    Rule { col: Col::SessionId, merge: false, sources: &[
+        a(LF, "langfuse.session.id"),
+        a(OI, "session.id"),
+        a(OTEL, "gen_ai.conversation.id"),
+        a(TL, "traceloop.association.properties.session_id"),
+        a(LOGFIRE, "session_id"),
+    ]},
+    Rule { col: Col::UserId, merge: false, sources: &[
+        a(LF, "langfuse.user.id"),
+        a(OI, "user.id"),
+        a(TL, "traceloop.association.properties.user_id"),
+        a(LOGFIRE, "user_id"),
+        a(GEN, "enduser.id"),
+        a(OPENLIT, "gen_ai.request.user"),
+        a(TL, "llm.user"),
+    ]},
+    Rule { col: Col::PromptName, merge: false, sources: &[
+        a(LF, "langfuse.observation.prompt.name"),
+        a(LF, "langfuse.prompt.name"),
+        a(TL, "traceloop.prompt.key"),
+        a(OI, "prompt.id"),
+    ]},
+    Rule { col: Col::PromptVersion, merge: false, sources: &[
+        a(LF, "langfuse.observation.prompt.version"),
+        a(LF, "langfuse.prompt.version"),
+        a(TL, "traceloop.prompt.version"),
+        a(OI, "llm.prompt_template.version"),
+    ]},
+    Rule { col: Col::Tags, merge: false, sources: &[
+        a(LF, "langfuse.trace.tags"),
+        a(LF, "langfuse.tags"),
+        a(OI, "tag.tags"),
+        a(LOGFIRE, "logfire.tags"),
+    ]},
+    Rule { col: Col::Metadata, merge: true, sources: &[
+        pre(LF, "langfuse.observation.metadata.", Get::Suffix),
+        ag(LF, "langfuse.observation.metadata", Get::Entries),
+        pre(LF, "langfuse.trace.metadata.", Get::Suffix),
+        ag(LF, "langfuse.trace.metadata", Get::Entries),
+        ag(OI, "metadata", Get::Entries),
+        pre(TL, "traceloop.association.properties.", Get::Suffix),
+    ]},
+    Rule { col: Col::Environment, merge: false, sources: &[
+        a(GEN, "deployment.environment.name"),
+        res(GEN, "deployment.environment.name"),
+        a(GEN, "deployment.environment"),
+        res(GEN, "deployment.environment"),
+        a(LF, "langfuse.environment"),
+        res(LF, "langfuse.environment"),
+    ]},
+    Rule { col: Col::Release, merge: false, sources: &[
+        a(LF, "langfuse.release"),
+        res(LF, "langfuse.release"),
+        res(GEN, "service.version"),
+        a(GEN, "service.version"),
+        a(LF, "langfuse.version"),
+    ]},
+    Rule { col: Col::ServiceName, merge: false, sources: &[
+        res(GEN, "service.name"),
+        a(GEN, "service.name"),
+    ]},
+    Rule { col: Col::ErrorType, merge: false, sources: &[
+        a(GEN, "error.type"),
+        eva(GEN, "exception", "exception.type", false),
+    ]},
+    Rule { col: Col::StatusMessage, merge: false, sources: &[
+        a(LF, "langfuse.observation.status_message"),
+    ]},
+    Rule { col: Col::StatusFromLevel, merge: false, sources: &[
+        peek(LF, "langfuse.observation.level", Get::Vocab(LANGFUSE_LEVEL)),
+    ]},
+];
+
+/// Values that mean "no value" for identity columns: Logfire's scrubber replaces a value it
+/// considers sensitive (e.g. a baggage `session_id`) by `[Scrubbed due to '…']`.
+pub fn is_placeholder(col: Col, value: &str) -> bool {
+    matches!(col, Col::SessionId | Col::UserId) && value.starts_with("[Scrubbed due to ")
+}
+
+// ---- documentation generated from the table ---------------------------------------------------
+
+fn describe(src: &Src) -> String {
+    let get = match src.get {
+        Get::Value => String::new(),
+        Get::Norm(_) => " (normalised)".into(),
+        Get::Vocab(map) => {
+            let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}→{v}")).collect();
+            format!(" ({})", pairs.join(", "))
+        }
+        Get::Const(c) => format!(" present → `{c}`"),
+        Get::Json(p) if p.is_empty() => " (JSON-decoded)".into(),
+        Get::Json(p) => format!(" JSON `.{}`", p.join(".")),
+        Get::JsonOrFalse(p) => format!(" JSON `.{}` (object without it → false)", p.join(".")),
+        Get::Seconds => " (seconds)".into(),
+        Get::SinceStart => " (timestamp − span start)".into(),
+        Get::EventSinceStart => " (first event time − span start)".into(),
+        Get::Unflatten => " (indexed list rebuilt as JSON)".into(),
+        Get::Texts(f) => format!(" `N.{f}` texts"),
+        Get::InputEvents => " (message events rebuilt as JSON)".into(),
+        Get::ChoiceEvents => " (choice events rebuilt as JSON)".into(),
+        Get::EventField(f) => format!(" events' `{f}`"),
+        Get::Suffix => " (key = suffix)".into(),
+        Get::Entries => " (JSON object entries)".into(),
+        Get::SemconvInput => " (+ `gen_ai.system_instructions`)".into(),
+    };
+    let key = match src.at {
+        At::Span => format!("`{}`", src.key),
+        At::Resource => format!("resource `{}`", src.key),
+        At::SpanPrefix => format!("`{}N…`", src.key),
+        At::Event(e) => format!("event `{e}` attr `{}`", src.key),
+        At::Events => format!("events `{}`", src.key),
+    };
+    let peek = if src.consume { "" } else { " ·" };
+    format!("{key}{get}{peek}")
+}
+
+/// The per-convention tables of CONVENTIONS.md, generated from [`RULES`]: for each convention,
+/// which attributes feed which column, with the precedence rank of the source inside its rule.
+pub fn conventions_markdown() -> String {
+    let mut out = String::new();
+    for conv in Conv::ALL {
+        out.push_str(&format!("### {}\n\n| column | attributes (rank in the column's precedence list) |\n| --- | --- |\n", conv.title()));
+        for rule in RULES {
+            let cells: Vec<String> = rule
+                .sources
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.conv == conv)
+                .map(|(i, s)| format!("{}. {}", i + 1, describe(s)))
+                .collect();
+            if !cells.is_empty() {
+                out.push_str(&format!("| {} | {} |\n", rule.col.column_name(), cells.join("<br>")));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! The real OpenTelemetry Python SDK (tests/python/send_genai.py) sends GenAI chat spans over
+//! OTLP HTTP/protobuf, HTTP/JSON and gRPC (plain and gzip); the stored rows must hold exactly
+//! what it sent.
+
+mod support;
+
+use std::process::Command;
+
+use spanlens_collector::storage::row::SpanRow;
+use support::TestCollector;
+
+fn python() -> String {
+    std::env::var("SPANLENS_PYTHON").expect(
+        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
+    )
+}
+
+/// Runs the sender; returns the trace id it reports.
+fn send(protocol: &str, endpoint: &str, gzip: bool, tag: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/send_genai.py");
+    let mut cmd = Command::new(python());
+    cmd.args([script, "--protocol", protocol, "--endpoint", endpoint, "--tag", tag]);
+    if gzip {
+        cmd.arg("--gzip");
+    }
+    let out = cmd.output().expect("run python sender");
+    assert!(out.status.success(), "{protocol} sender failed: {}", String::from_utf8_lossy(&out.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sender prints JSON");
+    reply["trace_id"].as_str().unwrap().to_string()
+}
+
+fn assert_trace(rows: &[SpanRow], trace_id: &str, tag: &str) {
+    let rows: Vec<&SpanRow> = rows.iter().filter(|r| r.trace_id == trace_id).collect();
+    assert_eq!(rows.len(), 3, "trace {trace_id} ({tag})");
+    let (agent, chat, failed) = (rows[0], rows[1], rows[2]);
+    const T0: i64 = 1_764_000_000_000_000_000;
+
+    assert_eq!(agent.name, "invoke_agent trip_planner");
+    assert_eq!(agent.observation_type, "agent");
+    assert_eq!(agent.parent_span_id, "");
+    assert_eq!((agent.start_time, agent.duration_ns), (T0, 2_000_000_000));
+    assert_eq!(agent.service_name, format!("py-{tag}"));
+    assert_eq!(agent.environment, "test");
+    assert_eq!(agent.scope_name, "spanlens.tests.python");
+
+    assert_eq!(chat.parent_span_id, agent.span_id);
+    assert_eq!((chat.start_time, chat.duration_ns), (T0 + 100_000_000, 1_234_000_000));
+    assert_eq!(chat.kind, "Client");
+    assert_eq!(chat.status_code, "Ok");
+    assert_eq!(chat.observation_type, "llm");
+    assert_eq!(chat.operation, "chat");
+    assert_eq!(chat.provider, "openai");
+    assert_eq!(chat.request_model, "gpt-4o-mini");
+    assert_eq!(chat.response_model, "gpt-4o-mini-2024-07-18");
+    assert_eq!(chat.response_id, format!("chatcmpl-{tag}"));
+    assert_eq!((chat.input_tokens, chat.output_tokens), (Some(42), Some(17)));
+    assert_eq!(chat.temperature, Some(0.2));
+    assert_eq!(chat.max_tokens, Some(300));
+    assert_eq!(chat.finish_reasons, vec!["stop".to_string()]);
+    assert!(chat.input.contains(&format!("Plan a trip to Lisbon ({tag})")), "{}", chat.input);
+    assert!(chat.output.contains("Day 1: Alfama."), "{}", chat.output);
+
+    assert_eq!(failed.parent_span_id, agent.span_id);
+    assert_eq!(failed.status_code, "Error");
+    assert_eq!(failed.status_message, "429 Too Many Requests");
+    assert_eq!(failed.error_type, "RateLimitError");
+    assert_eq!((failed.input_tokens, failed.output_tokens), (None, None));
+}
+
+#[tokio::test]
+async fn python_sdk_over_http_protobuf_json_and_grpc() {
+    let t = TestCollector::start("python").await;
+    let http = format!("http://{}", t.collector.http_addr);
+    let grpc = format!("http://{}", t.grpc_addr());
+    let runs = [
+        ("http/protobuf", &http, false, "pb"),
+        ("http/protobuf", &http, true, "pbgz"),
+        ("http/json", &http, false, "json"),
+        ("http/json", &http, true, "jsongz"),
+        ("grpc", &grpc, false, "grpc"),
+        ("grpc", &grpc, true, "grpcgz"),
+    ];
+    let mut sent = Vec::new();
+    for (protocol, endpoint, gzip, tag) in runs {
+        let (protocol, endpoint, tag) = (protocol.to_string(), endpoint.clone(), tag.to_string());
+        let trace_id = tokio::task::spawn_blocking({
+            let tag = tag.clone();
+            move || send(&protocol, &endpoint, gzip, &tag)
+        })
+        .await
+        .unwrap();
+        sent.push((trace_id, tag));
+    }
+    let rows = t.spans(3 * sent.len() as u64).await;
+    for (trace_id, tag) in &sent {
+        assert_trace(&rows, trace_id, tag);
+    }
+    t.shutdown().await;
+}

@@ -1,0 +1,153 @@
+//! Shared end-to-end harness: a real collector (ephemeral ports) writing into a fresh database
+//! of the ClickHouse server at CLICKHOUSE_URL (the local chDB server that tests/run.sh starts,
+//! or a real ClickHouse).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use spanlens_collector::collector::Collector;
+use spanlens_collector::config::Config;
+use spanlens_collector::storage::clickhouse::server_client;
+
+pub struct TestCollector {
+    pub collector: Collector,
+    pub config: Config,
+    /// Client bound to this test's database.
+    pub ch: clickhouse::Client,
+}
+
+pub fn clickhouse_url() -> String {
+    std::env::var("CLICKHOUSE_URL").expect(
+        "CLICKHOUSE_URL is not set: run the suite with tests/run.sh (it starts the local ClickHouse), \
+         or point CLICKHOUSE_URL at a ClickHouse server",
+    )
+}
+
+/// A database name no other test (or earlier run) uses.
+pub fn unique_database(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("t_{prefix}_{:x}_{}", nanos, std::process::id())
+}
+
+/// Test config: ephemeral loopback ports, a fresh database, short batch age.
+pub fn test_config(prefix: &str) -> Config {
+    let mut config = Config::default();
+    config.clickhouse.url = clickhouse_url();
+    config.clickhouse.database = unique_database(prefix);
+    config.receiver.grpc_listen = "127.0.0.1:0".parse().unwrap();
+    config.receiver.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.pipeline.batch_max_age_ms = 100;
+    config
+}
+
+impl TestCollector {
+    pub async fn start(prefix: &str) -> TestCollector {
+        Self::start_with(test_config(prefix)).await
+    }
+
+    pub async fn start_with(config: Config) -> TestCollector {
+        let collector = Collector::start(config.clone()).await.expect("collector starts");
+        let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
+        TestCollector { collector, config, ch }
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.collector.http_addr, path)
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.collector.grpc_addr
+    }
+
+    /// Polls `SELECT count() ...` until it equals `expected` (bounded: 20 s), then returns it.
+    pub async fn wait_for_count(&self, sql: &str, expected: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let n: u64 = self.ch.query(sql).fetch_one().await.expect("count query");
+            if n >= expected || Instant::now() > deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for `expected` span rows, then returns the stored rows ordered by start time.
+    pub async fn spans(&self, expected: u64) -> Vec<spanlens_collector::storage::row::SpanRow> {
+        let n = self.wait_for_count("SELECT count() FROM spans", expected).await;
+        assert_eq!(n, expected, "stored span count");
+        self.ch
+            .query("SELECT ?fields FROM spans ORDER BY start_time, span_id")
+            .fetch_all()
+            .await
+            .expect("fetch spans")
+    }
+
+    pub async fn shutdown(self) {
+        self.collector.shutdown().await;
+        let _ = self.ch.query(&format!("DROP DATABASE IF EXISTS {}", self.config.clickhouse.database)).execute().await;
+    }
+}
+
+/// Plain HTTP/1.1 POST (hyper), returning status, headers and body.
+pub async fn post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Vec<u8>) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut req = http::Request::post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client.request(req.body(Full::new(bytes::Bytes::from(body))).unwrap()).await.expect("POST");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+pub async fn get(url: &str) -> (u16, String) {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let resp = client.get(url.parse().unwrap()).await.expect("GET");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub mod otlp;
+
+/// Asserts the stored rows of `otlp::agent_with_chat(trace)` exactly.
+pub fn assert_agent_with_chat(rows: &[spanlens_collector::storage::row::SpanRow], trace: u8) {
+    let trace_hex = hex::encode(otlp::trace_id(trace));
+    let rows: Vec<_> = rows.iter().filter(|r| r.trace_id == trace_hex).collect();
+    assert_eq!(rows.len(), 2, "two spans of trace {trace_hex}");
+    let (agent, chat) = (rows[0], rows[1]);
+    assert_eq!(agent.name, "invoke_agent helper");
+    assert_eq!(agent.observation_type, "agent");
+    assert_eq!(agent.parent_span_id, "");
+    assert_eq!(agent.duration_ns, 2_000_000_000);
+    assert_eq!(chat.span_id, hex::encode(otlp::span_id(2)));
+    assert_eq!(chat.parent_span_id, agent.span_id);
+    assert_eq!(chat.start_time, (otlp::T0 + 500_000_000) as i64);
+    assert_eq!(chat.duration_ns, 1_250_000_000);
+    assert_eq!(chat.kind, "Client");
+    assert_eq!(chat.status_code, "Ok");
+    assert_eq!(chat.observation_type, "llm");
+    assert_eq!(chat.operation, "chat");
+    assert_eq!(chat.provider, "openai");
+    assert_eq!(chat.request_model, "gpt-4o-mini");
+    assert_eq!(chat.response_model, "gpt-4o-mini-2024-07-18");
+    assert_eq!((chat.input_tokens, chat.output_tokens, chat.total_tokens), (Some(11), Some(7), None));
+    assert!(chat.input.contains("What is OTLP?"), "input: {}", chat.input);
+    assert!(chat.output.contains("A protocol."), "output: {}", chat.output);
+    assert_eq!(chat.finish_reasons, vec!["stop".to_string()]);
+    assert_eq!(chat.service_name, "checkout-bot");
+    assert_eq!(chat.environment, "staging");
+    assert_eq!(chat.scope_name, "test-scope");
+    assert_eq!(chat.span_attributes, vec![("http.route".to_string(), "/chat".to_string())]);
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: creates the Python virtualenv (chDB engine and the
+# real OpenTelemetry Python SDK for end-to-end tests), starts the project's local ClickHouse
+# server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
+# ClickHouse), then runs the chDB server's own tests and every cargo test in the workspace.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+export SPANLENS_VENV=${SPANLENS_VENV:-$repo/.venv}
+deploy/local/venv.sh tests/requirements.txt
+py="$SPANLENS_VENV/bin/python"
+export SPANLENS_PYTHON="$py"
+
+started_pid=""
+data_dir=""
+cleanup() {
+  if [ -n "$started_pid" ]; then kill "$started_pid" 2>/dev/null || true; wait "$started_pid" 2>/dev/null || true; fi
+  if [ -n "$data_dir" ]; then rm -rf "$data_dir"; fi
+}
+trap cleanup EXIT
+
+if [ -z "${CLICKHOUSE_URL:-}" ]; then
+  data_dir=$(mktemp -d -t spanlens-test-ch.XXXXXX)
+  port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$py" deploy/local/chdb_server.py --host 127.0.0.1 --port "$port" --path "$data_dir/data" >"$data_dir/server.log" 2>&1 &
+  started_pid=$!
+  export CLICKHOUSE_URL="http://127.0.0.1:$port"
+  for _ in $(seq 1 150); do
+    if "$py" -c "import urllib.request,sys; urllib.request.urlopen('$CLICKHOUSE_URL/ping', timeout=1)" 2>/dev/null; then break; fi
+    if ! kill -0 "$started_pid" 2>/dev/null; then cat "$data_dir/server.log"; echo "local ClickHouse failed to start" >&2; exit 1; fi
+    sleep 0.2
+  done
+  echo "tests: local ClickHouse (chDB) at $CLICKHOUSE_URL"
+else
+  echo "tests: using ClickHouse at $CLICKHOUSE_URL"
+fi
+
+echo "== chDB server tests"
+"$py" -m unittest discover -s deploy/local -p 'test_*.py'
+echo "== cargo tests"
+cargo test --workspace --locked "$@"
