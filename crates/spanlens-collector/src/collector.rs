@@ -2,12 +2,14 @@
 //! pipeline → graceful shutdown that drains every accepted span into ClickHouse.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::enrich::cost::{PriceError, PriceTable};
 use crate::pipeline::{Pipeline, PipelineTasks};
 use crate::receiver::{Ingest, otlp_grpc, otlp_http};
 use crate::storage::clickhouse::ClickHouse;
@@ -17,6 +19,8 @@ use crate::storage::migrate::{MigrateError, migrate};
 pub enum StartError {
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Prices(#[from] PriceError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
 }
@@ -33,13 +37,14 @@ pub struct Collector {
 
 impl Collector {
     pub async fn start(config: Config) -> Result<Collector, StartError> {
+        let prices = Arc::new(PriceTable::load(config.cost.price_file.as_deref())?);
         if config.clickhouse.migrate_on_start {
             let report = migrate(&config.clickhouse).await?;
             tracing::info!(applied = ?report.applied, already = report.already_applied, "migrations");
         }
         let clickhouse = ClickHouse::new(&config.clickhouse);
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone());
-        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, project: config.default_project.clone() };
+        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, project: config.default_project.clone(), prices };
 
         let bind = |what, addr| async move {
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })

@@ -31,6 +31,15 @@ pub struct Config {
     pub receiver: ReceiverConfig,
     pub clickhouse: ClickHouseConfig,
     pub pipeline: PipelineConfig,
+    pub cost: CostConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostConfig {
+    /// TOML price table (format of the bundled `enrich/prices.toml`) whose entries override and
+    /// extend the bundled prices. Default: none, bundled prices only.
+    pub price_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -88,6 +97,7 @@ impl Default for Config {
             receiver: ReceiverConfig::default(),
             clickhouse: ClickHouseConfig::default(),
             pipeline: PipelineConfig::default(),
+            cost: CostConfig::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod collector;
 pub mod config;
+pub mod enrich;
 pub mod normalize;
 pub mod pipeline;
 pub mod receiver;

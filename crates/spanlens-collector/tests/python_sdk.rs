@@ -57,6 +57,11 @@ fn assert_trace(rows: &[SpanRow], trace_id: &str, tag: &str) {
     assert_eq!(chat.temperature, Some(0.2));
     assert_eq!(chat.max_tokens, Some(300));
     assert_eq!(chat.finish_reasons, vec!["stop".to_string()]);
+    // Cost from the bundled price table: gpt-4o-mini at $0.15 / $0.60 per million tokens.
+    assert_eq!(chat.input_cost, Some(42.0 * 0.15 / 1e6));
+    assert_eq!(chat.output_cost, Some(17.0 * 0.6 / 1e6));
+    assert_eq!(chat.total_cost, Some(42.0 * 0.15 / 1e6 + 17.0 * 0.6 / 1e6));
+    assert_eq!(agent.total_cost, None);
     assert!(chat.input.contains(&format!("Plan a trip to Lisbon ({tag})")), "{}", chat.input);
     assert!(chat.output.contains("Day 1: Alfama."), "{}", chat.output);
 
@@ -65,6 +70,7 @@ fn assert_trace(rows: &[SpanRow], trace_id: &str, tag: &str) {
     assert_eq!(failed.status_message, "429 Too Many Requests");
     assert_eq!(failed.error_type, "RateLimitError");
     assert_eq!((failed.input_tokens, failed.output_tokens), (None, None));
+    assert_eq!(failed.total_cost, None); // no tokens, no cost: NULL, never 0
 }
 
 #[tokio::test]

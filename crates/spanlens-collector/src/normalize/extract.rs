@@ -17,7 +17,9 @@ use serde_json::Value as J;
 
 use super::messages;
 use super::table::{At, Col, Get, Kind, RULES, Src, is_placeholder};
-use super::value::{as_bool, as_f64, as_text, as_u64, f64_to_u64, parse_bool, parse_f64, parse_u64, to_json_value};
+use super::value::{
+    as_bool, as_f64, as_text, as_u64, f64_to_u64, parse_bool, parse_f64, parse_u64, to_json_value,
+};
 
 pub const N_COLS: usize = Col::StatusFromLevel as usize + 1;
 
@@ -38,30 +40,43 @@ pub enum Val {
 struct Index {
     exact: HashMap<&'static str, usize>,
     prefixes: Vec<&'static str>,
+    /// `slot_of[rule][source]`: the exact-key slot (`At::Span`) or prefix number
+    /// (`At::SpanPrefix`) of each source, so the per-span look-ups are array indexing.
+    slot_of: Vec<Vec<usize>>,
 }
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut exact = HashMap::new();
-        let mut prefixes = Vec::new();
+        let mut exact: HashMap<&'static str, usize> = HashMap::new();
+        let mut prefixes: Vec<&'static str> = Vec::new();
+        let mut slot_of = Vec::with_capacity(RULES.len());
         for rule in RULES {
+            let mut slots = Vec::with_capacity(rule.sources.len());
             for src in rule.sources {
-                match src.at {
+                let slot = match src.at {
                     At::Span => {
                         let n = exact.len();
-                        exact.entry(src.key).or_insert(n);
+                        *exact.entry(src.key).or_insert(n)
                     }
-                    At::SpanPrefix => {
-                        if !prefixes.contains(&src.key) {
+                    At::SpanPrefix => match prefixes.iter().position(|p| *p == src.key) {
+                        Some(p) => p,
+                        None => {
                             prefixes.push(src.key);
+                            prefixes.len() - 1
                         }
-                    }
-                    _ => {}
-                }
+                    },
+                    _ => usize::MAX,
+                };
+                slots.push(slot);
             }
+            slot_of.push(slots);
         }
-        Index { exact, prefixes }
+        Index {
+            exact,
+            prefixes,
+            slot_of,
+        }
     })
 }
 
@@ -96,6 +111,9 @@ impl Default for Scratch {
 /// The outcome of the table for one span.
 pub struct Mapped {
     pub vals: Vec<Option<Val>>,
+    /// Provenance, per column: bit `i` set = source `i` of the column's rule supplied the value
+    /// (one bit for first-match rules, every contributor for merge rules).
+    pub won: [u32; N_COLS],
 }
 
 impl Mapped {
@@ -162,24 +180,31 @@ impl Scratch {
     /// which attributes / events the columns took over.
     pub fn map_span(&mut self, span: &Span, resource: &[KeyValue]) -> Mapped {
         self.prepare(span);
-        let ctx = Ctx { attrs: &span.attributes, resource, span };
+        let ctx = Ctx {
+            attrs: &span.attributes,
+            resource,
+            span,
+        };
         let mut vals: Vec<Option<Val>> = vec![None; N_COLS];
-        for rule in RULES {
+        let mut won = [0u32; N_COLS];
+        let slot_of = &index().slot_of;
+        for (rule, slots) in RULES.iter().zip(slot_of) {
             let kind = rule.col.kind();
             let filled = if rule.merge {
                 let mut merged: Vec<(String, String)> = Vec::new();
-                for src in rule.sources {
-                    if let Some(Val::Map(entries)) = self.extract(&ctx, src, kind, rule.col) {
+                for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
+                    if let Some(Val::Map(entries)) = self.extract(&ctx, src, slot, kind, rule.col) {
                         if entries.is_empty() {
                             continue;
                         }
+                        won[rule.col as usize] |= 1 << i;
                         for (k, v) in entries {
                             if !merged.iter().any(|(mk, _)| *mk == k) {
                                 merged.push((k, v));
                             }
                         }
                         if src.consume {
-                            self.consume(&ctx, src);
+                            self.consume(&ctx, src, slot);
                         }
                     }
                 }
@@ -191,9 +216,10 @@ impl Scratch {
                 }
             } else {
                 let mut found = None;
-                for src in rule.sources {
-                    if let Some(v) = self.extract(&ctx, src, kind, rule.col) {
+                for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
+                    if let Some(v) = self.extract(&ctx, src, slot, kind, rule.col) {
                         found = Some(v);
+                        won[rule.col as usize] = 1 << i;
                         break;
                     }
                 }
@@ -206,13 +232,15 @@ impl Scratch {
                 }
             };
             if filled && !rule.merge {
-                for src in rule.sources.iter().filter(|s| s.consume) {
-                    self.consume(&ctx, src);
+                for (src, &slot) in rule.sources.iter().zip(slots) {
+                    if src.consume {
+                        self.consume(&ctx, src, slot);
+                    }
                 }
             }
         }
         self.finish();
-        Mapped { vals }
+        Mapped { vals, won }
     }
 
     fn prepare(&mut self, span: &Span) {
@@ -246,31 +274,35 @@ impl Scratch {
         }
     }
 
-    fn lookup(&self, key: &str) -> Option<usize> {
-        let slot = *index().exact.get(key)?;
-        match self.slots[slot] {
+    /// The attribute index of the exact-key slot, if the span has that attribute.
+    fn at_slot(&self, slot: usize) -> Option<usize> {
+        match self.slots.get(slot).copied().unwrap_or(0) {
             0 => None,
             n => Some(n as usize - 1),
         }
     }
 
-    fn prefixed(&self, prefix: &str) -> &[u32] {
-        match index().prefixes.iter().position(|p| *p == prefix) {
-            Some(p) => &self.prefixed[p],
-            None => &[],
-        }
+    fn lookup(&self, key: &str) -> Option<usize> {
+        self.at_slot(*index().exact.get(key)?)
     }
 
-    fn consume(&mut self, ctx: &Ctx<'_>, src: &Src) {
+    fn prefixed(&self, prefix_slot: usize) -> &[u32] {
+        self.prefixed
+            .get(prefix_slot)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn consume(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize) {
         match src.at {
             At::Span => {
-                if let Some(i) = self.lookup(src.key) {
+                if let Some(i) = self.at_slot(slot) {
                     self.consumed[i] = true;
                 }
             }
             At::SpanPrefix => {
                 let prefix = src.key;
-                let ids: Vec<u32> = self.prefixed(prefix).to_vec();
+                let ids: Vec<u32> = self.prefixed(slot).to_vec();
                 for i in ids {
                     let key = &ctx.attrs[i as usize].key;
                     let rest = &key[prefix.len()..];
@@ -311,7 +343,9 @@ impl Scratch {
             Some(pos) => pos,
             None => {
                 let parsed = match value {
-                    Value::StringValue(s) => serde_json::from_str::<J>(s).ok(),
+                    // Only text that can be a JSON object/array/string is parsed.
+                    Value::StringValue(s) if looks_like_json(s) => serde_json::from_str::<J>(s).ok(),
+                    Value::StringValue(_) => None,
                     Value::KvlistValue(_) | Value::ArrayValue(_) => Some(to_json_value(value)),
                     _ => None,
                 };
@@ -322,10 +356,17 @@ impl Scratch {
         self.json[pos].1.as_ref()
     }
 
-    fn extract(&mut self, ctx: &Ctx<'_>, src: &Src, kind: Kind, col: Col) -> Option<Val> {
+    fn extract(
+        &mut self,
+        ctx: &Ctx<'_>,
+        src: &Src,
+        slot: usize,
+        kind: Kind,
+        col: Col,
+    ) -> Option<Val> {
         let val = match src.at {
             At::Span => {
-                let i = self.lookup(src.key)?;
+                let i = self.at_slot(slot)?;
                 let value = attr_value(&ctx.attrs[i])?;
                 self.from_value(ctx, src, value, Some(i as u32), kind, col)?
             }
@@ -340,7 +381,7 @@ impl Scratch {
                 let value = attr_value(kv)?;
                 self.from_value(ctx, src, value, None, kind, col)?
             }
-            At::SpanPrefix => self.from_prefix(ctx, src, kind)?,
+            At::SpanPrefix => self.from_prefix(ctx, src, slot, kind)?,
             At::Events => from_events(ctx, src, kind)?,
         };
         if let Val::Text(t) = &val {
@@ -373,7 +414,10 @@ impl Scratch {
             Get::Norm(map) => {
                 let text = as_text(value)?;
                 let lower = text.trim().to_ascii_lowercase();
-                let mapped = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(&lower)).map(|(_, v)| *v);
+                let mapped = map
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&lower))
+                    .map(|(_, v)| *v);
                 Some(Val::Text(mapped.map(str::to_string).unwrap_or(lower)))
             }
             Get::Vocab(map) => {
@@ -418,7 +462,14 @@ impl Scratch {
                     Value::KvlistValue(kv) => kv
                         .values
                         .iter()
-                        .map(|kv| (kv.key.clone(), attr_value(kv).map(super::value::value_to_string).unwrap_or_default()))
+                        .map(|kv| {
+                            (
+                                kv.key.clone(),
+                                attr_value(kv)
+                                    .map(super::value::value_to_string)
+                                    .unwrap_or_default(),
+                            )
+                        })
                         .collect(),
                     Value::StringValue(s) => match serde_json::from_str::<J>(s).ok()? {
                         J::Object(map) => map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
@@ -453,9 +504,9 @@ impl Scratch {
         }
     }
 
-    fn from_prefix(&mut self, ctx: &Ctx<'_>, src: &Src, kind: Kind) -> Option<Val> {
+    fn from_prefix(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize, kind: Kind) -> Option<Val> {
         let prefix = src.key;
-        let ids = self.prefixed(prefix);
+        let ids = self.prefixed(slot);
         if ids.is_empty() {
             return None;
         }
@@ -490,7 +541,9 @@ impl Scratch {
                 (!map.is_empty()).then_some(Val::Map(map))
             }
             Get::Const(c) => {
-                let any = entries.into_iter().any(|(rest, _)| messages::split_index(rest).is_some());
+                let any = entries
+                    .into_iter()
+                    .any(|(rest, _)| messages::split_index(rest).is_some());
                 if any { convert_str(c, kind) } else { None }
             }
             _ => None,
@@ -502,7 +555,11 @@ fn from_events(ctx: &Ctx<'_>, src: &Src, kind: Kind) -> Option<Val> {
     let events = &ctx.span.events;
     match src.get {
         Get::EventSinceStart => {
-            let first = events.iter().filter(|e| e.name == src.key).map(|e| e.time_unix_nano).min()?;
+            let first = events
+                .iter()
+                .filter(|e| e.name == src.key)
+                .map(|e| e.time_unix_nano)
+                .min()?;
             let start = ctx.span.start_time_unix_nano;
             (first >= start && first > 0).then(|| Val::U64(first - start))
         }
@@ -521,6 +578,10 @@ fn from_events(ctx: &Ctx<'_>, src: &Src, kind: Kind) -> Option<Val> {
         }
         _ => None,
     }
+}
+
+fn looks_like_json(s: &str) -> bool {
+    matches!(s.trim_start().as_bytes().first(), Some(b'{' | b'[' | b'"'))
 }
 
 trait ClonePath {
@@ -600,7 +661,9 @@ fn convert_value(value: &Value, kind: Kind) -> Option<Val> {
                     .filter_map(|v| v.value.as_ref().and_then(as_text).map(|t| t.into_owned()))
                     .collect(),
                 Value::StringValue(s) => list_from_str(s),
-                other => as_text(other).map(|t| vec![t.into_owned()]).unwrap_or_default(),
+                other => as_text(other)
+                    .map(|t| vec![t.into_owned()])
+                    .unwrap_or_default(),
             };
             (!list.is_empty()).then_some(Val::List(list))
         }
@@ -616,11 +679,19 @@ fn list_from_str(s: &str) -> Vec<String> {
     }
     if t.starts_with('[') {
         if let Ok(J::Array(items)) = serde_json::from_str::<J>(t) {
-            return items.into_iter().filter(|v| !v.is_null()).map(json_text).collect();
+            return items
+                .into_iter()
+                .filter(|v| !v.is_null())
+                .map(json_text)
+                .collect();
         }
     }
     if t.contains(',') {
-        return t.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+        return t
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
     }
     vec![t.to_string()]
 }
@@ -634,7 +705,10 @@ fn convert_json(v: &J, kind: Kind) -> Option<Val> {
             other => Some(Val::Text(other.to_string())),
         },
         Kind::U64 | Kind::Nanos => match v {
-            J::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(f64_to_u64)).map(Val::U64),
+            J::Number(n) => n
+                .as_u64()
+                .or_else(|| n.as_f64().and_then(f64_to_u64))
+                .map(Val::U64),
             J::String(s) => parse_u64(s).map(Val::U64),
             _ => None,
         },
@@ -650,7 +724,11 @@ fn convert_json(v: &J, kind: Kind) -> Option<Val> {
         },
         Kind::List => match v {
             J::Array(items) => {
-                let list: Vec<String> = items.iter().filter(|v| !v.is_null()).map(|v| json_text(v.clone())).collect();
+                let list: Vec<String> = items
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(|v| json_text(v.clone()))
+                    .collect();
                 (!list.is_empty()).then_some(Val::List(list))
             }
             J::String(s) => {
@@ -661,7 +739,11 @@ fn convert_json(v: &J, kind: Kind) -> Option<Val> {
             other => Some(Val::List(vec![other.to_string()])),
         },
         Kind::Map => match v {
-            J::Object(map) => Some(Val::Map(map.iter().map(|(k, v)| (k.clone(), json_text(v.clone()))).collect())),
+            J::Object(map) => Some(Val::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), json_text(v.clone())))
+                    .collect(),
+            )),
             _ => None,
         },
     }
@@ -681,7 +763,12 @@ pub fn parse_rfc3339_nanos(s: &str) -> Option<u64> {
         part.parse().ok()
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);

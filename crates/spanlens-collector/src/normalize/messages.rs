@@ -12,8 +12,15 @@ use super::value::to_json_value;
 /// (`llm.input_messages.0.message.role`, `…tool_calls.0.tool_call.id`,
 /// `…contents.0.message_content.text`, `retrieval.documents.0.document.content`); the rebuilt
 /// JSON drops that level so every convention yields `[{"role":…,"content":…}]`.
-const WRAPPERS: &[&str] =
-    &["message", "tool_call", "message_content", "document", "prompt", "completion", "embedding"];
+const WRAPPERS: &[&str] = &[
+    "message",
+    "tool_call",
+    "message_content",
+    "document",
+    "prompt",
+    "completion",
+    "embedding",
+];
 
 /// Splits `rest` (the key after the list prefix) into the element index and the path below it.
 pub fn split_index(rest: &str) -> Option<(usize, &str)> {
@@ -32,10 +39,14 @@ pub fn unflatten<'a>(entries: impl Iterator<Item = (&'a str, &'a Value)>) -> Opt
     let mut root = Map::new();
     let mut any = false;
     for (rest, value) in entries {
-        let Some((idx, path)) = split_index(rest) else { continue };
+        let Some((idx, path)) = split_index(rest) else {
+            continue;
+        };
         any = true;
         let v = to_json_value(value);
-        let slot = root.entry(idx.to_string()).or_insert_with(|| J::Object(Map::new()));
+        let slot = root
+            .entry(idx.to_string())
+            .or_insert_with(|| J::Object(Map::new()));
         if path.is_empty() {
             *slot = v;
         } else {
@@ -63,7 +74,9 @@ fn insert_path(node: &mut J, path: &str, v: J) {
             obj.insert(seg.to_string(), v);
             return;
         }
-        cur = obj.entry(seg.to_string()).or_insert_with(|| J::Object(Map::new()));
+        cur = obj
+            .entry(seg.to_string())
+            .or_insert_with(|| J::Object(Map::new()));
     }
 }
 
@@ -74,7 +87,11 @@ fn arrays_from_index_maps(node: &mut J) {
             for v in map.values_mut() {
                 arrays_from_index_maps(v);
             }
-            if !map.is_empty() && map.keys().all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())) {
+            if !map.is_empty()
+                && map
+                    .keys()
+                    .all(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+            {
                 let mut items: Vec<(usize, J)> = std::mem::take(map)
                     .into_iter()
                     .map(|(k, v)| (k.parse().unwrap_or(usize::MAX), v))
@@ -116,7 +133,11 @@ pub fn message_event_role(name: &str) -> Option<&str> {
 }
 
 fn attr_json(kv: &KeyValue) -> J {
-    kv.value.as_ref().and_then(|v| v.value.as_ref()).map(to_json_value).unwrap_or(J::Null)
+    kv.value
+        .as_ref()
+        .and_then(|v| v.value.as_ref())
+        .map(to_json_value)
+        .unwrap_or(J::Null)
 }
 
 /// A string attribute that holds a JSON object/array is decoded (e.g. `gen_ai.event.content`,
@@ -152,7 +173,11 @@ fn event_object(attrs: &[KeyValue]) -> Map<String, J> {
             }
             continue;
         }
-        let v = if matches!(kv.key.as_str(), "tool_calls" | "message") { decode_if_json(v) } else { v };
+        let v = if matches!(kv.key.as_str(), "tool_calls" | "message") {
+            decode_if_json(v)
+        } else {
+            v
+        };
         obj.insert(kv.key.clone(), v);
     }
     obj
@@ -191,7 +216,8 @@ pub fn choice_events(events: &[Event]) -> Option<J> {
                 _ => {}
             }
             out.extend(body);
-            out.entry("role").or_insert_with(|| J::String("assistant".into()));
+            out.entry("role")
+                .or_insert_with(|| J::String("assistant".into()));
             J::Object(out)
         })
         .collect();
@@ -208,7 +234,9 @@ pub fn merge_system_instructions(messages: &Value, instructions: &Value) -> Opti
         other => to_json_value(other),
     };
     let arr = list.as_array_mut()?;
-    let has_system = arr.iter().any(|m| m.get("role").and_then(J::as_str) == Some("system"));
+    let has_system = arr
+        .iter()
+        .any(|m| m.get("role").and_then(J::as_str) == Some("system"));
     if has_system {
         return None;
     }

@@ -43,24 +43,41 @@ const MAX_REASONS: usize = 5;
 
 /// Normalizes one `ExportTraceServiceRequest` (taken by value: strings are moved into rows).
 pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> Normalized {
-    let span_count: usize =
-        request.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum();
-    let mut out = Normalized { rows: Vec::with_capacity(span_count), ..Default::default() };
+    let span_count: usize = request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    let mut out = Normalized {
+        rows: Vec::with_capacity(span_count),
+        ..Default::default()
+    };
     let mut reasons: Vec<String> = Vec::new();
     let mut scratch = Scratch::default();
 
     for resource_spans in request.resource_spans {
-        let resource_attrs: Vec<KeyValue> = resource_spans.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_attrs: Vec<KeyValue> = resource_spans
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
         let resource_map: AttrMap = resource_attrs
             .iter()
             .map(|kv| {
-                let v = kv.value.as_ref().and_then(|v| v.value.as_ref()).map(value_to_string).unwrap_or_default();
+                let v = kv
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.value.as_ref())
+                    .map(value_to_string)
+                    .unwrap_or_default();
                 (kv.key.clone(), v)
             })
             .collect();
         for scope_spans in resource_spans.scope_spans {
-            let (scope_name, scope_version) =
-                scope_spans.scope.map(|s| (s.name, s.version)).unwrap_or_default();
+            let (scope_name, scope_version) = scope_spans
+                .scope
+                .map(|s| (s.name, s.version))
+                .unwrap_or_default();
             for (i, span) in scope_spans.spans.into_iter().enumerate() {
                 if let Err(reason) = validate_ids(&span) {
                     out.rejected_spans += 1;
@@ -69,8 +86,18 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                     }
                     continue;
                 }
-                let scope = Scope { name: &scope_name, version: &scope_version };
-                out.rows.push(span_to_row(span, project, &resource_attrs, &resource_map, scope, &mut scratch));
+                let scope = Scope {
+                    name: &scope_name,
+                    version: &scope_version,
+                };
+                out.rows.push(span_to_row(
+                    span,
+                    project,
+                    &resource_attrs,
+                    &resource_map,
+                    scope,
+                    &mut scratch,
+                ));
             }
         }
     }
@@ -88,19 +115,28 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
 
 fn validate_ids(span: &Span) -> Result<(), String> {
     if span.trace_id.len() != 16 {
-        return Err(format!("trace_id must be 16 bytes, got {}", span.trace_id.len()));
+        return Err(format!(
+            "trace_id must be 16 bytes, got {}",
+            span.trace_id.len()
+        ));
     }
     if span.trace_id.iter().all(|b| *b == 0) {
         return Err("trace_id must not be all zero".into());
     }
     if span.span_id.len() != 8 {
-        return Err(format!("span_id must be 8 bytes, got {}", span.span_id.len()));
+        return Err(format!(
+            "span_id must be 8 bytes, got {}",
+            span.span_id.len()
+        ));
     }
     if span.span_id.iter().all(|b| *b == 0) {
         return Err("span_id must not be all zero".into());
     }
     if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
-        return Err(format!("parent_span_id must be empty or 8 bytes, got {}", span.parent_span_id.len()));
+        return Err(format!(
+            "parent_span_id must be empty or 8 bytes, got {}",
+            span.parent_span_id.len()
+        ));
     }
     Ok(())
 }
@@ -189,7 +225,11 @@ fn span_to_row(
         trace_id: hex::encode(&trace_id),
         span_id: hex::encode(&span_id),
         // An all-zero parent id is the invalid id, i.e. no parent.
-        parent_span_id: if parent_span_id.iter().all(|b| *b == 0) { String::new() } else { hex::encode(&parent_span_id) },
+        parent_span_id: if parent_span_id.iter().all(|b| *b == 0) {
+            String::new()
+        } else {
+            hex::encode(&parent_span_id)
+        },
         trace_state,
         name,
         kind: kind_str(kind).to_string(),

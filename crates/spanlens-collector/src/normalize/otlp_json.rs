@@ -50,7 +50,9 @@ fn fix(node: &mut J, non_finite: &mut bool) {
             map.retain(|_, v| !v.is_null());
             for key in ["arrayValue", "kvlistValue"] {
                 if let Some(J::Object(inner)) = map.get_mut(key) {
-                    inner.entry("values").or_insert_with(|| J::Array(Vec::new()));
+                    inner
+                        .entry("values")
+                        .or_insert_with(|| J::Array(Vec::new()));
                 }
             }
             if let Some(J::String(s)) = map.get("doubleValue") {
@@ -59,7 +61,11 @@ fn fix(node: &mut J, non_finite: &mut bool) {
                     "Infinity" => Some(J::String(POS_INF.into())),
                     "-Infinity" => Some(J::String(NEG_INF.into())),
                     other => {
-                        if let Some(n) = other.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                        if let Some(n) = other
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(serde_json::Number::from_f64)
+                        {
                             map.insert("doubleValue".into(), J::Number(n));
                         }
                         None

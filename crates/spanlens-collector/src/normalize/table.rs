@@ -73,7 +73,8 @@ impl Col {
     pub const fn kind(self) -> Kind {
         use Col::*;
         match self {
-            InputTokens | OutputTokens | TotalTokens | CachedTokens | ReasoningTokens | MaxTokens => Kind::U64,
+            InputTokens | OutputTokens | TotalTokens | CachedTokens | ReasoningTokens
+            | MaxTokens => Kind::U64,
             InputCost | OutputCost | TotalCost | Temperature | TopP => Kind::F64,
             IsStreaming => Kind::Bool,
             FinishReasons | Tags => Kind::List,
@@ -262,48 +263,117 @@ pub struct Rule {
 
 /// Span attribute, value converted to the column type; consumed.
 const fn a(conv: Conv, key: &'static str) -> Src {
-    Src { conv, at: At::Span, key, get: Get::Value, consume: true }
+    Src {
+        conv,
+        at: At::Span,
+        key,
+        get: Get::Value,
+        consume: true,
+    }
 }
 /// Span attribute read with a specific extractor; consumed.
 const fn ag(conv: Conv, key: &'static str, get: Get) -> Src {
-    Src { conv, at: At::Span, key, get, consume: true }
+    Src {
+        conv,
+        at: At::Span,
+        key,
+        get,
+        consume: true,
+    }
 }
 /// Span attribute read with a specific extractor; left in `span_attributes` (peek).
 const fn peek(conv: Conv, key: &'static str, get: Get) -> Src {
-    Src { conv, at: At::Span, key, get, consume: false }
+    Src {
+        conv,
+        at: At::Span,
+        key,
+        get,
+        consume: false,
+    }
 }
 /// A path inside a span attribute that holds JSON text; never consumed (the attribute holds
 /// other facts too).
 const fn jp(conv: Conv, key: &'static str, path: &'static [&'static str]) -> Src {
-    Src { conv, at: At::Span, key, get: Get::Json(path), consume: false }
+    Src {
+        conv,
+        at: At::Span,
+        key,
+        get: Get::Json(path),
+        consume: false,
+    }
 }
 /// Resource attribute (never consumed).
 const fn res(conv: Conv, key: &'static str) -> Src {
-    Src { conv, at: At::Resource, key, get: Get::Value, consume: false }
+    Src {
+        conv,
+        at: At::Resource,
+        key,
+        get: Get::Value,
+        consume: false,
+    }
 }
 /// Indexed / prefixed span attributes; consumed.
 const fn pre(conv: Conv, key: &'static str, get: Get) -> Src {
-    Src { conv, at: At::SpanPrefix, key, get, consume: true }
+    Src {
+        conv,
+        at: At::SpanPrefix,
+        key,
+        get,
+        consume: true,
+    }
+}
+/// Indexed / prefixed span attributes, peeked only.
+const fn pre_peek(conv: Conv, key: &'static str, get: Get) -> Src {
+    Src {
+        conv,
+        at: At::SpanPrefix,
+        key,
+        get,
+        consume: false,
+    }
 }
 /// Span events; `consume` removes the matched events.
 const fn ev(conv: Conv, key: &'static str, get: Get, consume: bool) -> Src {
-    Src { conv, at: At::Events, key, get, consume }
+    Src {
+        conv,
+        at: At::Events,
+        key,
+        get,
+        consume,
+    }
 }
 /// Attribute `key` of the first event named `event`.
 const fn eva(conv: Conv, event: &'static str, key: &'static str, consume: bool) -> Src {
-    Src { conv, at: At::Event(event), key, get: Get::Value, consume }
+    Src {
+        conv,
+        at: At::Event(event),
+        key,
+        get: Get::Value,
+        consume,
+    }
 }
 
-use Conv::{General as GEN, Langfuse as LF, Logfire as LOGFIRE, OTel as OTEL, OTelOld as OTEL_OLD,
-           OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL};
+use Conv::{
+    General as GEN, Langfuse as LF, Logfire as LOGFIRE, OTel as OTEL, OTelOld as OTEL_OLD,
+    OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL,
+};
 
 // ---- vocabularies ---------------------------------------------------------------------------
 
 /// `observation_type` vocabulary: llm, embedding, tool, retrieval, agent, chain, span, plus
 /// guardrail and evaluator (first-class in OpenInference and Langfuse; folding them into `span`
 /// would hide eval/guardrail latency and cost inside application spans).
-pub const OBSERVATION_TYPES: &[&str] =
-    &["llm", "embedding", "tool", "retrieval", "agent", "chain", "span", "guardrail", "evaluator"];
+pub const OBSERVATION_TYPES: &[&str] = &[
+    "llm",
+    "embedding",
+    "tool",
+    "retrieval",
+    "agent",
+    "chain",
+    "span",
+    "guardrail",
+    "evaluator",
+];
 
 const OBS_LOGFIRE_SPAN_TYPE: &[(&str, &str)] = &[("log", "span"), ("pending_span", "span")];
 const OBS_LANGFUSE: &[(&str, &str)] = &[
@@ -330,8 +400,12 @@ const OBS_OPENINFERENCE: &[(&str, &str)] = &[
     ("GUARDRAIL", "guardrail"),
     ("EVALUATOR", "evaluator"),
 ];
-const OBS_TRACELOOP: &[(&str, &str)] =
-    &[("workflow", "chain"), ("task", "chain"), ("agent", "agent"), ("tool", "tool")];
+const OBS_TRACELOOP: &[(&str, &str)] = &[
+    ("workflow", "chain"),
+    ("task", "chain"),
+    ("agent", "agent"),
+    ("tool", "tool"),
+];
 const OBS_OPERATION: &[(&str, &str)] = &[
     ("chat", "llm"),
     ("text_completion", "llm"),
@@ -345,12 +419,19 @@ const OBS_OPERATION: &[(&str, &str)] = &[
     ("retrieval", "retrieval"),
     ("rerank", "retrieval"),
 ];
-const OBS_LLM_REQUEST_TYPE: &[(&str, &str)] =
-    &[("chat", "llm"), ("completion", "llm"), ("embedding", "embedding"), ("rerank", "retrieval")];
+const OBS_LLM_REQUEST_TYPE: &[(&str, &str)] = &[
+    ("chat", "llm"),
+    ("completion", "llm"),
+    ("embedding", "embedding"),
+    ("rerank", "retrieval"),
+];
 
 /// Aliases of `gen_ai.operation.name` values (other values pass through).
-const OP_ALIASES: &[(&str, &str)] =
-    &[("completion", "text_completion"), ("embedding", "embeddings"), ("generate", "generate_content")];
+const OP_ALIASES: &[(&str, &str)] = &[
+    ("completion", "text_completion"),
+    ("embedding", "embeddings"),
+    ("generate", "generate_content"),
+];
 const OP_LLM_REQUEST_TYPE: &[(&str, &str)] = &[
     ("chat", "chat"),
     ("completion", "text_completion"),
@@ -415,282 +496,470 @@ const LOGFIRE_REQUEST: &str = "request_data";
 const LOGFIRE_USAGE: &str = "gen_ai.usage.raw";
 
 pub static RULES: &[Rule] = &[
-    Rule { col: Col::ObservationType, merge: false, sources: &[
-        peek(LOGFIRE, "logfire.span_type", Get::Vocab(OBS_LOGFIRE_SPAN_TYPE)),
-        peek(LF, "langfuse.observation.type", Get::Vocab(OBS_LANGFUSE)),
-        peek(OI, "openinference.span.kind", Get::Vocab(OBS_OPENINFERENCE)),
-        peek(TL, "traceloop.span.kind", Get::Vocab(OBS_TRACELOOP)),
-        peek(OTEL, "gen_ai.operation.name", Get::Vocab(OBS_OPERATION)),
-        peek(TL, "llm.request.type", Get::Vocab(OBS_LLM_REQUEST_TYPE)),
-        peek(OTEL, "gen_ai.tool.name", Get::Const("tool")),
-        peek(OTEL, "gen_ai.tool.call.id", Get::Const("tool")),
-        peek(OTEL, "gen_ai.request.model", Get::Const("llm")),
-        peek(OTEL, "gen_ai.response.model", Get::Const("llm")),
-        peek(OI, "llm.model_name", Get::Const("llm")),
-        peek(LF, "langfuse.observation.model.name", Get::Const("llm")),
-    ]},
-    Rule { col: Col::Operation, merge: false, sources: &[
-        ag(OTEL, "gen_ai.operation.name", Get::Norm(OP_ALIASES)),
-        peek(TL, "llm.request.type", Get::Vocab(OP_LLM_REQUEST_TYPE)),
-        Src { conv: OI, at: At::SpanPrefix, key: "llm.prompts.", get: Get::Const("text_completion"), consume: false },
-        peek(OI, "openinference.span.kind", Get::Vocab(OP_OPENINFERENCE)),
-        peek(LF, "langfuse.observation.type", Get::Vocab(OP_LANGFUSE)),
-        peek(TL, "traceloop.span.kind", Get::Vocab(OP_TRACELOOP_KIND)),
-        peek(OTEL, "gen_ai.tool.name", Get::Const("execute_tool")),
-    ]},
-    Rule { col: Col::Provider, merge: false, sources: &[
-        ag(OTEL, "gen_ai.provider.name", Get::Norm(PROVIDER_ALIASES)),
-        ag(OI, "llm.provider", Get::Norm(PROVIDER_ALIASES)),
-        ag(OTEL_OLD, "gen_ai.system", Get::Norm(PROVIDER_ALIASES)),
-        ag(OI, "llm.system", Get::Norm(PROVIDER_ALIASES)),
-        ag(TL, "llm.vendor", Get::Norm(PROVIDER_ALIASES)),
-    ]},
-    Rule { col: Col::RequestModel, merge: false, sources: &[
-        a(OTEL, "gen_ai.request.model"),
-        a(TL, "llm.request.model"),
-        a(OI, "llm.request.model_name"),
-        jp(OI, OI_PARAMS, &["model"]),
-        jp(OI, OI_EMB_PARAMS, &["model"]),
-        jp(LOGFIRE, LOGFIRE_REQUEST, &["model"]),
-    ]},
-    Rule { col: Col::ResponseModel, merge: false, sources: &[
-        a(OTEL, "gen_ai.response.model"),
-        a(TL, "llm.response.model"),
-        a(OI, "llm.response.model_name"),
-        a(OI, "llm.model_name"),
-        a(OI, "embedding.model_name"),
-        a(OI, "reranker.model_name"),
-        a(LF, "langfuse.observation.model.name"),
-    ]},
-    Rule { col: Col::InputTokens, merge: false, sources: &[
-        a(OTEL, "gen_ai.usage.input_tokens"),
-        a(OTEL_OLD, "gen_ai.usage.prompt_tokens"),
-        a(TL, "llm.usage.prompt_tokens"),
-        a(OI, "llm.token_count.prompt"),
-        jp(LF, LF_USAGE, &["input"]),
-        jp(LF, LF_USAGE, &["prompt_tokens"]),
-        jp(LF, LF_USAGE, &["input_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens"]),
-    ]},
-    Rule { col: Col::OutputTokens, merge: false, sources: &[
-        a(OTEL, "gen_ai.usage.output_tokens"),
-        a(OTEL_OLD, "gen_ai.usage.completion_tokens"),
-        a(TL, "llm.usage.completion_tokens"),
-        a(OI, "llm.token_count.completion"),
-        jp(LF, LF_USAGE, &["output"]),
-        jp(LF, LF_USAGE, &["completion_tokens"]),
-        jp(LF, LF_USAGE, &["output_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens"]),
-    ]},
-    Rule { col: Col::TotalTokens, merge: false, sources: &[
-        a(TL, "gen_ai.usage.total_tokens"),
-        a(TL, "llm.usage.total_tokens"),
-        a(OI, "llm.token_count.total"),
-        a(OPENLIT, "gen_ai.client.token.usage"),
-        jp(LF, LF_USAGE, &["total"]),
-        jp(LF, LF_USAGE, &["total_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["total_tokens"]),
-    ]},
-    Rule { col: Col::CachedTokens, merge: false, sources: &[
-        a(OTEL, "gen_ai.usage.cache_read.input_tokens"),
-        a(OTEL_OLD, "gen_ai.usage.cache_read_input_tokens"),
-        a(TL, "llm.usage.cache_read_input_tokens"),
-        a(OI, "llm.token_count.prompt_details.cache_read"),
-        jp(LF, LF_USAGE, &["input_cached_tokens"]),
-        jp(LF, LF_USAGE, &["input_cache_read"]),
-        jp(LF, LF_USAGE, &["cache_read_input_tokens"]),
-        jp(LF, LF_USAGE, &["prompt_tokens_details", "cached_tokens"]),
-        jp(LF, LF_USAGE, &["input_tokens_details", "cached_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens_details", "cached_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens_details", "cached_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
-    ]},
-    Rule { col: Col::ReasoningTokens, merge: false, sources: &[
-        a(OTEL, "gen_ai.usage.reasoning.output_tokens"),
-        a(OTEL_OLD, "gen_ai.usage.reasoning_tokens"),
-        a(TL, "llm.usage.reasoning_tokens"),
-        a(OI, "llm.token_count.completion_details.reasoning"),
-        jp(LF, LF_USAGE, &["output_reasoning_tokens"]),
-        jp(LF, LF_USAGE, &["output_reasoning"]),
-        jp(LF, LF_USAGE, &["completion_tokens_details", "reasoning_tokens"]),
-        jp(LF, LF_USAGE, &["output_tokens_details", "reasoning_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens_details", "reasoning_tokens"]),
-        jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens_details", "reasoning_tokens"]),
-    ]},
-    Rule { col: Col::InputCost, merge: false, sources: &[
-        jp(LF, LF_COST, &["input"]),
-        a(OI, "llm.cost.prompt"),
-    ]},
-    Rule { col: Col::OutputCost, merge: false, sources: &[
-        jp(LF, LF_COST, &["output"]),
-        a(OI, "llm.cost.completion"),
-    ]},
-    Rule { col: Col::TotalCost, merge: false, sources: &[
-        jp(LF, LF_COST, &["total"]),
-        a(OPENLIT, "gen_ai.usage.cost"),
-        a(OI, "llm.cost.total"),
-        a(LOGFIRE, "operation.cost"),
-    ]},
-    Rule { col: Col::TimeToFirstToken, merge: false, sources: &[
-        ag(LF, "langfuse.observation.completion_start_time", Get::SinceStart),
-        ag(OTEL, "gen_ai.response.time_to_first_chunk", Get::Seconds),
-        ag(OPENLIT, "gen_ai.server.time_to_first_token", Get::Seconds),
-        ev(OI, "First Token Stream Event", Get::EventSinceStart, false),
-        ev(TL, "gen_ai.content.completion.chunk", Get::EventSinceStart, false),
-    ]},
-    Rule { col: Col::IsStreaming, merge: false, sources: &[
-        a(OTEL, "gen_ai.request.stream"),
-        a(TL, "gen_ai.is_streaming"),
-        a(TL, "llm.is_streaming"),
-        peek(LF, "langfuse.observation.completion_start_time", Get::Const("true")),
-        peek(OI, OI_PARAMS, Get::JsonOrFalse(&["stream"])),
-        peek(OI, OI_EMB_PARAMS, Get::JsonOrFalse(&["stream"])),
-        peek(LF, LF_PARAMS, Get::JsonOrFalse(&["stream"])),
-        peek(LOGFIRE, LOGFIRE_REQUEST, Get::JsonOrFalse(&["stream"])),
-    ]},
-    Rule { col: Col::FinishReasons, merge: false, sources: &[
-        a(OTEL, "gen_ai.response.finish_reasons"),
-        a(OI, "llm.finish_reason"),
-        pre(TL, "gen_ai.completion.", Get::Texts("finish_reason")),
-        ev(OTEL_OLD, "gen_ai.choice", Get::EventField("finish_reason"), false),
-        ag(LF, "langfuse.observation.metadata.finish_reason", Get::Json(&[])),
-    ]},
-    Rule { col: Col::ResponseId, merge: false, sources: &[
-        a(OTEL, "gen_ai.response.id"),
-        jp(OI, "output.value", &["id"]),
-    ]},
-    Rule { col: Col::Temperature, merge: false, sources: &[
-        a(OTEL, "gen_ai.request.temperature"),
-        a(TL, "llm.request.temperature"),
-        jp(OI, OI_PARAMS, &["temperature"]),
-        jp(LF, LF_PARAMS, &["temperature"]),
-        jp(LOGFIRE, LOGFIRE_REQUEST, &["temperature"]),
-    ]},
-    Rule { col: Col::MaxTokens, merge: false, sources: &[
-        a(OTEL, "gen_ai.request.max_tokens"),
-        a(TL, "llm.request.max_tokens"),
-        jp(OI, OI_PARAMS, &["max_tokens"]),
-        jp(OI, OI_PARAMS, &["max_completion_tokens"]),
-        jp(LF, LF_PARAMS, &["max_tokens"]),
-        jp(LF, LF_PARAMS, &["max_completion_tokens"]),
-        jp(LOGFIRE, LOGFIRE_REQUEST, &["max_tokens"]),
-    ]},
-    Rule { col: Col::TopP, merge: false, sources: &[
-        a(OTEL, "gen_ai.request.top_p"),
-        a(TL, "llm.request.top_p"),
-        jp(OI, OI_PARAMS, &["top_p"]),
-        jp(LF, LF_PARAMS, &["top_p"]),
-        jp(LOGFIRE, LOGFIRE_REQUEST, &["top_p"]),
-    ]},
-    Rule { col: Col::Input, merge: false, sources: &[
-        a(LF, "langfuse.observation.input"),
-        ag(OTEL, "gen_ai.input.messages", Get::SemconvInput),
-        a(OTEL, "gen_ai.system_instructions"),
-        pre(OI, "llm.input_messages.", Get::Unflatten),
-        pre(OTEL_OLD, "gen_ai.prompt.", Get::Unflatten),
-        ev(OTEL_OLD, "gen_ai.*.message", Get::InputEvents, true),
-        eva(OTEL_OLD, "gen_ai.content.prompt", "gen_ai.prompt", true),
-        a(OTEL_OLD, "gen_ai.prompt"),
-        eva(OTEL, "gen_ai.client.inference.operation.details", "gen_ai.input.messages", true),
-        pre(OI, "llm.prompts.", Get::Texts("prompt.text")),
-        a(OI, "llm.prompts"),
-        pre(OI, "embedding.embeddings.", Get::Texts("embedding.text")),
-        a(OI, "reranker.query"),
-        a(OTEL, "gen_ai.tool.call.arguments"),
-        a(TL, "traceloop.entity.input"),
-        a(OI, "input.value"),
-        a(LOGFIRE, LOGFIRE_REQUEST),
-    ]},
-    Rule { col: Col::Output, merge: false, sources: &[
-        a(LF, "langfuse.observation.output"),
-        a(OTEL, "gen_ai.output.messages"),
-        pre(OI, "llm.output_messages.", Get::Unflatten),
-        pre(OTEL_OLD, "gen_ai.completion.", Get::Unflatten),
-        ev(OTEL_OLD, "gen_ai.choice", Get::ChoiceEvents, true),
-        eva(OTEL_OLD, "gen_ai.content.completion", "gen_ai.completion", true),
-        a(OTEL_OLD, "gen_ai.completion"),
-        eva(OTEL, "gen_ai.client.inference.operation.details", "gen_ai.output.messages", true),
-        pre(OI, "llm.choices.", Get::Texts("completion.text")),
-        pre(OI, "retrieval.documents.", Get::Unflatten),
-        pre(OI, "reranker.output_documents.", Get::Unflatten),
-        a(OTEL, "gen_ai.tool.call.result"),
-        a(TL, "traceloop.entity.output"),
-        a(OI, "output.value"),
-        a(LOGFIRE, "response_data"),
-    ]},
-    Rule { col: Col::SessionId, merge: false, sources: &[
-        a(LF, "langfuse.session.id"),
-        a(OI, "session.id"),
-        a(OTEL, "gen_ai.conversation.id"),
-        a(TL, "traceloop.association.properties.session_id"),
-        a(LOGFIRE, "session_id"),
-    ]},
-    Rule { col: Col::UserId, merge: false, sources: &[
-        a(LF, "langfuse.user.id"),
-        a(OI, "user.id"),
-        a(TL, "traceloop.association.properties.user_id"),
-        a(LOGFIRE, "user_id"),
-        a(GEN, "enduser.id"),
-        a(OPENLIT, "gen_ai.request.user"),
-        a(TL, "llm.user"),
-    ]},
-    Rule { col: Col::PromptName, merge: false, sources: &[
-        a(LF, "langfuse.observation.prompt.name"),
-        a(LF, "langfuse.prompt.name"),
-        a(TL, "traceloop.prompt.key"),
-        a(OI, "prompt.id"),
-    ]},
-    Rule { col: Col::PromptVersion, merge: false, sources: &[
-        a(LF, "langfuse.observation.prompt.version"),
-        a(LF, "langfuse.prompt.version"),
-        a(TL, "traceloop.prompt.version"),
-        a(OI, "llm.prompt_template.version"),
-    ]},
-    Rule { col: Col::Tags, merge: false, sources: &[
-        a(LF, "langfuse.trace.tags"),
-        a(LF, "langfuse.tags"),
-        a(OI, "tag.tags"),
-        a(LOGFIRE, "logfire.tags"),
-    ]},
-    Rule { col: Col::Metadata, merge: true, sources: &[
-        pre(LF, "langfuse.observation.metadata.", Get::Suffix),
-        ag(LF, "langfuse.observation.metadata", Get::Entries),
-        pre(LF, "langfuse.trace.metadata.", Get::Suffix),
-        ag(LF, "langfuse.trace.metadata", Get::Entries),
-        ag(OI, "metadata", Get::Entries),
-        pre(TL, "traceloop.association.properties.", Get::Suffix),
-    ]},
-    Rule { col: Col::Environment, merge: false, sources: &[
-        a(GEN, "deployment.environment.name"),
-        res(GEN, "deployment.environment.name"),
-        a(GEN, "deployment.environment"),
-        res(GEN, "deployment.environment"),
-        a(LF, "langfuse.environment"),
-        res(LF, "langfuse.environment"),
-    ]},
-    Rule { col: Col::Release, merge: false, sources: &[
-        a(LF, "langfuse.release"),
-        res(LF, "langfuse.release"),
-        res(GEN, "service.version"),
-        a(GEN, "service.version"),
-        a(LF, "langfuse.version"),
-    ]},
-    Rule { col: Col::ServiceName, merge: false, sources: &[
-        res(GEN, "service.name"),
-        a(GEN, "service.name"),
-    ]},
-    Rule { col: Col::ErrorType, merge: false, sources: &[
-        a(GEN, "error.type"),
-        eva(GEN, "exception", "exception.type", false),
-    ]},
-    Rule { col: Col::StatusMessage, merge: false, sources: &[
-        a(LF, "langfuse.observation.status_message"),
-    ]},
-    Rule { col: Col::StatusFromLevel, merge: false, sources: &[
-        peek(LF, "langfuse.observation.level", Get::Vocab(LANGFUSE_LEVEL)),
-    ]},
+    Rule {
+        col: Col::ObservationType,
+        merge: false,
+        sources: &[
+            peek(
+                LOGFIRE,
+                "logfire.span_type",
+                Get::Vocab(OBS_LOGFIRE_SPAN_TYPE),
+            ),
+            peek(LF, "langfuse.observation.type", Get::Vocab(OBS_LANGFUSE)),
+            peek(OI, "openinference.span.kind", Get::Vocab(OBS_OPENINFERENCE)),
+            peek(TL, "traceloop.span.kind", Get::Vocab(OBS_TRACELOOP)),
+            peek(OTEL, "gen_ai.operation.name", Get::Vocab(OBS_OPERATION)),
+            peek(TL, "llm.request.type", Get::Vocab(OBS_LLM_REQUEST_TYPE)),
+            peek(OTEL, "gen_ai.tool.name", Get::Const("tool")),
+            peek(OTEL, "gen_ai.tool.call.id", Get::Const("tool")),
+            peek(OTEL, "gen_ai.request.model", Get::Const("llm")),
+            peek(OTEL, "gen_ai.response.model", Get::Const("llm")),
+            peek(OI, "llm.model_name", Get::Const("llm")),
+            peek(LF, "langfuse.observation.model.name", Get::Const("llm")),
+        ],
+    },
+    Rule {
+        col: Col::Operation,
+        merge: false,
+        sources: &[
+            ag(OTEL, "gen_ai.operation.name", Get::Norm(OP_ALIASES)),
+            peek(TL, "llm.request.type", Get::Vocab(OP_LLM_REQUEST_TYPE)),
+            pre_peek(OI, "llm.prompts.", Get::Const("text_completion")),
+            peek(OI, "openinference.span.kind", Get::Vocab(OP_OPENINFERENCE)),
+            peek(LF, "langfuse.observation.type", Get::Vocab(OP_LANGFUSE)),
+            peek(TL, "traceloop.span.kind", Get::Vocab(OP_TRACELOOP_KIND)),
+            peek(OTEL, "gen_ai.tool.name", Get::Const("execute_tool")),
+        ],
+    },
+    Rule {
+        col: Col::Provider,
+        merge: false,
+        sources: &[
+            ag(OTEL, "gen_ai.provider.name", Get::Norm(PROVIDER_ALIASES)),
+            ag(OI, "llm.provider", Get::Norm(PROVIDER_ALIASES)),
+            ag(OTEL_OLD, "gen_ai.system", Get::Norm(PROVIDER_ALIASES)),
+            ag(OI, "llm.system", Get::Norm(PROVIDER_ALIASES)),
+            ag(TL, "llm.vendor", Get::Norm(PROVIDER_ALIASES)),
+        ],
+    },
+    Rule {
+        col: Col::RequestModel,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.request.model"),
+            a(TL, "llm.request.model"),
+            a(OI, "llm.request.model_name"),
+            jp(OI, OI_PARAMS, &["model"]),
+            jp(OI, OI_EMB_PARAMS, &["model"]),
+            jp(LOGFIRE, LOGFIRE_REQUEST, &["model"]),
+        ],
+    },
+    Rule {
+        col: Col::ResponseModel,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.response.model"),
+            a(TL, "llm.response.model"),
+            a(OI, "llm.response.model_name"),
+            a(OI, "llm.model_name"),
+            a(OI, "embedding.model_name"),
+            a(OI, "reranker.model_name"),
+            a(LF, "langfuse.observation.model.name"),
+        ],
+    },
+    Rule {
+        col: Col::InputTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.usage.input_tokens"),
+            a(OTEL_OLD, "gen_ai.usage.prompt_tokens"),
+            a(TL, "llm.usage.prompt_tokens"),
+            a(OI, "llm.token_count.prompt"),
+            jp(LF, LF_USAGE, &["input"]),
+            jp(LF, LF_USAGE, &["prompt_tokens"]),
+            jp(LF, LF_USAGE, &["input_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::OutputTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.usage.output_tokens"),
+            a(OTEL_OLD, "gen_ai.usage.completion_tokens"),
+            a(TL, "llm.usage.completion_tokens"),
+            a(OI, "llm.token_count.completion"),
+            jp(LF, LF_USAGE, &["output"]),
+            jp(LF, LF_USAGE, &["completion_tokens"]),
+            jp(LF, LF_USAGE, &["output_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::TotalTokens,
+        merge: false,
+        sources: &[
+            a(TL, "gen_ai.usage.total_tokens"),
+            a(TL, "llm.usage.total_tokens"),
+            a(OI, "llm.token_count.total"),
+            a(OPENLIT, "gen_ai.client.token.usage"),
+            jp(LF, LF_USAGE, &["total"]),
+            jp(LF, LF_USAGE, &["total_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["total_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::CachedTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.usage.cache_read.input_tokens"),
+            a(OTEL_OLD, "gen_ai.usage.cache_read_input_tokens"),
+            a(TL, "llm.usage.cache_read_input_tokens"),
+            a(OI, "llm.token_count.prompt_details.cache_read"),
+            jp(LF, LF_USAGE, &["input_cached_tokens"]),
+            jp(LF, LF_USAGE, &["input_cache_read"]),
+            jp(LF, LF_USAGE, &["cache_read_input_tokens"]),
+            jp(LF, LF_USAGE, &["prompt_tokens_details", "cached_tokens"]),
+            jp(LF, LF_USAGE, &["input_tokens_details", "cached_tokens"]),
+            jp(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                &["prompt_tokens_details", "cached_tokens"],
+            ),
+            jp(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                &["input_tokens_details", "cached_tokens"],
+            ),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::ReasoningTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.usage.reasoning.output_tokens"),
+            a(OTEL_OLD, "gen_ai.usage.reasoning_tokens"),
+            a(TL, "llm.usage.reasoning_tokens"),
+            a(OI, "llm.token_count.completion_details.reasoning"),
+            jp(LF, LF_USAGE, &["output_reasoning_tokens"]),
+            jp(LF, LF_USAGE, &["output_reasoning"]),
+            jp(
+                LF,
+                LF_USAGE,
+                &["completion_tokens_details", "reasoning_tokens"],
+            ),
+            jp(LF, LF_USAGE, &["output_tokens_details", "reasoning_tokens"]),
+            jp(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                &["completion_tokens_details", "reasoning_tokens"],
+            ),
+            jp(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                &["output_tokens_details", "reasoning_tokens"],
+            ),
+        ],
+    },
+    Rule {
+        col: Col::InputCost,
+        merge: false,
+        sources: &[jp(LF, LF_COST, &["input"]), a(OI, "llm.cost.prompt")],
+    },
+    Rule {
+        col: Col::OutputCost,
+        merge: false,
+        sources: &[jp(LF, LF_COST, &["output"]), a(OI, "llm.cost.completion")],
+    },
+    Rule {
+        col: Col::TotalCost,
+        merge: false,
+        sources: &[
+            jp(LF, LF_COST, &["total"]),
+            a(OPENLIT, "gen_ai.usage.cost"),
+            a(OI, "llm.cost.total"),
+            a(LOGFIRE, "operation.cost"),
+        ],
+    },
+    Rule {
+        col: Col::TimeToFirstToken,
+        merge: false,
+        sources: &[
+            ag(
+                LF,
+                "langfuse.observation.completion_start_time",
+                Get::SinceStart,
+            ),
+            ag(OTEL, "gen_ai.response.time_to_first_chunk", Get::Seconds),
+            ag(OPENLIT, "gen_ai.server.time_to_first_token", Get::Seconds),
+            ev(OI, "First Token Stream Event", Get::EventSinceStart, false),
+            ev(
+                TL,
+                "gen_ai.content.completion.chunk",
+                Get::EventSinceStart,
+                false,
+            ),
+        ],
+    },
+    Rule {
+        col: Col::IsStreaming,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.request.stream"),
+            a(TL, "gen_ai.is_streaming"),
+            a(TL, "llm.is_streaming"),
+            peek(
+                LF,
+                "langfuse.observation.completion_start_time",
+                Get::Const("true"),
+            ),
+            peek(OI, OI_PARAMS, Get::JsonOrFalse(&["stream"])),
+            peek(OI, OI_EMB_PARAMS, Get::JsonOrFalse(&["stream"])),
+            peek(LF, LF_PARAMS, Get::JsonOrFalse(&["stream"])),
+            peek(LOGFIRE, LOGFIRE_REQUEST, Get::JsonOrFalse(&["stream"])),
+        ],
+    },
+    Rule {
+        col: Col::FinishReasons,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.response.finish_reasons"),
+            a(OI, "llm.finish_reason"),
+            pre(TL, "gen_ai.completion.", Get::Texts("finish_reason")),
+            ev(
+                OTEL_OLD,
+                "gen_ai.choice",
+                Get::EventField("finish_reason"),
+                false,
+            ),
+            ag(
+                LF,
+                "langfuse.observation.metadata.finish_reason",
+                Get::Json(&[]),
+            ),
+        ],
+    },
+    Rule {
+        col: Col::ResponseId,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.response.id"),
+            jp(OI, "output.value", &["id"]),
+        ],
+    },
+    Rule {
+        col: Col::Temperature,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.request.temperature"),
+            a(TL, "llm.request.temperature"),
+            jp(OI, OI_PARAMS, &["temperature"]),
+            jp(LF, LF_PARAMS, &["temperature"]),
+            jp(LOGFIRE, LOGFIRE_REQUEST, &["temperature"]),
+        ],
+    },
+    Rule {
+        col: Col::MaxTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.request.max_tokens"),
+            a(TL, "llm.request.max_tokens"),
+            jp(OI, OI_PARAMS, &["max_tokens"]),
+            jp(OI, OI_PARAMS, &["max_completion_tokens"]),
+            jp(LF, LF_PARAMS, &["max_tokens"]),
+            jp(LF, LF_PARAMS, &["max_completion_tokens"]),
+            jp(LOGFIRE, LOGFIRE_REQUEST, &["max_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::TopP,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.request.top_p"),
+            a(TL, "llm.request.top_p"),
+            jp(OI, OI_PARAMS, &["top_p"]),
+            jp(LF, LF_PARAMS, &["top_p"]),
+            jp(LOGFIRE, LOGFIRE_REQUEST, &["top_p"]),
+        ],
+    },
+    Rule {
+        col: Col::Input,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.observation.input"),
+            ag(OTEL, "gen_ai.input.messages", Get::SemconvInput),
+            a(OTEL, "gen_ai.system_instructions"),
+            pre(OI, "llm.input_messages.", Get::Unflatten),
+            pre(OTEL_OLD, "gen_ai.prompt.", Get::Unflatten),
+            ev(OTEL_OLD, "gen_ai.*.message", Get::InputEvents, true),
+            eva(OTEL_OLD, "gen_ai.content.prompt", "gen_ai.prompt", true),
+            a(OTEL_OLD, "gen_ai.prompt"),
+            eva(
+                OTEL,
+                "gen_ai.client.inference.operation.details",
+                "gen_ai.input.messages",
+                true,
+            ),
+            pre(OI, "llm.prompts.", Get::Texts("prompt.text")),
+            a(OI, "llm.prompts"),
+            pre(OI, "embedding.embeddings.", Get::Texts("embedding.text")),
+            a(OI, "reranker.query"),
+            a(OTEL, "gen_ai.tool.call.arguments"),
+            a(TL, "traceloop.entity.input"),
+            a(OI, "input.value"),
+            a(LOGFIRE, LOGFIRE_REQUEST),
+        ],
+    },
+    Rule {
+        col: Col::Output,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.observation.output"),
+            a(OTEL, "gen_ai.output.messages"),
+            pre(OI, "llm.output_messages.", Get::Unflatten),
+            pre(OTEL_OLD, "gen_ai.completion.", Get::Unflatten),
+            ev(OTEL_OLD, "gen_ai.choice", Get::ChoiceEvents, true),
+            eva(
+                OTEL_OLD,
+                "gen_ai.content.completion",
+                "gen_ai.completion",
+                true,
+            ),
+            a(OTEL_OLD, "gen_ai.completion"),
+            eva(
+                OTEL,
+                "gen_ai.client.inference.operation.details",
+                "gen_ai.output.messages",
+                true,
+            ),
+            pre(OI, "llm.choices.", Get::Texts("completion.text")),
+            pre(OI, "retrieval.documents.", Get::Unflatten),
+            pre(OI, "reranker.output_documents.", Get::Unflatten),
+            a(OTEL, "gen_ai.tool.call.result"),
+            a(TL, "traceloop.entity.output"),
+            a(OI, "output.value"),
+            a(LOGFIRE, "response_data"),
+        ],
+    },
+    Rule {
+        col: Col::SessionId,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.session.id"),
+            a(OI, "session.id"),
+            a(OTEL, "gen_ai.conversation.id"),
+            a(TL, "traceloop.association.properties.session_id"),
+            a(LOGFIRE, "session_id"),
+        ],
+    },
+    Rule {
+        col: Col::UserId,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.user.id"),
+            a(OI, "user.id"),
+            a(TL, "traceloop.association.properties.user_id"),
+            a(LOGFIRE, "user_id"),
+            a(GEN, "enduser.id"),
+            a(OPENLIT, "gen_ai.request.user"),
+            a(TL, "llm.user"),
+        ],
+    },
+    Rule {
+        col: Col::PromptName,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.observation.prompt.name"),
+            a(LF, "langfuse.prompt.name"),
+            a(TL, "traceloop.prompt.key"),
+            a(OI, "prompt.id"),
+        ],
+    },
+    Rule {
+        col: Col::PromptVersion,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.observation.prompt.version"),
+            a(LF, "langfuse.prompt.version"),
+            a(TL, "traceloop.prompt.version"),
+            a(OI, "llm.prompt_template.version"),
+        ],
+    },
+    Rule {
+        col: Col::Tags,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.trace.tags"),
+            a(LF, "langfuse.tags"),
+            a(OI, "tag.tags"),
+            a(LOGFIRE, "logfire.tags"),
+        ],
+    },
+    Rule {
+        col: Col::Metadata,
+        merge: true,
+        sources: &[
+            pre(LF, "langfuse.observation.metadata.", Get::Suffix),
+            ag(LF, "langfuse.observation.metadata", Get::Entries),
+            pre(LF, "langfuse.trace.metadata.", Get::Suffix),
+            ag(LF, "langfuse.trace.metadata", Get::Entries),
+            ag(OI, "metadata", Get::Entries),
+            pre(TL, "traceloop.association.properties.", Get::Suffix),
+        ],
+    },
+    Rule {
+        col: Col::Environment,
+        merge: false,
+        sources: &[
+            a(GEN, "deployment.environment.name"),
+            res(GEN, "deployment.environment.name"),
+            a(GEN, "deployment.environment"),
+            res(GEN, "deployment.environment"),
+            a(LF, "langfuse.environment"),
+            res(LF, "langfuse.environment"),
+        ],
+    },
+    Rule {
+        col: Col::Release,
+        merge: false,
+        sources: &[
+            a(LF, "langfuse.release"),
+            res(LF, "langfuse.release"),
+            res(GEN, "service.version"),
+            a(GEN, "service.version"),
+            a(LF, "langfuse.version"),
+        ],
+    },
+    Rule {
+        col: Col::ServiceName,
+        merge: false,
+        sources: &[res(GEN, "service.name"), a(GEN, "service.name")],
+    },
+    Rule {
+        col: Col::ErrorType,
+        merge: false,
+        sources: &[
+            a(GEN, "error.type"),
+            eva(GEN, "exception", "exception.type", false),
+        ],
+    },
+    Rule {
+        col: Col::StatusMessage,
+        merge: false,
+        sources: &[a(LF, "langfuse.observation.status_message")],
+    },
+    Rule {
+        col: Col::StatusFromLevel,
+        merge: false,
+        sources: &[peek(
+            LF,
+            "langfuse.observation.level",
+            Get::Vocab(LANGFUSE_LEVEL),
+        )],
+    },
 ];
 
 /// Values that mean "no value" for identity columns: Logfire's scrubber replaces a value it
@@ -701,7 +970,7 @@ pub fn is_placeholder(col: Col, value: &str) -> bool {
 
 // ---- documentation generated from the table ---------------------------------------------------
 
-fn describe(src: &Src) -> String {
+pub(crate) fn describe(src: &Src) -> String {
     let get = match src.get {
         Get::Value => String::new(),
         Get::Norm(_) => " (normalised)".into(),
@@ -751,7 +1020,11 @@ pub fn conventions_markdown() -> String {
                 .map(|(i, s)| format!("{}. {}", i + 1, describe(s)))
                 .collect();
             if !cells.is_empty() {
-                out.push_str(&format!("| {} | {} |\n", rule.col.column_name(), cells.join("<br>")));
+                out.push_str(&format!(
+                    "| {} | {} |\n",
+                    rule.col.column_name(),
+                    cells.join("<br>")
+                ));
             }
         }
         out.push('\n');

@@ -59,7 +59,9 @@ pub fn format_double(d: f64) -> String {
         let s = format!("{d:e}");
         // Rust writes `1e21`; ES6 writes `1e+21`.
         match s.find('e') {
-            Some(pos) if !s[pos + 1..].starts_with('-') => format!("{}e+{}", &s[..pos], &s[pos + 1..]),
+            Some(pos) if !s[pos + 1..].starts_with('-') => {
+                format!("{}e+{}", &s[..pos], &s[pos + 1..])
+            }
             _ => s,
         }
     } else {
@@ -133,7 +135,9 @@ pub fn to_json_value(value: &Value) -> serde_json::Value {
         Value::BoolValue(b) => J::Bool(*b),
         Value::IntValue(i) => J::from(*i),
         Value::StringValueStrindex(i) => J::from(*i),
-        Value::DoubleValue(d) => serde_json::Number::from_f64(*d).map(J::Number).unwrap_or(J::Null),
+        Value::DoubleValue(d) => serde_json::Number::from_f64(*d)
+            .map(J::Number)
+            .unwrap_or(J::Null),
         Value::BytesValue(b) => {
             let mut out = Vec::new();
             base64_into(b, &mut out);
@@ -149,7 +153,11 @@ pub fn to_json_value(value: &Value) -> serde_json::Value {
             kv.values
                 .iter()
                 .map(|kv| {
-                    let v = kv.value.as_ref().and_then(|v| v.value.as_ref()).map(to_json_value);
+                    let v = kv
+                        .value
+                        .as_ref()
+                        .and_then(|v| v.value.as_ref())
+                        .map(to_json_value);
                     (kv.key.clone(), v.unwrap_or(J::Null))
                 })
                 .collect(),
@@ -162,12 +170,24 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 /// Standard base64 with padding (OTLP/JSON's encoding of bytes).
 pub fn base64_into(bytes: &[u8], out: &mut Vec<u8>) {
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(B64[(n >> 18) as usize & 63]);
         out.push(B64[(n >> 12) as usize & 63]);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] } else { b'=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] } else { b'=' });
+        out.push(if chunk.len() > 1 {
+            B64[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if chunk.len() > 2 {
+            B64[n as usize & 63]
+        } else {
+            b'='
+        });
     }
 }
 
@@ -217,7 +237,9 @@ pub fn f64_to_u64(d: f64) -> Option<u64> {
 
 pub fn parse_u64(s: &str) -> Option<u64> {
     let s = s.trim();
-    s.parse::<u64>().ok().or_else(|| s.parse::<f64>().ok().and_then(f64_to_u64))
+    s.parse::<u64>()
+        .ok()
+        .or_else(|| s.parse::<f64>().ok().and_then(f64_to_u64))
 }
 
 pub fn parse_f64(s: &str) -> Option<f64> {
@@ -234,5 +256,8 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 /// Stringifies a list of attributes into an `AttrMap`, moving keys and string values.
 pub fn attrs_to_map(attrs: Vec<KeyValue>) -> Vec<(String, String)> {
-    attrs.into_iter().map(|kv| (kv.key, take_as_string(kv.value))).collect()
+    attrs
+        .into_iter()
+        .map(|kv| (kv.key, take_as_string(kv.value)))
+        .collect()
 }

@@ -8,6 +8,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 
+use std::sync::Arc;
+
+use crate::enrich::cost::PriceTable;
 use crate::normalize::normalize_traces;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
@@ -30,6 +33,7 @@ pub struct Ingest {
     pub pipeline: Pipeline,
     pub clickhouse: ClickHouse,
     pub project: String,
+    pub prices: Arc<PriceTable>,
 }
 
 impl Ingest {
@@ -39,7 +43,10 @@ impl Ingest {
         &self,
         request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
-        let normalized = normalize_traces(request, &self.project);
+        let mut normalized = normalize_traces(request, &self.project);
+        for row in &mut normalized.rows {
+            self.prices.apply(row);
+        }
         let chunk = EncodedChunk::encode(&normalized.rows)
             .map_err(|e| IngestError::Internal(e.to_string()))?;
         self.pipeline.try_submit(chunk).map_err(|e| match e {

@@ -1,0 +1,3 @@
+//! Enrichment: what the collector adds to a normalized row (cost from the price table).
+
+pub mod cost;
