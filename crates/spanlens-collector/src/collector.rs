@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::auth::ApiKeys;
+use crate::config::{Config, ConfigError};
 use crate::enrich::cost::{PriceError, PriceTable};
 use crate::pipeline::{Pipeline, PipelineTasks};
 use crate::receiver::{Ingest, otlp_grpc, otlp_http};
@@ -21,6 +22,8 @@ pub enum StartError {
     Migrate(#[from] MigrateError),
     #[error(transparent)]
     Prices(#[from] PriceError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
 }
@@ -38,13 +41,14 @@ pub struct Collector {
 impl Collector {
     pub async fn start(config: Config) -> Result<Collector, StartError> {
         let prices = Arc::new(PriceTable::load(config.cost.price_file.as_deref())?);
+        let keys = Arc::new(ApiKeys::from_config(&config.auth, &config.default_project)?);
         if config.clickhouse.migrate_on_start {
             let report = migrate(&config.clickhouse).await?;
             tracing::info!(applied = ?report.applied, already = report.already_applied, "migrations");
         }
         let clickhouse = ClickHouse::new(&config.clickhouse);
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone());
-        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, project: config.default_project.clone(), prices };
+        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, keys, prices };
 
         let bind = |what, addr| async move {
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })

@@ -32,6 +32,27 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     pub pipeline: PipelineConfig,
     pub cost: CostConfig,
+    pub auth: AuthConfig,
+}
+
+/// API keys → projects. Empty (the default): single-project mode, no key needed — keep the
+/// listeners on 127.0.0.1 then.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub keys: Vec<ApiKeyConfig>,
+}
+
+/// One project's credentials, hashed at rest (`spanlens-collector hash-key <key>` prints the hash).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub project: String,
+    /// SHA-256 (hex) of a key sent as `Authorization: Bearer <key>` or `x-api-key`.
+    pub key_sha256: Option<String>,
+    /// Langfuse SDK drop-in: public key, and SHA-256 (hex) of the secret key (HTTP Basic).
+    pub langfuse_public_key: Option<String>,
+    pub langfuse_secret_key_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -98,6 +119,7 @@ impl Default for Config {
             clickhouse: ClickHouseConfig::default(),
             pipeline: PipelineConfig::default(),
             cost: CostConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

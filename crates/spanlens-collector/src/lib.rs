@@ -1,6 +1,7 @@
 //! Spanlens collector: OTLP receivers → normalize (conventions → LLM row) → bounded queue →
 //! batcher → ClickHouse writer. Each stage lives in its own module.
 
+pub mod auth;
 pub mod collector;
 pub mod config;
 pub mod enrich;

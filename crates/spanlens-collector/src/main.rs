@@ -41,6 +41,8 @@ enum Command {
     Migrate,
     /// Print the effective configuration as TOML and exit.
     PrintConfig,
+    /// Print the SHA-256 of an API key, for `auth.keys[].key_sha256` in the config file.
+    HashKey { key: String },
 }
 
 impl Cli {
@@ -69,8 +71,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    if let Some(Command::HashKey { key }) = &cli.command {
+        println!("{}", spanlens_collector::auth::hash_key(key));
+        return Ok(());
+    }
     let config = cli.config()?;
     match cli.command.unwrap_or(Command::Run) {
+        Command::HashKey { .. } => unreachable!("handled above"),
         Command::PrintConfig => print!("{}", toml::to_string(&config)?),
         Command::Migrate => {
             let report = migrate(&config.clickhouse).await.context("migrate")?;

@@ -32,6 +32,12 @@ struct Cli {
     /// For HTTP, /v1/traces is appended unless present.
     #[arg(long)]
     endpoint: Option<String>,
+    /// API key, sent as `Authorization: Bearer <key>` (needed when the collector has auth.keys).
+    #[arg(long, env = "SPANLENS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Extra request header / gRPC metadata, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
     /// Concurrent senders (each with its own connection).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
@@ -181,7 +187,16 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         cli.duration_secs,
         cli.max_requests.map(|m| format!(" / {m} requests")).unwrap_or_default()
     ));
+    let mut headers = Vec::new();
+    if let Some(key) = &cli.api_key {
+        headers.push((http::header::AUTHORIZATION, http::HeaderValue::from_str(&format!("Bearer {key}"))?));
+    }
+    for h in &cli.headers {
+        let (name, value) = h.split_once(':').ok_or_else(|| anyhow::anyhow!("--header {h:?} must look like `Name: value`"))?;
+        headers.push((http::HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())?, http::HeaderValue::from_str(value.trim())?));
+    }
     let run_config = RunConfig {
+        headers,
         protocol: cli.protocol,
         endpoint: endpoint.clone(),
         concurrency: cli.concurrency,

@@ -41,6 +41,8 @@ pub struct RunConfig {
     pub max_requests: Option<u64>,
     /// Print a progress line to stderr this often (None: quiet).
     pub progress_every: Option<Duration>,
+    /// Extra request headers / gRPC metadata (e.g. Authorization for an API key).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// What the collector answered to one request.
@@ -111,8 +113,8 @@ struct Progress {
 
 /// One sender's connection.
 enum Transport {
-    Http { client: Box<HttpClient<HttpConnector, Full<Bytes>>>, uri: http::Uri },
-    Grpc { grpc: tonic::client::Grpc<Channel> },
+    Http { client: Box<HttpClient<HttpConnector, Full<Bytes>>>, uri: http::Uri, headers: http::HeaderMap },
+    Grpc { grpc: tonic::client::Grpc<Channel>, metadata: tonic::metadata::MetadataMap },
 }
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -120,11 +122,12 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 impl Transport {
     async fn send(&mut self, body: Bytes) -> Outcome {
         match self {
-            Transport::Http { client, uri } => {
-                let request = http::Request::post(uri.clone())
+            Transport::Http { client, uri, headers } => {
+                let mut request = http::Request::post(uri.clone())
                     .header(http::header::CONTENT_TYPE, "application/x-protobuf")
                     .body(Full::new(body))
                     .expect("static request parts are valid");
+                request.headers_mut().extend(headers.clone());
                 let response = match client.request(request).await {
                     Ok(r) => r,
                     Err(e) => return Outcome::Failed(format!("HTTP transport: {e:#}")),
@@ -153,12 +156,14 @@ impl Transport {
                     Outcome::Failed(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()))
                 }
             }
-            Transport::Grpc { grpc } => {
+            Transport::Grpc { grpc, metadata } => {
                 if let Err(e) = grpc.ready().await {
                     return Outcome::Failed(format!("gRPC channel: {e}"));
                 }
                 let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
-                match grpc.unary(tonic::Request::new(body), path, PreEncoded).await {
+                let mut request = tonic::Request::new(body);
+                *request.metadata_mut() = metadata.clone();
+                match grpc.unary(request, path, PreEncoded).await {
                     Ok(response) => {
                         let rejected = response.into_inner().partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64);
                         Outcome::Accepted { rejected }
@@ -222,7 +227,10 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
             let client = HttpClient::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(config.concurrency)
                 .build(connector);
-            Ok((0..config.concurrency).map(|_| Transport::Http { client: Box::new(client.clone()), uri: uri.clone() }).collect())
+            let headers: http::HeaderMap = config.headers.iter().cloned().collect();
+            Ok((0..config.concurrency)
+                .map(|_| Transport::Http { client: Box::new(client.clone()), uri: uri.clone(), headers: headers.clone() })
+                .collect())
         }
         Protocol::Grpc => {
             // One HTTP/2 connection per sender, as N exporting processes would have.
@@ -234,7 +242,8 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
                     .connect()
                     .await
                     .with_context(|| format!("connecting to {}", config.endpoint))?;
-                out.push(Transport::Grpc { grpc: tonic::client::Grpc::new(channel) });
+                let metadata = tonic::metadata::MetadataMap::from_headers(config.headers.iter().cloned().collect());
+                out.push(Transport::Grpc { grpc: tonic::client::Grpc::new(channel), metadata });
             }
             Ok(out)
         }

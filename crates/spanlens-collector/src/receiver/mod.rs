@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use std::sync::Arc;
 
+use crate::auth::{ApiKeys, AuthError};
 use crate::enrich::cost::PriceTable;
 use crate::normalize::normalize_traces;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
@@ -23,6 +24,9 @@ pub enum IngestError {
     /// The collector is saturated; the client should retry later (429 / UNAVAILABLE).
     #[error("{0}")]
     Backpressure(SubmitError),
+    /// Missing or wrong credentials (401 / UNAUTHENTICATED).
+    #[error(transparent)]
+    Unauthenticated(#[from] AuthError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -32,18 +36,24 @@ pub enum IngestError {
 pub struct Ingest {
     pub pipeline: Pipeline,
     pub clickhouse: ClickHouse,
-    pub project: String,
+    pub keys: Arc<ApiKeys>,
     pub prices: Arc<PriceTable>,
 }
 
 impl Ingest {
-    /// Normalizes and enqueues one export request. Invalid spans are rejected one by one and
-    /// reported as partial success; their neighbours are stored.
+    /// The project of a request's credentials (`authorization` / `x-api-key` header values).
+    pub fn project(&self, authorization: Option<&str>, api_key: Option<&str>) -> Result<String, IngestError> {
+        Ok(self.keys.authenticate(authorization, api_key)?)
+    }
+
+    /// Normalizes and enqueues one export request for `project`. Invalid spans are rejected one
+    /// by one and reported as partial success; their neighbours are stored.
     pub fn export_traces(
         &self,
         request: ExportTraceServiceRequest,
+        project: &str,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
-        let mut normalized = normalize_traces(request, &self.project);
+        let mut normalized = normalize_traces(request, project);
         for row in &mut normalized.rows {
             self.prices.apply(row);
         }

@@ -28,18 +28,27 @@ impl TraceService for GrpcTraces {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let header = |name: &str| request.metadata().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let project = self
+            .ingest
+            .project(header("authorization").as_deref(), header("x-api-key").as_deref())
+            .map_err(status)?;
         let ingest = self.ingest.clone();
         let request = request.into_inner();
         // Normalizing a large request is CPU work: keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || ingest.export_traces(request))
+        let result = tokio::task::spawn_blocking(move || ingest.export_traces(request, &project))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        match result {
-            Ok(response) => Ok(Response::new(response)),
-            Err(IngestError::BadRequest(m)) => Err(Status::invalid_argument(m)),
-            // UNAVAILABLE is the code OTLP exporters always retry.
-            Err(IngestError::Backpressure(e)) => Err(Status::unavailable(e.to_string())),
-            Err(IngestError::Internal(m)) => Err(Status::internal(m)),
-        }
+        result.map(Response::new).map_err(status)
+    }
+}
+
+fn status(e: IngestError) -> Status {
+    match e {
+        IngestError::BadRequest(m) => Status::invalid_argument(m),
+        // UNAVAILABLE is the code OTLP exporters always retry.
+        IngestError::Backpressure(e) => Status::unavailable(e.to_string()),
+        IngestError::Unauthenticated(e) => Status::unauthenticated(e.to_string()),
+        IngestError::Internal(m) => Status::internal(m),
     }
 }

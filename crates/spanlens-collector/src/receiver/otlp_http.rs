@@ -73,6 +73,7 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         // gRPC status code numbers, as the OTLP/HTTP spec asks for in the Status body.
         let code = match self.status {
+            StatusCode::UNAUTHORIZED => 16,
             StatusCode::TOO_MANY_REQUESTS => 8,
             StatusCode::SERVICE_UNAVAILABLE => 14,
             s if s.is_client_error() => 3,
@@ -107,6 +108,11 @@ async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body:
 
 async fn handle_export(state: &HttpState, headers: &HeaderMap, body: Body) -> Result<Response, Failure> {
     let encoding = request_encoding(headers)?;
+    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let project = state
+        .ingest
+        .project(header(header::AUTHORIZATION.as_str()), header("x-api-key"))
+        .map_err(|e| ingest_failure(e, encoding))?;
     let limit = state.max_body_bytes;
     let too_large = |what: &str| {
         Failure::new(
@@ -125,7 +131,7 @@ async fn handle_export(state: &HttpState, headers: &HeaderMap, body: Body) -> Re
     // Decoding and normalizing is CPU work: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || {
         let request = decode(&bytes, encoding)?;
-        ingest.export_traces(request).map_err(|e| ingest_failure(e, encoding))
+        ingest.export_traces(request, &project).map_err(|e| ingest_failure(e, encoding))
     })
     .await
     .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, encoding, e.to_string()))??;
@@ -144,6 +150,7 @@ fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
             retry_after: Some(1),
             ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, e.to_string())
         },
+        IngestError::Unauthenticated(e) => Failure::new(StatusCode::UNAUTHORIZED, encoding, e.to_string()),
         IngestError::Internal(m) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, encoding, m),
     }
 }

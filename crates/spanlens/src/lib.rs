@@ -1,0 +1,102 @@
+//! # Spanlens Rust SDK
+//!
+//! Record every LLM call of a Rust application as an OpenTelemetry span that follows the
+//! [OpenTelemetry GenAI semantic conventions](https://opentelemetry.io/docs/specs/semconv/gen-ai/),
+//! together with the agent, tool, retrieval and workflow spans around it, and export them over
+//! OTLP (gRPC or HTTP/protobuf) to a Spanlens collector — or to any OTLP backend.
+//!
+//! The spans are plain OpenTelemetry: the SDK builds on the `opentelemetry` /
+//! `opentelemetry_sdk` / `opentelemetry-otlp` crates, so other OTel instrumentation in the same
+//! process shares the trace.
+//!
+//! ```no_run
+//! use spanlens::{Message, ObservationType, Scope, Usage};
+//!
+//! # async fn call_openai() -> String { String::new() }
+//! # async fn demo() -> Result<(), spanlens::Error> {
+//! // 1. Setup, once (keep the guard alive; dropping it flushes).
+//! let spanlens = spanlens::builder()
+//!     .endpoint("http://127.0.0.1:4317")
+//!     .api_key("sk-project-key")
+//!     .service_name("checkout-bot")
+//!     .environment("production")
+//!     .init()?;
+//!
+//! // 2. Session / user for everything inside, 3. an agent span, 4. an LLM span inside it.
+//! Scope::new().session_id("session-42").user_id("user-7").run(async {
+//!     spanlens::observe("trip_planner", ObservationType::Agent, async {
+//!         let mut llm = spanlens::chat("openai", "gpt-4o-mini")
+//!             .temperature(0.2)
+//!             .input_messages(vec![Message::user("Plan a trip to Lisbon")])
+//!             .start();
+//!         let answer = call_openai().await;
+//!         llm.set_output_text(&answer);
+//!         llm.set_usage(Usage::new(42, 17));
+//!         llm.end();
+//!     })
+//!     .await
+//! })
+//! .await;
+//!
+//! spanlens.shutdown()?; // waits until the last spans are exported
+//! # Ok(()) }
+//! ```
+//!
+//! ## What goes where
+//!
+//! | you call | attributes written (read by the Spanlens collector into columns) |
+//! | --- | --- |
+//! | [`chat`], [`llm`], [`embeddings`] | `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.*`, `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.response.*`, `gen_ai.usage.*`, `gen_ai.response.time_to_first_chunk`, `gen_ai.request.stream`, `error.type` + span status |
+//! | [`observe`], [`observation`] | agent: `gen_ai.operation.name=invoke_agent` + `gen_ai.agent.name`; tool: `execute_tool` + `gen_ai.tool.name` + `gen_ai.tool.call.arguments/result`; retrieval: `retrieval`; embedding: `embeddings`; chain/guardrail/evaluator: `langfuse.observation.type`; input/output: `langfuse.observation.input/output` |
+//! | [`Scope`] | `gen_ai.conversation.id` (session), `user.id`, `langfuse.trace.tags`, `langfuse.trace.metadata.<key>`, `langfuse.observation.prompt.name/version` |
+//! | [`SpanlensBuilder`] | resource `service.name`, `service.version`, `deployment.environment.name` |
+//!
+//! The exact keys are constants in [`keys`].
+//!
+//! ## Async nesting
+//!
+//! Spans nest under the span that is *current* in the OpenTelemetry [`Context`] when they start.
+//! [`observe`] and [`Observation::in_scope`] make their span current while the future is polled,
+//! across every `.await`. A task started with `tokio::spawn` does not inherit the context by
+//! itself: wrap the future with [`FutureExt::with_current_context`] (re-exported here), or use
+//! [`spawn`], which does it for you.
+//!
+//! ## Content capture and masking
+//!
+//! Inputs and outputs (messages, tool arguments and results, observation inputs/outputs) are
+//! captured by default. [`SpanlensBuilder::capture_content`]`(false)` turns capture off;
+//! [`SpanlensBuilder::mask`] installs a function applied to every captured text before it leaves
+//! the process (see [`SpanlensBuilder::mask`] for exactly which strings it sees).
+//!
+//! ## Cost on the caller's thread
+//!
+//! Spans are handed to a batch span processor (a bounded queue drained by a background thread);
+//! exporting never blocks the caller. When the queue is full, spans are dropped rather than
+//! blocking. `examples/overhead.rs` measures the per-span cost.
+
+#![warn(missing_docs)]
+
+mod capture;
+pub mod keys;
+mod llm;
+mod message;
+mod observe;
+mod scope;
+mod setup;
+mod state;
+
+pub use llm::{LlmSpan, LlmSpanBuilder, Operation, Usage, chat, embeddings, llm};
+pub use message::{Message, Part};
+pub use observe::{
+    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync, observe_with_io, spawn,
+};
+pub use scope::{Scope, ScopeProcessor};
+pub use setup::{Error, Protocol, Spanlens, SpanlensBuilder, builder};
+
+/// The OpenTelemetry context type spans are carried in (re-exported from `opentelemetry`).
+pub use opentelemetry::Context;
+/// Attach a [`Context`] to a future (re-exported from `opentelemetry`): `fut.with_current_context()`
+/// carries the current span into a spawned task.
+pub use opentelemetry::context::FutureExt;
+/// The underlying OpenTelemetry crates, for advanced use (custom processors, extra attributes).
+pub use {opentelemetry, opentelemetry_sdk};

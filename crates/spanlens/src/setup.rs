@@ -1,0 +1,597 @@
+//! One-call setup: exporter, batch processor, sampler, resource; the guard that flushes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Compression, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
+};
+
+use crate::capture::Mask;
+use crate::scope::ScopeProcessor;
+use crate::state::{self, State};
+
+/// OTLP transport.
+///
+/// ```
+/// assert_eq!(spanlens::Protocol::default(), spanlens::Protocol::Grpc);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (collector port 4317).
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (collector port 4318, path `/v1/traces`).
+    HttpProtobuf,
+}
+
+/// Setup errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is invalid (e.g. a sampling ratio outside 0..=1, a bad API key).
+    #[error("invalid spanlens configuration: {0}")]
+    Config(String),
+    /// The OTLP exporter could not be built (e.g. an unparsable endpoint).
+    #[error("building the OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// The export runtime thread could not start.
+    #[error("starting the export runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// Flush or shutdown failed or timed out (spans may have been lost).
+    #[error("flushing spans: {0}")]
+    Flush(#[from] opentelemetry_sdk::error::OTelSdkError),
+}
+
+/// Starts a [`SpanlensBuilder`] with defaults (gRPC to `http://127.0.0.1:4317`, content
+/// capture on, sample everything).
+///
+/// ```no_run
+/// let spanlens = spanlens::builder().service_name("my-app").init()?;
+/// # Ok::<(), spanlens::Error>(())
+/// ```
+pub fn builder() -> SpanlensBuilder {
+    SpanlensBuilder::default()
+}
+
+/// Configures and installs the SDK; [`SpanlensBuilder::init`] returns the [`Spanlens`] guard.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use spanlens::Protocol;
+/// let spanlens = spanlens::builder()
+///     .endpoint("https://spanlens.internal:4318")
+///     .protocol(Protocol::HttpProtobuf)
+///     .api_key("sk-project-key")            // sent as `authorization: Bearer sk-project-key`
+///     .service_name("support-bot")
+///     .service_version("1.4.2")
+///     .environment("production")
+///     .sampling_ratio(0.25)                 // parent-based: a trace is kept or dropped whole
+///     .batch_delay(Duration::from_millis(500))
+///     .mask(|text| text.replace("4111-1111-1111-1111", "[card]"))
+///     .init()?;
+/// # Ok::<(), spanlens::Error>(())
+/// ```
+pub struct SpanlensBuilder {
+    endpoint: Option<String>,
+    protocol: Protocol,
+    api_key: Option<String>,
+    headers: Vec<(String, String)>,
+    service_name: String,
+    service_version: Option<String>,
+    environment: Option<String>,
+    resource: Vec<KeyValue>,
+    sampling_ratio: f64,
+    capture_content: bool,
+    mask: Option<Mask>,
+    batch_delay: Duration,
+    max_queue_size: usize,
+    max_export_batch_size: usize,
+    export_timeout: Duration,
+    gzip: bool,
+    set_global: bool,
+}
+
+impl Default for SpanlensBuilder {
+    fn default() -> Self {
+        SpanlensBuilder {
+            endpoint: None,
+            protocol: Protocol::Grpc,
+            api_key: None,
+            headers: Vec::new(),
+            service_name: "unknown_service".into(),
+            service_version: None,
+            environment: None,
+            resource: Vec::new(),
+            sampling_ratio: 1.0,
+            capture_content: true,
+            mask: None,
+            batch_delay: Duration::from_secs(1),
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            export_timeout: Duration::from_secs(10),
+            gzip: false,
+            set_global: true,
+        }
+    }
+}
+
+impl fmt::Debug for SpanlensBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanlensBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("environment", &self.environment)
+            .field("sampling_ratio", &self.sampling_ratio)
+            .field("capture_content", &self.capture_content)
+            .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
+            .field("batch_delay", &self.batch_delay)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpanlensBuilder {
+    /// Reads settings from the environment on top of the current ones: `SPANLENS_ENDPOINT`
+    /// (else `OTEL_EXPORTER_OTLP_ENDPOINT`), `SPANLENS_PROTOCOL` (else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`; `grpc` or `http/protobuf`), `SPANLENS_API_KEY`,
+    /// `OTEL_SERVICE_NAME`, `SPANLENS_SERVICE_VERSION`, `SPANLENS_ENVIRONMENT`,
+    /// `SPANLENS_SAMPLING_RATIO`, `SPANLENS_CAPTURE_CONTENT` (`false`/`0` turns capture off).
+    ///
+    /// ```no_run
+    /// let spanlens = spanlens::builder().service_name("fallback-name").from_env().init()?;
+    /// # Ok::<(), spanlens::Error>(())
+    /// ```
+    pub fn from_env(mut self) -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        if let Some(v) = var("SPANLENS_ENDPOINT").or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+            self.endpoint = Some(v);
+        }
+        if let Some(v) = var("SPANLENS_PROTOCOL").or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL")) {
+            self.protocol = if v.trim().starts_with("http") { Protocol::HttpProtobuf } else { Protocol::Grpc };
+        }
+        if let Some(v) = var("SPANLENS_API_KEY") {
+            self.api_key = Some(v);
+        }
+        if let Some(v) = var("OTEL_SERVICE_NAME") {
+            self.service_name = v;
+        }
+        if let Some(v) = var("SPANLENS_SERVICE_VERSION") {
+            self.service_version = Some(v);
+        }
+        if let Some(v) = var("SPANLENS_ENVIRONMENT") {
+            self.environment = Some(v);
+        }
+        if let Some(v) = var("SPANLENS_SAMPLING_RATIO").and_then(|v| v.trim().parse().ok()) {
+            self.sampling_ratio = v;
+        }
+        if let Some(v) = var("SPANLENS_CAPTURE_CONTENT") {
+            self.capture_content = !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off");
+        }
+        self
+    }
+
+    /// Collector base URL, e.g. `http://127.0.0.1:4317` (gRPC) or `http://127.0.0.1:4318`
+    /// (HTTP; `/v1/traces` is appended unless the URL already ends with it). Default: the local
+    /// collector's port for the protocol.
+    ///
+    /// ```
+    /// let b = spanlens::builder().endpoint("http://collector:4317");
+    /// ```
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// gRPC (default) or HTTP/protobuf.
+    ///
+    /// ```
+    /// let b = spanlens::builder().protocol(spanlens::Protocol::HttpProtobuf);
+    /// ```
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Project API key, sent on every export as `authorization: Bearer <key>`.
+    ///
+    /// ```
+    /// let b = spanlens::builder().api_key("sk-123");
+    /// ```
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// An extra header (HTTP) or metadata entry (gRPC) sent with every export.
+    ///
+    /// ```
+    /// let b = spanlens::builder().header("x-team", "search");
+    /// ```
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into().to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// `service.name` of the resource.
+    ///
+    /// ```
+    /// let b = spanlens::builder().service_name("checkout-bot");
+    /// ```
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// `service.version` of the resource (stored as the release).
+    ///
+    /// ```
+    /// let b = spanlens::builder().service_version(env!("CARGO_PKG_VERSION"));
+    /// ```
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// `deployment.environment.name` of the resource.
+    ///
+    /// ```
+    /// let b = spanlens::builder().environment("staging");
+    /// ```
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// Any other resource attribute.
+    ///
+    /// ```
+    /// let b = spanlens::builder().resource_attribute("k8s.namespace.name", "prod");
+    /// ```
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource.push(KeyValue::new(key.into(), value.into()));
+        self
+    }
+
+    /// Fraction of traces kept, 0.0..=1.0 (default 1.0). Decided once per trace by trace id;
+    /// child spans follow their parent, so a trace is kept or dropped whole.
+    ///
+    /// ```
+    /// let b = spanlens::builder().sampling_ratio(0.1);
+    /// ```
+    pub fn sampling_ratio(mut self, ratio: f64) -> Self {
+        self.sampling_ratio = ratio;
+        self
+    }
+
+    /// Capture inputs and outputs (messages, tool arguments/results, observation input/output).
+    /// Default `true`; `false` records everything else (models, tokens, timings, errors).
+    ///
+    /// ```
+    /// let b = spanlens::builder().capture_content(false);
+    /// ```
+    pub fn capture_content(mut self, capture: bool) -> Self {
+        self.capture_content = capture;
+        self
+    }
+
+    /// A masking function applied to every captured text before it leaves the process: the text
+    /// content of every message part (text, reasoning), every string inside tool-call arguments
+    /// and results, and every string inside observation inputs and outputs (JSON object keys,
+    /// roles and numbers are not passed to it).
+    ///
+    /// ```
+    /// let b = spanlens::builder().mask(|text| text.replace("secret", "[masked]"));
+    /// ```
+    pub fn mask<F>(mut self, mask: F) -> Self
+    where
+        F: Fn(&str) -> String + Send + Sync + 'static,
+    {
+        self.mask = Some(Arc::new(mask));
+        self
+    }
+
+    /// How long the batch processor waits before exporting a partial batch (default 1 s).
+    ///
+    /// ```
+    /// let b = spanlens::builder().batch_delay(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn batch_delay(mut self, delay: Duration) -> Self {
+        self.batch_delay = delay;
+        self
+    }
+
+    /// Spans buffered before new ones are dropped (default 2048). The caller never waits.
+    ///
+    /// ```
+    /// let b = spanlens::builder().max_queue_size(8192);
+    /// ```
+    pub fn max_queue_size(mut self, size: usize) -> Self {
+        self.max_queue_size = size;
+        self
+    }
+
+    /// Spans per export request (default 512).
+    ///
+    /// ```
+    /// let b = spanlens::builder().max_export_batch_size(1024);
+    /// ```
+    pub fn max_export_batch_size(mut self, size: usize) -> Self {
+        self.max_export_batch_size = size;
+        self
+    }
+
+    /// Timeout of one export request (default 10 s).
+    ///
+    /// ```
+    /// let b = spanlens::builder().export_timeout(std::time::Duration::from_secs(3));
+    /// ```
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// Gzip export requests (default off).
+    ///
+    /// ```
+    /// let b = spanlens::builder().gzip(true);
+    /// ```
+    pub fn gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        self
+    }
+
+    /// Also install the tracer provider as the OpenTelemetry global one (default `true`), so
+    /// other OpenTelemetry instrumentation (e.g. `tracing-opentelemetry`) joins the same traces.
+    ///
+    /// ```
+    /// let b = spanlens::builder().set_global_provider(false);
+    /// ```
+    pub fn set_global_provider(mut self, global: bool) -> Self {
+        self.set_global = global;
+        self
+    }
+
+    /// Builds the exporter and tracer provider and installs the SDK for this process (a later
+    /// `init` replaces an earlier one). Does not connect yet: the first export does.
+    ///
+    /// ```no_run
+    /// let spanlens = spanlens::builder().init()?;
+    /// # Ok::<(), spanlens::Error>(())
+    /// ```
+    pub fn init(self) -> Result<Spanlens, Error> {
+        if !(0.0..=1.0).contains(&self.sampling_ratio) {
+            return Err(Error::Config(format!("sampling_ratio must be within 0..=1, got {}", self.sampling_ratio)));
+        }
+        let mut headers = self.headers.clone();
+        if let Some(key) = &self.api_key {
+            headers.push(("authorization".into(), format!("Bearer {key}")));
+        }
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("spanlens-export")
+            .enable_all()
+            .build()?;
+        let exporter = {
+            // tonic spawns its connection tasks on the runtime current at build time.
+            let _enter = rt.enter();
+            match self.protocol {
+                Protocol::Grpc => {
+                    let endpoint = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4317".into());
+                    let mut map = http::HeaderMap::new();
+                    for (k, v) in &headers {
+                        let name = http::HeaderName::from_bytes(k.as_bytes())
+                            .map_err(|e| Error::Config(format!("header name {k:?}: {e}")))?;
+                        let value = http::HeaderValue::from_str(v)
+                            .map_err(|e| Error::Config(format!("header {k:?} value: {e}")))?;
+                        map.insert(name, value);
+                    }
+                    let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
+                    let mut b = opentelemetry_otlp::SpanExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(endpoint)
+                        .with_timeout(self.export_timeout)
+                        .with_metadata(metadata);
+                    if self.gzip {
+                        b = b.with_compression(Compression::Gzip);
+                    }
+                    b.build()?
+                }
+                Protocol::HttpProtobuf => {
+                    let base = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4318".into());
+                    let endpoint = if base.trim_end_matches('/').ends_with("/v1/traces") {
+                        base
+                    } else {
+                        format!("{}/v1/traces", base.trim_end_matches('/'))
+                    };
+                    let mut b = opentelemetry_otlp::SpanExporter::builder()
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_endpoint(endpoint)
+                        .with_timeout(self.export_timeout)
+                        .with_headers(headers.iter().cloned().collect::<HashMap<_, _>>());
+                    if self.gzip {
+                        b = b.with_compression(Compression::Gzip);
+                    }
+                    b.build()?
+                }
+            }
+        };
+        let exporter = OnOwnRuntime { inner: exporter, rt: Some(rt) };
+        let batch = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(self.batch_delay)
+                    .with_max_queue_size(self.max_queue_size)
+                    .with_max_export_batch_size(self.max_export_batch_size.min(self.max_queue_size))
+                    .build(),
+            )
+            .build();
+
+        let mut resource = vec![];
+        if let Some(v) = &self.service_version {
+            resource.push(KeyValue::new(crate::keys::SERVICE_VERSION, v.clone()));
+        }
+        if let Some(v) = &self.environment {
+            resource.push(KeyValue::new(crate::keys::DEPLOYMENT_ENVIRONMENT, v.clone()));
+        }
+        resource.extend(self.resource.iter().cloned());
+        let resource = Resource::builder_empty()
+            .with_service_name(self.service_name.clone())
+            .with_attributes(resource)
+            .with_attributes([
+                KeyValue::new("telemetry.sdk.name", "spanlens"),
+                KeyValue::new("telemetry.sdk.language", "rust"),
+                KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+            ])
+            .build();
+
+        let sampler = if self.sampling_ratio >= 1.0 {
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+        } else {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(self.sampling_ratio)))
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(ScopeProcessor)
+            .with_span_processor(batch)
+            .with_sampler(sampler)
+            .with_resource(resource)
+            .build();
+        let tracer = provider.tracer_with_scope(
+            opentelemetry::InstrumentationScope::builder("spanlens").with_version(env!("CARGO_PKG_VERSION")).build(),
+        );
+        if self.set_global {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+        }
+        let state = Arc::new(State { tracer, capture_content: self.capture_content, mask: self.mask.clone() });
+        state::set(state.clone());
+        Ok(Spanlens { provider, state, shut_down: false })
+    }
+}
+
+/// The installed SDK. Keep it alive for the life of the program: dropping it flushes and shuts
+/// down (blocking the dropping thread until the last spans are exported or the export timeout
+/// passes); [`Spanlens::shutdown`] does the same and reports the outcome.
+///
+/// ```no_run
+/// fn main() -> Result<(), spanlens::Error> {
+///     let spanlens = spanlens::builder().service_name("batch-job").init()?;
+///     // ... work ...
+///     spanlens.shutdown() // flush, then stop
+/// }
+/// ```
+pub struct Spanlens {
+    provider: SdkTracerProvider,
+    state: Arc<State>,
+    shut_down: bool,
+}
+
+impl fmt::Debug for Spanlens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spanlens").field("shut_down", &self.shut_down).finish_non_exhaustive()
+    }
+}
+
+impl Spanlens {
+    /// Exports every span ended so far and waits for it (blocking the calling thread).
+    ///
+    /// ```no_run
+    /// # let spanlens = spanlens::builder().init()?;
+    /// spanlens.force_flush()?;
+    /// # Ok::<(), spanlens::Error>(())
+    /// ```
+    pub fn force_flush(&self) -> Result<(), Error> {
+        Ok(self.provider.force_flush()?)
+    }
+
+    /// Flushes, then shuts the exporter down; spans started afterwards are not recorded.
+    /// Blocks the calling thread until done (in async code, prefer calling it at the very end,
+    /// or from `spawn_blocking`).
+    ///
+    /// ```no_run
+    /// # let spanlens = spanlens::builder().init()?;
+    /// spanlens.shutdown()?;
+    /// # Ok::<(), spanlens::Error>(())
+    /// ```
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.shut_down = true;
+        state::clear(&self.state);
+        Ok(self.provider.shutdown()?)
+    }
+
+    /// The tracer provider, to create more tracers or bridge other instrumentation
+    /// (e.g. `tracing_opentelemetry::layer().with_tracer(provider.tracer("app"))`).
+    ///
+    /// ```no_run
+    /// use opentelemetry::trace::TracerProvider as _;
+    /// # let spanlens = spanlens::builder().init()?;
+    /// let tracer = spanlens.tracer_provider().tracer("my-component");
+    /// # Ok::<(), spanlens::Error>(())
+    /// ```
+    pub fn tracer_provider(&self) -> &SdkTracerProvider {
+        &self.provider
+    }
+}
+
+impl Drop for Spanlens {
+    fn drop(&mut self) {
+        if !self.shut_down {
+            state::clear(&self.state);
+            let _ = self.provider.shutdown();
+        }
+    }
+}
+
+/// Runs the OTLP exporter on the SDK's own one-thread runtime: the batch processor's background
+/// thread blocks on it, so exports never need — or stall — the application's runtime (a
+/// current-thread runtime included).
+#[derive(Debug)]
+struct OnOwnRuntime<E> {
+    inner: E,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl<E: SpanExporter> SpanExporter for OnOwnRuntime<E> {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let result = match &self.rt {
+            Some(rt) => rt.block_on(self.inner.export(batch)),
+            None => Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown),
+        };
+        std::future::ready(result)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        match &self.rt {
+            Some(rt) => {
+                let _enter = rt.enter();
+                self.inner.shutdown_with_timeout(timeout)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl<E> Drop for OnOwnRuntime<E> {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
