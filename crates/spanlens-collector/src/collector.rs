@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::auth::ApiKeys;
 use crate::config::{Config, ConfigError};
 use crate::enrich::cost::{PriceError, PriceTable};
+use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineTasks};
 use crate::receiver::{Ingest, otlp_grpc, otlp_http};
 use crate::storage::clickhouse::ClickHouse;
@@ -47,7 +48,8 @@ impl Collector {
             tracing::info!(applied = ?report.applied, already = report.already_applied, "migrations");
         }
         let clickhouse = ClickHouse::new(&config.clickhouse);
-        let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone());
+        let metrics = Arc::new(Metrics::default());
+        let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics);
         let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, keys, prices };
 
         let bind = |what, addr| async move {

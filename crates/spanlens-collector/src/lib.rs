@@ -5,6 +5,7 @@ pub mod auth;
 pub mod collector;
 pub mod config;
 pub mod enrich;
+pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod receiver;

@@ -120,6 +120,17 @@ async fn bad_requests_get_a_clear_4xx_and_the_collector_keeps_serving() {
     assert_eq!(status, 200);
     let rows = t.spans(2).await;
     assert_agent_with_chat(&rows, 1);
+
+    let (status, metrics) = support::get(&t.http_url("/metrics")).await;
+    assert_eq!(status, 200);
+    for line in [
+        "spanlens_requests_rejected_total{reason=\"bad_request\"} 9",
+        "spanlens_spans_received_total 2",
+        "spanlens_spans_accepted_total 2",
+        "spanlens_rows_written_total 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+    }
     t.shutdown().await;
 }
 
@@ -140,6 +151,9 @@ async fn an_invalid_span_is_rejected_alone_with_partial_success() {
 
     let rows = t.spans(2).await;
     assert_agent_with_chat(&rows, 1);
+    let metrics = support::get(&t.http_url("/metrics")).await.1;
+    assert!(metrics.contains("spanlens_spans_rejected_total{reason=\"invalid_span\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("spanlens_spans_received_total 3\n"), "{metrics}");
     t.shutdown().await;
 }
 

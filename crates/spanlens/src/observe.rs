@@ -148,22 +148,32 @@ pub async fn observe<F: Future>(name: impl Into<Cow<'static, str>>, ty: Observat
 /// let sum = spanlens::observe_with_io("add", ObservationType::Tool, &(2, 3), async { 2 + 3 }).await;
 /// # }
 /// ```
-pub async fn observe_with_io<I, F>(
-    name: impl Into<Cow<'static, str>>,
+pub fn observe_with_io<N, I, F>(
+    name: N,
     ty: ObservationType,
     input: &I,
     fut: F,
-) -> F::Output
+) -> impl Future<Output = F::Output> + use<N, I, F>
 where
+    N: Into<Cow<'static, str>>,
     I: Serialize + ?Sized,
     F: Future,
     F::Output: Serialize,
 {
-    let obs = observation(name, ty).input(input).start();
-    let out = fut.with_context(obs.context()).await;
-    obs.set_output(&out);
-    obs.end();
-    out
+    // Rendered now, so the returned future does not borrow `input` (it can be spawned).
+    let input = state::get().and_then(|state| capture::render(&state, input));
+    let name = name.into();
+    async move {
+        let mut builder = observation(name, ty);
+        if let Some(input) = input {
+            builder.attrs.push(KeyValue::new(ty.input_key(), input));
+        }
+        let obs = builder.start();
+        let out = fut.with_context(obs.context()).await;
+        obs.set_output(&out);
+        obs.end();
+        out
+    }
 }
 
 /// Runs synchronous `f` inside a new span of type `ty`.

@@ -111,8 +111,9 @@ impl Default for Scratch {
 /// The outcome of the table for one span.
 pub struct Mapped {
     pub vals: Vec<Option<Val>>,
-    /// Provenance, per column: bit `i` set = source `i` of the column's rule supplied the value
+    /// Provenance (read by the CONVENTIONS.md generator in the tests), per column: bit `i` set = source `i` of the column's rule supplied the value
     /// (one bit for first-match rules, every contributor for merge rules).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub won: [u32; N_COLS],
 }
 
@@ -344,7 +345,9 @@ impl Scratch {
             None => {
                 let parsed = match value {
                     // Only text that can be a JSON object/array/string is parsed.
-                    Value::StringValue(s) if looks_like_json(s) => serde_json::from_str::<J>(s).ok(),
+                    Value::StringValue(s) if looks_like_json(s) => {
+                        serde_json::from_str::<J>(s).ok()
+                    }
                     Value::StringValue(_) => None,
                     Value::KvlistValue(_) | Value::ArrayValue(_) => Some(to_json_value(value)),
                     _ => None,
@@ -368,21 +371,21 @@ impl Scratch {
             At::Span => {
                 let i = self.at_slot(slot)?;
                 let value = attr_value(&ctx.attrs[i])?;
-                self.from_value(ctx, src, value, Some(i as u32), kind, col)?
+                self.read_value(ctx, src, value, Some(i as u32), kind, col)?
             }
             At::Resource => {
                 let kv = ctx.resource.iter().find(|kv| kv.key == src.key)?;
                 let value = attr_value(kv)?;
-                self.from_value(ctx, src, value, None, kind, col)?
+                self.read_value(ctx, src, value, None, kind, col)?
             }
             At::Event(name) => {
                 let event = ctx.span.events.iter().find(|e| e.name == name)?;
                 let kv = event.attributes.iter().find(|kv| kv.key == src.key)?;
                 let value = attr_value(kv)?;
-                self.from_value(ctx, src, value, None, kind, col)?
+                self.read_value(ctx, src, value, None, kind, col)?
             }
-            At::SpanPrefix => self.from_prefix(ctx, src, slot, kind)?,
-            At::Events => from_events(ctx, src, kind)?,
+            At::SpanPrefix => self.read_prefix(ctx, src, slot, kind)?,
+            At::Events => read_events(ctx, src, kind)?,
         };
         if let Val::Text(t) = &val {
             if is_placeholder(col, t) {
@@ -392,7 +395,7 @@ impl Scratch {
         Some(val)
     }
 
-    fn from_value(
+    fn read_value(
         &mut self,
         ctx: &Ctx<'_>,
         src: &Src,
@@ -504,7 +507,7 @@ impl Scratch {
         }
     }
 
-    fn from_prefix(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize, kind: Kind) -> Option<Val> {
+    fn read_prefix(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize, kind: Kind) -> Option<Val> {
         let prefix = src.key;
         let ids = self.prefixed(slot);
         if ids.is_empty() {
@@ -551,7 +554,7 @@ impl Scratch {
     }
 }
 
-fn from_events(ctx: &Ctx<'_>, src: &Src, kind: Kind) -> Option<Val> {
+fn read_events(ctx: &Ctx<'_>, src: &Src, kind: Kind) -> Option<Val> {
     let events = &ctx.span.events;
     match src.get {
         Get::EventSinceStart => {

@@ -979,7 +979,7 @@ pub(crate) fn describe(src: &Src) -> String {
             format!(" ({})", pairs.join(", "))
         }
         Get::Const(c) => format!(" present → `{c}`"),
-        Get::Json(p) if p.is_empty() => " (JSON-decoded)".into(),
+        Get::Json([]) => " (JSON-decoded)".into(),
         Get::Json(p) => format!(" JSON `.{}`", p.join(".")),
         Get::JsonOrFalse(p) => format!(" JSON `.{}` (object without it → false)", p.join(".")),
         Get::Seconds => " (seconds)".into(),

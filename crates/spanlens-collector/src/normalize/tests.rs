@@ -492,7 +492,7 @@ fn fixtures_same_call_same_columns() {
                 .contains("echo: Say hello to the fixture collector"),
             "{lib}"
         );
-        assert_eq!(row.is_streaming.unwrap_or(false), false, "{lib}");
+        assert!(!row.is_streaming.unwrap_or(false), "{lib}");
         if row.temperature.is_some() {
             assert_eq!(row.temperature, Some(0.2), "{lib}");
         }
@@ -2029,7 +2029,11 @@ fn library_markdown() -> String {
                 let bytes = std::fs::read(dir.join(pb.as_str().unwrap())).unwrap();
                 let req = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
                 for rs in &req.resource_spans {
-                    let resource = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+                    let resource = rs
+                        .resource
+                        .as_ref()
+                        .map(|r| r.attributes.as_slice())
+                        .unwrap_or(&[]);
                     for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                         spans += 1;
                         let mapped = Scratch::default().map_span(span, resource);
@@ -2037,7 +2041,9 @@ fn library_markdown() -> String {
                             let bits = mapped.won[rule.col as usize];
                             for (si, src) in rule.sources.iter().enumerate() {
                                 if bits & (1 << si) != 0 {
-                                    seen.entry(ri).or_default().insert((si + 1, table::describe(src)));
+                                    seen.entry(ri)
+                                        .or_default()
+                                        .insert((si + 1, table::describe(src)));
                                 }
                             }
                         }
@@ -2050,8 +2056,15 @@ fn library_markdown() -> String {
             expected["description"].as_str().unwrap_or("")
         ));
         for (ri, sources) in seen {
-            let cells: Vec<String> = sources.into_iter().map(|(rank, d)| format!("{rank}. {d}")).collect();
-            out.push_str(&format!("| {} | {} |\n", RULES[ri].col.column_name(), cells.join("<br>")));
+            let cells: Vec<String> = sources
+                .into_iter()
+                .map(|(rank, d)| format!("{rank}. {d}"))
+                .collect();
+            out.push_str(&format!(
+                "| {} | {} |\n",
+                RULES[ri].col.column_name(),
+                cells.join("<br>")
+            ));
         }
         out.push('\n');
     }
@@ -2064,13 +2077,18 @@ fn conventions_doc_is_generated_from_the_table() {
     let mut doc = std::fs::read_to_string(&doc_path).expect("CONVENTIONS.md");
     let mut stale = Vec::new();
     for (block, generated) in [
-        ("table::conventions_markdown()", table::conventions_markdown()),
+        (
+            "table::conventions_markdown()",
+            table::conventions_markdown(),
+        ),
         ("per-library, from the fixtures", library_markdown()),
     ] {
         let begin = format!("<!-- BEGIN GENERATED: {block} -->\n");
         let end_marker = format!("<!-- END GENERATED: {block} -->");
         let start = doc.find(&begin).unwrap_or_else(|| panic!("marker {begin}")) + begin.len();
-        let end = doc.find(&end_marker).unwrap_or_else(|| panic!("marker {end_marker}"));
+        let end = doc
+            .find(&end_marker)
+            .unwrap_or_else(|| panic!("marker {end_marker}"));
         if doc[start..end] != generated {
             stale.push(block);
             doc = format!("{}{}{}", &doc[..start], generated, &doc[end..]);
@@ -2080,7 +2098,9 @@ fn conventions_doc_is_generated_from_the_table() {
         if std::env::var_os("SPANLENS_BLESS").is_some() {
             std::fs::write(&doc_path, doc).unwrap();
         } else {
-            panic!("CONVENTIONS.md sections {stale:?} are out of date; rerun with SPANLENS_BLESS=1");
+            panic!(
+                "CONVENTIONS.md sections {stale:?} are out of date; rerun with SPANLENS_BLESS=1"
+            );
         }
     }
 }
@@ -2092,7 +2112,11 @@ fn table_is_well_formed() {
     for rule in RULES {
         assert!(!cols.contains(&rule.col), "{:?} has two rules", rule.col);
         cols.push(rule.col);
-        assert!(!rule.sources.is_empty() && rule.sources.len() <= 32, "{:?}: provenance is a u32 bitmask", rule.col);
+        assert!(
+            !rule.sources.is_empty() && rule.sources.len() <= 32,
+            "{:?}: provenance is a u32 bitmask",
+            rule.col
+        );
         for src in rule.sources {
             let prefix_only = matches!(src.get, Get::Unflatten | Get::Texts(_) | Get::Suffix);
             assert_eq!(
@@ -2174,5 +2198,8 @@ fn normalize_throughput() {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("{spans} spans in {secs:.2}s = {:.0} spans/s (incl. request clone)", spans as f64 / secs);
+    println!(
+        "{spans} spans in {secs:.2}s = {:.0} spans/s (incl. request clone)",
+        spans as f64 / secs
+    );
 }

@@ -9,12 +9,12 @@ mod batcher;
 mod writer;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::config::PipelineConfig;
+use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::SpanRow;
 use crate::storage::rowbinary::{EncodeError, encode_row};
@@ -46,23 +46,13 @@ pub enum SubmitError {
     ShuttingDown,
 }
 
-/// Counters the collector reports on itself.
-#[derive(Default, Debug)]
-pub struct PipelineStats {
-    pub rows_queued: AtomicU64,
-    pub rows_written: AtomicU64,
-    pub batches_written: AtomicU64,
-    pub insert_retries: AtomicU64,
-    pub rows_dropped: AtomicU64,
-}
-
 /// Handle the receivers submit to. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
     tx: mpsc::UnboundedSender<EncodedChunk>,
     budget: Arc<Semaphore>,
     max_bytes: usize,
-    pub stats: Arc<PipelineStats>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Running pipeline tasks; `shutdown` drains everything queued into ClickHouse.
@@ -72,19 +62,18 @@ pub struct PipelineTasks {
 }
 
 impl Pipeline {
-    pub fn start(config: &PipelineConfig, clickhouse: ClickHouse) -> (Pipeline, PipelineTasks) {
+    pub fn start(config: &PipelineConfig, clickhouse: ClickHouse, metrics: Arc<Metrics>) -> (Pipeline, PipelineTasks) {
         // The channel itself is unbounded; the semaphore (bytes) is the bound, acquired before
         // a chunk enters and released only when its batch is written.
         let (tx, rx) = mpsc::unbounded_channel();
         let (batch_tx, batch_rx) = mpsc::channel(1);
-        let stats = Arc::new(PipelineStats::default());
         let batcher = tokio::spawn(batcher::run(config.clone(), rx, batch_tx));
-        let writer = tokio::spawn(writer::run(config.clone(), clickhouse, batch_rx, stats.clone()));
+        let writer = tokio::spawn(writer::run(config.clone(), clickhouse, batch_rx, metrics.clone()));
         let pipeline = Pipeline {
             tx,
             budget: Arc::new(Semaphore::new(config.queue_max_bytes)),
             max_bytes: config.queue_max_bytes,
-            stats,
+            metrics,
         };
         (pipeline, PipelineTasks { batcher, writer })
     }
@@ -106,15 +95,17 @@ impl Pipeline {
             }
         })?;
         chunk.permit = Some(permit);
-        let rows = chunk.rows as u64;
         self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)?;
-        self.stats.rows_queued.fetch_add(rows, Ordering::Relaxed);
         Ok(())
     }
 
     /// Bytes currently held by queued or in-flight rows.
     pub fn queued_bytes(&self) -> usize {
         self.max_bytes - self.budget.available_permits()
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 }
 

@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::PipelineStats;
 use super::batcher::Batch;
 use crate::config::PipelineConfig;
+use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::SpanRow;
 
@@ -19,7 +19,7 @@ pub(super) async fn run(
     config: PipelineConfig,
     clickhouse: ClickHouse,
     mut rx: mpsc::Receiver<Batch>,
-    stats: Arc<PipelineStats>,
+    metrics: Arc<Metrics>,
 ) {
     let columns: Vec<&str> = <SpanRow as clickhouse::Row>::COLUMN_NAMES.to_vec();
     // Tokens must not repeat across restarts: prefix with this process's start time.
@@ -34,19 +34,20 @@ pub(super) async fn run(
             let started = std::time::Instant::now();
             match clickhouse.insert_rowbinary("spans", &columns, body.clone(), &token).await {
                 Ok(()) => {
-                    stats.rows_written.fetch_add(batch.rows as u64, Ordering::Relaxed);
-                    stats.batches_written.fetch_add(1, Ordering::Relaxed);
+                    metrics.observe_insert(started.elapsed());
+                    metrics.rows_written.fetch_add(batch.rows as u64, Ordering::Relaxed);
+                    metrics.batches_written.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(rows = batch.rows, bytes = body.len(), took = ?started.elapsed(), "batch written");
                     break;
                 }
                 Err(e) if e.is_retryable() => {
-                    stats.insert_retries.fetch_add(1, Ordering::Relaxed);
+                    metrics.insert_retries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(rows = batch.rows, error = %e, retry_in = ?backoff, "insert failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(config.retry_max_backoff_ms));
                 }
                 Err(e) => {
-                    stats.rows_dropped.fetch_add(batch.rows as u64, Ordering::Relaxed);
+                    metrics.rows_dropped.fetch_add(batch.rows as u64, Ordering::Relaxed);
                     tracing::error!(rows = batch.rows, error = %e, "insert rejected permanently; batch dropped");
                     break;
                 }

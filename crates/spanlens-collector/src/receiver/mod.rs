@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use crate::auth::{ApiKeys, AuthError};
 use crate::enrich::cost::PriceTable;
+use crate::metrics::Rejection;
+use std::sync::atomic::Ordering::Relaxed;
 use crate::normalize::normalize_traces;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
@@ -43,7 +45,15 @@ pub struct Ingest {
 impl Ingest {
     /// The project of a request's credentials (`authorization` / `x-api-key` header values).
     pub fn project(&self, authorization: Option<&str>, api_key: Option<&str>) -> Result<String, IngestError> {
-        Ok(self.keys.authenticate(authorization, api_key)?)
+        self.keys.authenticate(authorization, api_key).map_err(|e| {
+            self.pipeline.metrics.reject_request(Rejection::Unauthenticated);
+            e.into()
+        })
+    }
+
+    /// Counts a request refused before its spans could be read.
+    pub fn reject_request(&self) {
+        self.pipeline.metrics.reject_request(Rejection::BadRequest);
     }
 
     /// Normalizes and enqueues one export request for `project`. Invalid spans are rejected one
@@ -53,16 +63,27 @@ impl Ingest {
         request: ExportTraceServiceRequest,
         project: &str,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
+        let metrics = &self.pipeline.metrics;
         let mut normalized = normalize_traces(request, project);
+        let rows = normalized.rows.len() as u64;
+        metrics.spans_received.fetch_add(rows + normalized.rejected_spans as u64, Relaxed);
+        metrics.reject_spans(Rejection::InvalidSpan, normalized.rejected_spans as u64);
         for row in &mut normalized.rows {
             self.prices.apply(row);
         }
         let chunk = EncodedChunk::encode(&normalized.rows)
             .map_err(|e| IngestError::Internal(e.to_string()))?;
         self.pipeline.try_submit(chunk).map_err(|e| match e {
-            SubmitError::TooLarge(_) => IngestError::BadRequest(e.to_string()),
-            other => IngestError::Backpressure(other),
+            SubmitError::TooLarge(_) => {
+                metrics.reject_spans(Rejection::BadRequest, rows);
+                IngestError::BadRequest(e.to_string())
+            }
+            other => {
+                metrics.reject_spans(Rejection::QueueFull, rows);
+                IngestError::Backpressure(other)
+            }
         })?;
+        metrics.spans_accepted.fetch_add(rows, Relaxed);
         let partial_success = (normalized.rejected_spans > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: normalized.rejected_spans,
             error_message: normalized.error_message,

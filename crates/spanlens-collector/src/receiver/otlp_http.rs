@@ -28,6 +28,7 @@ pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
         .route("/api/public/otel/v1/traces", post(export_traces))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(HttpState { ingest, max_body_bytes })
 }
 
@@ -99,10 +100,21 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let pipeline = &state.ingest.pipeline;
+    let text = pipeline.metrics.render(pipeline.queued_bytes(), pipeline.max_bytes());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
 async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     match handle_export(&state, &headers, body).await {
         Ok(response) => response,
-        Err(failure) => failure.into_response(),
+        Err(failure) => {
+            if failure.status.is_client_error() && failure.status != StatusCode::UNAUTHORIZED && failure.status != StatusCode::TOO_MANY_REQUESTS {
+                state.ingest.reject_request();
+            }
+            failure.into_response()
+        }
     }
 }
 
