@@ -65,7 +65,9 @@ impl Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr; stdout carries the one ready line (scripts and tests read it).
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SPANLENS_LOG").unwrap_or_else(|_| "info".into()),
         )
