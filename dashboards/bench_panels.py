@@ -96,15 +96,18 @@ FROM
         number % 4 AS pos,
         pos IN (1, 3) AS is_llm,
         cityHash64(t, 7) AS ht,
+        -- a session (5 consecutive traces) is one conversation with one app: its project,
+        -- service, environment and model are the session's
+        cityHash64(intDiv(t, 5), 5) AS hsess,
         cityHash64(number, 13) AS hs,
         (cityHash64(number, 17) % 1000000 + 1) / 1000001 AS u1,
         (cityHash64(number, 19) % 1000000) / 1000000 AS u2,
         sqrt(-2 * log(u1)) * cos(2 * pi() * u2) AS z,
-        {arr(MODEL_MIX)}[ht % {len(MODEL_MIX)} + 1] + 1 AS mi,
-        ht % 4 + 1 AS si,
+        {arr(MODEL_MIX)}[hsess % {len(MODEL_MIX)} + 1] + 1 AS mi,
+        intDiv(hsess, 100) % 4 + 1 AS si,
         {arr([s[0] for s in SERVICES])}[si] AS service_name,
-        if(ht % 5 = 0, 'acme', 'default') AS project,
-        if(intDiv(ht, 7) % 10 = 0, 'staging', 'production') AS environment,
+        if(intDiv(hsess, 1000) % 5 = 0, 'acme', 'default') AS project,
+        if(intDiv(hsess, 10000) % 10 = 0, 'staging', 'production') AS environment,
         toDateTime64(now(), 9) - toIntervalSecond({days * 86400})
             + toIntervalMillisecond(intDiv(t * {days * 86400000}, {n_traces}) + pos * 350) AS start_time,
         lower(hex(MD5(concat('trace', toString(t))))) AS trace_id,
@@ -203,8 +206,9 @@ FROM
         kind_,
         resend,
         cityHash64(t, 7) AS ht,
-        {arr(MODEL_MIX)}[ht % {len(MODEL_MIX)} + 1] + 1 AS mi,
-        if(ht % 5 = 0, 'acme', 'default') AS project,
+        cityHash64(intDiv(t, 5), 5) AS hsess,
+        {arr(MODEL_MIX)}[hsess % {len(MODEL_MIX)} + 1] + 1 AS mi,
+        if(intDiv(hsess, 1000) % 5 = 0, 'acme', 'default') AS project,
         lower(hex(MD5(concat('trace', toString(t))))) AS trace_id,
         concat('sess-', toString(intDiv(t, 5))) AS session_id,
         toDateTime64(now(), 9) - toIntervalSecond({days * 86400})
@@ -226,9 +230,9 @@ FROM
     FROM (SELECT number AS t FROM numbers({n_traces}))
     ARRAY JOIN [1, 2, 3] AS kind_
     ARRAY JOIN [0, 1] AS resend
-    WHERE (kind_ = 1 AND cityHash64(t, 59) % 100 < 30
-        OR kind_ = 2 AND cityHash64(t, 61) % 100 < 10
-        OR kind_ = 3 AND cityHash64(t, 67) % 100 < 3)
+    WHERE (kind_ = 1 AND cityHash64(t, 59) % 100 < 15
+        OR kind_ = 2 AND cityHash64(t, 61) % 100 < 5
+        OR kind_ = 3 AND cityHash64(t, 67) % 100 < 2)
       AND (resend = 0 OR cityHash64(t, kind_, 71) % 100 < 5)
 )
 """

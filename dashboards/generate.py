@@ -11,8 +11,8 @@ plugin's `$__conditionalAll(cond, $var)` so that "All" costs nothing, time throu
 $__interval_s) is always followed by `)`: the plugin's backend takes the next parenthesis pair
 after a macro name as its arguments, so `$__toTime AND f(x)` would swallow `AND f(x)`.
 
-Tables: `spans_1m` (per-minute rollup, schemas/0004) for everything that aggregates over the
-whole range; `spans` for lists of traces, per-user and per-session breakdowns and one trace's
+Tables: `spans_1h` + `spans_1m` (hourly and per-minute rollups, schemas/0004-0005, whole hours
+from the first, edges from the second) for everything that aggregates over a range; `spans` for lists of traces, per-user and per-session breakdowns and one trace's
 details; `scores FINAL` (a re-sent score replaces the old one); `otel_traces` /
 `otel_traces_trace_id_ts` (schemas/0003) for the plugin's trace view.
 """
@@ -34,9 +34,22 @@ def cond(expr, var):
     return f"$__conditionalAll({expr} IN (${var}), ${var})"
 
 
-def rollup_filter(obs_type=True, extra=""):
-    parts = [
-        "$__timeFilter(minute)",
+ROLLUP_COLUMNS = ("project, service_name, environment, provider, model, observation_type, spans, errors, "
+                  "input_tokens, output_tokens, total_tokens, cached_tokens, reasoning_tokens, known_cost, costed_spans, "
+                  "duration_ns, generating_ns, streamed_spans, latency_ns, ttft_ns")
+
+
+def rollup(obs_type=True, series=False, extra=""):
+    """The rollup rows of the range as one subquery with time column `ts`: whole hours inside
+    the range from spans_1h, the partial hours at its edges from spans_1m (so every number is
+    exactly spans_1m's). A time series uses spans_1h only when its bucket is a whole number of
+    hours ($__interval_s % 3600 = 0), else spans_1m alone."""
+    full_from = "toStartOfHour(($__fromTime) + INTERVAL 3599 SECOND)"
+    full_to = "toStartOfHour(($__toTime) - INTERVAL 59 MINUTE) + INTERVAL 1 HOUR"
+    if series:
+        full_from = f"if(($__interval_s) % 3600 = 0, {full_from}, toDateTime(0))"
+        full_to = f"if(($__interval_s) % 3600 = 0, {full_to}, toDateTime(0))"
+    dims = [
         cond("project", "project"),
         cond("service_name", "service"),
         cond("environment", "environment"),
@@ -44,10 +57,55 @@ def rollup_filter(obs_type=True, extra=""):
         cond("model", "model"),
     ]
     if obs_type:
-        parts.append(cond("observation_type", "observation_type"))
+        dims.append(cond("observation_type", "observation_type"))
     if extra:
-        parts.append(extra)
-    return "\n  AND ".join(parts)
+        dims.append(extra)
+    d = "\n      AND ".join(dims)
+    return f"""
+(
+    SELECT hour AS ts, {ROLLUP_COLUMNS}
+    FROM spans_1h
+    WHERE hour >= {full_from}
+      AND hour < {full_to}
+      AND {d}
+    UNION ALL
+    SELECT minute AS ts, {ROLLUP_COLUMNS}
+    FROM spans_1m
+    WHERE $__timeFilter(minute)
+      AND (minute < {full_from} OR minute >= {full_to})
+      AND {d}
+)""".strip()
+
+
+def usage(extra=""):
+    """LLM / embedding usage rows of the range with user and session: whole hours from
+    usage_1h, the partial hours at the edges from spans. Like rollup(), a call counts when the
+    minute it started in is within the range."""
+    full_from = "toStartOfHour(($__fromTime) + INTERVAL 3599 SECOND)"
+    full_to = "toStartOfHour(($__toTime) - INTERVAL 59 MINUTE) + INTERVAL 1 HOUR"
+    dims = [cond("project", "project"), cond("service_name", "service"), cond("environment", "environment"),
+            cond("provider", "provider")]
+    rollup_dims = "\n      AND ".join(dims + [cond("model", "model")] + ([extra] if extra else []))
+    span_dims = "\n      AND ".join(dims + [cond(MODEL, "model")] + ([extra] if extra else []))
+    return f"""
+(
+    SELECT user_id, session_id, calls AS n_calls, total_tokens AS n_tokens, known_cost,
+        costed_calls AS n_costed, first_call AS first_at
+    FROM usage_1h
+    WHERE hour >= {full_from}
+      AND hour < {full_to}
+      AND {rollup_dims}
+    UNION ALL
+    SELECT user_id, session_id, toUInt64(1) AS n_calls,
+        coalesce(total_tokens, ifNull(input_tokens, 0) + ifNull(output_tokens, 0)) AS n_tokens,
+        ifNull(total_cost, 0) AS known_cost, toUInt64(total_cost IS NOT NULL) AS n_costed,
+        start_time AS first_at
+    FROM spans
+    WHERE $__timeFilter(toStartOfMinute(start_time))
+      AND (start_time < {full_from} OR start_time >= {full_to})
+      AND observation_type IN ('llm', 'embedding')
+      AND {span_dims}
+)""".strip()
 
 
 def spans_filter(col_prefix="", model=True, obs_type=False, extra=""):
@@ -81,20 +139,21 @@ def trace_has_llm_call_filter():
 
 def scores_filter():
     """Scores by project / name / source directly; by service / environment / provider / model
-    through the scored trace's spans (one semi-join per variable, skipped on All). Spans are
-    looked up from a day before the range: a score usually arrives after its trace."""
-    def via_spans(expr, var):
-        return (f"$__conditionalAll(trace_id IN (SELECT trace_id FROM spans WHERE start_time >= ($__fromTime - INTERVAL 1 DAY) "
-                f"AND start_time <= ($__toTime) AND {expr} IN (${var})), ${var})")
+    through the LLM calls of the scored trace (llm_calls; one semi-join per variable, skipped on
+    All). Calls are looked up from a day before the range: a score usually follows its trace."""
+    def via_calls(expr, var):
+        return (f"$__conditionalAll(cityHash64(trace_id) IN (SELECT trace_hash FROM llm_calls "
+                f"WHERE start_time >= ($__fromTime - INTERVAL 1 DAY) AND start_time <= ($__toTime) "
+                f"AND {expr} IN (${var})), ${var})")
     return "\n  AND ".join([
         "$__timeFilter(timestamp)",
         cond("project", "project"),
         cond("name", "score_name"),
         cond("source", "source"),
-        via_spans("service_name", "service"),
-        via_spans("environment", "environment"),
-        via_spans("provider", "provider"),
-        via_spans(MODEL, "model"),
+        via_calls("service_name", "service"),
+        via_calls("environment", "environment"),
+        via_calls("provider", "provider"),
+        via_calls("model", "model"),
     ])
 
 
@@ -148,7 +207,9 @@ def timeseries(title, sql, unit=None, w=12, h=8, description="", stack=False, se
     defaults_display = None
     if series_by:
         defaults_display = "${__field.labels." + series_by + "}"
+    # 200 points: a 7-day range gets 1-hour buckets (spans_1h), a day 5-minute ones.
     p = panel("timeseries", title, sql, 0, w, h, description, unit, interval=interval, custom=custom,
+              extra={"maxDataPoints": 200},
               options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
                        "tooltip": {"mode": "multi", "sort": "desc"}},
               overrides=overrides)
@@ -246,7 +307,7 @@ def common_vars(observation_type=False):
 # ---- dashboards -----------------------------------------------------------------------------------
 
 def overview():
-    F = rollup_filter()
+    OBS = True
     latency_by_model_q = f"""
 SELECT
     model,
@@ -261,9 +322,7 @@ SELECT
     if(isNaN(t[1]), NULL, t[1] / 1e6) AS ttft_p50_ms,
     if(isNaN(t[3]), NULL, t[3] / 1e6) AS ttft_p95_ms,
     sum(output_tokens) / nullIf(sum(generating_ns) / 1e9, 0) AS output_tokens_per_s
-FROM spans_1m
-WHERE {F}
-  AND model != ''
+FROM {rollup(OBS, extra="model != ''")}
 GROUP BY model
 ORDER BY calls DESC
 """
@@ -298,26 +357,24 @@ ORDER BY duration_ms DESC
 """
     panels = [
         row("Traffic"),
-        stat("Calls", f"SELECT sum(spans) AS calls FROM spans_1m WHERE {F}", "short",
+        stat("Calls", f"SELECT sum(spans) AS calls FROM {rollup(OBS)}", "short",
              description="Spans of the selected observation types (default: LLM calls)."),
-        stat("Error rate", f"SELECT sum(errors) / sum(spans) AS error_rate FROM spans_1m WHERE {F}", "percentunit", 2),
-        stat("Latency p95", f"SELECT {Q}(latency_ns)[3] / 1e6 AS p95_ms FROM spans_1m WHERE {F}", "ms", 0),
-        stat("Time to first token p50", f"SELECT {Q}(ttft_ns)[1] / 1e6 AS ttft_p50_ms FROM spans_1m WHERE {F}", "ms", 0,
+        stat("Error rate", f"SELECT sum(errors) / sum(spans) AS error_rate FROM {rollup(OBS)}", "percentunit", 2),
+        stat("Latency p95", f"SELECT {Q}(latency_ns)[3] / 1e6 AS p95_ms FROM {rollup(OBS)}", "ms", 0),
+        stat("Time to first token p50", f"SELECT {Q}(ttft_ns)[1] / 1e6 AS ttft_p50_ms FROM {rollup(OBS)}", "ms", 0,
              "Streaming calls that report a time to first token."),
-        stat("Tokens / s", f"SELECT sum(total_tokens) / (toUnixTimestamp($__toTime) - toUnixTimestamp($__fromTime)) AS tokens_per_s FROM spans_1m WHERE {F}",
+        stat("Tokens / s", f"SELECT sum(total_tokens) / (toUnixTimestamp($__toTime) - toUnixTimestamp($__fromTime)) AS tokens_per_s FROM {rollup(OBS)}",
              "short", 1, "Input + output tokens per second over the whole range."),
-        stat("Cost", f"SELECT sum(cost) AS cost FROM spans_1m WHERE {F}", "currencyUSD", 2),
+        stat("Cost", f"SELECT sum(known_cost) AS cost FROM {rollup(OBS)}", "currencyUSD", 2),
         timeseries("Requests and errors", f"""
-SELECT $__timeInterval(minute) AS time, sum(spans) AS requests, sum(errors) AS errors
-FROM spans_1m
-WHERE {F}
+SELECT $__timeInterval(ts) AS time, sum(spans) AS requests, sum(errors) AS errors
+FROM {rollup(OBS, series=True)}
 GROUP BY time
 ORDER BY time
 """, "short"),
         timeseries("Error rate", f"""
-SELECT $__timeInterval(minute) AS time, sum(errors) / sum(spans) AS error_rate
-FROM spans_1m
-WHERE {F}
+SELECT $__timeInterval(ts) AS time, sum(errors) / sum(spans) AS error_rate
+FROM {rollup(OBS, series=True)}
 GROUP BY time
 ORDER BY time
 """, "percentunit"),
@@ -326,26 +383,21 @@ ORDER BY time
 SELECT time, q[1] / 1e6 AS p50, q[3] / 1e6 AS p95, q[4] / 1e6 AS p99
 FROM
 (
-    SELECT $__timeInterval(minute) AS time, {Q}(latency_ns) AS q
-    FROM spans_1m
-    WHERE {F}
+    SELECT $__timeInterval(ts) AS time, {Q}(latency_ns) AS q
+    FROM {rollup(OBS, series=True)}
     GROUP BY time
 )
 ORDER BY time
 """, "ms", w=8),
         timeseries("Latency p95 by model", f"""
-SELECT $__timeInterval(minute) AS time, model, {Q}(latency_ns)[3] / 1e6 AS p95
-FROM spans_1m
-WHERE {F}
-  AND model != ''
+SELECT $__timeInterval(ts) AS time, model, {Q}(latency_ns)[3] / 1e6 AS p95
+FROM {rollup(OBS, series=True, extra="model != ''")}
 GROUP BY time, model
 ORDER BY time
 """, "ms", w=8, series_by="model"),
         timeseries("Time to first token p95 by model", f"""
-SELECT $__timeInterval(minute) AS time, model, {Q}(ttft_ns)[3] / 1e6 AS ttft_p95
-FROM spans_1m
-WHERE {F}
-  AND model != ''
+SELECT $__timeInterval(ts) AS time, model, {Q}(ttft_ns)[3] / 1e6 AS ttft_p95
+FROM {rollup(OBS, series=True, extra="model != ''")}
 GROUP BY time, model
 HAVING NOT isNaN(ttft_p95)
 ORDER BY time
@@ -361,20 +413,16 @@ ORDER BY time
         row("Throughput"),
         timeseries("Throughput (tokens / s)", f"""
 SELECT
-    $__timeInterval(minute) AS time,
+    $__timeInterval(ts) AS time,
     sum(input_tokens) / ($__interval_s) AS input,
     sum(output_tokens) / ($__interval_s) AS output
-FROM spans_1m
-WHERE {F}
+FROM {rollup(OBS, series=True)}
 GROUP BY time
 ORDER BY time
 """, "short", stack=True),
         timeseries("Output tokens / s of generation by model", f"""
-SELECT $__timeInterval(minute) AS time, model, sum(output_tokens) / (sum(generating_ns) / 1e9) AS tokens_per_s
-FROM spans_1m
-WHERE {F}
-  AND model != ''
-  AND generating_ns > 0
+SELECT $__timeInterval(ts) AS time, model, sum(output_tokens) / (sum(generating_ns) / 1e9) AS tokens_per_s
+FROM {rollup(OBS, series=True, extra="model != '' AND generating_ns > 0")}
 GROUP BY time, model
 ORDER BY time
 """, "short", series_by="model",
@@ -392,57 +440,55 @@ ORDER BY time
 
 def quality():
     F = scores_filter()
-    final_scores = f"SELECT * FROM scores FINAL WHERE {F}"
     negative = ("(data_type = 'BOOLEAN' AND value = 0) OR (data_type = 'NUMERIC' AND value < 0) OR "
                 "(data_type = 'CATEGORICAL' AND lower(string_value) IN ('negative', 'thumbs_down', 'thumbs-down', 'bad', 'no', 'incorrect'))")
     feedback = "source IN ('API', 'ANNOTATION')"
 
-    def by_attr(attrs, group):
-        """Mean score per LLM-call attribute: a score on a span counts for that LLM call, a
-        trace-level score (or one on a non-LLM span) for the trace's first LLM call."""
-        picks = ",\n        ".join(
-            f"if(has(c.span_ids, s.span_id), c.{a}_by_span[indexOf(c.span_ids, s.span_id)], c.first_{a}) AS {a}"
-            for _, a in attrs)
-        per_trace = ",\n            ".join(
-            f"groupArray({e}) AS {a}_by_span, argMin({e}, start_time) AS first_{a}" for e, a in attrs)
-        names = ", ".join(a for _, a in attrs)
+    def by_attr(attrs):
+        """Mean score per LLM-call attribute (llm_calls): a score on an LLM call's span counts for
+        that call, any other score for the first LLM call of its trace."""
+        group = ", ".join(attrs)
+        tuple_ = ", ".join(f"c.{a}" for a in attrs)
+        picks = ", ".join(f"call.{i + 1} AS {a}" for i, a in enumerate(attrs))
         return f"""
-SELECT {names}, score, count() AS scores, avg(value) AS mean
+SELECT {picks}, score, count() AS scores, avg(value) AS mean
 FROM
 (
     SELECT
-        {picks},
-        s.name AS score,
-        s.value AS value
-    FROM
-    (
-        SELECT trace_id, span_id, name, value
-        FROM scores FINAL
-        WHERE {F}
-          AND value IS NOT NULL
-    ) AS s
+        s.sid AS sid,
+        any(s.name) AS score,
+        any(s.value) AS value,
+        argMin(tuple({tuple_}), (c.span_hash != s.span_hash, c.start_time)) AS call
+    FROM llm_calls AS c
     INNER JOIN
     (
         SELECT
-            trace_id,
-            groupArray(span_id) AS span_ids,
-            {per_trace}
-        FROM spans
-        WHERE start_time >= ($__fromTime - INTERVAL 1 DAY)
-          AND start_time <= ($__toTime)
-          AND {cond('project', 'project')}
-          AND observation_type = 'llm'
-          AND trace_id IN (SELECT trace_id FROM scores FINAL WHERE {F} AND value IS NOT NULL)
-        GROUP BY trace_id
-    ) AS c ON c.trace_id = s.trace_id
+            cityHash64(project, score_id) AS sid,
+            cityHash64(trace_id) AS trace_hash,
+            if(span_id = '', toUInt64(0), cityHash64(span_id)) AS span_hash,
+            name,
+            value
+        FROM scores FINAL
+        WHERE {F}
+          AND value IS NOT NULL
+    ) AS s ON c.trace_hash = s.trace_hash
+    WHERE c.start_time >= ($__fromTime - INTERVAL 1 DAY)
+      AND c.start_time <= ($__toTime)
+      AND {cond('c.project', 'project')}
+    GROUP BY sid
 )
 GROUP BY {group}, score
 ORDER BY {group}, score
 """
 
-    by_prompt = by_attr([("prompt_name", "prompt_name"), ("prompt_version", "prompt_version")],
-                        "prompt_name, prompt_version")
-    by_model = by_attr([(MODEL, "model")], "model")
+    by_prompt = by_attr(["prompt_name", "prompt_version"])
+    by_model = by_attr(["model"])
+    worst_scores = f"""
+        SELECT name, groupArraySorted(10)((value, -toUnixTimestamp64Nano(timestamp), trace_id, comment, timestamp)) AS worst
+        FROM scores FINAL
+        WHERE {F.replace(chr(10), chr(10) + '        ')}
+          AND value IS NOT NULL
+        GROUP BY name"""
     worst = f"""
 SELECT
     s.timestamp AS time,
@@ -455,12 +501,11 @@ SELECT
     r.output AS output
 FROM
 (
-    SELECT timestamp, name, value, comment, trace_id
-    FROM scores FINAL
-    WHERE {F}
-      AND value IS NOT NULL
-    ORDER BY value ASC, timestamp DESC
-    LIMIT 10 BY name
+    SELECT name, w.1 AS value, w.3 AS trace_id, w.4 AS comment, w.5 AS timestamp
+    FROM
+    ({worst_scores}
+    )
+    ARRAY JOIN worst AS w
 ) AS s
 LEFT JOIN
 (
@@ -470,10 +515,10 @@ LEFT JOIN
       AND start_time <= ($__toTime)
       AND parent_span_id = ''
       AND trace_id IN (
-        SELECT trace_id FROM scores FINAL
-        WHERE {F} AND value IS NOT NULL
-        ORDER BY value ASC, timestamp DESC
-        LIMIT 10 BY name)
+        SELECT arrayJoin(worst).3
+        FROM
+        ({worst_scores}
+        ))
 ) AS r ON r.trace_id = s.trace_id
 ORDER BY score, value ASC, time DESC
 """
@@ -488,7 +533,7 @@ SELECT
     quantile(0.5)(value) AS median,
     min(value) AS min,
     max(value) AS max,
-    uniqExact(trace_id) AS traces
+    uniq(trace_id) AS traces
 FROM scores FINAL
 WHERE {F}
 GROUP BY name
@@ -501,7 +546,7 @@ WHERE {F}
   AND {feedback}
 """, "percentunit", 1, "Share of human feedback (source API or ANNOTATION) that is negative: boolean false, "
                        "a negative number or a negative category."),
-        stat("Scored traces", f"SELECT uniqExact(trace_id) AS traces FROM scores FINAL WHERE {F}", "short"),
+        stat("Scored traces", f"SELECT uniq(trace_id) AS traces FROM scores FINAL WHERE {F}", "short"),
         stat("Scores", f"SELECT count() AS scores FROM scores FINAL WHERE {F}", "short"),
         timeseries("Scores over time by name", f"""
 SELECT $__timeInterval(timestamp) AS time, name, avg(value) AS mean
@@ -573,39 +618,33 @@ ORDER BY source
 
 
 def cost():
-    F = rollup_filter(obs_type=False)
-    FS = spans_filter(extra="observation_type IN ('llm', 'embedding')")
+    OBS = False
     panels = [
         row("Totals"),
-        stat("Cost", f"SELECT sum(cost) AS cost FROM spans_1m WHERE {F}", "currencyUSD", 2),
-        stat("Tokens", f"SELECT sum(total_tokens) AS tokens FROM spans_1m WHERE {F}", "short"),
-        stat("Input tokens", f"SELECT sum(input_tokens) AS input_tokens FROM spans_1m WHERE {F}", "short"),
-        stat("Output tokens", f"SELECT sum(output_tokens) AS output_tokens FROM spans_1m WHERE {F}", "short"),
-        stat("Cached input share", f"SELECT sum(cached_tokens) / sum(input_tokens) AS cached_share FROM spans_1m WHERE {F}",
+        stat("Cost", f"SELECT sum(known_cost) AS cost FROM {rollup(OBS)}", "currencyUSD", 2),
+        stat("Tokens", f"SELECT sum(total_tokens) AS tokens FROM {rollup(OBS)}", "short"),
+        stat("Input tokens", f"SELECT sum(input_tokens) AS input_tokens FROM {rollup(OBS)}", "short"),
+        stat("Output tokens", f"SELECT sum(output_tokens) AS output_tokens FROM {rollup(OBS)}", "short"),
+        stat("Cached input share", f"SELECT sum(cached_tokens) / sum(input_tokens) AS cached_share FROM {rollup(OBS)}",
              "percentunit", 1, "Input tokens served from the provider's prompt cache."),
         stat("Calls without a price", f"""
 SELECT sum(spans) - sum(costed_spans) AS unpriced_calls
-FROM spans_1m
-WHERE {F}
-  AND observation_type IN ('llm', 'embedding')
+FROM {rollup(OBS, extra="observation_type IN ('llm', 'embedding')")}
 """, "short", description="LLM / embedding calls whose model has no price (cost NULL, not 0): add it to the price table."),
         timeseries("Cost by model", f"""
-SELECT $__timeInterval(minute) AS time, model, sum(cost) AS cost
-FROM spans_1m
-WHERE {F}
-  AND model != ''
+SELECT $__timeInterval(ts) AS time, model, sum(known_cost) AS cost
+FROM {rollup(OBS, series=True, extra="model != ''")}
 GROUP BY time, model
 ORDER BY time
 """, "currencyUSD", stack=True, series_by="model", draw="bars"),
         timeseries("Tokens", f"""
 SELECT
-    $__timeInterval(minute) AS time,
+    $__timeInterval(ts) AS time,
     sum(input_tokens) - sum(cached_tokens) AS input_uncached,
     sum(cached_tokens) AS input_cached,
     sum(output_tokens) AS output,
     sum(reasoning_tokens) AS reasoning
-FROM spans_1m
-WHERE {F}
+FROM {rollup(OBS, series=True)}
 GROUP BY time
 ORDER BY time
 """, "short", stack=True, description="Reasoning tokens are part of the output tokens."),
@@ -619,20 +658,16 @@ SELECT
     sum(output_tokens) AS output_tokens,
     sum(cached_tokens) AS cached_tokens,
     sum(reasoning_tokens) AS reasoning_tokens,
-    sum(cost) AS cost,
-    cost / nullIf(sum(costed_spans), 0) AS cost_per_call,
+    if(sum(costed_spans) = 0, NULL, sum(known_cost)) AS cost,
+    sum(known_cost) / nullIf(sum(costed_spans), 0) AS cost_per_call,
     sum(spans) - sum(costed_spans) AS unpriced_calls
-FROM spans_1m
-WHERE {F}
-  AND model != ''
+FROM {rollup(OBS, extra="model != ''")}
 GROUP BY model
 ORDER BY cost DESC, calls DESC
 """, w=16, h=9, overrides=[unit_override("cost", "currencyUSD", 4), unit_override("cost_per_call", "currencyUSD", 5)]),
         panel("piechart", "Cost by provider", f"""
-SELECT provider, sum(cost) AS cost
-FROM spans_1m
-WHERE {F}
-  AND provider != ''
+SELECT provider, sum(known_cost) AS cost
+FROM {rollup(OBS, extra="provider != ''")}
 GROUP BY provider
 ORDER BY cost DESC
 """, 1, 8, 9, unit="currencyUSD",
@@ -645,22 +680,18 @@ SELECT
     sum(input_tokens) AS input_tokens,
     sum(cached_tokens) AS cached_tokens,
     cached_tokens / nullIf(input_tokens, 0) AS cached_share
-FROM spans_1m
-WHERE {F}
-  AND model != ''
+FROM {rollup(OBS, extra="model != ''")}
 GROUP BY model
 HAVING input_tokens > 0
 ORDER BY cached_tokens DESC
 """, w=12, h=8, overrides=[unit_override("cached_share", "percentunit", 1)]),
         table("Cost by day", f"""
 SELECT
-    toDate(minute) AS day,
+    toDate(ts) AS day,
     sum(spans) AS calls,
     sum(total_tokens) AS tokens,
-    sum(cost) AS cost
-FROM spans_1m
-WHERE {F}
-  AND observation_type IN ('llm', 'embedding')
+    if(sum(costed_spans) = 0, NULL, sum(known_cost)) AS cost
+FROM {rollup(OBS, extra="observation_type IN ('llm', 'embedding')")}
 GROUP BY day
 ORDER BY day
 """, w=12, h=8, overrides=[unit_override("cost", "currencyUSD", 2)]),
@@ -668,30 +699,26 @@ ORDER BY day
         table("Top users by cost", f"""
 SELECT
     user_id AS user,
-    count() AS calls,
+    sum(n_calls) AS calls,
     uniq(session_id) AS sessions,
-    sum(ifNull(total_tokens, 0)) AS tokens,
-    sum(total_cost) AS cost
-FROM spans
-WHERE {FS}
-  AND user_id != ''
+    sum(n_tokens) AS tokens,
+    if(sum(n_costed) = 0, NULL, sum(known_cost)) AS cost
+FROM {usage("user_id != ''")}
 GROUP BY user
-ORDER BY cost DESC
+ORDER BY cost DESC, calls DESC
 LIMIT 50
 """, w=12, h=10, overrides=[unit_override("cost", "currencyUSD", 4)]),
         table("Top sessions by cost", f"""
 SELECT
     session_id AS session,
     any(user_id) AS user,
-    min(start_time) AS first_call,
-    count() AS calls,
-    sum(ifNull(total_tokens, 0)) AS tokens,
-    sum(total_cost) AS cost
-FROM spans
-WHERE {FS}
-  AND session_id != ''
+    min(first_at) AS first_call,
+    sum(n_calls) AS calls,
+    sum(n_tokens) AS tokens,
+    if(sum(n_costed) = 0, NULL, sum(known_cost)) AS cost
+FROM {usage("session_id != ''")}
 GROUP BY session
-ORDER BY cost DESC
+ORDER BY cost DESC, calls DESC
 LIMIT 50
 """, w=12, h=10, overrides=[unit_override("cost", "currencyUSD", 4)]),
     ]
@@ -707,13 +734,20 @@ def trace_explorer():
         "$__conditionalAll((positionCaseInsensitiveUTF8(input, ${search:sqlstring}) > 0 "
         "OR positionCaseInsensitiveUTF8(output, ${search:sqlstring}) > 0), $search)",
     ])
+    span_filters = (spans_filter() + "\n  AND " + text_filters.replace("\n      ", "\n  "))
+    # Two passes: the time of the 2000th newest matching span (reads only time and filter
+    # columns), then the trace ids of the matching spans since then (recent hours only).
     matching = f"""
         SELECT trace_id, start_time
         FROM spans
-        WHERE {spans_filter().replace(chr(10) + '  ', chr(10) + '          ')}
-          AND {text_filters.replace(chr(10) + '      ', chr(10) + '          ')}
-        ORDER BY start_time DESC
-        LIMIT 2000"""
+        WHERE {span_filters.replace(chr(10), chr(10) + '        ')}
+          AND start_time >= (
+            SELECT min(start_time) FROM (
+                SELECT start_time
+                FROM spans
+                WHERE {span_filters.replace(chr(10), chr(10) + '                ')}
+                ORDER BY start_time DESC
+                LIMIT 2000))"""
     traces = f"""
 SELECT
     min(start_time) AS time,

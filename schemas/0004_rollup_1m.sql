@@ -4,8 +4,10 @@
 -- view on every insert into spans; read with sum() and quantilesTDigestMerge(...) grouped by any
 -- subset of the key. `model` is the requested model, or the response model when only that was
 -- reported (OpenInference, Langfuse); dashboards use the same expression on raw spans.
--- Spans are immutable and the collector deduplicates retried batches, so sums stay exact.
--- Kept for 400 days (spans default to 30): long-range panels keep working after spans expire.
+-- known_cost sums the costs that are known; costed_spans counts them (a model without a price
+-- has a NULL cost, not 0). Spans are immutable and the collector deduplicates retried batches,
+-- so sums stay exact.
+-- Kept 400 days (longer than spans usually are): long-range panels outlive span retention.
 CREATE TABLE IF NOT EXISTS spans_1m
 (
     project             LowCardinality(String),
@@ -22,7 +24,7 @@ CREATE TABLE IF NOT EXISTS spans_1m
     total_tokens        SimpleAggregateFunction(sum, UInt64),
     cached_tokens       SimpleAggregateFunction(sum, UInt64),
     reasoning_tokens    SimpleAggregateFunction(sum, UInt64),
-    cost                SimpleAggregateFunction(sum, Float64),
+    known_cost          SimpleAggregateFunction(sum, Float64),
     costed_spans        SimpleAggregateFunction(sum, UInt64),
     duration_ns         SimpleAggregateFunction(sum, UInt64),
     generating_ns       SimpleAggregateFunction(sum, UInt64),
@@ -54,7 +56,7 @@ SELECT
     sum(coalesce(s.total_tokens, ifNull(s.input_tokens, 0) + ifNull(s.output_tokens, 0))) AS total_tokens,
     sum(ifNull(s.cached_tokens, 0)) AS cached_tokens,
     sum(ifNull(s.reasoning_tokens, 0)) AS reasoning_tokens,
-    sum(ifNull(s.total_cost, 0)) AS cost,
+    sum(ifNull(s.total_cost, 0)) AS known_cost,
     countIf(s.total_cost IS NOT NULL) AS costed_spans,
     sum(s.duration_ns) AS duration_ns,
     sumIf(s.duration_ns, ifNull(s.output_tokens, 0) > 0) AS generating_ns,

@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh machine too: creates the Python virtualenv (chDB engine and the
 # real OpenTelemetry Python SDK for end-to-end tests), starts the project's local ClickHouse
 # server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
-# ClickHouse), then runs the chDB server's own tests and every cargo test in the workspace.
+# ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace and the
+# Grafana dashboard tests (dashboards/tests).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -40,3 +41,5 @@ echo "== chDB server tests"
 "$py" -m unittest discover -s deploy/local -p 'test_*.py'
 echo "== cargo tests"
 cargo test --workspace --locked "$@"
+echo "== dashboard tests (after cargo: they migrate with the freshly built spanlens-collector)"
+"$py" -m unittest discover -s dashboards/tests -p 'test_*.py'

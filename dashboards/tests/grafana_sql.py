@@ -113,6 +113,14 @@ def migration_statements(sql):
     return out
 
 
+def migration_checksum(data):
+    """The migrator's checksum of a file (FNV-1a 64, hex): tells a stale collector binary."""
+    h = 0xcbf29ce484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
 def schema_files():
     return sorted(glob.glob(os.path.join(SCHEMAS_DIR, "*.sql")))
 
@@ -124,8 +132,8 @@ def collector_binary():
 
 def create_database(ch, database):
     """A fresh database with every migration applied. Uses `spanlens-collector migrate` when the
-    binary is built and knows every schemas/*.sql file; otherwise applies the files the same
-    way (same statement splitting, same 30-day spans TTL). Returns how it migrated."""
+    binary is built from the current schemas/*.sql (same files, same checksums); otherwise
+    applies the files the same way (same statement splitting). Returns how it migrated."""
     ch.execute(f"DROP DATABASE IF EXISTS {database}")
     binary = collector_binary()
     db = ch.with_database(database)
@@ -134,10 +142,15 @@ def create_database(ch, database):
                              capture_output=True, text=True, timeout=300)
         if res.returncode != 0:
             raise ClickHouseError(f"spanlens-collector migrate failed:\n{res.stdout}\n{res.stderr}")
-        applied = db.scalar("SELECT count() FROM schema_migrations")
-        if applied == len(schema_files()):
+        applied = dict(db.query("SELECT name, checksum FROM schema_migrations"))
+        current = {}
+        for path in schema_files():
+            with open(path, "rb") as f:
+                current[os.path.basename(path)] = migration_checksum(f.read())
+        if applied == current:
             return "spanlens-collector migrate"
-        ch.execute(f"DROP DATABASE IF EXISTS {database}")  # stale binary: built before new files
+        # a binary built before the schemas/ files changed: apply the files themselves
+        ch.execute(f"DROP DATABASE IF EXISTS {database}")
     ch.execute(f"CREATE DATABASE {database}")
     for path in schema_files():
         with open(path) as f:

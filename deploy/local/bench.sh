@@ -17,6 +17,7 @@
 #   BENCH_DATABASE        database the collector writes to (default bench)
 #   BENCH_TIMEOUT_SECS    hard limit for the load generator run (default 900)
 #   BENCH_KEEP_DATA=1     keep the temp dir (ClickHouse data, logs) and print where it is
+#   BENCH_NO_BUILD=1      skip `cargo build --release` (re-run with the binaries already built)
 #   SPANLENS_*            collector configuration, e.g. SPANLENS_PIPELINE__BATCH_MAX_ROWS=50000
 # Progress and logs go to stderr; the report (or JSON with --json) to stdout.
 set -euo pipefail
@@ -59,8 +60,8 @@ cleanup() {
   elif [ "$status" != 0 ] && [ -d "$workdir" ]; then
     for log in "$workdir"/collector.log "$workdir"/clickhouse.log; do
       if [ -s "$log" ]; then
-        say "last lines of $(basename "$log"):"
-        tail -n 20 "$log" >&2
+        say "$(basename "$log") (first 30 and last 20 lines):"
+        if [ "$(wc -l <"$log")" -le 50 ]; then cat "$log" >&2; else head -n 30 "$log" >&2; echo "  ..." >&2; tail -n 20 "$log" >&2; fi
       fi
     done
     rm -rf "$workdir"
@@ -119,12 +120,17 @@ else
 fi
 
 # 2. Release binaries (the numbers only mean something for an optimized build).
-say "building release binaries"
-cargo build --release -p spanlens-collector -p spanlens-loadgen >&2
+if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
+  say "BENCH_NO_BUILD=1: using the existing target/release binaries"
+else
+  say "building release binaries"
+  cargo build --release -p spanlens-collector -p spanlens-loadgen >&2
+fi
 
 # 3. Collector.
 say "starting spanlens-collector: OTLP gRPC 127.0.0.1:$grpc_port, HTTP 127.0.0.1:$http_port → $clickhouse_url/$database"
-target/release/spanlens-collector run --clickhouse-url "$clickhouse_url" --database "$database" \
+# SPANLENS_VENV is this script's, not collector configuration (the collector reads SPANLENS_*).
+env -u SPANLENS_VENV target/release/spanlens-collector run --clickhouse-url "$clickhouse_url" --database "$database" \
   --grpc-listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" >"$workdir/collector.log" 2>&1 &
 collector_pid=$!
 wait_http "http://127.0.0.1:$http_port/readyz" 120 "$collector_pid" "collector"

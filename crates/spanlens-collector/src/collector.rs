@@ -1,5 +1,6 @@
-//! Collector lifecycle: validate config → migrate → bind listeners → run receivers and the
-//! pipeline → graceful shutdown that drains every accepted span into ClickHouse.
+//! Collector lifecycle: validate config → migrate → bind listeners → run receivers, the content
+//! join and the pipeline → graceful shutdown that drains every accepted span and log record
+//! (held spans included) into ClickHouse.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use crate::auth::ApiKeys;
 use crate::config::{Config, ConfigError};
 use crate::enrich::cost::{PriceError, PriceTable};
 use crate::metrics::Metrics;
+use crate::pipeline::content_join::{ContentJoin, JoinTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
-use crate::receiver::{Ingest, otlp_grpc, otlp_http};
+use crate::receiver::{Ingest, otlp_grpc, otlp_http, scores};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
 
@@ -36,6 +38,7 @@ pub struct Collector {
     pub pipeline: Pipeline,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
+    join: JoinTask,
     tasks: PipelineTasks,
 }
 
@@ -50,7 +53,8 @@ impl Collector {
         let clickhouse = ClickHouse::new(&config.clickhouse);
         let metrics = Arc::new(Metrics::default());
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics);
-        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, keys, prices };
+        let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
+        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, keys, prices, join };
 
         let bind = |what, addr| async move {
             TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
@@ -65,7 +69,8 @@ impl Collector {
             let _ = rx.wait_for(|s| *s).await;
         };
 
-        let http_app = otlp_http::router(ingest.clone(), config.receiver.max_body_bytes);
+        let http_app = otlp_http::router(ingest.clone(), config.receiver.max_body_bytes)
+            .merge(scores::router(ingest.clone()));
         let http_stop = wait_stop(stopped.clone());
         let http = tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, http_app).with_graceful_shutdown(http_stop).await {
@@ -73,12 +78,14 @@ impl Collector {
             }
         });
 
-        let grpc_service = otlp_grpc::trace_service(ingest, config.receiver.max_body_bytes);
+        let grpc_traces = otlp_grpc::trace_service(ingest.clone(), config.receiver.max_body_bytes);
+        let grpc_logs = otlp_grpc::logs_service(ingest, config.receiver.max_body_bytes);
         let grpc_stop = wait_stop(stopped);
         let grpc = tokio::spawn(async move {
             let incoming = tokio_stream_listener(grpc_listener);
             if let Err(e) = tonic::transport::Server::builder()
-                .add_service(grpc_service)
+                .add_service(grpc_traces)
+                .add_service(grpc_logs)
                 .serve_with_incoming_shutdown(incoming, grpc_stop)
                 .await
             {
@@ -86,15 +93,17 @@ impl Collector {
             }
         });
 
-        Ok(Collector { http_addr, grpc_addr, pipeline, stop, servers: vec![http, grpc], tasks })
+        Ok(Collector { http_addr, grpc_addr, pipeline, stop, servers: vec![http, grpc], join: join_task, tasks })
     }
 
-    /// Stops accepting, lets in-flight requests finish, then writes everything queued.
+    /// Stops accepting, lets in-flight requests finish, releases the spans the content join
+    /// holds, then writes everything queued.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for server in self.servers {
             let _ = server.await;
         }
+        self.join.shutdown().await; // queues every held span, then drops its pipeline handle
         drop(self.pipeline); // the last sender: lets the batcher flush and finish
         self.tasks.shutdown().await;
     }

@@ -85,7 +85,7 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// LZ4-compress insert bodies (ClickHouse's native block compression). Default true.
     pub compression: bool,
-    /// Span retention in days, applied as the spans table TTL by `migrate`. Default 0: keep
+    /// Retention in days, applied as the spans and logs tables' TTL by `migrate`. Default 0: keep
     /// forever (a TTL silently drops back-dated spans on arrival, so it is opt-in).
     pub retention_days: u32,
     /// Apply migrations when the collector starts. Default true.
@@ -109,6 +109,21 @@ pub struct PipelineConfig {
     /// First retry delay after a failed insert (ms); doubles up to `retry_max_backoff_ms`.
     pub retry_initial_backoff_ms: u64,
     pub retry_max_backoff_ms: u64,
+    /// How long (ms) the content join waits for the other half when GenAI content log records
+    /// (prompt / completion) and their span arrive separately, whichever comes first. Content
+    /// that arrives first waits this long for its span; an LLM span without input or output
+    /// waits this long for its content, but only when content can still come (its service sent
+    /// GenAI content logs in the last 10 minutes); every other span is written without delay.
+    /// A span whose content does not come is written as it is (the records stay in the `logs`
+    /// table). 0 disables the join. Default 5000.
+    pub content_join_window_ms: u64,
+    /// At most this many span contents wait for their spans, and at most this many spans wait
+    /// for their content (each). A full content store evicts the oldest; a full hold writes the
+    /// span without waiting. Both are counted in /metrics. Default 10000.
+    pub content_join_max_entries: usize,
+    /// At most this many bytes of prompt/completion text wait for their spans (oldest evicted
+    /// first). Default 64 MiB.
+    pub content_join_max_bytes: usize,
 }
 
 impl Default for Config {
@@ -158,6 +173,9 @@ impl Default for PipelineConfig {
             batch_max_age_ms: 1000,
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 10_000,
+            content_join_window_ms: 5000,
+            content_join_max_entries: 10_000,
+            content_join_max_bytes: 64 << 20,
         }
     }
 }
@@ -165,6 +183,10 @@ impl Default for PipelineConfig {
 impl PipelineConfig {
     pub fn batch_max_age(&self) -> Duration {
         Duration::from_millis(self.batch_max_age_ms)
+    }
+
+    pub fn content_join_window(&self) -> Duration {
+        Duration::from_millis(self.content_join_window_ms)
     }
 }
 
@@ -191,7 +213,9 @@ impl Config {
         };
         for (name, value) in env {
             let Some(key) = name.strip_prefix("SPANLENS_") else { continue };
-            if key == "CONFIG" {
+            // Only `<SECTION>__<FIELD>` names (and the one top-level field) are configuration;
+            // other SPANLENS_* variables (SPANLENS_CONFIG, SPANLENS_LOG, scripts' own) are not.
+            if !key.contains("__") && key != "DEFAULT_PROJECT" {
                 continue;
             }
             let dotted = key.to_ascii_lowercase().replace("__", ".");
@@ -222,6 +246,12 @@ impl Config {
         }
         if p.queue_max_bytes < p.batch_max_bytes {
             return invalid("pipeline.queue_max_bytes must be >= pipeline.batch_max_bytes");
+        }
+        if p.content_join_window_ms > 600_000 {
+            return invalid("pipeline.content_join_window_ms must be <= 600000 (10 minutes): held spans are not yet written");
+        }
+        if p.content_join_window_ms > 0 && (p.content_join_max_entries == 0 || p.content_join_max_bytes == 0) {
+            return invalid("pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)");
         }
         if self.receiver.max_body_bytes == 0 {
             return invalid("receiver.max_body_bytes must be > 0");
@@ -273,6 +303,8 @@ mod tests {
             ("SPANLENS_CLICKHOUSE__URL".to_string(), "http://ch:8123".to_string()),
             ("SPANLENS_CLICKHOUSE__RETENTION_DAYS".to_string(), "9".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
+            ("SPANLENS_VENV".to_string(), "/some/venv".to_string()),
+            ("SPANLENS_DEFAULT_PROJECT".to_string(), "shop".to_string()),
         ];
         let flags = vec!["clickhouse.retention_days=11".to_string()];
         let c = Config::load(Some(&path), env, &flags).unwrap();
@@ -280,6 +312,7 @@ mod tests {
         assert_eq!(c.clickhouse.url, "http://ch:8123");
         assert_eq!(c.clickhouse.retention_days, 11);
         assert_eq!(c.receiver, ReceiverConfig::default());
+        assert_eq!(c.default_project, "shop");
     }
 
     #[test]

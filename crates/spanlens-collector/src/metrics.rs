@@ -33,18 +33,52 @@ pub struct Metrics {
     pub spans_accepted: AtomicU64,
     spans_rejected: [AtomicU64; 4],
     requests_rejected: [AtomicU64; 4],
+    pub log_records_received: AtomicU64,
+    pub log_records_accepted: AtomicU64,
+    log_records_rejected: [AtomicU64; 4],
+    /// Span rows written.
     pub rows_written: AtomicU64,
+    pub log_rows_written: AtomicU64,
     pub batches_written: AtomicU64,
     pub insert_retries: AtomicU64,
     pub rows_dropped: AtomicU64,
     insert_seconds_buckets: [AtomicU64; INSERT_BUCKETS.len()],
     insert_seconds_count: AtomicU64,
     insert_micros_sum: AtomicU64,
+    pub join: JoinMetrics,
+}
+
+/// The content join (GenAI content log records → their span rows), see
+/// `pipeline::content_join`.
+#[derive(Default, Debug)]
+pub struct JoinMetrics {
+    /// Span content items (one per span per logs request) offered to the join.
+    pub content_received: AtomicU64,
+    /// Spans joined with the content of their log records.
+    pub spans_merged: AtomicU64,
+    /// Spans held back to wait for their content.
+    pub spans_held: AtomicU64,
+    /// Held spans released at the end of the window without (complete) content.
+    pub held_expired: AtomicU64,
+    /// Spans that would have waited but were passed through because the hold was full.
+    pub hold_full: AtomicU64,
+    /// Waiting content dropped from the join to make room (still in the logs table).
+    pub content_evicted: AtomicU64,
+    /// Waiting content whose span did not arrive within the window (still in the logs table).
+    pub content_expired: AtomicU64,
+    /// Gauges, set by the join after every change.
+    pub waiting_content: AtomicU64,
+    pub waiting_content_bytes: AtomicU64,
+    pub held_spans: AtomicU64,
 }
 
 impl Metrics {
     pub fn reject_spans(&self, reason: Rejection, spans: u64) {
         self.spans_rejected[reason as usize].fetch_add(spans, Relaxed);
+    }
+
+    pub fn reject_log_records(&self, reason: Rejection, records: u64) {
+        self.log_records_rejected[reason as usize].fetch_add(records, Relaxed);
     }
 
     pub fn reject_request(&self, reason: Rejection) {
@@ -71,6 +105,17 @@ impl Metrics {
         counter("spanlens_spans_received_total", "Spans decoded from OTLP requests.", self.spans_received.load(Relaxed));
         counter("spanlens_spans_accepted_total", "Spans accepted into the queue.", self.spans_accepted.load(Relaxed));
         counter("spanlens_rows_written_total", "Span rows written to ClickHouse.", self.rows_written.load(Relaxed));
+        counter("spanlens_log_records_received_total", "Log records decoded from OTLP requests.", self.log_records_received.load(Relaxed));
+        counter("spanlens_log_records_accepted_total", "Log records accepted into the queue.", self.log_records_accepted.load(Relaxed));
+        counter("spanlens_log_rows_written_total", "Log rows written to ClickHouse.", self.log_rows_written.load(Relaxed));
+        let j = &self.join;
+        counter("spanlens_content_join_content_total", "Span content items from GenAI log records offered to the join.", j.content_received.load(Relaxed));
+        counter("spanlens_content_join_spans_merged_total", "Spans joined with the content of their GenAI log records.", j.spans_merged.load(Relaxed));
+        counter("spanlens_content_join_spans_held_total", "LLM spans held back to wait for their content.", j.spans_held.load(Relaxed));
+        counter("spanlens_content_join_held_expired_total", "Held spans written at the end of the window without complete content.", j.held_expired.load(Relaxed));
+        counter("spanlens_content_join_hold_full_total", "Spans written without waiting because the hold was full.", j.hold_full.load(Relaxed));
+        counter("spanlens_content_join_content_evicted_total", "Waiting content evicted (oldest first) to stay within bounds.", j.content_evicted.load(Relaxed));
+        counter("spanlens_content_join_content_expired_total", "Waiting content whose span did not arrive within the window.", j.content_expired.load(Relaxed));
         counter("spanlens_batches_written_total", "Insert batches written to ClickHouse.", self.batches_written.load(Relaxed));
         counter("spanlens_insert_retries_total", "Failed inserts that were retried.", self.insert_retries.load(Relaxed));
         counter("spanlens_rows_dropped_total", "Rows of batches ClickHouse rejected permanently.", self.rows_dropped.load(Relaxed));
@@ -82,6 +127,18 @@ impl Metrics {
         };
         labelled(&mut out, "spanlens_spans_rejected_total", "Spans refused, by reason.", &self.spans_rejected);
         labelled(&mut out, "spanlens_requests_rejected_total", "OTLP requests refused, by reason.", &self.requests_rejected);
+        let name = "spanlens_log_records_rejected_total";
+        let _ = write!(out, "# HELP {name} Log records refused, by reason.\n# TYPE {name} counter\n");
+        for (reason, label) in REASONS {
+            let label = if label == "invalid_span" { "invalid_record" } else { label };
+            let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {}", self.log_records_rejected[reason as usize].load(Relaxed));
+        }
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+        };
+        gauge(&mut out, "spanlens_content_join_waiting_content", "Span content items waiting for their span.", j.waiting_content.load(Relaxed));
+        gauge(&mut out, "spanlens_content_join_waiting_content_bytes", "Text bytes of the waiting content.", j.waiting_content_bytes.load(Relaxed));
+        gauge(&mut out, "spanlens_content_join_held_spans", "LLM spans held waiting for their content.", j.held_spans.load(Relaxed));
         let _ = write!(
             out,
             "# HELP spanlens_queue_bytes Encoded rows queued or in flight.\n# TYPE spanlens_queue_bytes gauge\nspanlens_queue_bytes {queue_bytes}\n\

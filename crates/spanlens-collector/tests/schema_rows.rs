@@ -9,7 +9,7 @@ use clickhouse::Row;
 use spanlens_collector::config::ClickHouseConfig;
 use spanlens_collector::storage::clickhouse::{ClickHouse, server_client};
 use spanlens_collector::storage::migrate::{MIGRATIONS, migrate};
-use spanlens_collector::storage::row::{ScoreRow, SpanRow};
+use spanlens_collector::storage::row::{LogRow, ScoreRow, SpanRow};
 use spanlens_collector::storage::rowbinary::encode_row;
 
 fn config(prefix: &str) -> ClickHouseConfig {
@@ -144,6 +144,39 @@ async fn rows_match_schema_and_round_trip() {
         ch.clone().with_validation(true).query("SELECT ?fields FROM scores").fetch_all().await.unwrap();
     assert_eq!(back, vec![score]);
 
+    assert_eq!(insertable_columns(&ch, "logs").await, LogRow::COLUMN_NAMES);
+    let log = LogRow {
+        project: "p1".into(),
+        timestamp: 1_764_000_000_123_456_789,
+        observed_timestamp: 1_764_000_000_123_456_999,
+        trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+        span_id: "b7ad6b7169203331".into(),
+        trace_flags: 1,
+        severity_text: "INFO".into(),
+        severity_number: 9,
+        service_name: "svc".into(),
+        event_name: "gen_ai.client.inference.operation.details".into(),
+        body: r#"{"content":"héllo"}"#.into(),
+        resource_attributes: vec![("service.name".into(), "svc".into())],
+        scope_name: "scope".into(),
+        scope_version: "1.0".into(),
+        scope_attributes: vec![("s".into(), "1".into())],
+        log_attributes: vec![("gen_ai.input.messages".into(), "[]".into()), ("k".into(), "v".into())],
+    };
+    let logs = vec![log.clone(), LogRow { span_id: "b7ad6b7169203332".into(), ..LogRow::default() }];
+    let mut body = Vec::new();
+    for row in &logs {
+        encode_row(&mut body, row).unwrap();
+    }
+    ClickHouse::new(&cfg).insert_rowbinary("logs", LogRow::COLUMN_NAMES, Bytes::from(body), "l1").await.unwrap();
+    let back: Vec<LogRow> =
+        ch.clone().with_validation(true).query("SELECT ?fields FROM logs ORDER BY span_id").fetch_all().await.unwrap();
+    assert_eq!(back, logs);
+    // The exporter-compatible view reads the same record.
+    let (body, event): (String, String) =
+        ch.query("SELECT Body, EventName FROM otel_logs WHERE SpanId = 'b7ad6b7169203331'").fetch_one().await.unwrap();
+    assert_eq!((body, event), (log.body, log.event_name));
+
     ch.query(&format!("DROP DATABASE {}", cfg.database)).execute().await.unwrap();
 }
 
@@ -166,6 +199,12 @@ async fn migrate_is_idempotent_and_sets_retention() {
         .await
         .unwrap();
     assert!(create.contains("toIntervalDay(7)"), "{create}");
+    let create_logs: String = ch
+        .query("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'logs'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(create_logs.contains("TTL toDateTime(timestamp) + toIntervalDay(7)"), "{create_logs}");
 
     cfg.retention_days = 0;
     migrate(&cfg).await.unwrap();
@@ -175,6 +214,12 @@ async fn migrate_is_idempotent_and_sets_retention() {
         .await
         .unwrap();
     assert!(!create.contains(" TTL "), "{create}");
+    let create_logs: String = ch
+        .query("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'logs'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert!(!create_logs.contains(" TTL "), "{create_logs}");
     ch.query(&format!("DROP DATABASE {}", cfg.database)).execute().await.unwrap();
 }
 

@@ -18,7 +18,7 @@ use clap::Parser;
 use crate::corpus::CorpusConfig;
 use crate::pool::Pool;
 use crate::procfs::RssSampler;
-use crate::report::{CorpusStats, Latency, ProcessStats, Report, Requests, Settings, Spans, Throughput};
+use crate::report::{CorpusStats, Host, Latency, ProcessStats, Report, Requests, Settings, Spans, Throughput};
 use crate::send::{Protocol, RunConfig};
 use crate::stored::ClickHouseCounter;
 
@@ -175,9 +175,11 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
 
     let collector_sampler = cli.collector_pid.map(|pid| RssSampler::start(pid, Duration::from_millis(100)));
     let clickhouse_sampler = cli.clickhouse_pid.map(|pid| RssSampler::start(pid, Duration::from_millis(100)));
-    let cpu_at_start = |pid: Option<u32>| pid.and_then(procfs::cpu_seconds);
-    let (collector_cpu0, clickhouse_cpu0, self_cpu0) =
-        (cpu_at_start(cli.collector_pid), cpu_at_start(cli.clickhouse_pid), procfs::cpu_seconds(std::process::id()));
+    // CPU seconds of [collector, clickhouse, loadgen] at the start and at the end of sending.
+    let pids = [cli.collector_pid, cli.clickhouse_pid, Some(std::process::id())];
+    let cpu_now = || pids.map(|pid| pid.and_then(procfs::cpu_seconds));
+    let cpu_start = cpu_now();
+    let host_start = procfs::host_cpu_ticks();
 
     log(cli, format_args!(
         "sending: {:?} → {}, concurrency {}, up to {} s{}",
@@ -205,6 +207,8 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         progress_every: (!cli.quiet).then_some(Duration::from_secs(5)),
     };
     let (stats, first_send) = send::run(&run_config, pool.clone()).await?;
+    let cpu_sent = cpu_now();
+    let host_sent = procfs::host_cpu_ticks();
     errors.extend(stats.errors.iter().cloned());
 
     // Stored: wait for the rows.
@@ -226,28 +230,39 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
     let wall = first_send.elapsed().as_secs_f64();
 
     let accepted = stats.spans_accepted;
-    let process = |pid: u32, sampler: Option<&RssSampler>, cpu0: Option<f64>| -> ProcessStats {
+    let send_secs = stats.elapsed.as_secs_f64();
+    let process = |i: usize, pid: u32, sampler: Option<&RssSampler>| -> ProcessStats {
         let mib = |kib: u64| kib as f64 / 1024.0;
-        let cpu = cpu0.and_then(|c0| procfs::cpu_seconds(pid).map(|c1| c1 - c0));
+        let cpu_sending = cpu_start[i].zip(cpu_sent[i]).map(|(c0, c1)| c1 - c0);
+        let cpu_total = cpu_start[i].zip(procfs::cpu_seconds(pid)).map(|(c0, c1)| c1 - c0);
         ProcessStats {
             pid,
             peak_rss_mib: procfs::status_kib(pid, "VmHWM").map(mib),
             max_sampled_rss_mib: sampler.map(|s| mib(s.max_kib())).filter(|m| *m > 0.0),
-            cpu_secs: cpu,
-            avg_cores: cpu.map(|c| c / wall),
-            cpu_ms_per_1k_spans: cpu.filter(|_| accepted > 0).map(|c| c * 1000.0 / (accepted as f64 / 1000.0)),
+            cpu_secs_sending: cpu_sending,
+            avg_cores_sending: cpu_sending.map(|c| c / send_secs),
+            cpu_secs_total: cpu_total,
+            avg_cores_total: cpu_total.map(|c| c / wall),
+            cpu_ms_per_1k_spans: cpu_total.filter(|_| accepted > 0).map(|c| c * 1000.0 / (accepted as f64 / 1000.0)),
         }
     };
-    let collector = cli.collector_pid.map(|pid| process(pid, collector_sampler.as_ref(), collector_cpu0));
-    let clickhouse = cli.clickhouse_pid.map(|pid| process(pid, clickhouse_sampler.as_ref(), clickhouse_cpu0));
-    let loadgen = process(std::process::id(), None, self_cpu0);
+    let collector = cli.collector_pid.map(|pid| process(0, pid, collector_sampler.as_ref()));
+    let clickhouse = cli.clickhouse_pid.map(|pid| process(1, pid, clickhouse_sampler.as_ref()));
+    let loadgen = process(2, std::process::id(), None);
+    let busy_sending = host_start.zip(host_sent).and_then(|(a, b)| procfs::host_busy_cores(a, b));
+    let ours_sending: f64 =
+        [&collector, &clickhouse].into_iter().flatten().chain([&loadgen]).filter_map(|p| p.avg_cores_sending).sum();
+    let host = Host {
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        busy_cores_sending: busy_sending,
+        other_cores_sending: busy_sending.map(|b| (b - ours_sending).max(0.0)),
+    };
     if let Some(pid) = cli.collector_pid
         && procfs::status_kib(pid, "VmHWM").is_none()
     {
         errors.push(format!("cannot read /proc/{pid}/status: is the collector (pid {pid}) still running?"));
     }
 
-    let send_secs = stats.elapsed.as_secs_f64();
     Ok(Report {
         settings: Settings {
             protocol: cli.protocol,
@@ -289,6 +304,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         collector,
         clickhouse,
         loadgen,
+        host,
         errors,
     })
 }

@@ -38,6 +38,32 @@ fn parse_stat_cpu(text: &str) -> Option<f64> {
     Some((utime + stime) / TICKS_PER_SEC)
 }
 
+/// Host-wide CPU ticks from the first line of /proc/stat: (busy, total). Busy excludes idle and
+/// iowait.
+pub fn host_cpu_ticks() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_host_cpu(text.lines().next()?)
+}
+
+fn parse_host_cpu(line: &str) -> Option<(u64, u64)> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal (guest times are already in user/nice).
+    let v: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let total: u64 = v.iter().sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
+}
+
+/// Cores kept busy host-wide between two `host_cpu_ticks` readings.
+pub fn host_busy_cores(start: (u64, u64), end: (u64, u64)) -> Option<f64> {
+    let cores = std::thread::available_parallelism().ok()?.get() as f64;
+    let total = end.1.checked_sub(start.1)?;
+    (total > 0).then(|| (end.0.saturating_sub(start.0)) as f64 / total as f64 * cores)
+}
+
 /// Samples VmRSS of a process every `every` and keeps the maximum, until dropped.
 pub struct RssSampler {
     max_kib: Arc<AtomicU64>,
@@ -83,6 +109,8 @@ mod tests {
         assert_eq!(parse_status_kib(status, "VmSwap"), None);
         let stat = "4242 (tokio runtime w) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
         assert_eq!(parse_stat_cpu(stat), Some(3.0));
+        assert_eq!(parse_host_cpu("cpu  100 5 50 800 20 3 2 0 0 0"), Some((160, 980)));
+        assert_eq!(parse_host_cpu("cpu0 1 2 3 4 5 6 7 8"), None);
     }
 
     #[test]

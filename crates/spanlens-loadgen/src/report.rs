@@ -18,6 +18,7 @@ pub struct Report {
     /// Present when --clickhouse-pid was given.
     pub clickhouse: Option<ProcessStats>,
     pub loadgen: ProcessStats,
+    pub host: Host,
     /// First distinct errors seen (failed requests, ClickHouse count problems).
     pub errors: Vec<String>,
 }
@@ -102,6 +103,17 @@ impl Latency {
     }
 }
 
+/// The machine while sending: other work on it skews every figure above.
+#[derive(Serialize)]
+pub struct Host {
+    pub cores: usize,
+    /// Cores busy host-wide (/proc/stat) while sending.
+    pub busy_cores_sending: Option<f64>,
+    /// The part of that not spent by the collector, the ClickHouse server and the load generator
+    /// (only the processes whose pid is known count as ours).
+    pub other_cores_sending: Option<f64>,
+}
+
 #[derive(Serialize)]
 pub struct ProcessStats {
     pub pid: u32,
@@ -109,11 +121,16 @@ pub struct ProcessStats {
     pub peak_rss_mib: Option<f64>,
     /// Highest VmRSS sampled (every 100 ms) during the run.
     pub max_sampled_rss_mib: Option<f64>,
-    /// CPU seconds (user + system) from the first request to the end of the stored wait.
-    pub cpu_secs: Option<f64>,
-    /// cpu_secs over the same wall time: how many cores it kept busy on average.
-    pub avg_cores: Option<f64>,
-    /// CPU milliseconds per 1,000 accepted spans.
+    /// CPU seconds (user + system) while sending (first request → last response)...
+    pub cpu_secs_sending: Option<f64>,
+    /// ...and over that time: how many cores it kept busy on average.
+    pub avg_cores_sending: Option<f64>,
+    /// CPU seconds from the first request to the end of the stored wait (all the work for the
+    /// accepted spans, including the final flushes)...
+    pub cpu_secs_total: Option<f64>,
+    /// ...over that wall time.
+    pub avg_cores_total: Option<f64>,
+    /// cpu_secs_total in milliseconds per 1,000 accepted spans.
     pub cpu_ms_per_1k_spans: Option<f64>,
 }
 
@@ -200,11 +217,16 @@ impl Report {
         );
         let proc = |name: &str, p: &ProcessStats| {
             println!(
-                "  {name:<18} peak RSS {}{}, CPU {} = {} cores avg, {} per 1k spans",
+                "  {name:<18} peak RSS {}{}",
                 opt(p.peak_rss_mib, " MiB", 1),
                 p.max_sampled_rss_mib.map(|m| format!(" (max sampled during the run {m:.1} MiB)")).unwrap_or_default(),
-                opt(p.cpu_secs, " s", 1),
-                opt(p.avg_cores, "", 2),
+            );
+            println!(
+                "  {:<18} CPU {} cores while sending, {} in all ({} cores avg), {} per 1k spans",
+                "",
+                opt(p.avg_cores_sending, "", 2),
+                opt(p.cpu_secs_total, " s", 1),
+                opt(p.avg_cores_total, "", 2),
                 opt(p.cpu_ms_per_1k_spans, " ms", 1)
             );
         };
@@ -216,6 +238,17 @@ impl Report {
             proc("clickhouse", p);
         }
         proc("loadgen", &self.loadgen);
+        let h = &self.host;
+        println!(
+            "  host               {} cores, {} busy while sending, {} of it by other processes{}",
+            h.cores,
+            opt(h.busy_cores_sending, "", 2),
+            opt(h.other_cores_sending, "", 2),
+            match h.other_cores_sending {
+                Some(o) if o >= 0.25 => "  ← other work on this machine skews these figures",
+                _ => "",
+            }
+        );
         if !self.errors.is_empty() {
             println!();
             println!("  errors:");

@@ -47,7 +47,7 @@
 //! | you call | attributes written (read by the Spanlens collector into columns) |
 //! | --- | --- |
 //! | [`chat`], [`llm`], [`embeddings`] | `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.*`, `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.response.*`, `gen_ai.usage.*`, `gen_ai.response.time_to_first_chunk`, `gen_ai.request.stream`, `error.type` + span status |
-//! | [`observe`], [`observation`] | agent: `gen_ai.operation.name=invoke_agent` + `gen_ai.agent.name`; tool: `execute_tool` + `gen_ai.tool.name` + `gen_ai.tool.call.arguments/result`; retrieval: `retrieval`; embedding: `embeddings`; chain/guardrail/evaluator: `langfuse.observation.type`; input/output: `langfuse.observation.input/output` |
+//! | [`observe()`], [`observation`], [`#[observe]`](macro@observe) | agent: `gen_ai.operation.name=invoke_agent` + `gen_ai.agent.name`; tool: `execute_tool` + `gen_ai.tool.name` + `gen_ai.tool.call.arguments/result`; retrieval: `retrieval`; embedding: `embeddings`; chain/guardrail/evaluator: `langfuse.observation.type`; input/output: `langfuse.observation.input/output` |
 //! | [`Scope`] | `gen_ai.conversation.id` (session), `user.id`, `langfuse.trace.tags`, `langfuse.trace.metadata.<key>`, `langfuse.observation.prompt.name/version` |
 //! | [`SpanlensBuilder`] | resource `service.name`, `service.version`, `deployment.environment.name` |
 //!
@@ -56,7 +56,7 @@
 //! ## Async nesting
 //!
 //! Spans nest under the span that is *current* in the OpenTelemetry [`Context`] when they start.
-//! [`observe`] and [`Observation::in_scope`] make their span current while the future is polled,
+//! [`observe()`] and [`Observation::in_scope`] make their span current while the future is polled,
 //! across every `.await`. A task started with `tokio::spawn` does not inherit the context by
 //! itself: wrap the future with [`FutureExt::with_current_context`] (re-exported here), or use
 //! [`spawn`], which does it for you.
@@ -81,16 +81,23 @@ pub mod keys;
 mod llm;
 mod message;
 mod observe;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod private;
 mod scope;
+mod score;
 mod setup;
 mod state;
 
-pub use llm::{LlmSpan, LlmSpanBuilder, Operation, Usage, chat, embeddings, llm};
+pub use llm::{LlmSpan, LlmSpanBuilder, LlmStream, Operation, Usage, chat, embeddings, llm};
 pub use message::{Message, Part};
 pub use observe::{
     Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync, observe_with_io, spawn,
 };
 pub use scope::{Scope, ScopeProcessor};
+pub use score::{Score, ScoreValue};
 pub use setup::{Error, Protocol, Spanlens, SpanlensBuilder, builder};
 
 /// The OpenTelemetry context type spans are carried in (re-exported from `opentelemetry`).
@@ -100,3 +107,33 @@ pub use opentelemetry::Context;
 pub use opentelemetry::context::FutureExt;
 /// The underlying OpenTelemetry crates, for advanced use (custom processors, extra attributes).
 pub use {opentelemetry, opentelemetry_sdk};
+
+/// Attribute that wraps a function (sync or `async`) in an observation span, in the spirit of
+/// Langfuse's `@observe`: the span is named after the function, nests under the current span,
+/// is current while the body runs (across `.await`), records the arguments as input (a JSON
+/// object `{"arg": value}`) and the return value as output, and an `Err` as an error
+/// (`error.type` = the error's type name, status message = its `Display`).
+///
+/// Each argument and the return value are captured with `serde_json` when their type is
+/// `Serialize`, else with `Debug` (as a string), else as `"<type name>"`. `self` and
+/// destructuring patterns are not captured. Capture follows the SDK's switch and mask
+/// ([`SpanlensBuilder::capture_content`], [`SpanlensBuilder::mask`]).
+///
+/// Options: `name = "…"` (default: the function name), `as_type = "agent" | "tool" | "chain" |
+/// "workflow" | "retrieval" | "embedding" | "generation" | "guardrail" | "evaluator" | "span"`
+/// (default `span`), `capture_input = false`, `capture_output = false`.
+///
+/// ```
+/// #[spanlens::observe(as_type = "tool")]
+/// fn get_weather(city: &str, days: u32) -> Result<String, std::io::Error> {
+///     Ok(format!("{city}: sunny for {days} days"))
+/// }
+///
+/// #[spanlens::observe(name = "planner", as_type = "agent", capture_output = false)]
+/// async fn plan(request: String) -> String {
+///     get_weather("Lisbon", 2).unwrap_or_default()
+/// }
+/// # assert_eq!(get_weather("Paris", 1).unwrap(), "Paris: sunny for 1 days");
+/// ```
+#[cfg(feature = "macros")]
+pub use spanlens_macros::observe;

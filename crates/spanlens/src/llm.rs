@@ -540,6 +540,41 @@ impl LlmSpan {
         self.record_error(short_type_name::<E>(), error.to_string());
     }
 
+    /// Wraps a provider's response stream: every item marks the first token (once) and is
+    /// passed to `on_item` to record text, usage, finish reasons or errors on the span; the span
+    /// is current while the stream is polled, ends when the stream ends, and — if the stream is
+    /// dropped before its end — records what was seen so far (see [`LlmSpan`]).
+    ///
+    /// ```
+    /// use std::pin::Pin;
+    /// use std::task::{Context, Poll};
+    /// use spanlens::Usage;
+    ///
+    /// // A provider stream of text deltas (here: two chunks, then the usage).
+    /// struct Deltas(Vec<Result<String, String>>);
+    /// impl futures_core::Stream for Deltas {
+    ///     type Item = Result<String, String>;
+    ///     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    ///         Poll::Ready(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
+    ///     }
+    /// }
+    ///
+    /// let span = spanlens::chat("openai", "gpt-4o-mini").stream(true).start();
+    /// let stream = span.wrap_stream(Deltas(vec![Ok("Hel".into()), Ok("lo".into())]), |span, item| match item {
+    ///     Ok(text) => span.record_chunk(text),
+    ///     Err(e) => span.record_error("StreamError", e.clone()),
+    /// });
+    /// // consume `stream` as usual (e.g. with StreamExt::next); the span ends with it.
+    /// # drop(stream);
+    /// ```
+    pub fn wrap_stream<S, F>(self, stream: S, on_item: F) -> LlmStream<S, F>
+    where
+        S: futures_core::Stream + Unpin,
+        F: FnMut(&mut LlmSpan, &S::Item) + Unpin,
+    {
+        LlmStream { inner: stream, span: Some(self), on_item }
+    }
+
     /// Ends the span now (the normal end of a call or of a fully consumed stream).
     ///
     /// ```
@@ -611,9 +646,81 @@ impl Drop for LlmSpan {
     }
 }
 
+/// A stream wrapped by [`LlmSpan::wrap_stream`]: yields the inner stream's items unchanged.
+pub struct LlmStream<S, F> {
+    inner: S,
+    span: Option<LlmSpan>,
+    on_item: F,
+}
+
+impl<S: std::fmt::Debug, F> std::fmt::Debug for LlmStream<S, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmStream").field("inner", &self.inner).field("span", &self.span).finish_non_exhaustive()
+    }
+}
+
+impl<S, F> futures_core::Stream for LlmStream<S, F>
+where
+    S: futures_core::Stream + Unpin,
+    F: FnMut(&mut LlmSpan, &S::Item) + Unpin,
+{
+    type Item = S::Item;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        let _guard = this.span.as_ref().and_then(|s| s.inner.as_ref()).map(|i| i.cx.clone().attach());
+        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                if let Some(span) = this.span.as_mut() {
+                    span.mark_first_token();
+                    (this.on_item)(span, &item);
+                }
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                if let Some(span) = this.span.take() {
+                    span.end();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 /// `std::io::Error` → `Error`; `my_crate::ApiError<T>` → `ApiError`.
 pub(crate) fn short_type_name<T: ?Sized>() -> String {
     let full = std::any::type_name::<T>();
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_merge_keeps_earlier_fields() {
+        let mut u = Usage::new(10, 0);
+        u.merge(Usage { output_tokens: Some(5), reasoning_tokens: Some(2), ..Usage::default() });
+        assert_eq!(u, Usage::new(10, 5).reasoning(2));
+    }
+
+    #[test]
+    fn short_type_names() {
+        assert_eq!(short_type_name::<std::io::Error>(), "Error");
+        assert_eq!(short_type_name::<Vec<std::io::Error>>(), "Vec");
+        assert_eq!(short_type_name::<u8>(), "u8");
+    }
+
+    #[test]
+    fn spans_are_no_ops_before_init() {
+        let mut s = chat("openai", "gpt-4o").input_messages([Message::user("x")]).start();
+        s.record_chunk("y");
+        assert!(s.inner.is_none());
+    }
 }

@@ -261,3 +261,58 @@ impl SpanProcessor for ScopeProcessor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr_map(scope: &Scope) -> Vec<(String, String)> {
+        scope.attributes().into_iter().map(|kv| (kv.key.to_string(), kv.value.to_string())).collect()
+    }
+
+    #[test]
+    fn inner_scope_overrides_adds_tags_and_merges_metadata() {
+        let _outer = Scope::new()
+            .session_id("s-outer")
+            .user_id("u-1")
+            .tags(["a", "b"])
+            .metadata("tenant", "acme")
+            .metadata("tier", "free")
+            .attach();
+        let _inner = Scope::new().session_id("s-inner").tags(["b", "c"]).metadata("tier", "pro").attach();
+        let current = Scope::current().unwrap();
+        assert_eq!(
+            current,
+            Scope::new()
+                .session_id("s-inner")
+                .user_id("u-1")
+                .tags(["a", "b", "c"])
+                .metadata("tenant", "acme")
+                .metadata("tier", "pro")
+        );
+        assert_eq!(
+            attr_map(&current),
+            vec![
+                ("gen_ai.conversation.id".into(), "s-inner".into()),
+                ("user.id".into(), "u-1".into()),
+                ("langfuse.trace.tags".into(), r#"["a","b","c"]"#.into()),
+                ("langfuse.trace.metadata.tenant".into(), "acme".into()),
+                ("langfuse.trace.metadata.tier".into(), "pro".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn prompt_replaces_name_and_version_together() {
+        let _outer = Scope::new().prompt("a", "1").attach();
+        let _inner = Scope::new().prompt("b", "2").attach();
+        let attrs = attr_map(&Scope::current().unwrap());
+        assert_eq!(
+            attrs,
+            vec![
+                ("langfuse.observation.prompt.name".into(), "b".into()),
+                ("langfuse.observation.prompt.version".into(), "2".into())
+            ]
+        );
+    }
+}

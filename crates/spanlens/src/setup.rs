@@ -15,6 +15,7 @@ use opentelemetry_sdk::trace::{
 };
 
 use crate::capture::Mask;
+use crate::score::{Score, ScoreClient};
 use crate::scope::ScopeProcessor;
 use crate::state::{self, State};
 
@@ -44,6 +45,9 @@ pub enum Error {
     /// The export runtime thread could not start.
     #[error("starting the export runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// A score could not be delivered (no HTTP endpoint, connection failure, non-2xx answer).
+    #[error("sending score: {0}")]
+    Score(String),
     /// Flush or shutdown failed or timed out (spans may have been lost).
     #[error("flushing spans: {0}")]
     Flush(#[from] opentelemetry_sdk::error::OTelSdkError),
@@ -96,6 +100,7 @@ pub struct SpanlensBuilder {
     export_timeout: Duration,
     gzip: bool,
     set_global: bool,
+    http_endpoint: Option<String>,
 }
 
 impl Default for SpanlensBuilder {
@@ -118,6 +123,7 @@ impl Default for SpanlensBuilder {
             export_timeout: Duration::from_secs(10),
             gzip: false,
             set_global: true,
+            http_endpoint: None,
         }
     }
 }
@@ -360,6 +366,33 @@ impl SpanlensBuilder {
         self
     }
 
+    /// Base URL of the collector's HTTP port, for [`Spanlens::score`] (default: the endpoint
+    /// when the protocol is HTTP; with gRPC, the endpoint with port 4317 replaced by 4318).
+    ///
+    /// ```
+    /// let b = spanlens::builder().endpoint("http://collector:4317").http_endpoint("http://collector:4318");
+    /// ```
+    pub fn http_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.http_endpoint = Some(url.into());
+        self
+    }
+
+    fn scores_url(&self) -> Option<String> {
+        let base = match (&self.http_endpoint, self.protocol) {
+            (Some(url), _) => url.clone(),
+            (None, Protocol::HttpProtobuf) => {
+                let url = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4318".into());
+                url.trim_end_matches('/').trim_end_matches("/v1/traces").to_string()
+            }
+            (None, Protocol::Grpc) => {
+                let url = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4317".into());
+                let url = url.trim_end_matches('/');
+                url.strip_suffix(":4317").map(|u| format!("{u}:4318"))?
+            }
+        };
+        Some(format!("{}/v1/scores", base.trim_end_matches('/')))
+    }
+
     /// Builds the exporter and tracer provider and installs the SDK for this process (a later
     /// `init` replaces an earlier one). Does not connect yet: the first export does.
     ///
@@ -376,14 +409,17 @@ impl SpanlensBuilder {
             headers.push(("authorization".into(), format!("Bearer {key}")));
         }
 
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("spanlens-export")
-            .enable_all()
-            .build()?;
+        let rt = Arc::new(OwnedRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("spanlens-export")
+                .enable_all()
+                .build()?,
+        )));
+        let scores_url = self.scores_url();
         let exporter = {
             // tonic spawns its connection tasks on the runtime current at build time.
-            let _enter = rt.enter();
+            let _enter = rt.handle().enter();
             match self.protocol {
                 Protocol::Grpc => {
                     let endpoint = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4317".into());
@@ -426,7 +462,7 @@ impl SpanlensBuilder {
                 }
             }
         };
-        let exporter = OnOwnRuntime { inner: exporter, rt: Some(rt) };
+        let exporter = OnOwnRuntime { inner: exporter, rt: rt.clone() };
         let batch = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
@@ -474,7 +510,8 @@ impl SpanlensBuilder {
         }
         let state = Arc::new(State { tracer, capture_content: self.capture_content, mask: self.mask.clone() });
         state::set(state.clone());
-        Ok(Spanlens { provider, state, shut_down: false })
+        let scores = ScoreClient::new(rt, scores_url, headers);
+        Ok(Spanlens { provider, state, scores, shut_down: false })
     }
 }
 
@@ -492,6 +529,7 @@ impl SpanlensBuilder {
 pub struct Spanlens {
     provider: SdkTracerProvider,
     state: Arc<State>,
+    scores: ScoreClient,
     shut_down: bool,
 }
 
@@ -528,6 +566,31 @@ impl Spanlens {
         Ok(self.provider.shutdown()?)
     }
 
+    /// Sends a score to the collector (`POST {http_endpoint}/v1/scores`, JSON as documented on
+    /// [`Score`], with the API key). Runs on the SDK's runtime, so it can be awaited from any
+    /// runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo(spanlens: &spanlens::Spanlens) -> Result<(), spanlens::Error> {
+    /// spanlens.score(spanlens::Score::boolean("thumbs_up", true).session_id("session-42")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn score(&self, score: Score) -> Result<(), Error> {
+        self.scores.send(score).await
+    }
+
+    /// [`Spanlens::score`] for synchronous code (blocks the calling thread; do not call it from
+    /// async code).
+    ///
+    /// ```no_run
+    /// # let spanlens = spanlens::builder().init()?;
+    /// spanlens.score_blocking(spanlens::Score::numeric("accuracy", 0.8).trace_id("4bf92f3577b34da6a3ce929d0e0e4736"))?;
+    /// # Ok::<(), spanlens::Error>(())
+    /// ```
+    pub fn score_blocking(&self, score: Score) -> Result<(), Error> {
+        self.scores.send_blocking(score)
+    }
+
     /// The tracer provider, to create more tracers or bridge other instrumentation
     /// (e.g. `tracing_opentelemetry::layer().with_tracer(provider.tracer("app"))`).
     ///
@@ -554,29 +617,46 @@ impl Drop for Spanlens {
 /// Runs the OTLP exporter on the SDK's own one-thread runtime: the batch processor's background
 /// thread blocks on it, so exports never need — or stall — the application's runtime (a
 /// current-thread runtime included).
+/// The SDK's own runtime; shut down in the background when the last user drops it (dropping a
+/// runtime inside async code would panic).
+#[derive(Debug)]
+pub(crate) struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnedRuntime {
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("runtime present until drop").handle()
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.0.as_ref().expect("runtime present until drop").block_on(fut)
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs the OTLP exporter on the SDK's own one-thread runtime: the batch processor's background
+/// thread blocks on it, so exports never need — or stall — the application's runtime (a
+/// current-thread runtime included).
 #[derive(Debug)]
 struct OnOwnRuntime<E> {
     inner: E,
-    rt: Option<tokio::runtime::Runtime>,
+    rt: Arc<OwnedRuntime>,
 }
 
 impl<E: SpanExporter> SpanExporter for OnOwnRuntime<E> {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let result = match &self.rt {
-            Some(rt) => rt.block_on(self.inner.export(batch)),
-            None => Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown),
-        };
-        std::future::ready(result)
+        std::future::ready(self.rt.block_on(self.inner.export(batch)))
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        match &self.rt {
-            Some(rt) => {
-                let _enter = rt.enter();
-                self.inner.shutdown_with_timeout(timeout)
-            }
-            None => Ok(()),
-        }
+        let _enter = self.rt.handle().enter();
+        self.inner.shutdown_with_timeout(timeout)
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -585,13 +665,5 @@ impl<E: SpanExporter> SpanExporter for OnOwnRuntime<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
-    }
-}
-
-impl<E> Drop for OnOwnRuntime<E> {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
     }
 }

@@ -7,13 +7,25 @@
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;
 
+use std::pin::Pin;
 use std::time::Duration;
+
+use futures_core::Stream as _;
 
 use serde_json::json;
 use spanlens::{Message, ObservationType, Scope, Usage};
 use spanlens_collector::config::ApiKeyConfig;
 use spanlens_collector::storage::row::SpanRow;
 use support::TestCollector;
+
+/// A provider stream of text deltas.
+struct Deltas(Vec<Result<&'static str, &'static str>>);
+impl futures_core::Stream for Deltas {
+    type Item = Result<&'static str, &'static str>;
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
+    }
+}
 
 fn row<'a>(rows: &'a [SpanRow], name: &str) -> &'a SpanRow {
     let found: Vec<&SpanRow> = rows.iter().filter(|r| r.name == name).collect();
@@ -104,6 +116,20 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
                 s.set_usage(Usage { input_tokens: Some(9), ..Usage::default() });
             }
 
+            // A wrapped provider stream that errors after one chunk.
+            {
+                let span = spanlens::chat("openai", "gpt-4o").name("stream_wrapped").stream(true).start();
+                let mut s = span.wrap_stream(Deltas(vec![Ok("par"), Err("connection reset")]), |span, item| match item {
+                    Ok(text) => span.record_chunk(text),
+                    Err(e) => span.record_error("StreamError", *e),
+                });
+                let mut seen = 0;
+                while std::future::poll_fn(|cx| Pin::new(&mut s).poll_next(cx)).await.is_some() {
+                    seen += 1;
+                }
+                assert_eq!(seen, 2);
+            }
+
             // A failed call.
             let mut failed = spanlens::chat("openai", "gpt-4o").name("failed").start();
             failed.record_error("RateLimitError", "429 Too Many Requests");
@@ -126,7 +152,7 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
 
     tokio::task::spawn_blocking(move || spanlens.shutdown()).await.unwrap().expect("flush");
 
-    let rows = t.spans(9).await;
+    let rows = t.spans(11).await;
     let agent = row(&rows, "trip_planner");
     let chat = row(&rows, "chat gpt-4o-mini");
     let weather = row(&rows, "get_weather");
@@ -134,13 +160,14 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
     let stream = row(&rows, "stream_ok");
     let dropped = row(&rows, "stream_dropped");
     let failed = row(&rows, "failed");
+    let wrapped = row(&rows, "stream_wrapped");
     let workflow = row(&rows, "workflow");
     let rerank = row(&rows, "rerank");
     let after = row(&rows, "after_scope");
 
     // The tree: one trace, parents across .await and tokio::spawn.
     assert_eq!(agent.parent_span_id, "");
-    for r in [chat, weather, stream, dropped, failed, workflow] {
+    for r in [chat, weather, stream, dropped, wrapped, failed, workflow] {
         assert_eq!(r.trace_id, agent.trace_id, "{}", r.name);
         assert_eq!(r.parent_span_id, agent.span_id, "{} under the agent", r.name);
     }
@@ -227,6 +254,14 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
     assert_eq!(dropped.status_code, "Unset");
     assert!(dropped.span_attributes.contains(&("spanlens.stream.cancelled".to_string(), "true".to_string())));
 
+    // The wrapped stream that errored: ended with the stream, error recorded, partial output kept.
+    assert_eq!((wrapped.status_code.as_str(), wrapped.error_type.as_str()), ("Error", "StreamError"));
+    assert_eq!(wrapped.status_message, "connection reset");
+    assert_eq!(wrapped.output, text("par"));
+    assert_eq!(wrapped.is_streaming, Some(true));
+    assert!(wrapped.time_to_first_token_ns.is_some());
+    assert!(wrapped.span_attributes.iter().all(|(k, _)| k != "spanlens.stream.cancelled"));
+
     // Failed.
     assert_eq!(failed.status_code, "Error");
     assert_eq!(failed.status_message, "429 Too Many Requests");
@@ -238,7 +273,7 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
     assert_eq!(rerank.output, r#"["doc-1","doc-2"]"#);
 
     // The scope reached every span inside it — also the spawned ones — and none outside.
-    for r in [agent, chat, weather, lookup, stream, dropped, failed, workflow, rerank] {
+    for r in [agent, chat, weather, lookup, stream, dropped, wrapped, failed, workflow, rerank] {
         assert_eq!(r.session_id, "sess-1", "{}", r.name);
         assert_eq!(r.user_id, "user-1", "{}", r.name);
         assert_eq!(r.tags, vec!["e2e".to_string(), "sdk".to_string()], "{}", r.name);

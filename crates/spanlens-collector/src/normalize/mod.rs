@@ -9,6 +9,7 @@
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
 mod extract;
+pub mod logs;
 mod messages;
 pub mod otlp_json;
 pub mod table;
@@ -23,7 +24,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::storage::row::{AttrMap, SpanRow};
 use extract::{Mapped, Scratch, Val};
-pub use otlp_json::decode_json_traces;
+pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
+pub use otlp_json::{decode_json_logs, decode_json_traces};
 use table::Col;
 use value::{attrs_to_map, take_as_string, value_to_string};
 

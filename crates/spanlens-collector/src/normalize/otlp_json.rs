@@ -1,4 +1,5 @@
-//! OTLP/JSON → `ExportTraceServiceRequest`.
+//! OTLP/JSON → `ExportTraceServiceRequest` / `ExportLogsServiceRequest` (one decoder, generic
+//! over the request type).
 //!
 //! The fast path is opentelemetry-proto's own `with-serde` decoding, which handles spec
 //! OTLP/JSON (hex ids, lowerCamelCase, int64 as strings or numbers) and decodes every fixture
@@ -11,20 +12,92 @@
 //!   proto wants `"values"`);
 //! - non-finite doubles as `"NaN"`, `"Infinity"`, `"-Infinity"` and doubles as numeric strings;
 //! - `null` for any field (proto3 JSON: same as absent);
-//! - enum names (`"SPAN_KIND_SERVER"`, `"STATUS_CODE_ERROR"`) instead of integers.
+//! - enum names (`"SPAN_KIND_SERVER"`, `"STATUS_CODE_ERROR"`, `"SEVERITY_NUMBER_INFO"`) instead
+//!   of integers.
 //!
 //! Anything else keeps the original error message (with line and column).
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use serde::de::DeserializeOwned;
 use serde_json::Value as J;
 
-/// Decodes an OTLP/JSON trace export body (see the module doc for the accepted encodings).
-pub fn decode_json_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    match serde_json::from_slice::<ExportTraceServiceRequest>(bytes) {
+/// An OTLP export request that can be read from OTLP/JSON.
+pub trait OtlpJson: DeserializeOwned {
+    /// Every attribute / body value of the request, for restoring non-finite doubles.
+    fn for_each_value(&mut self, f: &mut dyn FnMut(&mut AnyValue));
+}
+
+impl OtlpJson for ExportTraceServiceRequest {
+    fn for_each_value(&mut self, f: &mut dyn FnMut(&mut AnyValue)) {
+        for rs in &mut self.resource_spans {
+            if let Some(resource) = &mut rs.resource {
+                attrs(&mut resource.attributes, f);
+            }
+            for ss in &mut rs.scope_spans {
+                if let Some(scope) = &mut ss.scope {
+                    attrs(&mut scope.attributes, f);
+                }
+                for span in &mut ss.spans {
+                    attrs(&mut span.attributes, f);
+                    for event in &mut span.events {
+                        attrs(&mut event.attributes, f);
+                    }
+                    for link in &mut span.links {
+                        attrs(&mut link.attributes, f);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl OtlpJson for ExportLogsServiceRequest {
+    fn for_each_value(&mut self, f: &mut dyn FnMut(&mut AnyValue)) {
+        for rl in &mut self.resource_logs {
+            if let Some(resource) = &mut rl.resource {
+                attrs(&mut resource.attributes, f);
+            }
+            for sl in &mut rl.scope_logs {
+                if let Some(scope) = &mut sl.scope {
+                    attrs(&mut scope.attributes, f);
+                }
+                for record in &mut sl.log_records {
+                    attrs(&mut record.attributes, f);
+                    if let Some(body) = &mut record.body {
+                        f(body);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn attrs(attrs: &mut [KeyValue], f: &mut dyn FnMut(&mut AnyValue)) {
+    for kv in attrs {
+        if let Some(v) = &mut kv.value {
+            f(v);
+        }
+    }
+}
+
+/// Decodes an OTLP/JSON export body (see the module doc for the accepted encodings).
+pub fn decode_json<T: OtlpJson>(bytes: &[u8]) -> Result<T, String> {
+    match serde_json::from_slice::<T>(bytes) {
         Ok(request) => Ok(request),
         Err(first) => lenient(bytes).ok_or_else(|| format!("invalid OTLP/JSON: {first}")),
     }
+}
+
+/// Decodes an OTLP/JSON trace export body.
+pub fn decode_json_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    decode_json(bytes)
+}
+
+/// Decodes an OTLP/JSON logs export body.
+pub fn decode_json_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, String> {
+    decode_json(bytes)
 }
 
 /// Placeholder strings that carry non-finite doubles through serde_json (which cannot hold
@@ -33,13 +106,13 @@ const NAN: &str = "\u{0}spanlens:NaN";
 const POS_INF: &str = "\u{0}spanlens:+Inf";
 const NEG_INF: &str = "\u{0}spanlens:-Inf";
 
-fn lenient(bytes: &[u8]) -> Option<ExportTraceServiceRequest> {
+fn lenient<T: OtlpJson>(bytes: &[u8]) -> Option<T> {
     let mut doc: J = serde_json::from_slice(bytes).ok()?;
     let mut non_finite = false;
     fix(&mut doc, &mut non_finite);
-    let mut request: ExportTraceServiceRequest = serde_json::from_value(doc).ok()?;
+    let mut request: T = serde_json::from_value(doc).ok()?;
     if non_finite {
-        restore_non_finite(&mut request);
+        request.for_each_value(&mut restore_value);
     }
     Some(request)
 }
@@ -82,6 +155,7 @@ fn fix(node: &mut J, non_finite: &mut bool) {
                     let code = match key.as_str() {
                         "kind" => span_kind_code(s),
                         "code" => status_code(s),
+                        "severityNumber" => severity_number(s),
                         _ => None,
                     };
                     if let Some(code) = code {
@@ -118,34 +192,20 @@ fn status_code(name: &str) -> Option<i32> {
     })
 }
 
-fn restore_non_finite(request: &mut ExportTraceServiceRequest) {
-    for rs in &mut request.resource_spans {
-        if let Some(resource) = &mut rs.resource {
-            restore_attrs(&mut resource.attributes);
-        }
-        for ss in &mut rs.scope_spans {
-            if let Some(scope) = &mut ss.scope {
-                restore_attrs(&mut scope.attributes);
-            }
-            for span in &mut ss.spans {
-                restore_attrs(&mut span.attributes);
-                for event in &mut span.events {
-                    restore_attrs(&mut event.attributes);
-                }
-                for link in &mut span.links {
-                    restore_attrs(&mut link.attributes);
-                }
-            }
-        }
+/// `SEVERITY_NUMBER_INFO` → 9, … (the OTLP `SeverityNumber` enum).
+fn severity_number(name: &str) -> Option<i32> {
+    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let rest = name.strip_prefix("SEVERITY_NUMBER_")?;
+    if rest == "UNSPECIFIED" {
+        return Some(0);
     }
-}
-
-fn restore_attrs(attrs: &mut [KeyValue]) {
-    for kv in attrs {
-        if let Some(v) = &mut kv.value {
-            restore_value(v);
-        }
-    }
+    let level = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+    let n: i32 = match &rest[level.len()..] {
+        "" => 1,
+        digits => digits.parse().ok().filter(|n| (2..=4).contains(n))?,
+    };
+    let base = LEVELS.iter().position(|l| *l == level)? as i32 * 4;
+    Some(base + n)
 }
 
 fn restore_value(v: &mut AnyValue) {
@@ -160,7 +220,7 @@ fn restore_value(v: &mut AnyValue) {
             v.value = Some(Value::DoubleValue(d));
         }
         Some(Value::ArrayValue(arr)) => arr.values.iter_mut().for_each(restore_value),
-        Some(Value::KvlistValue(kvl)) => restore_attrs(&mut kvl.values),
+        Some(Value::KvlistValue(kvl)) => attrs(&mut kvl.values, &mut restore_value),
         _ => {}
     }
 }

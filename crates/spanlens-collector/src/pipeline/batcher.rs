@@ -1,17 +1,50 @@
-//! Groups encoded chunks into insert batches: flushed at `batch_max_rows`, `batch_max_bytes`
-//! or when the oldest chunk is `batch_max_age` old, and on shutdown.
+//! Groups encoded chunks into insert batches, one open batch per table: a table's batch is
+//! flushed at `batch_max_rows`, `batch_max_bytes` or when its oldest chunk is `batch_max_age`
+//! old, and every batch is flushed on shutdown.
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 use super::EncodedChunk;
 use crate::config::PipelineConfig;
+use crate::storage::row::Table;
 
-/// A batch ready for one INSERT. Chunk permits stay alive until the batch is dropped.
+/// A batch ready for one INSERT into `table`. Chunk permits stay alive until it is dropped.
 pub(super) struct Batch {
+    pub table: Table,
     pub rows: usize,
     pub bytes: Vec<u8>,
     pub _chunks: Vec<EncodedChunk>,
+}
+
+/// The open batch of one table.
+struct Open {
+    table: Table,
+    pending: Vec<EncodedChunk>,
+    rows: usize,
+    bytes: usize,
+    deadline: Option<Instant>,
+}
+
+impl Open {
+    fn new(table: Table) -> Open {
+        Open { table, pending: Vec::new(), rows: 0, bytes: 0, deadline: None }
+    }
+
+    fn take(&mut self) -> Option<Batch> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let mut body = Vec::with_capacity(self.bytes);
+        for chunk in self.pending.iter_mut() {
+            body.append(&mut chunk.bytes);
+        }
+        let batch = Batch { table: self.table, rows: self.rows, bytes: body, _chunks: std::mem::take(&mut self.pending) };
+        self.rows = 0;
+        self.bytes = 0;
+        self.deadline = None;
+        Some(batch)
+    }
 }
 
 pub(super) async fn run(
@@ -19,50 +52,49 @@ pub(super) async fn run(
     mut rx: mpsc::UnboundedReceiver<EncodedChunk>,
     out: mpsc::Sender<Batch>,
 ) {
-    let mut pending: Vec<EncodedChunk> = Vec::new();
-    let mut rows = 0usize;
-    let mut bytes = 0usize;
-    let mut deadline: Option<Instant> = None;
+    let mut open: Vec<Open> = Table::ALL.iter().map(|t| Open::new(*t)).collect();
     loop {
-        let next = match deadline {
+        let next_deadline = open.iter().filter_map(|o| o.deadline).min();
+        let next = match next_deadline {
             Some(at) => tokio::select! {
                 chunk = rx.recv() => chunk.map(Some),
                 _ = sleep_until(at) => Some(None),
             },
             None => rx.recv().await.map(Some),
         };
+        let mut ready: Vec<Batch> = Vec::new();
         match next {
             Some(Some(chunk)) => {
-                deadline.get_or_insert_with(|| Instant::now() + config.batch_max_age());
-                rows += chunk.rows;
-                bytes += chunk.bytes.len();
-                pending.push(chunk);
-                if rows < config.batch_max_rows && bytes < config.batch_max_bytes {
-                    continue;
+                let o = open.iter_mut().find(|o| o.table == chunk.table).expect("every table has an open batch");
+                o.deadline.get_or_insert_with(|| Instant::now() + config.batch_max_age());
+                o.rows += chunk.rows;
+                o.bytes += chunk.bytes.len();
+                o.pending.push(chunk);
+                if o.rows >= config.batch_max_rows || o.bytes >= config.batch_max_bytes {
+                    ready.extend(o.take());
                 }
             }
-            Some(None) => {} // age reached
+            Some(None) => {
+                // Some table's batch reached its age.
+                let now = Instant::now();
+                for o in open.iter_mut().filter(|o| o.deadline.is_some_and(|d| d <= now)) {
+                    ready.extend(o.take());
+                }
+            }
             None => {
                 // All senders gone: flush what is left and stop.
-                if !pending.is_empty() {
-                    let _ = out.send(assemble(&mut pending, rows, bytes)).await;
+                for o in open.iter_mut() {
+                    if let Some(batch) = o.take() {
+                        let _ = out.send(batch).await;
+                    }
                 }
                 return;
             }
         }
-        if !pending.is_empty() && out.send(assemble(&mut pending, rows, bytes)).await.is_err() {
-            return;
+        for batch in ready {
+            if out.send(batch).await.is_err() {
+                return;
+            }
         }
-        rows = 0;
-        bytes = 0;
-        deadline = None;
     }
-}
-
-fn assemble(pending: &mut Vec<EncodedChunk>, rows: usize, bytes: usize) -> Batch {
-    let mut body = Vec::with_capacity(bytes);
-    for chunk in pending.iter_mut() {
-        body.append(&mut chunk.bytes);
-    }
-    Batch { rows, bytes: body, _chunks: std::mem::take(pending) }
 }

@@ -3,9 +3,14 @@
 //! deduplication token per batch).
 //!
 //! Rows are encoded to RowBinary once, on the receiver's task, so the queue budget is exact and
-//! a retried batch re-sends the very same bytes.
+//! a retried batch re-sends the very same bytes. Every chunk knows its table (spans or logs):
+//! both share the queue budget, the batcher keeps one batch per table and the one writer
+//! inserts each batch into its table.
+//!
+//! In front of it, [`content_join`] joins GenAI content log records into their span rows.
 
 mod batcher;
+pub mod content_join;
 mod writer;
 
 use std::sync::Arc;
@@ -16,23 +21,24 @@ use tokio::task::JoinHandle;
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
-use crate::storage::row::SpanRow;
+use crate::storage::row::{Table, TableRow};
 use crate::storage::rowbinary::{EncodeError, encode_row};
 
 /// Rows encoded for one table, holding their share of the queue budget until written.
 pub struct EncodedChunk {
+    pub table: Table,
     pub rows: usize,
     pub bytes: Vec<u8>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl EncodedChunk {
-    pub fn encode(rows: &[SpanRow]) -> Result<EncodedChunk, EncodeError> {
+    pub fn encode<R: TableRow>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
         let mut bytes = Vec::with_capacity(rows.len() * 1024);
         for row in rows {
             encode_row(&mut bytes, row)?;
         }
-        Ok(EncodedChunk { rows: rows.len(), bytes, permit: None })
+        Ok(EncodedChunk { table: R::TABLE, rows: rows.len(), bytes, permit: None })
     }
 }
 
@@ -97,6 +103,28 @@ impl Pipeline {
         chunk.permit = Some(permit);
         self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)?;
         Ok(())
+    }
+
+    /// Enqueues a chunk, waiting for queue budget. For rows already accepted (answered 200)
+    /// that the collector held back, e.g. spans released by the content join: they must not be
+    /// dropped and there is no client left to tell "retry". Fails only on a chunk larger than
+    /// the whole budget or when the pipeline is gone.
+    pub async fn submit_waiting(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
+        if chunk.rows == 0 {
+            return Ok(());
+        }
+        let size = chunk.bytes.len().max(1);
+        if size > self.max_bytes {
+            return Err(SubmitError::TooLarge(size));
+        }
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(size as u32)
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        chunk.permit = Some(permit);
+        self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)
     }
 
     /// Bytes currently held by queued or in-flight rows.

@@ -1,9 +1,14 @@
 //! OTLP receivers (HTTP and gRPC) and the ingest step they share: decoded request →
-//! normalize → encode → pipeline. The transports only translate outcomes to their status codes.
+//! normalize → encode → pipeline, for traces and logs (a [`Signal`] each). The transports only
+//! translate outcomes to their status codes.
 
 pub mod otlp_grpc;
 pub mod otlp_http;
+pub mod scores;
 
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -14,9 +19,45 @@ use crate::auth::{ApiKeys, AuthError};
 use crate::enrich::cost::PriceTable;
 use crate::metrics::Rejection;
 use std::sync::atomic::Ordering::Relaxed;
-use crate::normalize::normalize_traces;
+use crate::normalize::otlp_json::OtlpJson;
+use crate::normalize::{normalize_logs, normalize_traces};
+use crate::pipeline::content_join::ContentJoin;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
+use crate::storage::row::TableRow;
+
+/// One OTLP signal the receivers accept: its request and response messages and how a decoded
+/// request is ingested. Both transports are generic over it.
+pub trait Signal: Send + Sync + 'static {
+    type Request: prost::Message + Default + OtlpJson + Send + 'static;
+    type Response: prost::Message + serde::Serialize + Send + 'static;
+    /// The request message's name, for error messages.
+    const REQUEST: &'static str;
+    fn export(ingest: &Ingest, request: Self::Request, project: &str) -> Result<Self::Response, IngestError>;
+}
+
+/// Traces: `/v1/traces`, `TraceService`.
+pub struct Traces;
+/// Logs: `/v1/logs`, `LogsService`.
+pub struct Logs;
+
+impl Signal for Traces {
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+    const REQUEST: &'static str = "ExportTraceServiceRequest";
+    fn export(ingest: &Ingest, request: Self::Request, project: &str) -> Result<Self::Response, IngestError> {
+        ingest.export_traces(request, project)
+    }
+}
+
+impl Signal for Logs {
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    const REQUEST: &'static str = "ExportLogsServiceRequest";
+    fn export(ingest: &Ingest, request: Self::Request, project: &str) -> Result<Self::Response, IngestError> {
+        ingest.export_logs(request, project)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -40,6 +81,8 @@ pub struct Ingest {
     pub clickhouse: ClickHouse,
     pub keys: Arc<ApiKeys>,
     pub prices: Arc<PriceTable>,
+    /// GenAI content log records → their span rows.
+    pub join: ContentJoin,
 }
 
 impl Ingest {
@@ -56,8 +99,10 @@ impl Ingest {
         self.pipeline.metrics.reject_request(Rejection::BadRequest);
     }
 
-    /// Normalizes and enqueues one export request for `project`. Invalid spans are rejected one
-    /// by one and reported as partial success; their neighbours are stored.
+    /// Normalizes and enqueues one trace export request for `project`. Invalid spans are
+    /// rejected one by one and reported as partial success; their neighbours are stored. LLM
+    /// spans whose content may still come as log records wait in the content join (accepted,
+    /// written when the content arrives or the window ends).
     pub fn export_traces(
         &self,
         request: ExportTraceServiceRequest,
@@ -71,23 +116,58 @@ impl Ingest {
         for row in &mut normalized.rows {
             self.prices.apply(row);
         }
-        let chunk = EncodedChunk::encode(&normalized.rows)
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
-        self.pipeline.try_submit(chunk).map_err(|e| match e {
-            SubmitError::TooLarge(_) => {
-                metrics.reject_spans(Rejection::BadRequest, rows);
-                IngestError::BadRequest(e.to_string())
-            }
-            other => {
-                metrics.reject_spans(Rejection::QueueFull, rows);
-                IngestError::Backpressure(other)
-            }
-        })?;
+        let reject = |reason, n| metrics.reject_spans(reason, n);
+        let routed = self.join.route(project, normalized.rows);
+        self.submit(&routed.now, rows, reject)?;
+        let late = self.join.commit(routed.pending);
+        self.submit(&late, rows, reject)?;
         metrics.spans_accepted.fetch_add(rows, Relaxed);
         let partial_success = (normalized.rejected_spans > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: normalized.rejected_spans,
             error_message: normalized.error_message,
         });
         Ok(ExportTraceServiceResponse { partial_success })
+    }
+
+    /// Normalizes and enqueues one logs export request for `project`: every record goes to the
+    /// `logs` table; the prompt / completion of GenAI content events then goes to the content
+    /// join (only once the records are queued, so a refused request leaves nothing behind).
+    pub fn export_logs(
+        &self,
+        request: ExportLogsServiceRequest,
+        project: &str,
+    ) -> Result<ExportLogsServiceResponse, IngestError> {
+        let metrics = &self.pipeline.metrics;
+        let normalized = normalize_logs(request, project);
+        let rows = normalized.rows.len() as u64;
+        metrics.log_records_received.fetch_add(rows + normalized.rejected_log_records as u64, Relaxed);
+        metrics.reject_log_records(Rejection::InvalidSpan, normalized.rejected_log_records as u64);
+        self.submit(&normalized.rows, rows, |reason, n| metrics.reject_log_records(reason, n))?;
+        metrics.log_records_accepted.fetch_add(rows, Relaxed);
+        self.join.add_content(project, normalized.content);
+        let partial_success = (normalized.rejected_log_records > 0).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: normalized.rejected_log_records,
+            error_message: normalized.error_message,
+        });
+        Ok(ExportLogsServiceResponse { partial_success })
+    }
+
+    /// Encodes and queues rows without waiting; a full queue is the client's signal to retry.
+    /// `count` is what `reject` counts as refused when it fails.
+    fn submit<R: TableRow>(&self, rows: &[R], count: u64, reject: impl Fn(Rejection, u64)) -> Result<(), IngestError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let chunk = EncodedChunk::encode(rows).map_err(|e| IngestError::Internal(e.to_string()))?;
+        self.pipeline.try_submit(chunk).map_err(|e| match e {
+            SubmitError::TooLarge(_) => {
+                reject(Rejection::BadRequest, count);
+                IngestError::BadRequest(e.to_string())
+            }
+            other => {
+                reject(Rejection::QueueFull, count);
+                IngestError::Backpressure(other)
+            }
+        })
     }
 }

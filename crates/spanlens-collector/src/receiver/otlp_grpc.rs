@@ -1,5 +1,8 @@
-//! OTLP/gRPC receiver (TraceService on :4317), gzip accepted.
+//! OTLP/gRPC receiver on :4317: `TraceService` and `LogsService`, gzip accepted. Both services
+//! share one export path, generic over the [`Signal`].
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -9,14 +12,25 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use super::{Ingest, IngestError};
+use super::{Ingest, IngestError, Logs, Signal, Traces};
 
 pub struct GrpcTraces {
     ingest: Ingest,
 }
 
+pub struct GrpcLogs {
+    ingest: Ingest,
+}
+
 pub fn trace_service(ingest: Ingest, max_body_bytes: usize) -> TraceServiceServer<GrpcTraces> {
     TraceServiceServer::new(GrpcTraces { ingest })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_body_bytes)
+}
+
+pub fn logs_service(ingest: Ingest, max_body_bytes: usize) -> LogsServiceServer<GrpcLogs> {
+    LogsServiceServer::new(GrpcLogs { ingest })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes)
@@ -28,19 +42,32 @@ impl TraceService for GrpcTraces {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let header = |name: &str| request.metadata().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let project = self
-            .ingest
-            .project(header("authorization").as_deref(), header("x-api-key").as_deref())
-            .map_err(status)?;
-        let ingest = self.ingest.clone();
-        let request = request.into_inner();
-        // Normalizing a large request is CPU work: keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || ingest.export_traces(request, &project))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        result.map(Response::new).map_err(status)
+        export::<Traces>(&self.ingest, request).await
     }
+}
+
+#[tonic::async_trait]
+impl LogsService for GrpcLogs {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        export::<Logs>(&self.ingest, request).await
+    }
+}
+
+async fn export<S: Signal>(ingest: &Ingest, request: Request<S::Request>) -> Result<Response<S::Response>, Status> {
+    let header = |name: &str| request.metadata().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let project = ingest
+        .project(header("authorization").as_deref(), header("x-api-key").as_deref())
+        .map_err(status)?;
+    let ingest = ingest.clone();
+    let request = request.into_inner();
+    // Normalizing a large request is CPU work: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || S::export(&ingest, request, &project))
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+    result.map(Response::new).map_err(status)
 }
 
 fn status(e: IngestError) -> Status {

@@ -1,7 +1,8 @@
 //! OTLP/HTTP receiver on :4318: POST /v1/traces (also Langfuse's /api/public/otel/v1/traces)
-//! with application/x-protobuf or application/json bodies, optionally gzip-compressed; plus
-//! /healthz and /readyz. Replies follow the OTLP/HTTP spec: the response message (or a
-//! google.rpc.Status on failure) in the request's encoding.
+//! and POST /v1/logs, with application/x-protobuf or application/json bodies, optionally
+//! gzip-compressed; plus /healthz, /readyz and /metrics. Replies follow the OTLP/HTTP spec: the
+//! response message (or a google.rpc.Status on failure) in the request's encoding. One handler,
+//! generic over the [`Signal`], serves both: same limits, errors and authentication.
 
 use std::io::Read;
 
@@ -11,10 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-use super::{Ingest, IngestError};
+use super::{Ingest, IngestError, Logs, Signal, Traces};
 
 #[derive(Clone)]
 struct HttpState {
@@ -24,8 +24,9 @@ struct HttpState {
 
 pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/v1/traces", post(export_traces))
-        .route("/api/public/otel/v1/traces", post(export_traces))
+        .route("/v1/traces", post(export::<Traces>))
+        .route("/api/public/otel/v1/traces", post(export::<Traces>))
+        .route("/v1/logs", post(export::<Logs>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -106,8 +107,8 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
-    match handle_export(&state, &headers, body).await {
+async fn export<S: Signal>(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+    match handle_export::<S>(&state, &headers, body).await {
         Ok(response) => response,
         Err(failure) => {
             if failure.status.is_client_error() && failure.status != StatusCode::UNAUTHORIZED && failure.status != StatusCode::TOO_MANY_REQUESTS {
@@ -118,7 +119,7 @@ async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body:
     }
 }
 
-async fn handle_export(state: &HttpState, headers: &HeaderMap, body: Body) -> Result<Response, Failure> {
+async fn handle_export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: Body) -> Result<Response, Failure> {
     let encoding = request_encoding(headers)?;
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let project = state
@@ -142,8 +143,8 @@ async fn handle_export(state: &HttpState, headers: &HeaderMap, body: Body) -> Re
     let ingest = state.ingest.clone();
     // Decoding and normalizing is CPU work: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || {
-        let request = decode(&bytes, encoding)?;
-        ingest.export_traces(request, &project).map_err(|e| ingest_failure(e, encoding))
+        let request = decode::<S>(&bytes, encoding)?;
+        S::export(&ingest, request, &project).map_err(|e| ingest_failure(e, encoding))
     })
     .await
     .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, encoding, e.to_string()))??;
@@ -214,12 +215,12 @@ fn gunzip(raw: &[u8], limit: usize, encoding: Encoding) -> Result<Bytes, Failure
     Ok(out.into())
 }
 
-fn decode(bytes: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, Failure> {
+fn decode<S: Signal>(bytes: &[u8], encoding: Encoding) -> Result<S::Request, Failure> {
     match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(bytes).map_err(|e| {
-            Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP protobuf ExportTraceServiceRequest: {e}"))
+        Encoding::Protobuf => S::Request::decode(bytes).map_err(|e| {
+            Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP protobuf {}: {e}", S::REQUEST))
         }),
-        Encoding::Json => crate::normalize::decode_json_traces(bytes)
+        Encoding::Json => crate::normalize::otlp_json::decode_json::<S::Request>(bytes)
             .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, encoding, e)),
     }
 }

@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_scores.sql"),
     migration!(3, "0003_otel_traces.sql"),
     migration!(4, "0004_rollup_1m.sql"),
+    migration!(5, "0005_rollup_1h.sql"),
+    migration!(6, "0006_usage_1h.sql"),
+    migration!(7, "0007_llm_calls.sql"),
+    migration!(10, "0010_logs.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +51,11 @@ pub struct MigrateReport {
     pub already_applied: usize,
 }
 
+/// Tables `clickhouse.retention_days` applies to, with the time column their TTL is keyed on.
+const RETENTION_TABLES: [(&str, &str); 2] = [("spans", "start_time"), ("logs", "timestamp")];
+
 /// Creates the database if needed, applies pending migrations in version order, then sets the
-/// spans TTL from `retention_days` (0 removes it).
+/// spans and logs TTL from `retention_days` (0 removes it).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, MigrateError> {
     let db = &config.database;
     server_client(config).query(&format!("CREATE DATABASE IF NOT EXISTS {db}")).execute().await?;
@@ -89,19 +96,23 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, Migrate
         report.applied.push(m.name);
     }
 
-    let ttl = match config.retention_days {
-        0 => "ALTER TABLE spans REMOVE TTL".to_string(),
-        days => format!(
-            "ALTER TABLE spans MODIFY TTL toDateTime(start_time) + INTERVAL {days} DAY \
-             SETTINGS materialize_ttl_after_modify = 0"
-        ),
-    };
-    let has_ttl: u64 = client
-        .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'spans' AND create_table_query LIKE '% TTL %'")
-        .fetch_one()
-        .await?;
-    if config.retention_days > 0 || has_ttl > 0 {
-        run(&client, "retention TTL", &ttl).await?;
+    // Retention: the same TTL on the span and log tables (keyed by their time column).
+    for (table, time_column) in RETENTION_TABLES {
+        let ttl = match config.retention_days {
+            0 => format!("ALTER TABLE {table} REMOVE TTL"),
+            days => format!(
+                "ALTER TABLE {table} MODIFY TTL toDateTime({time_column}) + INTERVAL {days} DAY \
+                 SETTINGS materialize_ttl_after_modify = 0"
+            ),
+        };
+        let has_ttl: u64 = client
+            .query("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ? AND create_table_query LIKE '% TTL %'")
+            .bind(table)
+            .fetch_one()
+            .await?;
+        if config.retention_days > 0 || has_ttl > 0 {
+            run(&client, "retention TTL", &ttl).await?;
+        }
     }
     Ok(report)
 }

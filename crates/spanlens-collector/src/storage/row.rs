@@ -85,3 +85,68 @@ pub struct ScoreRow {
     pub metadata: AttrMap,
     pub updated_at: i64,
 }
+
+/// One OTLP log record, flattened resource → scope → record, as the OTel ClickHouse exporter's
+/// `otel_logs` keeps it (plus the project). Timestamps are Unix nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clickhouse::Row)]
+pub struct LogRow {
+    pub project: String,
+    /// The record's time, else its observed time.
+    pub timestamp: i64,
+    pub observed_timestamp: i64,
+    /// Lowercase hex; empty when the record is not correlated with a span.
+    pub trace_id: String,
+    pub span_id: String,
+    pub trace_flags: u8,
+    pub severity_text: String,
+    pub severity_number: u8,
+    pub service_name: String,
+    /// `event_name`, else the `event.name` attribute (older SDKs).
+    pub event_name: String,
+    /// The body as text (strings as-is, structured values as JSON).
+    pub body: String,
+    pub resource_attributes: AttrMap,
+    pub scope_name: String,
+    pub scope_version: String,
+    pub scope_attributes: AttrMap,
+    pub log_attributes: AttrMap,
+}
+
+/// The tables the pipeline writes. Each has its own batches (and deduplication tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Spans,
+    Logs,
+}
+
+impl Table {
+    pub const ALL: [Table; 2] = [Table::Spans, Table::Logs];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Spans => "spans",
+            Table::Logs => "logs",
+        }
+    }
+
+    /// The columns a RowBinary insert sends, in row-struct order.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Spans => <SpanRow as clickhouse::Row>::COLUMN_NAMES,
+            Table::Logs => <LogRow as clickhouse::Row>::COLUMN_NAMES,
+        }
+    }
+}
+
+/// A row type the pipeline can queue: it knows its table.
+pub trait TableRow: Serialize {
+    const TABLE: Table;
+}
+
+impl TableRow for SpanRow {
+    const TABLE: Table = Table::Spans;
+}
+
+impl TableRow for LogRow {
+    const TABLE: Table = Table::Logs;
+}

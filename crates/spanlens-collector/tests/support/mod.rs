@@ -119,6 +119,7 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+pub mod fixtures;
 pub mod otlp;
 
 /// Asserts the stored rows of `otlp::agent_with_chat(trace)` exactly.

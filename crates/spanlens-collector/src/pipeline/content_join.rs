@@ -1,0 +1,726 @@
+//! The content join: prompt / completion text that arrives as GenAI log records
+//! ([`SpanContent`], from `normalize::logs`) is written into its span's row, matched by project,
+//! trace id and span id — whichever of the two arrives first.
+//!
+//! Bounded and in memory, in front of the pipeline queue:
+//! - **Content first**: it waits up to `pipeline.content_join_window_ms` for its span
+//!   (at most `content_join_max_entries` items and `content_join_max_bytes` of text; beyond
+//!   that the oldest is evicted). A span that finds its content is merged and written at once.
+//! - **Span first**: an LLM span (`llm` without input or output, `embedding` without input) is
+//!   held for the window **only when content may still come**: its service sent GenAI content
+//!   log records for that kind of call (chat-like or embeddings) in the last [`SERVICE_MEMORY`]
+//!   (a small, bounded set of service names per project). Every other span goes straight to
+//!   the queue — no delay for services that do not send content logs, nor for embeddings of a
+//!   service whose content logs only ever covered chat calls (opentelemetry-util-genai). A held span is released as soon as its content completes it, else at
+//!   the end of the window as it is (the records stay queryable in the `logs` table). At most
+//!   `content_join_max_entries` spans are held; beyond that a span is written without waiting.
+//! - Only empty columns are filled: content on the span itself always wins.
+//! - A span is never dropped: released spans wait for queue budget instead of failing, and
+//!   [`JoinTask::shutdown`] (graceful shutdown) writes every held span.
+//!
+//! Hot path: one uncontended `Mutex` per export request, nothing awaited while it is held; a
+//! project that never sent content logs costs one map look-up per request. Every change is
+//! counted in /metrics (`spanlens_content_join_*`).
+//!
+//! Receivers use it in two steps so a refused request (full queue: the client retries) leaves no
+//! trace: [`ContentJoin::route`] decides per span (pass, or hold) and copies waiting content
+//! into the passing rows without consuming it; only after those rows are queued does
+//! [`ContentJoin::commit`] consume the content and hold the rest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{EncodedChunk, Pipeline};
+use crate::config::PipelineConfig;
+use crate::metrics::{JoinMetrics, Metrics};
+use crate::normalize::SpanContent;
+use crate::storage::row::SpanRow;
+
+/// A service counts as sending GenAI content logs for this long after its last one.
+pub const SERVICE_MEMORY: Duration = Duration::from_secs(600);
+/// At most this many (project, service) pairs are remembered (least recently seen evicted).
+const MAX_SERVICES: usize = 1024;
+/// Released spans are queued in chunks of at most this many rows.
+const RELEASE_CHUNK_ROWS: usize = 1000;
+
+/// (interned project, trace id, span id).
+type Key = (u32, u128, u64);
+
+/// Handle used by the receivers. Cheap to clone.
+#[derive(Clone)]
+pub struct ContentJoin {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+    metrics: Arc<Metrics>,
+}
+
+/// The join's task: writes released spans; `shutdown` flushes everything held.
+pub struct JoinTask {
+    shared: Arc<Shared>,
+    handle: JoinHandle<()>,
+}
+
+/// What [`ContentJoin::route`] decided for a request's spans.
+#[derive(Debug, Default)]
+pub struct Routed {
+    /// To queue now (content already copied in where it was waiting).
+    pub now: Vec<SpanRow>,
+    /// To hand to [`ContentJoin::commit`] once `now` is queued.
+    pub pending: Pending,
+}
+
+/// The second half of a routing decision.
+#[derive(Debug, Default)]
+pub struct Pending {
+    project: String,
+    hold: Vec<SpanRow>,
+    consumed: Vec<Key>,
+}
+
+impl ContentJoin {
+    /// Creates the join and starts its task, which queues released spans into `pipeline`.
+    pub fn start(config: &PipelineConfig, pipeline: Pipeline) -> (ContentJoin, JoinTask) {
+        let metrics = pipeline.metrics.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(config)),
+            wake: Notify::new(),
+            metrics,
+        });
+        let handle = tokio::spawn(run(shared.clone(), pipeline));
+        (ContentJoin { shared: shared.clone() }, JoinTask { shared, handle })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Step 1 for spans: which rows go to the queue now and which wait for content.
+    pub fn route(&self, project: &str, rows: Vec<SpanRow>) -> Routed {
+        self.lock().route(project, rows, Instant::now())
+    }
+
+    /// Step 2 for spans, after `Routed::now` was queued: consumes the content those rows took
+    /// and holds the rest. Returns rows that could not be held (the join is shut down): the
+    /// caller queues them itself.
+    pub fn commit(&self, pending: Pending) -> Vec<SpanRow> {
+        if pending.hold.is_empty() && pending.consumed.is_empty() {
+            return Vec::new();
+        }
+        let mut st = self.lock();
+        let late = st.commit(pending, Instant::now(), &self.shared.metrics.join);
+        st.publish(&self.shared.metrics.join);
+        drop(st);
+        // Released rows to write, or a new deadline the task may be sleeping past.
+        self.shared.wake.notify_one();
+        late
+    }
+
+    /// Content from a logs request (already queued for the `logs` table): completes held spans
+    /// or waits for its span.
+    pub fn add_content(&self, project: &str, content: Vec<SpanContent>) {
+        if content.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        st.add_content(project, content, Instant::now(), &self.shared.metrics.join);
+        st.publish(&self.shared.metrics.join);
+        drop(st);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl JoinTask {
+    /// Stops holding spans, writes every held span into the pipeline, and ends the task.
+    /// Call after the receivers stopped and before the pipeline is drained.
+    pub async fn shutdown(self) {
+        {
+            let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.closed = true;
+        }
+        self.shared.wake.notify_one();
+        let _ = self.handle.await;
+    }
+}
+
+async fn run(shared: Arc<Shared>, pipeline: Pipeline) {
+    loop {
+        let (ready, next, closed) = {
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let (ready, next) = st.tick(Instant::now(), &shared.metrics.join);
+            st.publish(&shared.metrics.join);
+            (ready, next, st.closed)
+        };
+        for rows in ready.chunks(RELEASE_CHUNK_ROWS) {
+            let result = match EncodedChunk::encode(rows) {
+                Ok(chunk) => pipeline.submit_waiting(chunk).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = result {
+                shared.metrics.rows_dropped.fetch_add(rows.len() as u64, Relaxed);
+                tracing::error!(rows = rows.len(), error = %e, "cannot queue spans released by the content join");
+            }
+        }
+        if closed {
+            return;
+        }
+        let sleep = match next {
+            Some(at) => tokio::time::sleep_until(at.into()),
+            None => tokio::time::sleep(Duration::from_secs(3600)),
+        };
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = sleep => {}
+        }
+    }
+}
+
+struct Waiting {
+    content: SpanContent,
+    since: Instant,
+    seq: u64,
+}
+
+struct Held {
+    row: SpanRow,
+    until: Instant,
+    seq: u64,
+}
+
+/// Everything behind the mutex. Methods take `now` so tests drive time.
+struct State {
+    window: Duration,
+    enabled: bool,
+    max_entries: usize,
+    max_bytes: usize,
+    /// Project name → small id (projects are few: configured API keys).
+    projects: HashMap<String, u32>,
+    content: HashMap<Key, Waiting>,
+    /// Arrival order of `content` (oldest first), for expiry and eviction.
+    content_order: BTreeMap<u64, Key>,
+    content_bytes: usize,
+    held: HashMap<Key, Held>,
+    held_order: BTreeMap<u64, Key>,
+    /// Released spans the task has not queued yet.
+    ready: Vec<SpanRow>,
+    /// Project id → service → when it last sent GenAI content, per kind of call.
+    services: HashMap<u32, HashMap<String, Seen>>,
+    service_count: usize,
+    seq: u64,
+    closed: bool,
+}
+
+/// When a service last sent content for chat-like calls and for embeddings.
+#[derive(Clone, Copy, Default, Debug)]
+struct Seen {
+    llm: Option<Instant>,
+    embedding: Option<Instant>,
+}
+
+impl Seen {
+    fn last(&self) -> Option<Instant> {
+        self.llm.max(self.embedding)
+    }
+}
+
+/// Whether a span row still lacks content a GenAI log record could supply.
+fn wants_content(row: &SpanRow) -> bool {
+    match row.observation_type.as_str() {
+        "llm" => row.input.is_empty() || row.output.is_empty(),
+        // An embedding's output is vectors, never text: only its input can come.
+        "embedding" => row.input.is_empty(),
+        _ => false,
+    }
+}
+
+/// Fills the row's empty content columns; true when input or output was filled.
+fn merge(row: &mut SpanRow, content: &SpanContent, take: impl Fn(&Option<String>) -> Option<String>) -> bool {
+    let mut filled = false;
+    if row.input.is_empty() {
+        if let Some(input) = take(&content.input) {
+            row.input = input;
+            filled = true;
+        }
+    }
+    if row.output.is_empty() {
+        if let Some(output) = take(&content.output) {
+            row.output = output;
+            filled = true;
+        }
+    }
+    if row.finish_reasons.is_empty() && !content.finish_reasons.is_empty() {
+        row.finish_reasons = content.finish_reasons.clone();
+    }
+    filled
+}
+
+fn merge_owned(row: &mut SpanRow, mut content: SpanContent) -> bool {
+    let mut filled = false;
+    if row.input.is_empty() {
+        if let Some(input) = content.input.take() {
+            row.input = input;
+            filled = true;
+        }
+    }
+    if row.output.is_empty() {
+        if let Some(output) = content.output.take() {
+            row.output = output;
+            filled = true;
+        }
+    }
+    if row.finish_reasons.is_empty() {
+        row.finish_reasons = content.finish_reasons;
+    }
+    filled
+}
+
+fn parse_ids(trace_id: &str, span_id: &str) -> Option<(u128, u64)> {
+    Some((u128::from_str_radix(trace_id, 16).ok()?, u64::from_str_radix(span_id, 16).ok()?))
+}
+
+impl State {
+    fn new(config: &PipelineConfig) -> State {
+        State {
+            window: config.content_join_window(),
+            enabled: config.content_join_window_ms > 0,
+            max_entries: config.content_join_max_entries,
+            max_bytes: config.content_join_max_bytes,
+            projects: HashMap::new(),
+            content: HashMap::new(),
+            content_order: BTreeMap::new(),
+            content_bytes: 0,
+            held: HashMap::new(),
+            held_order: BTreeMap::new(),
+            ready: Vec::new(),
+            services: HashMap::new(),
+            service_count: 0,
+            seq: 0,
+            closed: false,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn project_id(&mut self, project: &str) -> u32 {
+        if let Some(id) = self.projects.get(project) {
+            return *id;
+        }
+        let id = self.projects.len() as u32;
+        self.projects.insert(project.to_string(), id);
+        id
+    }
+
+    /// Whether the span's service recently sent content for this kind of span.
+    fn content_expected(&self, pid: u32, row: &SpanRow, now: Instant) -> bool {
+        let Some(seen) = self.services.get(&pid).and_then(|s| s.get(&row.service_name)) else { return false };
+        let last = if row.observation_type == "embedding" { seen.embedding } else { seen.llm };
+        last.is_some_and(|t| now.saturating_duration_since(t) < SERVICE_MEMORY)
+    }
+
+    fn route(&mut self, project: &str, rows: Vec<SpanRow>, now: Instant) -> Routed {
+        let mut routed = Routed { pending: Pending { project: project.to_string(), ..Default::default() }, ..Default::default() };
+        // Fast path: nothing was ever joined for this project (or the join is off / closed).
+        let pid = match self.projects.get(project) {
+            Some(pid) if self.enabled && !self.closed => *pid,
+            _ => {
+                routed.now = rows;
+                return routed;
+            }
+        };
+        routed.now.reserve(rows.len());
+        for mut row in rows {
+            let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
+                routed.now.push(row);
+                continue;
+            };
+            let key = (pid, trace, span);
+            if let Some(waiting) = self.content.get(&key) {
+                let complete = waiting.content.is_complete();
+                merge(&mut row, &waiting.content, Clone::clone);
+                routed.pending.consumed.push(key);
+                if complete || !wants_content(&row) {
+                    routed.now.push(row);
+                } else {
+                    // Half of an old-style event pair: the other half may still come.
+                    routed.pending.hold.push(row);
+                }
+            } else if wants_content(&row) && self.content_expected(pid, &row, now) {
+                routed.pending.hold.push(row);
+            } else {
+                routed.now.push(row);
+            }
+        }
+        routed
+    }
+
+    fn commit(&mut self, pending: Pending, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
+        let Pending { project, hold, consumed } = pending;
+        let pid = self.project_id(&project);
+        let mut late = Vec::new();
+        for mut row in hold {
+            let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
+                late.push(row);
+                continue;
+            };
+            let key = (pid, trace, span);
+            if let Some(waiting) = self.remove_content(&key) {
+                let complete = waiting.content.is_complete();
+                if merge_owned(&mut row, waiting.content) {
+                    m.spans_merged.fetch_add(1, Relaxed);
+                }
+                if complete || !wants_content(&row) {
+                    self.ready.push(row);
+                    continue;
+                }
+            }
+            if self.closed {
+                late.push(row);
+            } else if self.held.len() >= self.max_entries {
+                m.hold_full.fetch_add(1, Relaxed);
+                self.ready.push(row);
+            } else {
+                m.spans_held.fetch_add(1, Relaxed);
+                let seq = self.next_seq();
+                self.held_order.insert(seq, key);
+                if let Some(old) = self.held.insert(key, Held { row, until: now + self.window, seq }) {
+                    // The same span sent twice within the window: both copies are written.
+                    self.held_order.remove(&old.seq);
+                    self.ready.push(old.row);
+                }
+            }
+        }
+        for key in consumed {
+            // Rows that passed at once took a copy in `route`; consume the original.
+            if self.remove_content(&key).is_some() {
+                m.spans_merged.fetch_add(1, Relaxed);
+            }
+        }
+        late
+    }
+
+    fn remove_content(&mut self, key: &Key) -> Option<Waiting> {
+        let waiting = self.content.remove(key)?;
+        self.content_order.remove(&waiting.seq);
+        self.content_bytes -= waiting.content.text_bytes();
+        Some(waiting)
+    }
+
+    fn add_content(&mut self, project: &str, content: Vec<SpanContent>, now: Instant, m: &JoinMetrics) {
+        if !self.enabled || self.closed {
+            return;
+        }
+        let pid = self.project_id(project);
+        for c in content {
+            m.content_received.fetch_add(1, Relaxed);
+            self.remember_service(pid, &c.service_name, c.operation == "embeddings", now);
+            let Some((trace, span)) = parse_ids(&c.trace_id, &c.span_id) else { continue };
+            let key = (pid, trace, span);
+            if let Some(held) = self.held.get_mut(&key) {
+                let complete = c.is_complete();
+                if merge_owned(&mut held.row, c) {
+                    m.spans_merged.fetch_add(1, Relaxed);
+                }
+                if complete || !wants_content(&held.row) {
+                    let held = self.held.remove(&key).expect("present");
+                    self.held_order.remove(&held.seq);
+                    self.ready.push(held.row);
+                }
+                continue;
+            }
+            if let Some(waiting) = self.content.get_mut(&key) {
+                self.content_bytes -= waiting.content.text_bytes();
+                waiting.content.absorb(c);
+                self.content_bytes += waiting.content.text_bytes();
+            } else {
+                let seq = self.next_seq();
+                self.content_bytes += c.text_bytes();
+                self.content_order.insert(seq, key);
+                self.content.insert(key, Waiting { content: c, since: now, seq });
+            }
+            while self.content.len() > self.max_entries || self.content_bytes > self.max_bytes {
+                let Some((_, oldest)) = self.content_order.first_key_value().map(|(s, k)| (*s, *k)) else { break };
+                self.remove_content(&oldest);
+                m.content_evicted.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn remember_service(&mut self, pid: u32, service: &str, embedding: bool, now: Instant) {
+        let mark = |seen: &mut Seen| {
+            if embedding {
+                seen.embedding = Some(now);
+            } else {
+                seen.llm = Some(now);
+            }
+        };
+        if let Some(seen) = self.services.get_mut(&pid).and_then(|s| s.get_mut(service)) {
+            mark(seen);
+            return;
+        }
+        if self.service_count >= MAX_SERVICES {
+            // Forget the least recently seen service (rare: a handful of services is normal).
+            let oldest = self
+                .services
+                .iter()
+                .flat_map(|(p, s)| s.iter().map(move |(name, seen)| (seen.last(), *p, name.clone())))
+                .min();
+            if let Some((_, p, name)) = oldest {
+                if let Some(s) = self.services.get_mut(&p) {
+                    s.remove(&name);
+                    self.service_count -= 1;
+                }
+            }
+        }
+        let mut seen = Seen::default();
+        mark(&mut seen);
+        self.services.entry(pid).or_default().insert(service.to_string(), seen);
+        self.service_count += 1;
+    }
+
+    /// Releases expired holds (everything once closed), drops expired content, and hands the
+    /// released rows out. Returns the next instant something expires.
+    fn tick(&mut self, now: Instant, m: &JoinMetrics) -> (Vec<SpanRow>, Option<Instant>) {
+        while let Some((&seq, &key)) = self.held_order.first_key_value() {
+            let until = self.held.get(&key).map(|h| h.until);
+            if !self.closed && until.is_some_and(|u| u > now) {
+                break;
+            }
+            self.held_order.remove(&seq);
+            if let Some(held) = self.held.remove(&key) {
+                m.held_expired.fetch_add(1, Relaxed);
+                self.ready.push(held.row);
+            }
+        }
+        while let Some((_, &key)) = self.content_order.first_key_value() {
+            let since = self.content.get(&key).map(|w| w.since);
+            if !self.closed && since.is_some_and(|s| s + self.window > now) {
+                break;
+            }
+            self.remove_content(&key);
+            m.content_expired.fetch_add(1, Relaxed);
+        }
+        let next_held = self.held_order.first_key_value().and_then(|(_, k)| self.held.get(k)).map(|h| h.until);
+        let next_content = self
+            .content_order
+            .first_key_value()
+            .and_then(|(_, k)| self.content.get(k))
+            .map(|w| w.since + self.window);
+        let next = match (next_held, next_content) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (std::mem::take(&mut self.ready), next)
+    }
+
+    /// Updates the gauges.
+    fn publish(&self, m: &JoinMetrics) {
+        m.waiting_content.store(self.content.len() as u64, Relaxed);
+        m.waiting_content_bytes.store(self.content_bytes as u64, Relaxed);
+        m.held_spans.store(self.held.len() as u64, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_millis(5000);
+
+    fn state(max_entries: usize, max_bytes: usize) -> State {
+        let config = PipelineConfig {
+            content_join_window_ms: 5000,
+            content_join_max_entries: max_entries,
+            content_join_max_bytes: max_bytes,
+            ..PipelineConfig::default()
+        };
+        State::new(&config)
+    }
+
+    fn span(n: u8, service: &str, input: &str, output: &str) -> SpanRow {
+        SpanRow {
+            project: "p".into(),
+            trace_id: format!("{:032x}", 0xab00 + n as u128),
+            span_id: format!("{:016x}", 0xcd00 + n as u64),
+            service_name: service.into(),
+            observation_type: "llm".into(),
+            input: input.into(),
+            output: output.into(),
+            ..SpanRow::default()
+        }
+    }
+
+    fn content(n: u8, input: Option<&str>, output: Option<&str>, complete: bool) -> SpanContent {
+        SpanContent {
+            service_name: "bot".into(),
+            trace_id: format!("{:032x}", 0xab00 + n as u128),
+            span_id: format!("{:016x}", 0xcd00 + n as u64),
+            input: input.map(str::to_string),
+            output: output.map(str::to_string),
+            finish_reasons: vec!["stop".into()],
+            operation: "chat".into(),
+            complete,
+        }
+    }
+
+    /// route + commit as the receiver does, returning (written now, late).
+    fn spans(st: &mut State, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
+        let routed = st.route("p", rows, now);
+        let late = st.commit(routed.pending, now, m);
+        assert!(late.is_empty());
+        routed.now
+    }
+
+    #[test]
+    fn spans_of_services_that_never_sent_content_pass_without_waiting() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        let now = spans(&mut st, vec![span(1, "bot", "", "")], t0, &m);
+        assert_eq!(now.len(), 1);
+        assert!(st.held.is_empty());
+        // Content from another service of the project: still no reason to hold this one.
+        st.add_content("p", vec![SpanContent { service_name: "other".into(), ..content(9, Some("[]"), None, true) }], t0, &m);
+        assert_eq!(spans(&mut st, vec![span(2, "bot", "", "")], t0, &m).len(), 1);
+        assert_eq!(m.spans_held.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn content_first_is_merged_when_the_span_arrives() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0, &m);
+        let now = spans(&mut st, vec![span(1, "bot", "", "")], t0 + Duration::from_millis(10), &m);
+        assert_eq!(now.len(), 1);
+        assert_eq!((now[0].input.as_str(), now[0].output.as_str()), ("IN", "OUT"));
+        assert_eq!(now[0].finish_reasons, vec!["stop".to_string()]);
+        assert!(st.content.is_empty() && st.content_order.is_empty() && st.content_bytes == 0);
+        assert_eq!(m.spans_merged.load(Relaxed), 1);
+        // Content on the span wins over the log record's.
+        st.add_content("p", vec![content(2, Some("IN"), Some("OUT"), true)], t0, &m);
+        let now = spans(&mut st, vec![span(2, "bot", "own", "")], t0, &m);
+        assert_eq!((now[0].input.as_str(), now[0].output.as_str()), ("own", "OUT"));
+    }
+
+    #[test]
+    fn a_refused_request_consumes_nothing() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0, &m);
+        let routed = st.route("p", vec![span(1, "bot", "", "")], t0);
+        assert_eq!(routed.now[0].input, "IN");
+        drop(routed); // queue full: the client will send the span again
+        let now = spans(&mut st, vec![span(1, "bot", "", "")], t0, &m);
+        assert_eq!(now[0].input, "IN");
+    }
+
+    #[test]
+    fn span_first_is_held_then_completed_by_its_content() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m); // service known
+        assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0, &m).is_empty());
+        assert_eq!(st.held.len(), 1);
+        st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0 + Duration::from_millis(100), &m);
+        let (ready, _) = st.tick(t0 + Duration::from_millis(100), &m);
+        assert_eq!(ready.len(), 1);
+        assert_eq!((ready[0].input.as_str(), ready[0].output.as_str()), ("IN", "OUT"));
+        assert!(st.held.is_empty() && st.held_order.is_empty());
+        assert_eq!(m.held_expired.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn old_style_halves_complete_a_held_span_in_two_steps() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(9, Some("x"), None, false)], t0, &m);
+        assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0, &m).is_empty());
+        st.add_content("p", vec![content(1, Some("IN"), None, false)], t0, &m);
+        assert!(st.tick(t0, &m).0.is_empty(), "still waiting for the completion");
+        st.add_content("p", vec![content(1, None, Some("OUT"), false)], t0, &m);
+        let ready = st.tick(t0, &m).0;
+        assert_eq!((ready[0].input.as_str(), ready[0].output.as_str()), ("IN", "OUT"));
+    }
+
+    #[test]
+    fn partial_content_first_then_span_waits_for_the_rest() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(1, Some("[1]"), None, false)], t0, &m);
+        st.add_content("p", vec![content(1, Some("[2]"), None, false)], t0, &m);
+        assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0, &m).is_empty());
+        st.add_content("p", vec![content(1, None, Some("OUT"), false)], t0, &m);
+        let ready = st.tick(t0, &m).0;
+        assert_eq!((ready[0].input.as_str(), ready[0].output.as_str()), ("[1,2]", "OUT"));
+    }
+
+    #[test]
+    fn expired_holds_are_released_unmerged_and_content_expires() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
+        assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0 + Duration::from_millis(1), &m).is_empty());
+        let (ready, next) = st.tick(t0 + Duration::from_millis(2), &m);
+        assert!(ready.is_empty());
+        assert_eq!(next, Some(t0 + WINDOW), "content 9 expires first");
+        let (ready, next) = st.tick(t0 + WINDOW, &m);
+        assert!(ready.is_empty());
+        assert_eq!(m.content_expired.load(Relaxed), 1);
+        assert_eq!(next, Some(t0 + Duration::from_millis(1) + WINDOW));
+        let (ready, next) = st.tick(t0 + Duration::from_millis(1) + WINDOW, &m);
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].input, "");
+        assert_eq!(next, None);
+        assert_eq!(m.held_expired.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn bounds_evict_oldest_content_and_pass_spans_when_the_hold_is_full() {
+        let (mut st, m, t0) = (state(2, 10), JoinMetrics::default(), Instant::now());
+        for n in 1..=3 {
+            st.add_content("p", vec![content(n, Some("ab"), None, true)], t0, &m);
+        }
+        assert_eq!(st.content.len(), 2);
+        assert_eq!(m.content_evicted.load(Relaxed), 1);
+        st.add_content("p", vec![content(4, Some("0123456789"), None, true)], t0, &m);
+        assert_eq!(st.content.len(), 1, "byte bound");
+        assert_eq!(st.content_bytes, 10);
+        // Hold of 2: the third span is written at once (through `ready`), never dropped.
+        assert!(spans(&mut st, vec![span(5, "bot", "", ""), span(6, "bot", "", ""), span(7, "bot", "", "")], t0, &m).is_empty());
+        assert_eq!(st.held.len(), 2);
+        assert_eq!(m.hold_full.load(Relaxed), 1);
+        assert_eq!(st.tick(t0, &m).0.len(), 1);
+    }
+
+    #[test]
+    fn shutdown_releases_everything_and_projects_do_not_mix() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
+        st.add_content("q", vec![content(1, Some("Q"), Some("Q"), true)], t0, &m);
+        let now = spans(&mut st, vec![span(1, "bot", "", ""), span(2, "bot", "", "")], t0, &m);
+        assert!(now.is_empty(), "project q's content is not project p's");
+        st.closed = true;
+        let (ready, next) = st.tick(t0, &m);
+        assert_eq!(ready.len(), 2);
+        assert!(ready.iter().all(|r| r.input.is_empty()));
+        assert_eq!(next, None);
+        // Closed: nothing is held any more.
+        assert_eq!(st.route("p", vec![span(3, "bot", "", "")], t0).now.len(), 1);
+    }
+
+    #[test]
+    fn embeddings_wait_only_for_input_and_other_spans_never() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
+        let embedding = |input: &str| SpanRow { observation_type: "embedding".into(), ..span(1, "bot", input, "") };
+        // The service's content logs covered chat calls only: its embeddings are not held.
+        assert_eq!(spans(&mut st, vec![embedding("")], t0, &m).len(), 1);
+        st.add_content("p", vec![SpanContent { operation: "embeddings".into(), ..content(8, Some("x"), None, true) }], t0, &m);
+        assert_eq!(spans(&mut st, vec![embedding("text")], t0, &m).len(), 1);
+        assert_eq!(spans(&mut st, vec![embedding("")], t0, &m).len(), 0);
+        let tool = SpanRow { observation_type: "tool".into(), ..span(2, "bot", "", "") };
+        assert_eq!(spans(&mut st, vec![tool], t0, &m).len(), 1);
+    }
+}
