@@ -288,12 +288,15 @@ fn bundled_prices() -> Vec<Price> {
     prices
 }
 
-/// As prices.toml documents: `name` exactly (case-insensitive) against the response model, then
-/// the request model; then `pattern` the same way.
+/// As prices.toml documents: the response model (the model that actually ran), matched by
+/// `name` exactly (case-insensitive), then by `pattern`; only if it has no price, the request
+/// model the same way.
 fn price_for<'a>(prices: &'a [Price], response_model: &str, request_model: &str) -> Option<&'a Price> {
-    let models: Vec<&str> = [response_model, request_model].into_iter().filter(|m| !m.is_empty()).collect();
-    models.iter().find_map(|m| prices.iter().find(|p| p.name.eq_ignore_ascii_case(m))).or_else(|| {
-        models.iter().find_map(|m| prices.iter().find(|p| p.pattern.as_ref().is_some_and(|re| re.is_match(m))))
+    [response_model, request_model].into_iter().filter(|m| !m.is_empty()).find_map(|m| {
+        prices
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(m))
+            .or_else(|| prices.iter().find(|p| p.pattern.as_ref().is_some_and(|re| re.is_match(m))))
     })
 }
 

@@ -1,6 +1,7 @@
 //! The real OpenTelemetry Python SDK (tests/python/send_genai.py) sends GenAI chat spans over
 //! OTLP HTTP/protobuf, HTTP/JSON and gRPC (plain and gzip); the stored rows must hold exactly
-//! what it sent.
+//! what it sent. It also sends chat spans without content plus GenAI event log records carrying
+//! the prompt and completion (tests/python/send_genai_logs.py): the span rows must get them.
 
 mod support;
 
@@ -101,5 +102,62 @@ async fn python_sdk_over_http_protobuf_json_and_grpc() {
     for (trace_id, tag) in &sent {
         assert_trace(&rows, trace_id, tag);
     }
+    t.shutdown().await;
+}
+
+/// Runs the logs sender; returns (trace id, span id) of its chat span.
+fn send_logs(protocol: &str, endpoint: &str, style: &str, order: &str) -> (String, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/send_genai_logs.py");
+    let out = Command::new(python())
+        .args([script, "--protocol", protocol, "--endpoint", endpoint, "--style", style, "--order", order])
+        .args(["--service", "py-genai-bot"])
+        .output()
+        .expect("run python logs sender");
+    assert!(out.status.success(), "{protocol} logs sender failed: {}", String::from_utf8_lossy(&out.stderr));
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sender prints JSON");
+    (reply["trace_id"].as_str().unwrap().to_string(), reply["span_id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn python_sdk_genai_event_logs_fill_their_spans() {
+    let mut config = support::test_config("python_logs");
+    config.pipeline.content_join_window_ms = 30_000;
+    let t = TestCollector::start_with(config).await;
+    let http = format!("http://{}", t.collector.http_addr);
+    let grpc = t.grpc_addr().to_string();
+    // The first run is logs-first (which also makes the service known); the later spans-first
+    // runs wait for their records, which follow at once.
+    let runs = [
+        ("http/protobuf", &http, "events", "logs-first"),
+        ("http/protobuf", &http, "details", "spans-first"),
+        ("grpc", &grpc, "details", "logs-first"),
+        ("grpc", &grpc, "events", "spans-first"),
+    ];
+    let started = std::time::Instant::now();
+    let mut sent = Vec::new();
+    for (protocol, endpoint, style, order) in runs {
+        let (protocol, endpoint) = (protocol.to_string(), endpoint.clone());
+        let ids = tokio::task::spawn_blocking(move || send_logs(&protocol, &endpoint, style, order)).await.unwrap();
+        sent.push((ids, style, order));
+    }
+    let rows = t.spans(sent.len() as u64).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "spans were released by the window, not their logs");
+    for ((trace_id, span_id), style, order) in &sent {
+        let row = rows.iter().find(|r| &r.trace_id == trace_id && &r.span_id == span_id).expect("chat span stored");
+        let (input, output) = match *style {
+            "details" => (
+                r#"[{"role":"user","parts":[{"type":"text","content":"What is OTLP?"}]}]"#,
+                r#"[{"role":"assistant","parts":[{"type":"text","content":"A protocol."}],"finish_reason":"stop"}]"#,
+            ),
+            _ => (
+                r#"[{"role":"user","content":"What is OTLP?"}]"#,
+                r#"[{"role":"assistant","content":"A protocol.","index":0,"finish_reason":"stop"}]"#,
+            ),
+        };
+        assert_eq!((row.input.as_str(), row.output.as_str()), (input, output), "{style} {order}");
+        assert_eq!((row.observation_type.as_str(), row.service_name.as_str()), ("llm", "py-genai-bot"));
+    }
+    let logs = t.wait_for_count("SELECT count() FROM logs WHERE service_name = 'py-genai-bot' AND span_id != ''", 6).await;
+    assert_eq!(logs, 6, "1 details record or 2 event records per run");
     t.shutdown().await;
 }
