@@ -13,7 +13,8 @@ scores on a share of the traces (LLM-judge faithfulness, thumbs-up/down user fee
 helpfulness ratings, 5% of them re-sent with a corrected value). Then expands every panel query
 of dashboards/*.json exactly as Grafana and the plugin would (dashboards/tests/grafana_sql.py)
 for a `--days` range ending now with every variable on All, runs each `--runs` times and prints
-panel, p50 ms and rows. `--reuse` keeps an already seeded database.
+panel, p50 ms and rows (query condition cache off, see below). `--reuse` keeps an already seeded
+database.
 """
 
 import argparse
@@ -249,7 +250,10 @@ def main():
     ap.add_argument("--only", default="", help="time only panels whose title contains this")
     args = ap.parse_args()
 
-    ch = ClickHouse(args.url)
+    # No query condition cache: it remembers which granules failed a filter, so repeating a
+    # query with the same constants skips them. Grafana's relative ranges change the constants
+    # on every refresh, so timings with it on would flatter the filtered panels.
+    ch = ClickHouse(args.url, settings={"use_query_condition_cache": "0"})
     seeded = args.reuse and ch.scalar(
         f"SELECT count() FROM system.tables WHERE database = '{args.database}' AND name = 'spans'") == 1
     if not seeded:
@@ -270,11 +274,26 @@ def main():
 
     now = int(time.time())
     ctx = grafana_sql.Context(from_s=now - args.days * 86400, to_s=now)
+    # The trace explorer shows one trace below its list: time it on the slowest trace of the day.
+    trace_id = dbch.scalar("SELECT trace_id FROM spans WHERE start_time >= now() - INTERVAL 1 DAY "
+                           "AND parent_span_id = '' ORDER BY duration_ns DESC LIMIT 1")
+    runs = [(dash, {"trace_id": trace_id} if dash["uid"] == "spanlens-traces" else {}, "")
+            for dash in load_dashboards()]
+    # A few filtered variants of the heaviest raw-spans panels.
+    explorer = next(d for d in load_dashboards() if d["uid"] == "spanlens-traces")
+    overview = next(d for d in load_dashboards() if d["uid"] == "spanlens-overview")
+    runs += [(explorer, {"search": "refund", "trace_id": trace_id}, " (search 'refund')"),
+             (explorer, {"project": ["default"], "model": ["gpt-4o"], "status": ["Error"], "trace_id": trace_id},
+              " (project, model, status Error)"),
+             (overview, {"project": ["default"], "model": ["gpt-4o"]}, " (project, model gpt-4o)")]
     results = []
-    for dash in load_dashboards():
-        variables = grafana_sql.resolve_variables(dbch, dash, ctx)
+    for dash, selections, label in runs:
+        variables = grafana_sql.resolve_variables(dbch, dash, ctx, selections)
         for item in grafana_sql.queries(dash):
             if args.only and args.only.lower() not in item.title.lower():
+                continue
+            if label and (item.kind == "variable" or item.title not in ("Traces", "Slowest traces",
+                                                                         "Latency and time to first token by model")):
                 continue
             sql = grafana_sql.expand(item, variables, ctx)
             times, rows = [], 0
@@ -282,8 +301,11 @@ def main():
                 t0 = time.monotonic()
                 rows = len(dbch.query(sql))
                 times.append((time.monotonic() - t0) * 1000)
-            results.append((dash["title"], item.title, statistics.median(times), rows))
+            results.append((dash["title"], item.title + label, statistics.median(times), rows))
 
+    load = os.getloadavg()
+    print(f"{args.runs} runs per query; load average during the run: {load[0]:.1f} (1 min), "
+          f"{load[1]:.1f} (5 min) on {os.cpu_count()} cores", file=sys.stderr)
     w = max(len(f"{d} / {p}") for d, p, _, _ in results)
     print(f"{'panel'.ljust(w)}  {'p50 ms':>8}  {'rows':>6}")
     for d, p, ms, rows in results:

@@ -127,14 +127,12 @@ def spans_filter(col_prefix="", model=True, obs_type=False, extra=""):
 
 
 def trace_has_llm_call_filter():
-    """Traces (root spans) filtered by provider / model: the trace has a matching LLM call.
-    Each semi-join only runs when its variable is not All."""
-    return "\n  AND ".join([
-        "$__conditionalAll(trace_id IN (SELECT trace_id FROM spans WHERE $__timeFilter(start_time) "
-        "AND provider IN ($provider)), $provider)",
-        f"$__conditionalAll(trace_id IN (SELECT trace_id FROM spans WHERE $__timeFilter(start_time) "
-        f"AND {MODEL} IN ($model)), $model)",
-    ])
+    """Traces (root spans) filtered by provider / model: the trace has a matching LLM call, found
+    through llm_calls' hashed trace ids. Each semi-join only runs when its variable is not All."""
+    return "\n  AND ".join(
+        f"$__conditionalAll(cityHash64(trace_id) IN (SELECT trace_hash FROM llm_calls WHERE $__timeFilter(start_time) "
+        f"AND {col} IN (${var})), ${var})"
+        for col, var in (("provider", "provider"), ("model", "model")))
 
 
 def scores_filter():
@@ -446,12 +444,18 @@ def quality():
 
     def by_attr(attrs):
         """Mean score per LLM-call attribute (llm_calls): a score on an LLM call's span counts for
-        that call, any other score for the first LLM call of its trace."""
+        that call, any other score for the first LLM call of its trace. Above 50,000 scores in
+        the range the join runs on a deterministic 1-in-k sample of traces (k a power of two,
+        trace-hash range: prunes llm_calls by its sort key); `scores` is then scaled by k."""
         group = ", ".join(attrs)
         tuple_ = ", ".join(f"c.{a}" for a in attrs)
         picks = ", ".join(f"call.{i + 1} AS {a}" for i, a in enumerate(attrs))
         return f"""
-SELECT {picks}, score, count() AS scores, avg(value) AS mean
+WITH
+    (SELECT count() FROM scores WHERE $__timeFilter(timestamp) AND {cond('project', 'project')}) AS in_range,
+    toUInt64(pow(2, greatest(0, ceil(log2(in_range / 50000))))) AS k,
+    intDiv(18446744073709551615, k) AS max_trace_hash
+SELECT {picks}, score, count() * k AS scores, avg(value) AS mean, k AS sampled_1_in
 FROM
 (
     SELECT
@@ -471,9 +475,11 @@ FROM
         FROM scores FINAL
         WHERE {F}
           AND value IS NOT NULL
+          AND cityHash64(trace_id) <= max_trace_hash
     ) AS s ON c.trace_hash = s.trace_hash
     WHERE c.start_time >= ($__fromTime - INTERVAL 1 DAY)
       AND c.start_time <= ($__toTime)
+      AND c.trace_hash <= max_trace_hash
       AND {cond('c.project', 'project')}
     GROUP BY sid
 )
@@ -483,12 +489,20 @@ ORDER BY {group}, score
 
     by_prompt = by_attr(["prompt_name", "prompt_version"])
     by_model = by_attr(["model"])
+    # The 10 lowest values of each name first (cheap, numbers only), then the rows with them.
     worst_scores = f"""
-        SELECT name, groupArraySorted(10)((value, -toUnixTimestamp64Nano(timestamp), trace_id, comment, timestamp)) AS worst
+        SELECT timestamp, name, value, comment, trace_id
         FROM scores FINAL
         WHERE {F.replace(chr(10), chr(10) + '        ')}
           AND value IS NOT NULL
-        GROUP BY name"""
+          AND (name, value) IN (
+            SELECT name, arrayJoin(groupArraySorted(10)(value))
+            FROM scores FINAL
+            WHERE {F.replace(chr(10), chr(10) + '            ')}
+              AND value IS NOT NULL
+            GROUP BY name)
+        ORDER BY value ASC, timestamp DESC
+        LIMIT 10 BY name"""
     worst = f"""
 SELECT
     s.timestamp AS time,
@@ -500,12 +514,7 @@ SELECT
     r.input AS input,
     r.output AS output
 FROM
-(
-    SELECT name, w.1 AS value, w.3 AS trace_id, w.4 AS comment, w.5 AS timestamp
-    FROM
-    ({worst_scores}
-    )
-    ARRAY JOIN worst AS w
+({worst_scores}
 ) AS s
 LEFT JOIN
 (
@@ -515,7 +524,7 @@ LEFT JOIN
       AND start_time <= ($__toTime)
       AND parent_span_id = ''
       AND trace_id IN (
-        SELECT arrayJoin(worst).3
+        SELECT trace_id
         FROM
         ({worst_scores}
         ))
@@ -581,7 +590,7 @@ ORDER BY b, name
               transformations=[{"id": "groupingToMatrix", "options": {"rowField": "bucket", "columnField": "name",
                                                                        "valueField": "scores"}}]),
         table("Categorical scores", f"""
-SELECT name, string_value AS category, count() AS scores
+SELECT name, if(data_type = 'BOOLEAN', if(value = 1, 'true', 'false'), string_value) AS category, count() AS scores
 FROM scores FINAL
 WHERE {F}
   AND data_type IN ('CATEGORICAL', 'BOOLEAN')

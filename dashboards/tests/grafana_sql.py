@@ -55,16 +55,18 @@ class ClickHouseError(Exception):
 
 
 class ClickHouse:
-    def __init__(self, url, database=None, timeout=600):
+    def __init__(self, url, database=None, timeout=600, settings=None):
         self.url = url.rstrip("/")
         self.database = database
         self.timeout = timeout
+        self.settings = dict(settings or {})
 
     def with_database(self, database):
-        return ClickHouse(self.url, database, self.timeout)
+        return ClickHouse(self.url, database, self.timeout, self.settings)
 
     def _post(self, sql, params=None):
-        p = dict(params or {})
+        p = dict(self.settings)
+        p.update(params or {})
         if self.database:
             p["database"] = self.database
         req = urllib.request.Request(self.url + "/?" + urllib.parse.urlencode(p), data=sql.encode("utf-8"))

@@ -201,8 +201,8 @@ EXPECTED_COLUMNS = {
     ("spanlens-quality", "Negative feedback share"): ["time", "negative_share"],
     ("spanlens-quality", "Score distribution"): ["bucket", "name", "scores"],
     ("spanlens-quality", "Categorical scores"): ["name", "category", "scores"],
-    ("spanlens-quality", "Scores by prompt version"): ["prompt_name", "prompt_version", "score", "scores", "mean"],
-    ("spanlens-quality", "Scores by model"): ["model", "score", "scores", "mean"],
+    ("spanlens-quality", "Scores by prompt version"): ["prompt_name", "prompt_version", "score", "scores", "mean", "sampled_1_in"],
+    ("spanlens-quality", "Scores by model"): ["model", "score", "scores", "mean", "sampled_1_in"],
     ("spanlens-quality", "Worst-scored traces"):
         ["time", "score", "value", "comment", "trace_id", "trace_name", "input", "output"],
     ("spanlens-cost", "Cost"): ["cost"],
@@ -389,6 +389,7 @@ class ClickHouseTest(unittest.TestCase):
         cls.server = g.ClickHouse(CLICKHOUSE_URL)
         cls.database = f"spanlens_dash_test_{os.getpid()}"
         cls.migrated_by = g.create_database(cls.server, cls.database)
+        print(f"\ndashboard tests: database {cls.database} migrated by {cls.migrated_by}", file=sys.stderr)
         cls.ch = cls.server.with_database(cls.database)
         insert_json(cls.ch, "spans", seed_spans())
         first, resent = seed_scores()
@@ -580,10 +581,15 @@ class ClickHouseTest(unittest.TestCase):
         for r in worst:
             i = int(r["trace_id"][-3:])
             question = "What is the refund policy for damaged items?" if i == 42 else f"Question number {i}"
-            self.assertEqual((r["input"], r["output"]), (question, f"Answer number {i}"))
+            answer = "" if i % 20 == 0 else f"Answer number {i}"  # every 20th trace failed
+            self.assertEqual((r["input"], r["output"]), (question, answer))
         feedback = [r for r in self.run_panel("spanlens-quality", "Worst-scored traces", p1) if r["score"] == "user_feedback"]
         self.assertEqual([r["value"] for r in feedback[:3]], [0, 0, 0])
         self.assertEqual(feedback[0]["comment"], "wrong answer")
+
+        categories = {(r["name"], r["category"]): r["scores"]
+                      for r in self.run_panel("spanlens-quality", "Categorical scores", p1)}
+        self.assertEqual(categories, {("tone", "neutral"): 2, ("user_feedback", "false"): 3, ("user_feedback", "true"): 7})
 
         over_time = self.run_panel("spanlens-quality", "Scores over time by name", {**p1, "score_name": ["user_feedback"]})
         self.assertEqual({r["name"] for r in over_time}, {"user_feedback"})

@@ -27,7 +27,7 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde_json::json;
 
-use crate::text::{self, DOMAINS, Domain};
+use crate::text::{self, DOMAINS, Domain, Tool};
 
 /// A chat model as providers report it: the name asked for and the snapshot that answered.
 struct Model {
@@ -40,18 +40,90 @@ struct Model {
 }
 
 static MODELS: &[Model] = &[
-    Model { provider: "openai", request: "gpt-4o", response: "gpt-4o-2024-08-06", server: "api.openai.com", reasoning: false },
-    Model { provider: "openai", request: "gpt-4o-mini", response: "gpt-4o-mini-2024-07-18", server: "api.openai.com", reasoning: false },
-    Model { provider: "openai", request: "gpt-4.1", response: "gpt-4.1-2025-04-14", server: "api.openai.com", reasoning: false },
-    Model { provider: "openai", request: "gpt-5", response: "gpt-5-2025-08-07", server: "api.openai.com", reasoning: true },
-    Model { provider: "openai", request: "o3-mini", response: "o3-mini-2025-01-31", server: "api.openai.com", reasoning: true },
-    Model { provider: "anthropic", request: "claude-sonnet-4-5", response: "claude-sonnet-4-5-20250929", server: "api.anthropic.com", reasoning: false },
-    Model { provider: "anthropic", request: "claude-3-5-haiku-latest", response: "claude-3-5-haiku-20241022", server: "api.anthropic.com", reasoning: false },
-    Model { provider: "anthropic", request: "claude-opus-4-1", response: "claude-opus-4-1-20250805", server: "api.anthropic.com", reasoning: true },
-    Model { provider: "gcp.gemini", request: "gemini-2.5-flash", response: "gemini-2.5-flash", server: "generativelanguage.googleapis.com", reasoning: true },
-    Model { provider: "gcp.gemini", request: "gemini-2.5-pro", response: "gemini-2.5-pro", server: "generativelanguage.googleapis.com", reasoning: true },
-    Model { provider: "aws.bedrock", request: "meta.llama3-1-70b-instruct-v1:0", response: "meta.llama3-1-70b-instruct-v1:0", server: "bedrock-runtime.us-east-1.amazonaws.com", reasoning: false },
-    Model { provider: "mistral_ai", request: "mistral-large-latest", response: "mistral-large-2411", server: "api.mistral.ai", reasoning: false },
+    Model {
+        provider: "openai",
+        request: "gpt-4o",
+        response: "gpt-4o-2024-08-06",
+        server: "api.openai.com",
+        reasoning: false,
+    },
+    Model {
+        provider: "openai",
+        request: "gpt-4o-mini",
+        response: "gpt-4o-mini-2024-07-18",
+        server: "api.openai.com",
+        reasoning: false,
+    },
+    Model {
+        provider: "openai",
+        request: "gpt-4.1",
+        response: "gpt-4.1-2025-04-14",
+        server: "api.openai.com",
+        reasoning: false,
+    },
+    Model {
+        provider: "openai",
+        request: "gpt-5",
+        response: "gpt-5-2025-08-07",
+        server: "api.openai.com",
+        reasoning: true,
+    },
+    Model {
+        provider: "openai",
+        request: "o3-mini",
+        response: "o3-mini-2025-01-31",
+        server: "api.openai.com",
+        reasoning: true,
+    },
+    Model {
+        provider: "anthropic",
+        request: "claude-sonnet-4-5",
+        response: "claude-sonnet-4-5-20250929",
+        server: "api.anthropic.com",
+        reasoning: false,
+    },
+    Model {
+        provider: "anthropic",
+        request: "claude-3-5-haiku-latest",
+        response: "claude-3-5-haiku-20241022",
+        server: "api.anthropic.com",
+        reasoning: false,
+    },
+    Model {
+        provider: "anthropic",
+        request: "claude-opus-4-1",
+        response: "claude-opus-4-1-20250805",
+        server: "api.anthropic.com",
+        reasoning: true,
+    },
+    Model {
+        provider: "gcp.gemini",
+        request: "gemini-2.5-flash",
+        response: "gemini-2.5-flash",
+        server: "generativelanguage.googleapis.com",
+        reasoning: true,
+    },
+    Model {
+        provider: "gcp.gemini",
+        request: "gemini-2.5-pro",
+        response: "gemini-2.5-pro",
+        server: "generativelanguage.googleapis.com",
+        reasoning: true,
+    },
+    Model {
+        provider: "aws.bedrock",
+        request: "meta.llama3-1-70b-instruct-v1:0",
+        response: "meta.llama3-1-70b-instruct-v1:0",
+        server: "bedrock-runtime.us-east-1.amazonaws.com",
+        reasoning: false,
+    },
+    Model {
+        provider: "mistral_ai",
+        request: "mistral-large-latest",
+        response: "mistral-large-2411",
+        server: "api.mistral.ai",
+        reasoning: false,
+    },
 ];
 
 /// The instrumentation library that emits a provider's chat spans.
@@ -65,21 +137,37 @@ fn provider_scope(provider: &str) -> (&'static str, &'static str) {
     }
 }
 
-static AGENT_SCOPES: &[(&str, &str)] =
-    &[("openai.agents", "0.3.2"), ("langgraph", "0.6.7"), ("pydantic-ai", "1.0.10"), ("spanlens", "0.1.0")];
+static AGENT_SCOPES: &[(&str, &str)] = &[
+    ("openai.agents", "0.3.2"),
+    ("langgraph", "0.6.7"),
+    ("pydantic-ai", "1.0.10"),
+    ("spanlens", "0.1.0"),
+];
 
 static LLM_ERRORS: &[(&str, &str)] = &[
-    ("RateLimitError", "Error code: 429 - Rate limit reached for requests per minute. Please try again in 2.4s."),
+    (
+        "RateLimitError",
+        "Error code: 429 - Rate limit reached for requests per minute. Please try again in 2.4s.",
+    ),
     ("APITimeoutError", "Request timed out after 60.0 seconds."),
-    ("InternalServerError", "Error code: 500 - The server had an error while processing your request."),
+    (
+        "InternalServerError",
+        "Error code: 500 - The server had an error while processing your request.",
+    ),
     ("overloaded_error", "Error code: 529 - Overloaded"),
-    ("APIConnectionError", "Connection error: peer closed connection without sending complete message body"),
+    (
+        "APIConnectionError",
+        "Connection error: peer closed connection without sending complete message body",
+    ),
 ];
 
 static TOOL_ERRORS: &[(&str, &str)] = &[
     ("TimeoutError", "tool did not answer within 10 s"),
     ("ToolExecutionError", "upstream service returned 502 Bad Gateway"),
-    ("ValidationError", "argument failed schema validation: missing required property"),
+    (
+        "ValidationError",
+        "argument failed schema validation: missing required property",
+    ),
 ];
 
 /// Knobs of the corpus.
@@ -105,7 +193,11 @@ pub struct GeneratedRequest {
 }
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.to_string(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 fn s(key: &str, v: impl Into<String>) -> KeyValue {
     kv(key, any_value::Value::StringValue(v.into()))
@@ -119,7 +211,9 @@ fn f(key: &str, v: f64) -> KeyValue {
 fn sa(key: &str, vs: &[&str]) -> KeyValue {
     let values = vs
         .iter()
-        .map(|v| AnyValue { value: Some(any_value::Value::StringValue(v.to_string())) })
+        .map(|v| AnyValue {
+            value: Some(any_value::Value::StringValue(v.to_string())),
+        })
         .collect();
     kv(key, any_value::Value::ArrayValue(ArrayValue { values }))
 }
@@ -135,6 +229,7 @@ fn tokens(rng: &mut impl Rng, chars: usize) -> i64 {
 }
 
 const US: u64 = 1_000;
+const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.37.0";
 
 /// Builds traces for one request.
 pub struct Generator<R: Rng> {
@@ -144,131 +239,53 @@ pub struct Generator<R: Rng> {
     now_ns: u64,
 }
 
+/// Every id handed out for one request, so encoded bodies can be re-keyed.
+#[derive(Default)]
+struct Ids {
+    traces: Vec<[u8; 16]>,
+    spans: Vec<[u8; 8]>,
+}
+
 /// Spans of one trace, split by the instrumentation scope that emitted them.
+#[derive(Default)]
 struct TraceSpans {
+    /// The agent framework's spans: agent, tools, retrieval.
     agent: Vec<Span>,
+    /// Provider client spans (chat, embeddings), with their provider.
     llm: Vec<(&'static str, Span)>,
 }
 
-impl<R: Rng> Generator<R> {
-    pub fn new(rng: R, config: CorpusConfig, now_ns: u64) -> Self {
-        Generator { rng, config, now_ns }
-    }
+/// What the spans of one trace share.
+struct Trace {
+    domain: &'static Domain,
+    trace_id: Vec<u8>,
+    root_id: Vec<u8>,
+    session: String,
+    user: String,
+    model: &'static Model,
+    temperature: f64,
+    max_tokens: i64,
+    spans: TraceSpans,
+}
 
-    fn new_trace_id(&mut self, ids: &mut Vec<[u8; 16]>) -> [u8; 16] {
-        let id: [u8; 16] = self.rng.random();
-        ids.push(id);
-        id
-    }
-
-    fn new_span_id(&mut self, ids: &mut Vec<[u8; 8]>) -> [u8; 8] {
-        let id: [u8; 8] = self.rng.random();
-        ids.push(id);
-        id
-    }
-
-    /// One request: a single service (resource) whose traces hold at least `spans_per_request`
-    /// spans, grouped into scope spans per instrumentation library, as an SDK batch would be.
-    pub fn request(&mut self) -> GeneratedRequest {
-        let domain_idx = self.rng.random_range(0..DOMAINS.len());
-        let domain = &DOMAINS[domain_idx];
-        let agent_scope = AGENT_SCOPES[domain_idx % AGENT_SCOPES.len()];
-        let mut trace_ids = Vec::new();
-        let mut span_ids = Vec::new();
-        let mut agent_spans = Vec::new();
-        let mut llm_spans: Vec<(&'static str, Span)> = Vec::new();
-        let mut spans = 0;
-        let mut traces = 0;
-        while spans < self.config.spans_per_request.max(1) {
-            let t = self.trace(domain, &mut trace_ids, &mut span_ids);
-            spans += t.agent.len() + t.llm.len();
-            traces += 1;
-            agent_spans.extend(t.agent);
-            llm_spans.extend(t.llm);
-        }
-
-        let mut scope_spans = vec![ScopeSpans {
-            scope: Some(InstrumentationScope {
-                name: agent_scope.0.into(),
-                version: agent_scope.1.into(),
-                ..Default::default()
-            }),
-            spans: agent_spans,
-            schema_url: "https://opentelemetry.io/schemas/1.37.0".into(),
-        }];
-        // One scope per provider library, in first-seen order.
-        for (provider, span) in llm_spans {
-            let (name, version) = provider_scope(provider);
-            match scope_spans.iter_mut().find(|ss| ss.scope.as_ref().is_some_and(|s| s.name == name)) {
-                Some(ss) => ss.spans.push(span),
-                None => scope_spans.push(ScopeSpans {
-                    scope: Some(InstrumentationScope { name: name.into(), version: version.into(), ..Default::default() }),
-                    spans: vec![span],
-                    schema_url: "https://opentelemetry.io/schemas/1.37.0".into(),
-                }),
-            }
-        }
-
-        let environment = if self.rng.random_bool(0.8) { "production" } else { "staging" };
-        let language = if domain_idx % 2 == 0 { "python" } else { "nodejs" };
-        let resource = Resource {
-            attributes: vec![
-                s("service.name", domain.service),
-                s("service.version", domain.version),
-                s("service.instance.id", hex_id(&mut self.rng, 8)),
-                s("deployment.environment.name", environment),
-                s("telemetry.sdk.name", "opentelemetry"),
-                s("telemetry.sdk.language", language),
-                s("telemetry.sdk.version", if language == "python" { "1.37.0" } else { "2.1.0" }),
-                s("host.name", format!("{}-{}", domain.service, hex_id(&mut self.rng, 3))),
-                s("cloud.region", *["eu-west-1", "us-east-1", "europe-west4"].choose(&mut self.rng).unwrap()),
-            ],
-            ..Default::default()
-        };
-        GeneratedRequest {
-            request: ExportTraceServiceRequest {
-                resource_spans: vec![ResourceSpans {
-                    resource: Some(resource),
-                    scope_spans,
-                    schema_url: "https://opentelemetry.io/schemas/1.37.0".into(),
-                }],
-            },
-            spans,
-            traces,
-            root_spans: traces,
-            trace_ids,
-            span_ids,
-        }
-    }
-
-    fn trace(&mut self, d: &'static Domain, trace_ids: &mut Vec<[u8; 16]>, span_ids: &mut Vec<[u8; 8]>) -> TraceSpans {
-        let rng_trace = self.new_trace_id(trace_ids);
-        let trace_id = rng_trace.to_vec();
-        let root_id = self.new_span_id(span_ids).to_vec();
-        let session = format!("sess_{}", hex_id(&mut self.rng, 6));
-        let user = format!("user_{}", self.rng.random_range(1..50_000));
-        let common = |extra: Vec<KeyValue>| {
-            let mut attrs = extra;
-            attrs.push(s("session.id", session.clone()));
-            attrs.push(s("user.id", user.clone()));
-            attrs
-        };
-        let model = MODELS.choose(&mut self.rng).unwrap();
-        let prompt_version = self.rng.random_range(1..=d.policies.len() + 1);
-        let system = text::system_prompt(d, prompt_version);
-        let question = text::user_prompt(&mut self.rng, d);
-        let temperature = (self.rng.random_range(0..=10) as f64) / 10.0;
-        let max_tokens = *[1024i64, 2048, 4096, 8192].choose(&mut self.rng).unwrap();
-
-        // Traces end before `now_ns` (a slow agent run takes minutes at most).
-        let root_start = self.now_ns - self.rng.random_range(600_000_000_000..900_000_000_000u64);
-        let mut cursor = root_start + self.rng.random_range(2_000..20_000) * US;
-        let mut agent: Vec<Span> = Vec::new();
-        let mut llm: Vec<(&'static str, Span)> = Vec::new();
-        let mut root_error: Option<(&str, &str)> = None;
-
-        let span = |name: String, id: Vec<u8>, parent: &[u8], kind: SpanKind, start: u64, end: u64, attributes: Vec<KeyValue>| Span {
-            trace_id: trace_id.clone(),
+impl Trace {
+    /// A child span of the trace; session and user ride on every span (as Langfuse-style SDKs
+    /// propagate them).
+    #[allow(clippy::too_many_arguments)]
+    fn span(
+        &self,
+        name: String,
+        id: Vec<u8>,
+        parent: &[u8],
+        kind: SpanKind,
+        start: u64,
+        end: u64,
+        mut attributes: Vec<KeyValue>,
+    ) -> Span {
+        attributes.push(s("session.id", self.session.clone()));
+        attributes.push(s("user.id", self.user.clone()));
+        Span {
+            trace_id: self.trace_id.clone(),
             span_id: id,
             parent_span_id: parent.to_vec(),
             flags: 0x101,
@@ -278,204 +295,441 @@ impl<R: Rng> Generator<R> {
             end_time_unix_nano: end,
             attributes,
             ..Default::default()
+        }
+    }
+}
+
+/// How one chat call ended.
+enum Chat {
+    /// The provider call failed; the agent gives up.
+    Failed {
+        end: u64,
+        error: (&'static str, &'static str),
+    },
+    /// The model asked for tools.
+    ToolCalls {
+        end: u64,
+        calls: Vec<(&'static Tool, String, serde_json::Value)>,
+    },
+    /// The model answered.
+    Answered { end: u64, answer: String },
+}
+
+fn error_status(message: &str) -> Option<Status> {
+    Some(Status {
+        code: StatusCode::Error as i32,
+        message: message.into(),
+    })
+}
+
+impl<R: Rng> Generator<R> {
+    pub fn new(rng: R, config: CorpusConfig, now_ns: u64) -> Self {
+        Generator { rng, config, now_ns }
+    }
+
+    fn span_id(&mut self, ids: &mut Ids) -> Vec<u8> {
+        let id: [u8; 8] = self.rng.random();
+        ids.spans.push(id);
+        id.to_vec()
+    }
+
+    fn gap(&mut self) -> u64 {
+        self.rng.random_range(200..5_000) * US
+    }
+
+    /// One request: a single service (resource) whose traces hold at least `spans_per_request`
+    /// spans, grouped into scope spans per instrumentation library, as an SDK batch would be.
+    pub fn request(&mut self) -> GeneratedRequest {
+        let domain_idx = self.rng.random_range(0..DOMAINS.len());
+        let domain = &DOMAINS[domain_idx];
+        let mut ids = Ids::default();
+        let mut all = TraceSpans::default();
+        let (mut spans, mut traces) = (0, 0);
+        while spans < self.config.spans_per_request.max(1) {
+            let t = self.trace(domain, &mut ids);
+            spans += t.agent.len() + t.llm.len();
+            traces += 1;
+            all.agent.extend(t.agent);
+            all.llm.extend(t.llm);
+        }
+
+        let scope = |(name, version): (&str, &str), spans: Vec<Span>| ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: name.into(),
+                version: version.into(),
+                ..Default::default()
+            }),
+            spans,
+            schema_url: SCHEMA_URL.into(),
         };
+        let mut scope_spans = vec![scope(AGENT_SCOPES[domain_idx % AGENT_SCOPES.len()], all.agent)];
+        // One scope per provider library, in first-seen order.
+        for (provider, span) in all.llm {
+            let lib = provider_scope(provider);
+            match scope_spans
+                .iter_mut()
+                .find(|ss| ss.scope.as_ref().is_some_and(|s| s.name == lib.0))
+            {
+                Some(ss) => ss.spans.push(span),
+                None => scope_spans.push(scope(lib, vec![span])),
+            }
+        }
+
+        let environment = if self.rng.random_bool(0.8) {
+            "production"
+        } else {
+            "staging"
+        };
+        let (language, sdk_version) = if domain_idx % 2 == 0 {
+            ("python", "1.37.0")
+        } else {
+            ("nodejs", "2.1.0")
+        };
+        let resource = Resource {
+            attributes: vec![
+                s("service.name", domain.service),
+                s("service.version", domain.version),
+                s("service.instance.id", hex_id(&mut self.rng, 8)),
+                s("deployment.environment.name", environment),
+                s("telemetry.sdk.name", "opentelemetry"),
+                s("telemetry.sdk.language", language),
+                s("telemetry.sdk.version", sdk_version),
+                s("host.name", format!("{}-{}", domain.service, hex_id(&mut self.rng, 3))),
+                s(
+                    "cloud.region",
+                    *["eu-west-1", "us-east-1", "europe-west4"]
+                        .choose(&mut self.rng)
+                        .unwrap(),
+                ),
+            ],
+            ..Default::default()
+        };
+        GeneratedRequest {
+            request: ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(resource),
+                    scope_spans,
+                    schema_url: SCHEMA_URL.into(),
+                }],
+            },
+            spans,
+            traces,
+            root_spans: traces,
+            trace_ids: ids.traces,
+            span_ids: ids.spans,
+        }
+    }
+
+    /// One agent invocation: optional retrieval, then chat calls and the tools they ask for.
+    fn trace(&mut self, domain: &'static Domain, ids: &mut Ids) -> TraceSpans {
+        let trace_id: [u8; 16] = self.rng.random();
+        ids.traces.push(trace_id);
+        let mut t = Trace {
+            domain,
+            trace_id: trace_id.to_vec(),
+            root_id: self.span_id(ids),
+            session: format!("sess_{}", hex_id(&mut self.rng, 6)),
+            user: format!("user_{}", self.rng.random_range(1..50_000)),
+            model: MODELS.choose(&mut self.rng).unwrap(),
+            temperature: (self.rng.random_range(0..=10) as f64) / 10.0,
+            max_tokens: *[1024i64, 2048, 4096, 8192].choose(&mut self.rng).unwrap(),
+            spans: TraceSpans::default(),
+        };
+        let prompt_version = self.rng.random_range(1..=domain.policies.len() + 1);
+        let question = text::user_prompt(&mut self.rng, domain);
+
+        // Traces end before `now_ns` (a slow agent run takes minutes at most).
+        let root_start = self.now_ns - self.rng.random_range(600_000_000_000..900_000_000_000u64);
+        let mut cursor = root_start + self.rng.random_range(2_000..20_000) * US;
 
         // The conversation the model sees, growing with each tool round trip.
-        let mut messages = vec![
-            json!({"role": "system", "parts": [{"type": "text", "content": system}]}),
-        ];
-
-        // Retrieval (RAG) before the first model call.
-        if let Some(source) = d.data_source.filter(|_| self.rng.random_bool(0.6)) {
-            let retrieval_id = self.new_span_id(span_ids).to_vec();
-            let embed_id = self.new_span_id(span_ids).to_vec();
-            let r_start = cursor;
-            let e_start = r_start + self.rng.random_range(500..4_000) * US;
-            let e_end = e_start + self.rng.random_range(40_000..250_000) * US;
-            let r_end = e_end + self.rng.random_range(15_000..120_000) * US;
-            let top_k = self.rng.random_range(3..=6);
-            llm.push(("openai", span(
-                "embeddings text-embedding-3-small".into(), embed_id, &retrieval_id, SpanKind::Client, e_start, e_end,
-                common(vec![
-                    s("gen_ai.operation.name", "embeddings"),
-                    s("gen_ai.provider.name", "openai"),
-                    s("gen_ai.request.model", "text-embedding-3-small"),
-                    s("gen_ai.response.model", "text-embedding-3-small"),
-                    i("gen_ai.usage.input_tokens", tokens(&mut self.rng, question.len())),
-                    i("gen_ai.embeddings.dimension.count", 1536),
-                    s("server.address", "api.openai.com"),
-                    i("server.port", 443),
-                ]),
-            )));
-            agent.push(span(
-                format!("retrieval {source}"), retrieval_id, &root_id, SpanKind::Internal, r_start, r_end,
-                common(vec![
-                    s("gen_ai.operation.name", "retrieval"),
-                    s("gen_ai.data_source.id", source),
-                    s("db.system.name", "qdrant"),
-                    s("db.operation.name", "search"),
-                    s("db.collection.name", source),
-                    i("db.response.returned_rows", top_k as i64),
-                ]),
-            ));
-            let context = text::retrieved_context(&mut self.rng, d, top_k);
+        let system = text::system_prompt(domain, prompt_version);
+        let mut messages = vec![json!({"role": "system", "parts": [{"type": "text", "content": system}]})];
+        if let Some(source) = domain.data_source.filter(|_| self.rng.random_bool(0.6)) {
+            let (end, context) = self.retrieval(&mut t, ids, source, cursor, &question);
             messages.push(json!({"role": "user", "parts": [{"type": "text", "content": context}]}));
-            cursor = r_end + self.rng.random_range(200..5_000) * US;
+            cursor = end + self.gap();
         }
         messages.push(json!({"role": "user", "parts": [{"type": "text", "content": question.clone()}]}));
 
-        let n_llm = match self.rng.random_range(0..10) {
-            0..=2 => 1,
-            3..=5 => 2,
-            6..=8 => 3,
-            _ => 4,
-        };
-        let mut final_answer = String::new();
-        for turn in 0..n_llm {
-            let last = turn == n_llm - 1;
-            let llm_id = self.new_span_id(span_ids).to_vec();
-            let input_json = serde_json::Value::Array(messages.clone()).to_string();
-            let input_tokens = tokens(&mut self.rng, input_json.len());
-            let start = cursor;
-            let mut attrs = vec![
-                s("gen_ai.operation.name", "chat"),
-                s("gen_ai.provider.name", model.provider),
-                s("gen_ai.request.model", model.request),
-                f("gen_ai.request.temperature", temperature),
-                i("gen_ai.request.max_tokens", max_tokens),
-                s("server.address", model.server),
-                i("server.port", 443),
-            ];
-            if self.rng.random_bool(0.3) {
-                attrs.push(f("gen_ai.request.top_p", 0.9));
-            }
-            attrs.push(s("gen_ai.input.messages", input_json));
-
-            if self.rng.random_bool(self.config.llm_error_rate) {
-                let (error_type, message) = *LLM_ERRORS.choose(&mut self.rng).unwrap();
-                let end = start + self.rng.random_range(200_000..60_000_000) * US;
-                attrs.push(s("error.type", error_type));
-                let mut sp = span(format!("chat {}", model.request), llm_id, &root_id, SpanKind::Client, start, end, common(attrs));
-                sp.status = Some(Status { code: StatusCode::Error as i32, message: message.into() });
-                sp.events.push(Event {
-                    time_unix_nano: end,
-                    name: "exception".into(),
-                    attributes: vec![s("exception.type", error_type), s("exception.message", message)],
-                    ..Default::default()
-                });
-                llm.push((model.provider, sp));
-                root_error = Some((error_type, message));
-                cursor = end;
-                break;
-            }
-
-            let (output, finish, calls) = if last {
-                let target = self.rng.random_range(200..3000);
-                let answer = text::completion(&mut self.rng, d, target);
-                let finish = if self.rng.random_bool(0.04) { "length" } else { "stop" };
-                final_answer = answer.clone();
-                (json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": finish}]), finish, Vec::new())
-            } else {
-                let n_calls = if self.rng.random_bool(0.3) { 2 } else { 1 };
-                let mut parts = Vec::new();
-                if self.rng.random_bool(0.4) {
-                    parts.push(json!({"type": "text", "content": "Let me look that up before answering."}));
+        let turns = *[1, 1, 1, 2, 2, 2, 3, 3, 3, 4].choose(&mut self.rng).unwrap();
+        let mut outcome = Ok(String::new());
+        for turn in 0..turns {
+            match self.chat(&mut t, ids, cursor, &mut messages, turn == turns - 1) {
+                Chat::Failed { end, error } => {
+                    cursor = end;
+                    outcome = Err(error);
+                    break;
                 }
-                let mut calls = Vec::new();
-                for _ in 0..n_calls {
-                    let tool = d.tools.choose(&mut self.rng).unwrap();
-                    let call_id = format!("call_{}", hex_id(&mut self.rng, 12));
-                    let args = text::tool_arguments(&mut self.rng, d, tool);
-                    parts.push(json!({"type": "tool_call", "id": call_id, "name": tool.name, "arguments": args}));
-                    calls.push((tool, call_id, args));
+                Chat::Answered { end, answer } => {
+                    cursor = end;
+                    outcome = Ok(answer);
                 }
-                (json!([{"role": "assistant", "parts": parts, "finish_reason": "tool_calls"}]), "tool_calls", calls)
-            };
-            let output_json = output.to_string();
-            let output_tokens = if finish == "length" { max_tokens } else { tokens(&mut self.rng, output_json.len() / 2 + 20) };
-            // Time to first token, then a realistic decode speed (20–120 tokens/s).
-            let ttft = self.rng.random_range(250_000..1_800_000) * US;
-            let decode = output_tokens as u64 * 1_000_000_000 / self.rng.random_range(20..120);
-            let end = start + ttft + decode;
-            attrs.push(s("gen_ai.response.model", model.response));
-            attrs.push(s("gen_ai.response.id", format!("resp_{}", hex_id(&mut self.rng, 12))));
-            attrs.push(sa("gen_ai.response.finish_reasons", &[finish]));
-            attrs.push(i("gen_ai.usage.input_tokens", input_tokens));
-            attrs.push(i("gen_ai.usage.output_tokens", output_tokens));
-            if input_tokens > 1024 && self.rng.random_bool(0.5) {
-                // Long stable system prompts hit the provider's prompt cache.
-                attrs.push(i("gen_ai.usage.cache_read.input_tokens", (text::system_prompt(d, 1).len() / 4) as i64));
-            }
-            if model.reasoning {
-                attrs.push(i("gen_ai.usage.reasoning.output_tokens", self.rng.random_range(0..=output_tokens * 3)));
-            }
-            attrs.push(s("gen_ai.output.messages", output_json));
-            llm.push((model.provider, span(format!("chat {}", model.request), llm_id, &root_id, SpanKind::Client, start, end, common(attrs))));
-            messages.push(output[0].clone());
-            cursor = end + self.rng.random_range(200..5_000) * US;
-
-            // Tool calls run in parallel; the next model call starts when the slowest ends.
-            let mut slowest = cursor;
-            for (tool, call_id, args) in calls {
-                let tool_id = self.new_span_id(span_ids).to_vec();
-                let t_start = cursor + self.rng.random_range(50..3_000) * US;
-                let t_end = t_start + self.rng.random_range(15_000..1_500_000) * US;
-                slowest = slowest.max(t_end);
-                let failure = if self.rng.random_bool(self.config.tool_error_rate) {
-                    Some(*TOOL_ERRORS.choose(&mut self.rng).unwrap())
-                } else {
-                    None
-                };
-                let result = match failure {
-                    Some((error_type, message)) => json!({"error": error_type, "message": message}).to_string(),
-                    None => text::tool_result(&mut self.rng, d, tool),
-                };
-                let mut attrs = vec![
-                    s("gen_ai.operation.name", "execute_tool"),
-                    s("gen_ai.tool.name", tool.name),
-                    s("gen_ai.tool.description", tool.description),
-                    s("gen_ai.tool.type", "function"),
-                    s("gen_ai.tool.call.id", call_id.clone()),
-                    s("gen_ai.tool.call.arguments", args.to_string()),
-                    s("gen_ai.tool.call.result", result.clone()),
-                ];
-                let mut status = None;
-                if let Some((error_type, message)) = failure {
-                    attrs.push(s("error.type", error_type));
-                    status = Some(Status { code: StatusCode::Error as i32, message: message.into() });
+                Chat::ToolCalls { end, calls } => {
+                    // Tool calls run in parallel; the next model call starts when the slowest ends.
+                    let start = end + self.gap();
+                    let mut slowest = start;
+                    for (tool, call_id, args) in calls {
+                        let (tool_end, result) = self.tool(&mut t, ids, start, tool, &call_id, &args);
+                        slowest = slowest.max(tool_end);
+                        messages.push(json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id, "response": result}]}));
+                    }
+                    cursor = slowest + self.gap();
                 }
-                let mut sp = span(format!("execute_tool {}", tool.name), tool_id, &root_id, SpanKind::Internal, t_start, t_end, common(attrs));
-                sp.status = status;
-                agent.push(sp);
-                messages.push(json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id, "response": result}]}));
             }
-            cursor = slowest + self.rng.random_range(200..5_000) * US;
         }
 
         let root_end = cursor + self.rng.random_range(500..10_000) * US;
-        let mut root_attrs = vec![
+        let mut attrs = vec![
             s("gen_ai.operation.name", "invoke_agent"),
-            s("gen_ai.agent.name", d.agent),
-            s("gen_ai.agent.id", format!("asst_{}", d.agent)),
-            s("gen_ai.agent.description", d.agent_description),
-            s("gen_ai.conversation.id", session.clone()),
-            s("gen_ai.input.messages", json!([{"role": "user", "parts": [{"type": "text", "content": question}]}]).to_string()),
+            s("gen_ai.agent.name", domain.agent),
+            s("gen_ai.agent.id", format!("asst_{}", domain.agent)),
+            s("gen_ai.agent.description", domain.agent_description),
+            s("gen_ai.conversation.id", t.session.clone()),
+            s(
+                "gen_ai.input.messages",
+                json!([{"role": "user", "parts": [{"type": "text", "content": question}]}]).to_string(),
+            ),
         ];
-        if !final_answer.is_empty() {
-            root_attrs.push(s(
+        match &outcome {
+            Ok(answer) => attrs.push(s(
                 "gen_ai.output.messages",
-                json!([{"role": "assistant", "parts": [{"type": "text", "content": final_answer}], "finish_reason": "stop"}]).to_string(),
+                json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}])
+                    .to_string(),
+            )),
+            Err((error_type, _)) => attrs.push(s("error.type", *error_type)),
+        }
+        let mut root = t.span(
+            format!("invoke_agent {}", domain.agent),
+            t.root_id.clone(),
+            &[],
+            SpanKind::Internal,
+            root_start,
+            root_end,
+            attrs,
+        );
+        if let Err((_, message)) = outcome {
+            root.status = error_status(message);
+        }
+        t.spans.agent.insert(0, root);
+        t.spans
+    }
+
+    /// A retrieval span with its query-embedding call. Returns its end and the passages found,
+    /// formatted for the prompt.
+    fn retrieval(&mut self, t: &mut Trace, ids: &mut Ids, source: &str, start: u64, question: &str) -> (u64, String) {
+        let retrieval_id = self.span_id(ids);
+        let embed_id = self.span_id(ids);
+        let e_start = start + self.rng.random_range(500..4_000) * US;
+        let e_end = e_start + self.rng.random_range(40_000..250_000) * US;
+        let end = e_end + self.rng.random_range(15_000..120_000) * US;
+        let top_k = self.rng.random_range(3..=6);
+        let embed_attrs = vec![
+            s("gen_ai.operation.name", "embeddings"),
+            s("gen_ai.provider.name", "openai"),
+            s("gen_ai.request.model", "text-embedding-3-small"),
+            s("gen_ai.response.model", "text-embedding-3-small"),
+            i("gen_ai.usage.input_tokens", tokens(&mut self.rng, question.len())),
+            i("gen_ai.embeddings.dimension.count", 1536),
+            s("server.address", "api.openai.com"),
+            i("server.port", 443),
+        ];
+        let embed = t.span(
+            "embeddings text-embedding-3-small".into(),
+            embed_id,
+            &retrieval_id,
+            SpanKind::Client,
+            e_start,
+            e_end,
+            embed_attrs,
+        );
+        t.spans.llm.push(("openai", embed));
+        let attrs = vec![
+            s("gen_ai.operation.name", "retrieval"),
+            s("gen_ai.data_source.id", source),
+            s("db.system.name", "qdrant"),
+            s("db.operation.name", "search"),
+            s("db.collection.name", source),
+            i("db.response.returned_rows", top_k as i64),
+        ];
+        let span = t.span(
+            format!("retrieval {source}"),
+            retrieval_id,
+            &t.root_id,
+            SpanKind::Internal,
+            start,
+            end,
+            attrs,
+        );
+        t.spans.agent.push(span);
+        (end, text::retrieved_context(&mut self.rng, t.domain, top_k))
+    }
+
+    /// One chat call over the conversation so far; its answer (text or tool calls) is appended.
+    fn chat(
+        &mut self,
+        t: &mut Trace,
+        ids: &mut Ids,
+        start: u64,
+        messages: &mut Vec<serde_json::Value>,
+        last: bool,
+    ) -> Chat {
+        let model = t.model;
+        let id = self.span_id(ids);
+        let input_json = serde_json::Value::Array(messages.clone()).to_string();
+        let input_tokens = tokens(&mut self.rng, input_json.len());
+        let mut attrs = vec![
+            s("gen_ai.operation.name", "chat"),
+            s("gen_ai.provider.name", model.provider),
+            s("gen_ai.request.model", model.request),
+            f("gen_ai.request.temperature", t.temperature),
+            i("gen_ai.request.max_tokens", t.max_tokens),
+            s("server.address", model.server),
+            i("server.port", 443),
+        ];
+        if self.rng.random_bool(0.3) {
+            attrs.push(f("gen_ai.request.top_p", 0.9));
+        }
+        attrs.push(s("gen_ai.input.messages", input_json));
+        let name = format!("chat {}", model.request);
+
+        if self.rng.random_bool(self.config.llm_error_rate) {
+            let (error_type, message) = *LLM_ERRORS.choose(&mut self.rng).unwrap();
+            let end = start + self.rng.random_range(200_000..60_000_000) * US;
+            attrs.push(s("error.type", error_type));
+            let mut span = t.span(name, id, &t.root_id, SpanKind::Client, start, end, attrs);
+            span.status = error_status(message);
+            span.events.push(Event {
+                time_unix_nano: end,
+                name: "exception".into(),
+                attributes: vec![s("exception.type", error_type), s("exception.message", message)],
+                ..Default::default()
+            });
+            t.spans.llm.push((model.provider, span));
+            return Chat::Failed {
+                end,
+                error: (error_type, message),
+            };
+        }
+
+        let mut calls = Vec::new();
+        let (output, finish) = if last {
+            let target = self.rng.random_range(200..3000);
+            let answer = text::completion(&mut self.rng, t.domain, target);
+            let finish = if self.rng.random_bool(0.04) { "length" } else { "stop" };
+            (
+                json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": finish}]),
+                finish,
+            )
+        } else {
+            let mut parts = Vec::new();
+            if self.rng.random_bool(0.4) {
+                parts.push(json!({"type": "text", "content": "Let me look that up before answering."}));
+            }
+            for _ in 0..if self.rng.random_bool(0.3) { 2 } else { 1 } {
+                let tool = t.domain.tools.choose(&mut self.rng).unwrap();
+                let call_id = format!("call_{}", hex_id(&mut self.rng, 12));
+                let args = text::tool_arguments(&mut self.rng, t.domain, tool);
+                parts.push(json!({"type": "tool_call", "id": call_id, "name": tool.name, "arguments": args}));
+                calls.push((tool, call_id, args));
+            }
+            (
+                json!([{"role": "assistant", "parts": parts, "finish_reason": "tool_calls"}]),
+                "tool_calls",
+            )
+        };
+        let output_json = output.to_string();
+        let output_tokens = if finish == "length" {
+            t.max_tokens
+        } else {
+            tokens(&mut self.rng, output_json.len() / 2 + 20)
+        };
+        // Time to first token, then a realistic decode speed (20–120 tokens/s).
+        let ttft = self.rng.random_range(250_000..1_800_000) * US;
+        let end = start + ttft + output_tokens as u64 * 1_000_000_000 / self.rng.random_range(20..120);
+        attrs.extend([
+            s("gen_ai.response.model", model.response),
+            s("gen_ai.response.id", format!("resp_{}", hex_id(&mut self.rng, 12))),
+            sa("gen_ai.response.finish_reasons", &[finish]),
+            i("gen_ai.usage.input_tokens", input_tokens),
+            i("gen_ai.usage.output_tokens", output_tokens),
+        ]);
+        if input_tokens > 1024 && self.rng.random_bool(0.5) {
+            // Long stable system prompts hit the provider's prompt cache.
+            attrs.push(i(
+                "gen_ai.usage.cache_read.input_tokens",
+                (text::system_prompt(t.domain, 1).len() / 4) as i64,
             ));
         }
-        if let Some((error_type, _)) = root_error {
-            root_attrs.push(s("error.type", error_type));
+        if model.reasoning {
+            attrs.push(i(
+                "gen_ai.usage.reasoning.output_tokens",
+                self.rng.random_range(0..=output_tokens * 3),
+            ));
         }
-        let mut root = span(format!("invoke_agent {}", d.agent), root_id.clone(), &[], SpanKind::Internal, root_start, root_end, common(root_attrs));
-        if let Some((_, message)) = root_error {
-            root.status = Some(Status { code: StatusCode::Error as i32, message: message.into() });
+        attrs.push(s("gen_ai.output.messages", output_json));
+        let span = t.span(name, id, &t.root_id, SpanKind::Client, start, end, attrs);
+        t.spans.llm.push((model.provider, span));
+        messages.push(output[0].clone());
+        if last {
+            let answer = output[0]["parts"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            Chat::Answered { end, answer }
+        } else {
+            Chat::ToolCalls { end, calls }
         }
-        agent.insert(0, root);
-        TraceSpans { agent, llm }
+    }
+
+    /// One tool execution. Returns its end and its result (what the model sees next).
+    fn tool(
+        &mut self,
+        t: &mut Trace,
+        ids: &mut Ids,
+        after: u64,
+        tool: &Tool,
+        call_id: &str,
+        args: &serde_json::Value,
+    ) -> (u64, String) {
+        let id = self.span_id(ids);
+        let start = after + self.rng.random_range(50..3_000) * US;
+        let end = start + self.rng.random_range(15_000..1_500_000) * US;
+        let failure = if self.rng.random_bool(self.config.tool_error_rate) {
+            Some(*TOOL_ERRORS.choose(&mut self.rng).unwrap())
+        } else {
+            None
+        };
+        let result = match failure {
+            Some((error_type, message)) => json!({"error": error_type, "message": message}).to_string(),
+            None => text::tool_result(&mut self.rng, t.domain, tool),
+        };
+        let mut attrs = vec![
+            s("gen_ai.operation.name", "execute_tool"),
+            s("gen_ai.tool.name", tool.name),
+            s("gen_ai.tool.description", tool.description),
+            s("gen_ai.tool.type", "function"),
+            s("gen_ai.tool.call.id", call_id),
+            s("gen_ai.tool.call.arguments", args.to_string()),
+            s("gen_ai.tool.call.result", result.clone()),
+        ];
+        if let Some((error_type, _)) = failure {
+            attrs.push(s("error.type", error_type));
+        }
+        let mut span = t.span(
+            format!("execute_tool {}", tool.name),
+            id,
+            &t.root_id,
+            SpanKind::Internal,
+            start,
+            end,
+            attrs,
+        );
+        if let Some((_, message)) = failure {
+            span.status = error_status(message);
+        }
+        t.spans.agent.push(span);
+        (end, result)
     }
 }
 
@@ -487,12 +741,20 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     fn generate(seed: u64) -> GeneratedRequest {
-        let config = CorpusConfig { spans_per_request: 100, llm_error_rate: 0.05, tool_error_rate: 0.05 };
+        let config = CorpusConfig {
+            spans_per_request: 100,
+            llm_error_rate: 0.05,
+            tool_error_rate: 0.05,
+        };
         Generator::new(StdRng::seed_from_u64(seed), config, 1_750_000_000_000_000_000).request()
     }
 
     fn all_spans(r: &ExportTraceServiceRequest) -> Vec<&Span> {
-        r.resource_spans.iter().flat_map(|rs| rs.scope_spans.iter()).flat_map(|ss| ss.spans.iter()).collect()
+        r.resource_spans
+            .iter()
+            .flat_map(|rs| rs.scope_spans.iter())
+            .flat_map(|ss| ss.spans.iter())
+            .collect()
     }
 
     #[test]
@@ -522,8 +784,18 @@ mod tests {
                 }
                 let parent = by_id[span.parent_span_id.as_slice()];
                 assert_eq!(parent.trace_id, span.trace_id);
-                assert!(parent.start_time_unix_nano <= span.start_time_unix_nano, "{} starts before {}", span.name, parent.name);
-                assert!(parent.end_time_unix_nano >= span.end_time_unix_nano, "{} ends after {}", span.name, parent.name);
+                assert!(
+                    parent.start_time_unix_nano <= span.start_time_unix_nano,
+                    "{} starts before {}",
+                    span.name,
+                    parent.name
+                );
+                assert!(
+                    parent.end_time_unix_nano >= span.end_time_unix_nano,
+                    "{} ends after {}",
+                    span.name,
+                    parent.name
+                );
             }
             assert_eq!(roots, g.traces, "one root per trace");
         }
@@ -532,15 +804,30 @@ mod tests {
     #[test]
     fn llm_spans_carry_the_genai_attributes() {
         let g = generate(3);
-        let chats: Vec<&Span> = all_spans(&g.request).into_iter().filter(|s| s.name.starts_with("chat ")).collect();
+        let chats: Vec<&Span> = all_spans(&g.request)
+            .into_iter()
+            .filter(|s| s.name.starts_with("chat "))
+            .collect();
         assert!(!chats.is_empty());
         for span in chats {
             let keys: HashSet<&str> = span.attributes.iter().map(|kv| kv.key.as_str()).collect();
-            for k in ["gen_ai.provider.name", "gen_ai.request.model", "gen_ai.input.messages", "session.id", "user.id"] {
+            for k in [
+                "gen_ai.provider.name",
+                "gen_ai.request.model",
+                "gen_ai.input.messages",
+                "session.id",
+                "user.id",
+            ] {
                 assert!(keys.contains(k), "{k} missing on {}", span.name);
             }
-            let input = span.attributes.iter().find(|kv| kv.key == "gen_ai.input.messages").unwrap();
-            let Some(any_value::Value::StringValue(text)) = &input.value.as_ref().unwrap().value else { panic!() };
+            let input = span
+                .attributes
+                .iter()
+                .find(|kv| kv.key == "gen_ai.input.messages")
+                .unwrap();
+            let Some(any_value::Value::StringValue(text)) = &input.value.as_ref().unwrap().value else {
+                panic!()
+            };
             let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(parsed[0]["role"], "system");
             assert!(text.len() > 500, "realistic prompt length, got {}", text.len());

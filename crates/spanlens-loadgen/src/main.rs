@@ -9,6 +9,7 @@ mod report;
 mod send;
 mod stored;
 mod text;
+mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,13 +18,17 @@ use clap::Parser;
 
 use crate::corpus::CorpusConfig;
 use crate::pool::Pool;
-use crate::procfs::RssSampler;
-use crate::report::{CorpusStats, Host, Latency, ProcessStats, Report, Requests, Settings, Spans, Throughput};
+use crate::report::{CorpusStats, Latency, Report, Requests, Settings, Spans, Throughput};
 use crate::send::{Protocol, RunConfig};
 use crate::stored::ClickHouseCounter;
+use crate::watch::Watch;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Load generator and benchmark for the Spanlens collector", args_override_self = true)]
+#[command(
+    version,
+    about = "Load generator and benchmark for the Spanlens collector",
+    args_override_self = true
+)]
 struct Cli {
     /// OTLP transport.
     #[arg(long, value_enum, default_value = "http")]
@@ -105,7 +110,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     anyhow::ensure!(cli.concurrency > 0, "--concurrency must be > 0");
     anyhow::ensure!(cli.duration_secs > 0.0, "--duration-secs must be > 0");
-    anyhow::ensure!((0.0..=1.0).contains(&cli.llm_error_rate) && (0.0..=1.0).contains(&cli.tool_error_rate), "error rates are probabilities");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&cli.llm_error_rate) && (0.0..=1.0).contains(&cli.tool_error_rate),
+        "error rates are probabilities"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.threads.max(1))
         .enable_all()
@@ -123,6 +131,27 @@ fn log(cli: &Cli, message: std::fmt::Arguments) {
     if !cli.quiet {
         eprintln!("{message}");
     }
+}
+
+/// `--api-key` and `--header` as request headers (gRPC metadata).
+fn request_headers(cli: &Cli) -> anyhow::Result<Vec<(http::HeaderName, http::HeaderValue)>> {
+    let mut headers = Vec::new();
+    if let Some(key) = &cli.api_key {
+        headers.push((
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {key}"))?,
+        ));
+    }
+    for h in &cli.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--header {h:?} must look like `Name: value`"))?;
+        headers.push((
+            http::HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())?,
+            http::HeaderValue::from_str(value.trim())?,
+        ));
+    }
+    Ok(headers)
 }
 
 async fn bench(cli: &Cli) -> anyhow::Result<Report> {
@@ -151,16 +180,28 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         avg_bytes_per_span: pool.total_bytes() as f64 / pool.total_spans() as f64,
         generation_secs,
     };
-    log(cli, format_args!(
-        "corpus: {} bodies, {:.1} spans/request, {:.0} KiB/request, generated in {:.1} s",
-        n_bodies, corpus_stats.avg_spans_per_request, corpus_stats.avg_body_bytes / 1024.0, generation_secs
-    ));
+    log(
+        cli,
+        format_args!(
+            "corpus: {} bodies, {:.1} spans/request, {:.0} KiB/request, generated in {:.1} s",
+            n_bodies,
+            corpus_stats.avg_spans_per_request,
+            corpus_stats.avg_body_bytes / 1024.0,
+            generation_secs
+        ),
+    );
 
     let mut errors = Vec::new();
     let counter = if cli.skip_stored {
         None
     } else {
-        Some(ClickHouseCounter::new(&cli.clickhouse_url, &cli.database, &cli.table, cli.clickhouse_user.clone(), cli.clickhouse_password.clone())?)
+        Some(ClickHouseCounter::new(
+            &cli.clickhouse_url,
+            &cli.database,
+            &cli.table,
+            cli.clickhouse_user.clone(),
+            cli.clickhouse_password.clone(),
+        )?)
     };
     let baseline = match &counter {
         Some(c) => match c.count().await {
@@ -173,32 +214,19 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         None => None,
     };
 
-    let collector_sampler = cli.collector_pid.map(|pid| RssSampler::start(pid, Duration::from_millis(100)));
-    let clickhouse_sampler = cli.clickhouse_pid.map(|pid| RssSampler::start(pid, Duration::from_millis(100)));
-    // CPU seconds of [collector, clickhouse, loadgen] at the start and at the end of sending.
-    let pids = [cli.collector_pid, cli.clickhouse_pid, Some(std::process::id())];
-    let cpu_now = || pids.map(|pid| pid.and_then(procfs::cpu_seconds));
-    let cpu_start = cpu_now();
-    let host_start = procfs::host_cpu_ticks();
-
-    log(cli, format_args!(
-        "sending: {:?} → {}, concurrency {}, up to {} s{}",
-        cli.protocol,
-        endpoint,
-        cli.concurrency,
-        cli.duration_secs,
-        cli.max_requests.map(|m| format!(" / {m} requests")).unwrap_or_default()
-    ));
-    let mut headers = Vec::new();
-    if let Some(key) = &cli.api_key {
-        headers.push((http::header::AUTHORIZATION, http::HeaderValue::from_str(&format!("Bearer {key}"))?));
-    }
-    for h in &cli.headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| anyhow::anyhow!("--header {h:?} must look like `Name: value`"))?;
-        headers.push((http::HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())?, http::HeaderValue::from_str(value.trim())?));
-    }
+    log(
+        cli,
+        format_args!(
+            "sending: {:?} → {}, concurrency {}, up to {} s{}",
+            cli.protocol,
+            endpoint,
+            cli.concurrency,
+            cli.duration_secs,
+            cli.max_requests.map(|m| format!(" / {m} requests")).unwrap_or_default()
+        ),
+    );
     let run_config = RunConfig {
-        headers,
+        headers: request_headers(cli)?,
         protocol: cli.protocol,
         endpoint: endpoint.clone(),
         concurrency: cli.concurrency,
@@ -206,18 +234,29 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         max_requests: cli.max_requests,
         progress_every: (!cli.quiet).then_some(Duration::from_secs(5)),
     };
+    let mut watch = Watch::start(cli.collector_pid, cli.clickhouse_pid);
     let (stats, first_send) = send::run(&run_config, pool.clone()).await?;
-    let cpu_sent = cpu_now();
-    let host_sent = procfs::host_cpu_ticks();
+    watch.sending_done();
     errors.extend(stats.errors.iter().cloned());
 
     // Stored: wait for the rows.
     let mut stored = None;
     let mut store_secs = None;
     if let (Some(counter), Some(baseline)) = (&counter, baseline) {
-        log(cli, format_args!("sent; waiting for {} accepted spans to appear in {}.{} ...", stats.spans_accepted, cli.database, cli.table));
+        log(
+            cli,
+            format_args!(
+                "sent; waiting for {} accepted spans to appear in {}.{} ...",
+                stats.spans_accepted, cli.database, cli.table
+            ),
+        );
         match counter
-            .wait_for(baseline, stats.spans_accepted, Duration::from_secs_f64(cli.settle_secs), Duration::from_secs_f64(cli.store_timeout_secs))
+            .wait_for(
+                baseline,
+                stats.spans_accepted,
+                Duration::from_secs_f64(cli.settle_secs),
+                Duration::from_secs_f64(cli.store_timeout_secs),
+            )
             .await
         {
             Ok(wait) => {
@@ -231,36 +270,13 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
 
     let accepted = stats.spans_accepted;
     let send_secs = stats.elapsed.as_secs_f64();
-    let process = |i: usize, pid: u32, sampler: Option<&RssSampler>| -> ProcessStats {
-        let mib = |kib: u64| kib as f64 / 1024.0;
-        let cpu_sending = cpu_start[i].zip(cpu_sent[i]).map(|(c0, c1)| c1 - c0);
-        let cpu_total = cpu_start[i].zip(procfs::cpu_seconds(pid)).map(|(c0, c1)| c1 - c0);
-        ProcessStats {
-            pid,
-            peak_rss_mib: procfs::status_kib(pid, "VmHWM").map(mib),
-            max_sampled_rss_mib: sampler.map(|s| mib(s.max_kib())).filter(|m| *m > 0.0),
-            cpu_secs_sending: cpu_sending,
-            avg_cores_sending: cpu_sending.map(|c| c / send_secs),
-            cpu_secs_total: cpu_total,
-            avg_cores_total: cpu_total.map(|c| c / wall),
-            cpu_ms_per_1k_spans: cpu_total.filter(|_| accepted > 0).map(|c| c * 1000.0 / (accepted as f64 / 1000.0)),
-        }
-    };
-    let collector = cli.collector_pid.map(|pid| process(0, pid, collector_sampler.as_ref()));
-    let clickhouse = cli.clickhouse_pid.map(|pid| process(1, pid, clickhouse_sampler.as_ref()));
-    let loadgen = process(2, std::process::id(), None);
-    let busy_sending = host_start.zip(host_sent).and_then(|(a, b)| procfs::host_busy_cores(a, b));
-    let ours_sending: f64 =
-        [&collector, &clickhouse].into_iter().flatten().chain([&loadgen]).filter_map(|p| p.avg_cores_sending).sum();
-    let host = Host {
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        busy_cores_sending: busy_sending,
-        other_cores_sending: busy_sending.map(|b| (b - ours_sending).max(0.0)),
-    };
+    let usage = watch.finish(send_secs, wall, accepted);
     if let Some(pid) = cli.collector_pid
         && procfs::status_kib(pid, "VmHWM").is_none()
     {
-        errors.push(format!("cannot read /proc/{pid}/status: is the collector (pid {pid}) still running?"));
+        errors.push(format!(
+            "cannot read /proc/{pid}/status: is the collector (pid {pid}) still running?"
+        ));
     }
 
     Ok(Report {
@@ -301,10 +317,10 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
             body_mib_per_sec: stats.bytes_sent as f64 / (1024.0 * 1024.0) / send_secs,
         },
         latency_ms: Latency::from_sorted_us(&stats.latencies_us),
-        collector,
-        clickhouse,
-        loadgen,
-        host,
+        collector: usage.collector,
+        clickhouse: usage.clickhouse,
+        loadgen: usage.loadgen,
+        host: usage.host,
         errors,
     })
 }

@@ -98,7 +98,10 @@ impl Pool {
         for &off in &body.span_id_offsets {
             xor(&mut buf[off as usize..off as usize + 8], k1 ^ k2);
         }
-        Instance { bytes: Bytes::from(buf), spans: body.spans }
+        Instance {
+            bytes: Bytes::from(buf),
+            spans: body.spans,
+        }
     }
 }
 
@@ -156,17 +159,28 @@ mod tests {
 
     fn spans(bytes: &[u8]) -> Vec<Span> {
         let r = ExportTraceServiceRequest::decode(bytes).unwrap();
-        r.resource_spans.into_iter().flat_map(|rs| rs.scope_spans).flat_map(|ss| ss.spans).collect()
+        r.resource_spans
+            .into_iter()
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .collect()
     }
 
     #[test]
     fn reuse_gives_fresh_ids_and_keeps_trees() {
-        let corpus = CorpusConfig { spans_per_request: 50, llm_error_rate: 0.05, tool_error_rate: 0.05 };
+        let corpus = CorpusConfig {
+            spans_per_request: 50,
+            llm_error_rate: 0.05,
+            tool_error_rate: 0.05,
+        };
         let pool = Pool::build(1, 2, &corpus).unwrap();
         let first = spans(&pool.instance(0).bytes);
         let other_run = Pool::build(1, 2, &corpus).unwrap();
         let first_elsewhere = spans(&other_run.instance(0).bytes);
-        assert_eq!(first[0].attributes, first_elsewhere[0].attributes, "content depends on the seed only");
+        assert_eq!(
+            first[0].attributes, first_elsewhere[0].attributes,
+            "content depends on the seed only"
+        );
         assert_ne!(first[0].span_id, first_elsewhere[0].span_id, "ids differ between runs");
         let again = spans(&pool.instance(2).bytes); // same body, second round
         let third = spans(&pool.instance(4).bytes);
@@ -185,7 +199,11 @@ mod tests {
         let by_id: HashMap<&[u8], &Span> = again.iter().map(|s| (s.span_id.as_slice(), s)).collect();
         for s in &again {
             if !s.parent_span_id.is_empty() {
-                assert_eq!(by_id[s.parent_span_id.as_slice()].trace_id, s.trace_id, "parent link survives re-keying");
+                assert_eq!(
+                    by_id[s.parent_span_id.as_slice()].trace_id,
+                    s.trace_id,
+                    "parent link survives re-keying"
+                );
             }
         }
     }

@@ -99,7 +99,13 @@ impl Latency {
             let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
             sorted[rank - 1] as f64 / 1000.0
         };
-        Latency { count: sorted.len(), p50: pick(0.50), p90: pick(0.90), p99: pick(0.99), max: pick(1.0) }
+        Latency {
+            count: sorted.len(),
+            p50: pick(0.50),
+            p90: pick(0.90),
+            p99: pick(0.99),
+            max: pick(1.0),
+        }
     }
 }
 
@@ -164,7 +170,9 @@ impl Report {
             s.endpoint,
             s.concurrency,
             s.duration_secs,
-            s.max_requests.map(|m| format!(" / max {m} requests")).unwrap_or_default(),
+            s.max_requests
+                .map(|m| format!(" / max {m} requests"))
+                .unwrap_or_default(),
             s.seed
         );
         println!(
@@ -199,7 +207,10 @@ impl Report {
         );
         let t = &self.throughput;
         println!();
-        println!("  spans/s accepted   {:>10.0}   (over {:.1} s of sending)", t.accepted_spans_per_sec, t.send_secs);
+        println!(
+            "  spans/s accepted   {:>10.0}   (over {:.1} s of sending)",
+            t.accepted_spans_per_sec, t.send_secs
+        );
         println!(
             "  spans/s stored     {:>10}   ({})",
             opt(t.stored_spans_per_sec, "", 0),
@@ -219,7 +230,9 @@ impl Report {
             println!(
                 "  {name:<18} peak RSS {}{}",
                 opt(p.peak_rss_mib, " MiB", 1),
-                p.max_sampled_rss_mib.map(|m| format!(" (max sampled during the run {m:.1} MiB)")).unwrap_or_default(),
+                p.max_sampled_rss_mib
+                    .map(|m| format!(" (max sampled during the run {m:.1} MiB)"))
+                    .unwrap_or_default(),
             );
             println!(
                 "  {:<18} CPU {} cores while sending, {} in all ({} cores avg), {} per 1k spans",

@@ -113,8 +113,15 @@ struct Progress {
 
 /// One sender's connection.
 enum Transport {
-    Http { client: Box<HttpClient<HttpConnector, Full<Bytes>>>, uri: http::Uri, headers: http::HeaderMap },
-    Grpc { grpc: tonic::client::Grpc<Channel>, metadata: tonic::metadata::MetadataMap },
+    Http {
+        client: Box<HttpClient<HttpConnector, Full<Bytes>>>,
+        uri: http::Uri,
+        headers: http::HeaderMap,
+    },
+    Grpc {
+        grpc: tonic::client::Grpc<Channel>,
+        metadata: tonic::metadata::MetadataMap,
+    },
 }
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -149,8 +156,12 @@ impl Transport {
                         .and_then(|r| r.partial_success)
                         .map_or(0, |p| p.rejected_spans.max(0) as u64);
                     Outcome::Accepted { rejected }
-                } else if status == http::StatusCode::TOO_MANY_REQUESTS || status == http::StatusCode::SERVICE_UNAVAILABLE {
-                    Outcome::Throttled { retry_after: retry_after.unwrap_or(Duration::from_secs(1)) }
+                } else if status == http::StatusCode::TOO_MANY_REQUESTS
+                    || status == http::StatusCode::SERVICE_UNAVAILABLE
+                {
+                    Outcome::Throttled {
+                        retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
+                    }
                 } else {
                     let text = String::from_utf8_lossy(&body);
                     Outcome::Failed(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()))
@@ -165,11 +176,18 @@ impl Transport {
                 *request.metadata_mut() = metadata.clone();
                 match grpc.unary(request, path, PreEncoded).await {
                     Ok(response) => {
-                        let rejected = response.into_inner().partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64);
+                        let rejected = response
+                            .into_inner()
+                            .partial_success
+                            .map_or(0, |p| p.rejected_spans.max(0) as u64);
                         Outcome::Accepted { rejected }
                     }
-                    Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted) => {
-                        Outcome::Throttled { retry_after: Duration::from_secs(1) }
+                    Err(status)
+                        if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted) =>
+                    {
+                        Outcome::Throttled {
+                            retry_after: Duration::from_secs(1),
+                        }
                     }
                     Err(status) => Outcome::Failed(format!("gRPC {:?}: {}", status.code(), status.message())),
                 }
@@ -220,7 +238,11 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
     match config.protocol {
         Protocol::Http => {
             let base = config.endpoint.trim_end_matches('/');
-            let url = if base.ends_with("/v1/traces") { base.to_string() } else { format!("{base}/v1/traces") };
+            let url = if base.ends_with("/v1/traces") {
+                base.to_string()
+            } else {
+                format!("{base}/v1/traces")
+            };
             let uri: http::Uri = url.parse().with_context(|| format!("invalid endpoint {url}"))?;
             let mut connector = HttpConnector::new();
             connector.set_nodelay(true);
@@ -229,7 +251,11 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
                 .build(connector);
             let headers: http::HeaderMap = config.headers.iter().cloned().collect();
             Ok((0..config.concurrency)
-                .map(|_| Transport::Http { client: Box::new(client.clone()), uri: uri.clone(), headers: headers.clone() })
+                .map(|_| Transport::Http {
+                    client: Box::new(client.clone()),
+                    uri: uri.clone(),
+                    headers: headers.clone(),
+                })
                 .collect())
         }
         Protocol::Grpc => {
@@ -243,7 +269,10 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
                     .await
                     .with_context(|| format!("connecting to {}", config.endpoint))?;
                 let metadata = tonic::metadata::MetadataMap::from_headers(config.headers.iter().cloned().collect());
-                out.push(Transport::Grpc { grpc: tonic::client::Grpc::new(channel), metadata });
+                out.push(Transport::Grpc {
+                    grpc: tonic::client::Grpc::new(channel),
+                    metadata,
+                });
             }
             Ok(out)
         }
@@ -290,7 +319,9 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
                         stats.spans_partially_rejected += rejected.min(body.spans);
                         stats.bytes_accepted += len;
                         stats.latencies_us.push(latency.as_micros() as u64);
-                        progress.spans_accepted.fetch_add(body.spans - rejected.min(body.spans), Ordering::Relaxed);
+                        progress
+                            .spans_accepted
+                            .fetch_add(body.spans - rejected.min(body.spans), Ordering::Relaxed);
                     }
                     Outcome::Throttled { retry_after } => {
                         stats.requests_throttled += 1;

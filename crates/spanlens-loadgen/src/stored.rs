@@ -27,13 +27,25 @@ pub struct StoredWait {
 }
 
 impl ClickHouseCounter {
-    pub fn new(url: &str, database: &str, table: &str, user: Option<String>, password: Option<String>) -> anyhow::Result<Self> {
+    pub fn new(
+        url: &str,
+        database: &str,
+        table: &str,
+        user: Option<String>,
+        password: Option<String>,
+    ) -> anyhow::Result<Self> {
         let base = url.trim_end_matches('/');
         let uri: http::Uri = format!("{base}/?database={database}")
             .parse()
             .with_context(|| format!("invalid ClickHouse URL {url}"))?;
         let client = HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new());
-        Ok(ClickHouseCounter { client, uri, user, password, table: table.to_string() })
+        Ok(ClickHouseCounter {
+            client,
+            uri,
+            user,
+            password,
+            table: table.to_string(),
+        })
     }
 
     /// `SELECT count() FROM <table>`.
@@ -55,12 +67,20 @@ impl ClickHouseCounter {
         let body = response.into_body().collect().await?.to_bytes();
         let text = String::from_utf8_lossy(&body);
         anyhow::ensure!(status.is_success(), "ClickHouse answered {status}: {}", text.trim());
-        text.trim().parse::<u64>().with_context(|| format!("unexpected count answer {:?}", text.trim()))
+        text.trim()
+            .parse::<u64>()
+            .with_context(|| format!("unexpected count answer {:?}", text.trim()))
     }
 
     /// Polls until the count reaches `baseline + expected`, or has not grown for `settle`
     /// (counting from the end of sending while nothing has arrived yet), or `timeout` passes.
-    pub async fn wait_for(&self, baseline: u64, expected: u64, settle: Duration, timeout: Duration) -> anyhow::Result<StoredWait> {
+    pub async fn wait_for(
+        &self,
+        baseline: u64,
+        expected: u64,
+        settle: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<StoredWait> {
         let begin = Instant::now();
         let poll = Duration::from_millis(100);
         let mut last_count = baseline;

@@ -20,7 +20,11 @@ async fn loadgen(args: &[&str]) -> serde_json::Value {
         .output()
         .await
         .expect("run spanlens-loadgen");
-    assert!(out.status.success(), "loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "loadgen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("--json prints JSON")
 }
 
@@ -45,9 +49,28 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
     ] {
         // 3 distinct bodies, 7 requests: requests 3..7 reuse bodies with re-keyed ids.
         let report = loadgen(&[
-            "--protocol", protocol, "--endpoint", &endpoint, "--clickhouse-url", &url, "--database", &database,
-            "--max-requests", "7", "--pool-bodies", "3", "--spans-per-request", "40", "--concurrency", "2",
-            "--settle-secs", "10", "--collector-pid", &pid, "--json", "--quiet",
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &endpoint,
+            "--clickhouse-url",
+            &url,
+            "--database",
+            &database,
+            "--max-requests",
+            "7",
+            "--pool-bodies",
+            "3",
+            "--spans-per-request",
+            "40",
+            "--concurrency",
+            "2",
+            "--settle-secs",
+            "10",
+            "--collector-pid",
+            &pid,
+            "--json",
+            "--quiet",
         ])
         .await;
         let spans = &report["spans"];
@@ -69,7 +92,11 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
         async move { ch.query(sql).fetch_one::<u64>().await.expect(sql) }
     };
     assert_eq!(count("SELECT count() FROM spans").await, total_stored);
-    assert_eq!(count("SELECT uniqExact(trace_id, span_id) FROM spans").await, total_stored, "ids are fresh on every reuse");
+    assert_eq!(
+        count("SELECT uniqExact(trace_id, span_id) FROM spans").await,
+        total_stored,
+        "ids are fresh on every reuse"
+    );
     assert_eq!(
         count("SELECT countIf(parent_span_id = '') FROM spans").await,
         count("SELECT uniqExact(trace_id) FROM spans").await,
@@ -84,7 +111,9 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
         0,
         "every parent is stored in the same trace"
     );
-    assert!(count("SELECT countIf(operation = 'chat' AND input_tokens > 0 AND length(input) > 500) FROM spans").await > 0);
+    assert!(
+        count("SELECT countIf(operation = 'chat' AND input_tokens > 0 AND length(input) > 500) FROM spans").await > 0
+    );
     assert!(count("SELECT countIf(operation = 'execute_tool') FROM spans").await > 0);
 
     collector.shutdown().await;

@@ -143,8 +143,8 @@ struct Rebuilt {
     details: bool,
 }
 
-/// Normalizes one `ExportLogsServiceRequest` (taken by value: strings are moved into rows).
-/// `now_ns` stands in for a record that has neither a time nor an observed time.
+/// Normalizes one `ExportLogsServiceRequest` (taken by value: strings are moved into rows). A
+/// record with neither a time nor an observed time gets the receive time for both.
 pub fn normalize_logs(request: ExportLogsServiceRequest, project: &str) -> NormalizedLogs {
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

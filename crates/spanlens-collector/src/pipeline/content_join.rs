@@ -11,9 +11,10 @@
 //!   log records for that kind of call (chat-like or embeddings) in the last [`SERVICE_MEMORY`]
 //!   (a small, bounded set of service names per project). Every other span goes straight to
 //!   the queue — no delay for services that do not send content logs, nor for embeddings of a
-//!   service whose content logs only ever covered chat calls (opentelemetry-util-genai). A held span is released as soon as its content completes it, else at
-//!   the end of the window as it is (the records stay queryable in the `logs` table). At most
-//!   `content_join_max_entries` spans are held; beyond that a span is written without waiting.
+//!   service whose content logs only ever covered chat calls (opentelemetry-util-genai). A held
+//!   span is released as soon as its content completes it, else at the end of the window as it
+//!   is (the records stay queryable in the `logs` table). At most `content_join_max_entries`
+//!   spans are held; beyond that a span is written without waiting.
 //! - Only empty columns are filled: content on the span itself always wins.
 //! - A span is never dropped: released spans wait for queue budget instead of failing, and
 //!   [`JoinTask::shutdown`] (graceful shutdown) writes every held span.
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::{EncodedChunk, Pipeline};
+use super::{EncodedChunk, Pipeline, SubmitError};
 use crate::config::PipelineConfig;
 use crate::metrics::{JoinMetrics, Metrics};
 use crate::normalize::SpanContent;
@@ -105,7 +106,7 @@ impl ContentJoin {
 
     /// Step 1 for spans: which rows go to the queue now and which wait for content.
     pub fn route(&self, project: &str, rows: Vec<SpanRow>) -> Routed {
-        self.lock().route(project, rows, Instant::now())
+        self.lock().route(project, rows, Instant::now(), &self.shared.metrics.join)
     }
 
     /// Step 2 for spans, after `Routed::now` was queued: consumes the content those rows took
@@ -160,14 +161,16 @@ async fn run(shared: Arc<Shared>, pipeline: Pipeline) {
             (ready, next, st.closed)
         };
         for rows in ready.chunks(RELEASE_CHUNK_ROWS) {
-            let result = match EncodedChunk::encode(rows) {
-                Ok(chunk) => pipeline.submit_waiting(chunk).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = result {
-                shared.metrics.rows_dropped.fetch_add(rows.len() as u64, Relaxed);
-                tracing::error!(rows = rows.len(), error = %e, "cannot queue spans released by the content join");
+            let mut result = queue(&pipeline, rows).await;
+            if let Err(SubmitError::TooLarge(_)) = result {
+                // Larger than the whole queue budget together: one row at a time.
+                for row in rows {
+                    result = queue(&pipeline, std::slice::from_ref(row)).await;
+                    report(&shared, 1, result.as_ref().err());
+                }
+                continue;
             }
+            report(&shared, rows.len(), result.as_ref().err());
         }
         if closed {
             return;
@@ -180,6 +183,23 @@ async fn run(shared: Arc<Shared>, pipeline: Pipeline) {
             _ = shared.wake.notified() => {}
             _ = sleep => {}
         }
+    }
+}
+
+async fn queue(pipeline: &Pipeline, rows: &[SpanRow]) -> Result<(), SubmitError> {
+    match EncodedChunk::encode(rows) {
+        Ok(chunk) => pipeline.submit_waiting(chunk).await,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode spans released by the content join");
+            Err(SubmitError::ShuttingDown)
+        }
+    }
+}
+
+fn report(shared: &Shared, rows: usize, error: Option<&SubmitError>) {
+    if let Some(e) = error {
+        shared.metrics.rows_dropped.fetch_add(rows as u64, Relaxed);
+        tracing::error!(rows, error = %e, "cannot queue spans released by the content join");
     }
 }
 
@@ -328,7 +348,7 @@ impl State {
         last.is_some_and(|t| now.saturating_duration_since(t) < SERVICE_MEMORY)
     }
 
-    fn route(&mut self, project: &str, rows: Vec<SpanRow>, now: Instant) -> Routed {
+    fn route(&mut self, project: &str, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Routed {
         let mut routed = Routed { pending: Pending { project: project.to_string(), ..Default::default() }, ..Default::default() };
         // Fast path: nothing was ever joined for this project (or the join is off / closed).
         let pid = match self.projects.get(project) {
@@ -339,6 +359,19 @@ impl State {
             }
         };
         routed.now.reserve(rows.len());
+        // The hold bound is checked here, before the request is answered, so a full hold means
+        // "write now" (through the normal, back-pressured path) rather than a growing backlog.
+        // Concurrent requests may overshoot it by their own spans.
+        let mut room = self.max_entries.saturating_sub(self.held.len());
+        let mut hold = |row: SpanRow, routed: &mut Routed| {
+            if room == 0 {
+                m.hold_full.fetch_add(1, Relaxed);
+                routed.now.push(row);
+            } else {
+                room -= 1;
+                routed.pending.hold.push(row);
+            }
+        };
         for mut row in rows {
             let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
                 routed.now.push(row);
@@ -353,10 +386,10 @@ impl State {
                     routed.now.push(row);
                 } else {
                     // Half of an old-style event pair: the other half may still come.
-                    routed.pending.hold.push(row);
+                    hold(row, &mut routed);
                 }
             } else if wants_content(&row) && self.content_expected(pid, &row, now) {
-                routed.pending.hold.push(row);
+                hold(row, &mut routed);
             } else {
                 routed.now.push(row);
             }
@@ -386,9 +419,6 @@ impl State {
             }
             if self.closed {
                 late.push(row);
-            } else if self.held.len() >= self.max_entries {
-                m.hold_full.fetch_add(1, Relaxed);
-                self.ready.push(row);
             } else {
                 m.spans_held.fetch_add(1, Relaxed);
                 let seq = self.next_seq();
@@ -575,7 +605,7 @@ mod tests {
 
     /// route + commit as the receiver does, returning (written now, late).
     fn spans(st: &mut State, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
-        let routed = st.route("p", rows, now);
+        let routed = st.route("p", rows, now, m);
         let late = st.commit(routed.pending, now, m);
         assert!(late.is_empty());
         routed.now
@@ -613,7 +643,7 @@ mod tests {
     fn a_refused_request_consumes_nothing() {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0, &m);
-        let routed = st.route("p", vec![span(1, "bot", "", "")], t0);
+        let routed = st.route("p", vec![span(1, "bot", "", "")], t0, &m);
         assert_eq!(routed.now[0].input, "IN");
         drop(routed); // queue full: the client will send the span again
         let now = spans(&mut st, vec![span(1, "bot", "", "")], t0, &m);
@@ -687,11 +717,12 @@ mod tests {
         st.add_content("p", vec![content(4, Some("0123456789"), None, true)], t0, &m);
         assert_eq!(st.content.len(), 1, "byte bound");
         assert_eq!(st.content_bytes, 10);
-        // Hold of 2: the third span is written at once (through `ready`), never dropped.
-        assert!(spans(&mut st, vec![span(5, "bot", "", ""), span(6, "bot", "", ""), span(7, "bot", "", "")], t0, &m).is_empty());
+        // Hold of 2: the third span is written at once, never dropped.
+        let now = spans(&mut st, vec![span(5, "bot", "", ""), span(6, "bot", "", ""), span(7, "bot", "", "")], t0, &m);
+        assert_eq!(now.iter().map(|r| r.span_id.as_str()).collect::<Vec<_>>(), vec![span(7, "", "", "").span_id.as_str()]);
         assert_eq!(st.held.len(), 2);
         assert_eq!(m.hold_full.load(Relaxed), 1);
-        assert_eq!(st.tick(t0, &m).0.len(), 1);
+        assert!(st.tick(t0, &m).0.is_empty());
     }
 
     #[test]
@@ -707,7 +738,7 @@ mod tests {
         assert!(ready.iter().all(|r| r.input.is_empty()));
         assert_eq!(next, None);
         // Closed: nothing is held any more.
-        assert_eq!(st.route("p", vec![span(3, "bot", "", "")], t0).now.len(), 1);
+        assert_eq!(st.route("p", vec![span(3, "bot", "", "")], t0, &m).now.len(), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod batcher;
 pub mod content_join;
+pub mod spool;
 mod writer;
 
 use std::sync::Arc;
