@@ -26,6 +26,8 @@ pub enum StartError {
     #[error(transparent)]
     Prices(#[from] PriceError),
     #[error(transparent)]
+    Spool(#[from] crate::pipeline::spool::SpoolError),
+    #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
@@ -52,7 +54,7 @@ impl Collector {
         }
         let clickhouse = ClickHouse::new(&config.clickhouse);
         let metrics = Arc::new(Metrics::default());
-        let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics);
+        let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics)?;
         let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
         let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, keys, prices, join };
 

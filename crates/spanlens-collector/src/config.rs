@@ -100,6 +100,16 @@ pub struct PipelineConfig {
     /// Bytes of encoded rows the in-memory queue may hold before receivers answer
     /// "try later" (HTTP 429 / gRPC RESOURCE_EXHAUSTED). Default 256 MiB.
     pub queue_max_bytes: usize,
+    /// Directory of the on-disk write-ahead spool. Every accepted chunk is appended here
+    /// before the reply and read back by the writer, so a ClickHouse outage or a crash
+    /// (even kill -9) loses nothing acknowledged. Empty: no spool — the in-memory queue
+    /// (`queue_max_bytes`) only, and a crash loses what it held. Default ".data/spool".
+    pub spool_dir: String,
+    /// Disk the spool may use; when full, receivers answer 503 / UNAVAILABLE. Default 1 GiB.
+    pub spool_max_bytes: u64,
+    /// When the reply is sent: "durable" (default) after the spool write is fsynced; "fast"
+    /// after it reaches the operating system (survives a collector crash, not a power loss).
+    pub ack: AckMode,
     /// A batch is flushed at this many rows... Default 20000.
     pub batch_max_rows: usize,
     /// ...or this many encoded bytes... Default 16 MiB.
@@ -124,6 +134,13 @@ pub struct PipelineConfig {
     /// At most this many bytes of prompt/completion text wait for their spans (oldest evicted
     /// first). Default 64 MiB.
     pub content_join_max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    Durable,
+    Fast,
 }
 
 impl Default for Config {
@@ -168,6 +185,9 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             queue_max_bytes: 256 << 20,
+            spool_dir: ".data/spool".into(),
+            spool_max_bytes: 1 << 30,
+            ack: AckMode::Durable,
             batch_max_rows: 20_000,
             batch_max_bytes: 16 << 20,
             batch_max_age_ms: 1000,

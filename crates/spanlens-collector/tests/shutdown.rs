@@ -19,6 +19,7 @@ async fn sigterm_flushes_every_accepted_span() {
         .args(["run", "--clickhouse-url", &config.clickhouse.url, "--database", &database])
         .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .args(["--set", "pipeline.batch_max_age_ms=600000"])
+        .args(["--set", &format!("pipeline.spool_dir={}", config.pipeline.spool_dir)])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the collector binary");

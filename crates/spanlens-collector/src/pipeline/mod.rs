@@ -12,14 +12,18 @@
 mod batcher;
 pub mod content_join;
 pub mod spool;
+mod spool_writer;
 mod writer;
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::PipelineConfig;
+use crate::config::{AckMode, PipelineConfig};
+use spool::{Spool, SpoolError};
 use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::{Table, TableRow};
@@ -51,6 +55,16 @@ pub enum SubmitError {
     TooLarge(usize),
     #[error("collector is shutting down")]
     ShuttingDown,
+    /// The spool is full or failing: the client should retry later (503 / UNAVAILABLE).
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+}
+
+/// The spool side of a pipeline, when `pipeline.spool_dir` is set.
+struct SpoolHandle {
+    spool: Arc<Spool>,
+    appended: Arc<Notify>,
+    durable: bool,
 }
 
 /// Handle the receivers submit to. Cheap to clone.
@@ -59,36 +73,79 @@ pub struct Pipeline {
     tx: mpsc::UnboundedSender<EncodedChunk>,
     budget: Arc<Semaphore>,
     max_bytes: usize,
+    spool: Option<Arc<SpoolHandle>>,
     pub metrics: Arc<Metrics>,
 }
 
 /// Running pipeline tasks; `shutdown` drains everything queued into ClickHouse.
 pub struct PipelineTasks {
-    batcher: JoinHandle<()>,
-    writer: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl Pipeline {
-    pub fn start(config: &PipelineConfig, clickhouse: ClickHouse, metrics: Arc<Metrics>) -> (Pipeline, PipelineTasks) {
+    /// Starts the pipeline: with `spool_dir` set, receivers append to the spool and the spool
+    /// writer feeds ClickHouse; without, an in-memory queue feeds the batcher and writer.
+    pub fn start(
+        config: &PipelineConfig,
+        clickhouse: ClickHouse,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Pipeline, PipelineTasks), SpoolError> {
         // The channel itself is unbounded; the semaphore (bytes) is the bound, acquired before
         // a chunk enters and released only when its batch is written.
         let (tx, rx) = mpsc::unbounded_channel();
-        let (batch_tx, batch_rx) = mpsc::channel(1);
-        let batcher = tokio::spawn(batcher::run(config.clone(), rx, batch_tx));
-        let writer = tokio::spawn(writer::run(config.clone(), clickhouse, batch_rx, metrics.clone()));
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let spool = if config.spool_dir.is_empty() {
+            let (batch_tx, batch_rx) = mpsc::channel(1);
+            tasks.push(tokio::spawn(batcher::run(config.clone(), rx, batch_tx)));
+            tasks.push(tokio::spawn(writer::run(config.clone(), clickhouse, batch_rx, metrics.clone())));
+            None
+        } else {
+            drop(rx);
+            let dir = Path::new(&config.spool_dir);
+            let (spool, manifest) = Spool::open(dir, config.spool_max_bytes, SEGMENT_BYTES)?;
+            let handle = Arc::new(SpoolHandle {
+                spool: Arc::new(spool),
+                appended: Arc::new(Notify::new()),
+                durable: config.ack == AckMode::Durable,
+            });
+            let writer = spool_writer::SpoolWriter {
+                config: config.clone(),
+                clickhouse,
+                metrics: metrics.clone(),
+                spool: handle.spool.clone(),
+                manifest,
+                appended: handle.appended.clone(),
+                stop: stopped,
+                rejected_dir: dir.join("rejected"),
+            };
+            tasks.push(tokio::spawn(writer.run()));
+            Some(handle)
+        };
         let pipeline = Pipeline {
             tx,
             budget: Arc::new(Semaphore::new(config.queue_max_bytes)),
             max_bytes: config.queue_max_bytes,
+            spool,
             metrics,
         };
-        (pipeline, PipelineTasks { batcher, writer })
+        Ok((pipeline, PipelineTasks { tasks, stop }))
     }
 
     /// Enqueues a chunk or says why not, without waiting: a full queue is the client's signal
     /// to back off (HTTP 429 / gRPC UNAVAILABLE), never a reason to grow.
     pub fn try_submit(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
         if chunk.rows == 0 {
+            return Ok(());
+        }
+        if let Some(spool) = &self.spool {
+            // Durable ack: the caller runs off the async workers, so the fsync may block here.
+            let seq = spool.spool.append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)?;
+            spool.appended.notify_one();
+            if spool.durable {
+                spool.spool.sync_through(seq)?;
+            }
             return Ok(());
         }
         let size = chunk.bytes.len().max(1);
@@ -114,6 +171,18 @@ impl Pipeline {
         if chunk.rows == 0 {
             return Ok(());
         }
+        if let Some(spool) = &self.spool {
+            loop {
+                match spool.spool.append(chunk.table.code(), chunk.rows as u32, &chunk.bytes) {
+                    Ok(_) => {
+                        spool.appended.notify_one();
+                        return Ok(());
+                    }
+                    Err(SpoolError::Full { .. }) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         let size = chunk.bytes.len().max(1);
         if size > self.max_bytes {
             return Err(SubmitError::TooLarge(size));
@@ -136,12 +205,22 @@ impl Pipeline {
     pub fn max_bytes(&self) -> usize {
         self.max_bytes
     }
+
+    /// Spool bytes on disk (0 without a spool).
+    pub fn spool_bytes(&self) -> u64 {
+        self.spool.as_ref().map_or(0, |s| s.spool.bytes_on_disk())
+    }
 }
+
+/// Spool segment size: large enough for sequential I/O, small enough to free disk promptly.
+const SEGMENT_BYTES: u64 = 64 << 20;
 
 impl PipelineTasks {
     /// Waits until every chunk submitted before all `Pipeline` handles were dropped is written.
     pub async fn shutdown(self) {
-        let _ = self.batcher.await;
-        let _ = self.writer.await;
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }

@@ -7,14 +7,69 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::batcher::Batch;
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
-use crate::storage::clickhouse::ClickHouse;
+use crate::storage::clickhouse::{ClickHouse, StorageError};
 use crate::storage::row::Table;
 
+/// How one batch's insert ended.
+pub(super) enum Outcome {
+    Written,
+    /// ClickHouse refused the data itself; retrying cannot help.
+    Rejected(StorageError),
+    /// Shutdown was requested while ClickHouse kept failing; the batch was not written.
+    Abandoned,
+}
+
+/// Inserts one batch, retrying retryable failures with exponential backoff until it is written,
+/// permanently rejected, or (`stop` set) shutdown is requested during an outage.
+pub(super) async fn insert_with_retry(
+    config: &PipelineConfig,
+    clickhouse: &ClickHouse,
+    metrics: &Metrics,
+    table: Table,
+    rows: usize,
+    body: Bytes,
+    token: &str,
+    stop: Option<&watch::Receiver<bool>>,
+) -> Outcome {
+    let mut backoff = Duration::from_millis(config.retry_initial_backoff_ms);
+    loop {
+        let started = std::time::Instant::now();
+        match clickhouse.insert_rowbinary(table.name(), table.columns(), body.clone(), token).await {
+            Ok(()) => {
+                metrics.observe_insert(started.elapsed());
+                let written = match table {
+                    Table::Spans => &metrics.rows_written,
+                    Table::Logs => &metrics.log_rows_written,
+                };
+                written.fetch_add(rows as u64, Ordering::Relaxed);
+                metrics.batches_written.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(table = table.name(), rows, bytes = body.len(), took = ?started.elapsed(), "batch written");
+                return Outcome::Written;
+            }
+            Err(e) if e.is_retryable() => {
+                metrics.insert_retries.fetch_add(1, Ordering::Relaxed);
+                if stop.is_some_and(|s| *s.borrow()) {
+                    tracing::warn!(table = table.name(), rows, error = %e, "insert failed during shutdown; left for the next start");
+                    return Outcome::Abandoned;
+                }
+                tracing::warn!(table = table.name(), rows, error = %e, retry_in = ?backoff, "insert failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(config.retry_max_backoff_ms));
+            }
+            Err(e) => {
+                metrics.rows_dropped.fetch_add(rows as u64, Ordering::Relaxed);
+                return Outcome::Rejected(e);
+            }
+        }
+    }
+}
+
+/// The in-memory writer (no spool): batches from the batcher, in order.
 pub(super) async fn run(
     config: PipelineConfig,
     clickhouse: ClickHouse,
@@ -29,33 +84,10 @@ pub(super) async fn run(
         let table = batch.table;
         let token = format!("spanlens-{epoch:x}-{}-{seq}", table.name());
         let body = Bytes::from(batch.bytes);
-        let mut backoff = Duration::from_millis(config.retry_initial_backoff_ms);
-        loop {
-            let started = std::time::Instant::now();
-            match clickhouse.insert_rowbinary(table.name(), table.columns(), body.clone(), &token).await {
-                Ok(()) => {
-                    metrics.observe_insert(started.elapsed());
-                    let written = match table {
-                        Table::Spans => &metrics.rows_written,
-                        Table::Logs => &metrics.log_rows_written,
-                    };
-                    written.fetch_add(batch.rows as u64, Ordering::Relaxed);
-                    metrics.batches_written.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(table = table.name(), rows = batch.rows, bytes = body.len(), took = ?started.elapsed(), "batch written");
-                    break;
-                }
-                Err(e) if e.is_retryable() => {
-                    metrics.insert_retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(table = table.name(), rows = batch.rows, error = %e, retry_in = ?backoff, "insert failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(config.retry_max_backoff_ms));
-                }
-                Err(e) => {
-                    metrics.rows_dropped.fetch_add(batch.rows as u64, Ordering::Relaxed);
-                    tracing::error!(table = table.name(), rows = batch.rows, error = %e, "insert rejected permanently; batch dropped");
-                    break;
-                }
-            }
+        if let Outcome::Rejected(e) =
+            insert_with_retry(&config, &clickhouse, &metrics, table, batch.rows, body, &token, None).await
+        {
+            tracing::error!(table = table.name(), rows = batch.rows, error = %e, "insert rejected permanently; batch dropped");
         }
     }
 }

@@ -103,7 +103,11 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     let pipeline = &state.ingest.pipeline;
-    let text = pipeline.metrics.render(pipeline.queued_bytes(), pipeline.max_bytes());
+    let mut text = pipeline.metrics.render(pipeline.queued_bytes(), pipeline.max_bytes());
+    text.push_str(&format!(
+        "# HELP spanlens_spool_bytes Bytes of the on-disk spool not yet deleted.\n# TYPE spanlens_spool_bytes gauge\nspanlens_spool_bytes {}\n",
+        pipeline.spool_bytes()
+    ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -122,6 +122,15 @@ pub enum Table {
 impl Table {
     pub const ALL: [Table; 2] = [Table::Spans, Table::Logs];
 
+    /// The table's code in the spool's records.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.code() == code)
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",

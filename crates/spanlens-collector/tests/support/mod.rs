@@ -38,6 +38,7 @@ pub fn test_config(prefix: &str) -> Config {
     config.receiver.grpc_listen = "127.0.0.1:0".parse().unwrap();
     config.receiver.http_listen = "127.0.0.1:0".parse().unwrap();
     config.pipeline.batch_max_age_ms = 100;
+    config.pipeline.spool_dir = std::env::temp_dir().join(&config.clickhouse.database).join("spool").display().to_string();
     config
 }
 
@@ -85,6 +86,7 @@ impl TestCollector {
 
     pub async fn shutdown(self) {
         self.collector.shutdown().await;
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&self.config.pipeline.spool_dir).parent().unwrap());
         let _ = self.ch.query(&format!("DROP DATABASE IF EXISTS {}", self.config.clickhouse.database)).execute().await;
     }
 }
