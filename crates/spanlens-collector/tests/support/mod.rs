@@ -154,3 +154,15 @@ pub fn assert_agent_with_chat(rows: &[spanlens_collector::storage::row::SpanRow]
     assert_eq!(chat.scope_name, "test-scope");
     assert_eq!(chat.span_attributes, vec![("http.route".to_string(), "/chat".to_string())]);
 }
+
+/// POST that reports a failed connection as None instead of panicking (for fault tests).
+pub async fn try_post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Option<u16> {
+    use http_body_util::Full;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut req = http::Request::post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    client.request(req.body(Full::new(bytes::Bytes::from(body))).unwrap()).await.ok().map(|r| r.status().as_u16())
+}
