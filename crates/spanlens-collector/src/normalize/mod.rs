@@ -81,7 +81,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                 .map(|s| (s.name, s.version))
                 .unwrap_or_default();
             for (i, span) in scope_spans.spans.into_iter().enumerate() {
-                if let Err(reason) = validate_ids(&span) {
+                if let Err(reason) = validate_span(&span) {
                     out.rejected_spans += 1;
                     if reasons.len() < MAX_REASONS {
                         reasons.push(format!("span {i} of scope '{scope_name}': {reason}"));
@@ -113,6 +113,38 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
         out.error_message = msg;
     }
     out
+}
+
+/// Per-span limits: a span beyond them is rejected alone (partial success, with the reason),
+/// so one pathological span never costs its neighbours or unbounded memory downstream.
+pub const MAX_SPAN_ATTRIBUTES: usize = 4096;
+pub const MAX_SPAN_EVENTS: usize = 4096;
+/// Longest single string attribute value (a prompt of a very long context fits).
+pub const MAX_VALUE_BYTES: usize = 4 << 20;
+
+fn validate_span(span: &Span) -> Result<(), String> {
+    validate_ids(span)?;
+    if span.attributes.len() > MAX_SPAN_ATTRIBUTES {
+        return Err(format!("{} attributes exceed the limit of {MAX_SPAN_ATTRIBUTES}", span.attributes.len()));
+    }
+    if span.events.len() > MAX_SPAN_EVENTS {
+        return Err(format!("{} events exceed the limit of {MAX_SPAN_EVENTS}", span.events.len()));
+    }
+    let events = span.events.iter().flat_map(|e| &e.attributes);
+    for kv in span.attributes.iter().chain(events) {
+        if let Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(v)) =
+            kv.value.as_ref().and_then(|v| v.value.as_ref())
+        {
+            if v.len() > MAX_VALUE_BYTES {
+                return Err(format!(
+                    "attribute {:?} is {} bytes, over the limit of {MAX_VALUE_BYTES}",
+                    kv.key,
+                    v.len()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_ids(span: &Span) -> Result<(), String> {
