@@ -30,6 +30,7 @@ limit=${BENCH_TIMEOUT_SECS:-900}
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/spanlens-bench.XXXXXX")
 ch_pid=""
 collector_pid=""
+loadgen_pid=""
 
 say() { echo "bench: $*" >&2; }
 
@@ -52,7 +53,9 @@ stop_pid() {
 
 cleanup() {
   local status=$?
-  # The collector first: it drains its queue into ClickHouse on SIGTERM.
+  # The load generator (when interrupted), then the collector: it drains its queue into ClickHouse
+  # on SIGTERM.
+  stop_pid "$loadgen_pid" 15 "load generator"
   stop_pid "$collector_pid" 30 "collector"
   stop_pid "$ch_pid" 15 "local ClickHouse"
   if [ "${BENCH_KEEP_DATA:-0}" = 1 ]; then
@@ -152,8 +155,12 @@ loadgen_args=(--endpoint "$endpoint" --clickhouse-url "$clickhouse_url" --databa
 if [ -n "$ch_pid" ]; then
   loadgen_args+=(--clickhouse-pid "$ch_pid")
 fi
+# In the background and waited for, so that Ctrl-C / SIGTERM reach this script's trap at once.
+timeout --signal=TERM --kill-after=10 "$limit" target/release/spanlens-loadgen "${loadgen_args[@]}" "$@" &
+loadgen_pid=$!
 status=0
-timeout --signal=TERM --kill-after=10 "$limit" target/release/spanlens-loadgen "${loadgen_args[@]}" "$@" || status=$?
+wait "$loadgen_pid" || status=$?
+loadgen_pid=""
 if [ "$status" = 124 ]; then
   say "load generator exceeded BENCH_TIMEOUT_SECS=$limit"
 fi

@@ -71,7 +71,7 @@ impl Collector {
             let _ = rx.wait_for(|s| *s).await;
         };
 
-        let http_app = otlp_http::router(ingest.clone(), config.receiver.max_body_bytes)
+        let http_app = otlp_http::router(ingest.clone(), config.receiver.max_body_bytes, config.receiver.max_inflight_bytes)
             .merge(scores::router(ingest.clone()));
         let http_stop = wait_stop(stopped.clone());
         let http = tokio::spawn(async move {
@@ -85,7 +85,10 @@ impl Collector {
         let grpc_stop = wait_stop(stopped);
         let grpc = tokio::spawn(async move {
             let incoming = tokio_stream_listener(grpc_listener);
+            // Per-connection stream limit plus the decoder's message size bound the memory a
+            // gRPC client can pin.
             if let Err(e) = tonic::transport::Server::builder()
+                .concurrency_limit_per_connection(32)
                 .add_service(grpc_traces)
                 .add_service(grpc_logs)
                 .serve_with_incoming_shutdown(incoming, grpc_stop)

@@ -72,6 +72,10 @@ pub struct ReceiverConfig {
     pub http_listen: SocketAddr,
     /// Largest accepted request body, after gzip decompression. Default 16 MiB.
     pub max_body_bytes: usize,
+    /// Memory budget for OTLP/HTTP requests being read and decoded at once (each reserves
+    /// three times its body size); past it requests get 429 + Retry-After instead of memory.
+    /// Default 256 MiB.
+    pub max_inflight_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -162,6 +166,7 @@ impl Default for ReceiverConfig {
             grpc_listen: ([127, 0, 0, 1], 4317).into(),
             http_listen: ([127, 0, 0, 1], 4318).into(),
             max_body_bytes: 16 << 20,
+            max_inflight_bytes: 256 << 20,
         }
     }
 }
@@ -275,6 +280,9 @@ impl Config {
         }
         if self.receiver.max_body_bytes == 0 {
             return invalid("receiver.max_body_bytes must be > 0");
+        }
+        if self.receiver.max_inflight_bytes < self.receiver.max_body_bytes {
+            return invalid("receiver.max_inflight_bytes must be >= receiver.max_body_bytes");
         }
         if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
             return invalid("clickhouse.url must start with http:// or https://");

@@ -174,3 +174,32 @@ async fn health_and_readiness() {
     assert!(body.contains("ClickHouse unreachable"), "{body}");
     t.collector.shutdown().await;
 }
+
+#[tokio::test]
+async fn request_bytes_in_flight_are_bounded_with_429() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = support::test_config("http_inflight");
+    config.receiver.max_body_bytes = 64 * 1024;
+    config.receiver.max_inflight_bytes = 200_000; // room for one 60 kB request (3x reserved)
+    let t = TestCollector::start_with(config).await;
+    let body = otlp::agent_with_chat(1).encode_to_vec();
+
+    // A slow client: headers announce 60 000 bytes, the body trickles (holds its reservation).
+    let mut slow = tokio::net::TcpStream::connect(t.collector.http_addr).await.unwrap();
+    let head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 60000\r\n\r\n";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&[0u8; 100]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let (status, headers, reply) = post(&t.http_url("/v1/traces"), &[PROTOBUF], vec![0u8; 60_000]).await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&reply));
+    assert_eq!(headers["retry-after"], "1");
+    assert!(String::from_utf8_lossy(&reply).contains("too many request bytes in flight"));
+
+    drop(slow); // the reservation is released with the request
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, _, _) = post(&t.http_url("/v1/traces"), &[PROTOBUF], body).await;
+    assert_eq!(status, 200);
+    t.spans(2).await;
+    t.shutdown().await;
+}

@@ -99,6 +99,11 @@ impl Ingest {
         self.pipeline.metrics.reject_request(Rejection::BadRequest);
     }
 
+    /// Counts a request refused because too many request bytes were in flight.
+    pub fn reject_busy(&self) {
+        self.pipeline.metrics.reject_request(Rejection::QueueFull);
+    }
+
     /// Normalizes and enqueues one trace export request for `project`. Invalid spans are
     /// rejected one by one and reported as partial success; their neighbours are stored. LLM
     /// spans whose content may still come as log records wait in the content join (accepted,

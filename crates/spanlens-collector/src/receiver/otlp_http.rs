@@ -5,6 +5,7 @@
 //! generic over the [`Signal`], serves both: same limits, errors and authentication.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prost::Message;
+use tokio::sync::Semaphore;
 
 use super::{Ingest, IngestError, Logs, Signal, Traces};
 
@@ -20,9 +22,16 @@ use super::{Ingest, IngestError, Logs, Signal, Traces};
 struct HttpState {
     ingest: Ingest,
     max_body_bytes: usize,
+    /// Bytes of requests being read and decoded (see `receiver.max_inflight_bytes`).
+    inflight: Arc<Semaphore>,
+    inflight_limit: usize,
 }
 
-pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
+/// Memory reserved per request, as a multiple of its body size: the raw body, the decoded
+/// request and the rows built from it are alive together.
+const INFLIGHT_FACTOR: usize = 3;
+
+pub fn router(ingest: Ingest, max_body_bytes: usize, max_inflight_bytes: usize) -> Router {
     Router::new()
         .route("/v1/traces", post(export::<Traces>))
         .route("/api/public/otel/v1/traces", post(export::<Traces>))
@@ -30,7 +39,7 @@ pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(HttpState { ingest, max_body_bytes })
+        .with_state(HttpState { ingest, max_body_bytes, inflight: Arc::new(Semaphore::new(max_inflight_bytes)), inflight_limit: max_inflight_bytes })
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -131,6 +140,25 @@ async fn handle_export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: 
         .project(header(header::AUTHORIZATION.as_str()), header("x-api-key"))
         .map_err(|e| ingest_failure(e, encoding))?;
     let limit = state.max_body_bytes;
+    // Reserve memory before reading: never more requests in flight than the budget allows.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(limit)
+        .clamp(1, limit);
+    let reserve = declared.saturating_mul(INFLIGHT_FACTOR).min(state.inflight_limit) as u32;
+    let _permit = state.inflight.clone().try_acquire_many_owned(reserve).map_err(|_| {
+        state.ingest.reject_busy();
+        Failure {
+            retry_after: Some(1),
+            ..Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                encoding,
+                "collector busy: too many request bytes in flight (receiver.max_inflight_bytes); retry later",
+            )
+        }
+    })?;
     let too_large = |what: &str| {
         Failure::new(
             StatusCode::PAYLOAD_TOO_LARGE,
