@@ -132,8 +132,10 @@ fi
 
 # 3. Collector.
 say "starting spanlens-collector: OTLP gRPC 127.0.0.1:$grpc_port, HTTP 127.0.0.1:$http_port → $clickhouse_url/$database"
-# SPANLENS_VENV is this script's, not collector configuration (the collector reads SPANLENS_*).
-env -u SPANLENS_VENV target/release/spanlens-collector run --clickhouse-url "$clickhouse_url" --database "$database" \
+# Its write-ahead spool goes to the temp dir too: a run must not share (or replay) the spool of a
+# development collector or of an earlier run. SPANLENS_VENV is this script's, not collector config.
+env -u SPANLENS_VENV SPANLENS_PIPELINE__SPOOL_DIR="${SPANLENS_PIPELINE__SPOOL_DIR:-$workdir/spool}" \
+  target/release/spanlens-collector run --clickhouse-url "$clickhouse_url" --database "$database" \
   --grpc-listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" >"$workdir/collector.log" 2>&1 &
 collector_pid=$!
 wait_http "http://127.0.0.1:$http_port/readyz" 120 "$collector_pid" "collector"

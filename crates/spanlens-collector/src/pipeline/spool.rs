@@ -29,6 +29,8 @@ pub enum SpoolError {
     Io { path: String, source: io::Error },
     #[error("spool manifest {path} is invalid: {reason}")]
     Manifest { path: String, reason: String },
+    #[error("spool {path} is in use by another collector (one spool per collector process)")]
+    Locked { path: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
@@ -78,12 +80,17 @@ pub struct Spool {
     appender: Mutex<Appender>,
     /// Serializes fsyncs; holds the highest seq a finished fsync covered.
     sync_lock: Mutex<u64>,
+    /// Held (flock) for the spool's lifetime: two processes must never share a spool.
+    _lock: File,
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`, validating every record and cutting a torn tail.
     pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> Result<(Spool, Manifest), SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+        lock.try_lock().map_err(|_| SpoolError::Locked { path: dir.display().to_string() })?;
         let manifest = read_manifest(dir)?;
         let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)
             .map_err(io_err(dir))?
@@ -118,6 +125,7 @@ impl Spool {
             segment_bytes,
             appender: Mutex::new(Appender { file, segments, next_seq, bytes_on_disk }),
             sync_lock: Mutex::new(next_seq - 1),
+            _lock: lock,
         };
         spool.delete_committed(manifest.committed);
         Ok((spool, manifest))
@@ -393,6 +401,8 @@ mod tests {
         assert_eq!(reader.next().unwrap().unwrap().rows, 99);
 
         spool.set_pending(0, 1, 6).unwrap();
+        let err = Spool::open(&dir, 1 << 20, 100).err().unwrap();
+        assert!(matches!(err, SpoolError::Locked { .. }), "{err}");
         drop(spool);
         let (spool, manifest) = Spool::open(&dir, 1 << 20, 100).unwrap();
         assert_eq!(manifest, Manifest { committed: 0, pending: Some((1, 6)) });
