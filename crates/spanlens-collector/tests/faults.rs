@@ -176,30 +176,12 @@ async fn rejected_inserts_for_a_while_lose_and_duplicate_nothing() {
     t.shutdown().await;
 }
 
-/// The collector binary on ephemeral ports, with a given spool directory.
-fn start_binary(config: &spanlens_collector::config::Config, spool: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spanlens-collector"))
-        .args(["run", "--clickhouse-url", &config.clickhouse.url, "--database", &config.clickhouse.database])
-        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-        .args(["--set", &format!("pipeline.spool_dir={}", spool.display())])
-        .args(["--set", "pipeline.batch_max_age_ms=50", "--set", "pipeline.batch_max_rows=200"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the collector binary");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut ready = String::new();
-    stdout.read_line(&mut ready).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let http = ready.split_whitespace().find(|w| w.starts_with("http://")).expect("ready line").to_string();
-    (child, http)
-}
-
 #[tokio::test]
 async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
     let config = support::test_config("kill9");
     let spool = PathBuf::from(&config.pipeline.spool_dir);
-    let (mut child, http) = start_binary(&config, &spool);
+    const FAST_BATCHES: [&str; 4] = ["--set", "pipeline.batch_max_age_ms=50", "--set", "pipeline.batch_max_rows=200"];
+    let (mut child, http) = support::start_binary(env!("CARGO_BIN_EXE_spanlens-collector"), &config, &FAST_BATCHES);
 
     // Load from 4 concurrent senders; SIGKILL once enough requests were acknowledged.
     let senders: Vec<_> = (0..4u32)
@@ -242,7 +224,7 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
     assert!(acked.len() >= 40, "load was running when the collector was killed");
 
     // Restart on the same spool: it replays what was acknowledged but not yet written.
-    let (mut child, _http) = start_binary(&config, &spool);
+    let (mut child, _http) = support::start_binary(env!("CARGO_BIN_EXE_spanlens-collector"), &config, &FAST_BATCHES);
     assert_exactly_once(&ch, &acked).await;
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();

@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -15,25 +14,7 @@ use support::{otlp, post};
 async fn sigterm_flushes_every_accepted_span() {
     let config = support::test_config("sigterm");
     let database = config.clickhouse.database.clone();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spanlens-collector"))
-        .args(["run", "--clickhouse-url", &config.clickhouse.url, "--database", &database])
-        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-        .args(["--set", "pipeline.batch_max_age_ms=600000"])
-        .args(["--set", &format!("pipeline.spool_dir={}", config.pipeline.spool_dir)])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the collector binary");
-
-    // The ready line names the bound addresses.
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut ready = String::new();
-    stdout.read_line(&mut ready).unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let http = ready
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no HTTP address in ready line {ready:?}"))
-        .to_string();
+    let (mut child, http) = support::start_binary(env!("CARGO_BIN_EXE_spanlens-collector"), &config, &["--set", "pipeline.batch_max_age_ms=600000"]);
 
     for trace in 1..=3 {
         let (status, _, _) =

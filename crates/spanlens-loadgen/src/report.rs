@@ -118,6 +118,9 @@ pub struct Host {
     /// The part of that not spent by the collector, the ClickHouse server and the load generator
     /// (only the processes whose pid is known count as ours).
     pub other_cores_sending: Option<f64>,
+    /// The same from the first request to the end of the stored wait.
+    pub busy_cores_total: Option<f64>,
+    pub other_cores_total: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -252,14 +255,21 @@ impl Report {
         }
         proc("loadgen", &self.loadgen);
         let h = &self.host;
+        let skewed = [h.other_cores_sending, h.other_cores_total]
+            .into_iter()
+            .flatten()
+            .any(|o| o >= 0.25);
         println!(
-            "  host               {} cores, {} busy while sending, {} of it by other processes{}",
+            "  host               {} cores; busy while sending {} ({} by other processes), in all {} ({} by others){}",
             h.cores,
             opt(h.busy_cores_sending, "", 2),
             opt(h.other_cores_sending, "", 2),
-            match h.other_cores_sending {
-                Some(o) if o >= 0.25 => "  ← other work on this machine skews these figures",
-                _ => "",
+            opt(h.busy_cores_total, "", 2),
+            opt(h.other_cores_total, "", 2),
+            if skewed {
+                "\n                     ← other work on this machine skews these figures"
+            } else {
+                ""
             }
         );
         if !self.errors.is_empty() {

@@ -93,20 +93,27 @@ impl Watch {
         let collector = self.collector.as_ref().map(stats);
         let clickhouse = self.clickhouse.as_ref().map(stats);
         let loadgen = stats(&self.loadgen);
-        let busy = self
-            .host_start
-            .zip(self.host_sent)
-            .and_then(|(a, b)| procfs::host_busy_cores(a, b));
-        let ours: f64 = [&collector, &clickhouse]
-            .into_iter()
-            .flatten()
-            .chain([&loadgen])
-            .filter_map(|p| p.avg_cores_sending)
-            .sum();
+        let ours = |cores: fn(&ProcessStats) -> Option<f64>| -> f64 {
+            [&collector, &clickhouse]
+                .into_iter()
+                .flatten()
+                .chain([&loadgen])
+                .filter_map(cores)
+                .sum()
+        };
+        let busy = |end: Option<(u64, u64)>| {
+            self.host_start
+                .zip(end)
+                .and_then(|(a, b)| procfs::host_busy_cores(a, b))
+        };
+        let busy_sending = busy(self.host_sent);
+        let busy_total = busy(procfs::host_cpu_ticks());
         let host = Host {
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            busy_cores_sending: busy,
-            other_cores_sending: busy.map(|b| (b - ours).max(0.0)),
+            busy_cores_sending: busy_sending,
+            other_cores_sending: busy_sending.map(|b| (b - ours(|p| p.avg_cores_sending)).max(0.0)),
+            busy_cores_total: busy_total,
+            other_cores_total: busy_total.map(|b| (b - ours(|p| p.avg_cores_total)).max(0.0)),
         };
         Usage {
             collector,

@@ -97,18 +97,58 @@ pub async fn post(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, http::HeaderMap, Vec<u8>) {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::BodyExt;
+    let resp = send_post(url, headers, body).await.expect("POST");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+/// POST that reports a failed connection as None instead of panicking (for fault tests).
+pub async fn try_post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Option<u16> {
+    send_post(url, headers, body).await.ok().map(|r| r.status().as_u16())
+}
+
+async fn send_post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+    use http_body_util::Full;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<bytes::Bytes>>();
     let mut req = http::Request::post(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = client.request(req.body(Full::new(bytes::Bytes::from(body))).unwrap()).await.expect("POST");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-    (status, headers, body)
+    client.request(req.body(Full::new(bytes::Bytes::from(body))).unwrap()).await
+}
+
+/// Starts the collector binary (`bin`: `env!("CARGO_BIN_EXE_spanlens-collector")`) on ephemeral
+/// ports against `config`'s ClickHouse, database and spool, plus `extra` flags; returns the child
+/// and its OTLP/HTTP base URL (from the ready line).
+pub fn start_binary(bin: &str, config: &Config, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(bin)
+        .args(["run", "--clickhouse-url", &config.clickhouse.url, "--database", &config.clickhouse.database])
+        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(["--set", &format!("pipeline.spool_dir={}", config.pipeline.spool_dir)])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the collector binary");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    stdout.read_line(&mut ready).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let http = ready
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no HTTP address in ready line {ready:?}"))
+        .to_string();
+    (child, http)
 }
 
 pub async fn get(url: &str) -> (u16, String) {
@@ -155,14 +195,3 @@ pub fn assert_agent_with_chat(rows: &[spanlens_collector::storage::row::SpanRow]
     assert_eq!(chat.span_attributes, vec![("http.route".to_string(), "/chat".to_string())]);
 }
 
-/// POST that reports a failed connection as None instead of panicking (for fault tests).
-pub async fn try_post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Option<u16> {
-    use http_body_util::Full;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<bytes::Bytes>>();
-    let mut req = http::Request::post(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    client.request(req.body(Full::new(bytes::Bytes::from(body))).unwrap()).await.ok().map(|r| r.status().as_u16())
-}
