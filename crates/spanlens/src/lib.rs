@@ -81,6 +81,9 @@ pub mod keys;
 mod llm;
 mod message;
 mod observe;
+#[cfg(feature = "async-openai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-openai")))]
+pub mod openai;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;

@@ -142,6 +142,11 @@ impl PriceTable {
         if row.input_tokens.is_none() && row.output_tokens.is_none() {
             return;
         }
+        // Only model calls are priced: a wrapper span that repeats its children's usage (an
+        // agent, a Vercel AI SDK `ai.generateText`) must not count the cost twice.
+        if !matches!(row.observation_type.as_str(), "llm" | "embedding") {
+            return;
+        }
         let Some(price) = self.lookup(&row.response_model).or_else(|| self.lookup(&row.request_model)) else {
             return;
         };
@@ -169,7 +174,13 @@ mod tests {
     use super::*;
 
     fn llm(model: &str, input: Option<u64>, output: Option<u64>) -> SpanRow {
-        SpanRow { response_model: model.into(), input_tokens: input, output_tokens: output, ..SpanRow::default() }
+        SpanRow {
+            observation_type: "llm".into(),
+            response_model: model.into(),
+            input_tokens: input,
+            output_tokens: output,
+            ..SpanRow::default()
+        }
     }
 
     fn close(a: Option<f64>, b: f64) -> bool {
@@ -217,6 +228,10 @@ mod tests {
         let mut row = llm("gpt-4o", None, None);
         table.apply(&mut row);
         assert_eq!(row.total_cost, None);
+
+        let mut wrapper = SpanRow { observation_type: "chain".into(), ..llm("gpt-4o", Some(10), Some(10)) };
+        table.apply(&mut wrapper);
+        assert_eq!(wrapper.total_cost, None);
     }
 
     #[test]

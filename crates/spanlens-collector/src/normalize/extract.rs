@@ -448,6 +448,7 @@ impl Scratch {
                 convert_json(&parsed, kind)
             }
             Get::Seconds => secs_to_ns(as_f64(value)?, 1e9),
+            Get::Millis => secs_to_ns(as_f64(value)?, 1e6),
             Get::SinceStart => {
                 let text = as_text(value)?;
                 let text = text.trim();

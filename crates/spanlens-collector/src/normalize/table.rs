@@ -142,12 +142,14 @@ pub enum Conv {
     OpenLit,
     /// Pydantic Logfire extras.
     Logfire,
+    /// Vercel AI SDK (TypeScript) `ai.*` telemetry.
+    VercelAi,
     /// General OpenTelemetry semantic conventions (not GenAI specific).
     General,
 }
 
 impl Conv {
-    pub const ALL: [Conv; 8] = [
+    pub const ALL: [Conv; 9] = [
         Conv::OTel,
         Conv::OTelOld,
         Conv::OpenInference,
@@ -155,6 +157,7 @@ impl Conv {
         Conv::Langfuse,
         Conv::OpenLit,
         Conv::Logfire,
+        Conv::VercelAi,
         Conv::General,
     ];
 
@@ -167,6 +170,7 @@ impl Conv {
             Conv::Langfuse => "Langfuse SDKs",
             Conv::OpenLit => "OpenLIT",
             Conv::Logfire => "Pydantic Logfire",
+            Conv::VercelAi => "Vercel AI SDK",
             Conv::General => "General OpenTelemetry",
         }
     }
@@ -210,6 +214,8 @@ pub enum Get {
     JsonOrFalse(&'static [&'static str]),
     /// A duration in seconds (float) → nanoseconds.
     Seconds,
+    /// A duration in milliseconds (float) → nanoseconds.
+    Millis,
     /// An ISO-8601 / RFC 3339 timestamp (optionally JSON-quoted) minus the span start → ns.
     SinceStart,
     /// The time of the first event named `key` (with `At::Events`) minus the span start → ns.
@@ -355,7 +361,7 @@ const fn eva(conv: Conv, event: &'static str, key: &'static str, consume: bool) 
 
 use Conv::{
     General as GEN, Langfuse as LF, Logfire as LOGFIRE, OTel as OTEL, OTelOld as OTEL_OLD,
-    OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL,
+    OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL, VercelAi as AI,
 };
 
 // ---- vocabularies ---------------------------------------------------------------------------
@@ -481,9 +487,53 @@ pub const PROVIDER_ALIASES: &[(&str, &str)] = &[
     ("watsonx", "ibm.watsonx.ai"),
     ("ibm", "ibm.watsonx.ai"),
     ("ibm_watsonx", "ibm.watsonx.ai"),
+    // Vercel AI SDK provider ids (`<provider>.<api>`).
+    ("openai.chat", "openai"),
+    ("openai.responses", "openai"),
+    ("openai.completion", "openai"),
+    ("openai.embedding", "openai"),
+    ("anthropic.messages", "anthropic"),
+    ("google.generative-ai", "gcp.gemini"),
+    ("google.vertex.chat", "gcp.vertex_ai"),
+    ("amazon-bedrock", "aws.bedrock"),
+    ("mistral.chat", "mistral_ai"),
+    ("azure-openai.chat", "azure.ai.openai"),
 ];
 
 const LANGFUSE_LEVEL: &[(&str, &str)] = &[("ERROR", "Error")];
+
+/// Vercel AI SDK `ai.operationId`: the provider calls (`do*`) are the LLM / embedding calls;
+/// the outer `ai.generateText` etc. wrap them (and their tool calls), like a chain.
+const AI_OPERATION_OBS: &[(&str, &str)] = &[
+    ("ai.generateText.doGenerate", "llm"),
+    ("ai.streamText.doStream", "llm"),
+    ("ai.generateObject.doGenerate", "llm"),
+    ("ai.streamObject.doStream", "llm"),
+    ("ai.embed.doEmbed", "embedding"),
+    ("ai.embedMany.doEmbed", "embedding"),
+    ("ai.toolCall", "tool"),
+    ("ai.generateText", "chain"),
+    ("ai.streamText", "chain"),
+    ("ai.generateObject", "chain"),
+    ("ai.streamObject", "chain"),
+    ("ai.embed", "chain"),
+    ("ai.embedMany", "chain"),
+];
+const AI_OPERATION: &[(&str, &str)] = &[
+    ("ai.generateText.doGenerate", "chat"),
+    ("ai.streamText.doStream", "chat"),
+    ("ai.generateObject.doGenerate", "chat"),
+    ("ai.streamObject.doStream", "chat"),
+    ("ai.embed.doEmbed", "embeddings"),
+    ("ai.embedMany.doEmbed", "embeddings"),
+    ("ai.toolCall", "execute_tool"),
+];
+const AI_STREAMING: &[(&str, &str)] = &[
+    ("ai.streamText.doStream", "true"),
+    ("ai.streamObject.doStream", "true"),
+    ("ai.generateText.doGenerate", "false"),
+    ("ai.generateObject.doGenerate", "false"),
+];
 
 // ---- the table --------------------------------------------------------------------------------
 
@@ -508,6 +558,7 @@ pub static RULES: &[Rule] = &[
             peek(LF, "langfuse.observation.type", Get::Vocab(OBS_LANGFUSE)),
             peek(OI, "openinference.span.kind", Get::Vocab(OBS_OPENINFERENCE)),
             peek(TL, "traceloop.span.kind", Get::Vocab(OBS_TRACELOOP)),
+            peek(AI, "ai.operationId", Get::Vocab(AI_OPERATION_OBS)),
             peek(OTEL, "gen_ai.operation.name", Get::Vocab(OBS_OPERATION)),
             peek(TL, "llm.request.type", Get::Vocab(OBS_LLM_REQUEST_TYPE)),
             peek(OTEL, "gen_ai.tool.name", Get::Const("tool")),
@@ -528,6 +579,7 @@ pub static RULES: &[Rule] = &[
             peek(OI, "openinference.span.kind", Get::Vocab(OP_OPENINFERENCE)),
             peek(LF, "langfuse.observation.type", Get::Vocab(OP_LANGFUSE)),
             peek(TL, "traceloop.span.kind", Get::Vocab(OP_TRACELOOP_KIND)),
+            peek(AI, "ai.operationId", Get::Vocab(AI_OPERATION)),
             peek(OTEL, "gen_ai.tool.name", Get::Const("execute_tool")),
         ],
     },
@@ -540,6 +592,7 @@ pub static RULES: &[Rule] = &[
             ag(OTEL_OLD, "gen_ai.system", Get::Norm(PROVIDER_ALIASES)),
             ag(OI, "llm.system", Get::Norm(PROVIDER_ALIASES)),
             ag(TL, "llm.vendor", Get::Norm(PROVIDER_ALIASES)),
+            ag(AI, "ai.model.provider", Get::Norm(PROVIDER_ALIASES)),
         ],
     },
     Rule {
@@ -548,6 +601,7 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(OTEL, "gen_ai.request.model"),
             a(TL, "llm.request.model"),
+            a(AI, "ai.model.id"),
             a(OI, "llm.request.model_name"),
             jp(OI, OI_PARAMS, &["model"]),
             jp(OI, OI_EMB_PARAMS, &["model"]),
@@ -565,6 +619,7 @@ pub static RULES: &[Rule] = &[
             a(OI, "embedding.model_name"),
             a(OI, "reranker.model_name"),
             a(LF, "langfuse.observation.model.name"),
+            a(AI, "ai.response.model"),
         ],
     },
     Rule {
@@ -580,6 +635,9 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["input_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens"]),
+            a(AI, "ai.usage.inputTokens"),
+            a(AI, "ai.usage.promptTokens"),
+            a(AI, "ai.usage.tokens"),
         ],
     },
     Rule {
@@ -595,6 +653,8 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["output_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens"]),
+            a(AI, "ai.usage.outputTokens"),
+            a(AI, "ai.usage.completionTokens"),
         ],
     },
     Rule {
@@ -608,6 +668,7 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["total"]),
             jp(LF, LF_USAGE, &["total_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["total_tokens"]),
+            a(AI, "ai.usage.totalTokens"),
         ],
     },
     Rule {
@@ -634,6 +695,7 @@ pub static RULES: &[Rule] = &[
                 &["input_tokens_details", "cached_tokens"],
             ),
             jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
+            a(AI, "ai.usage.cachedInputTokens"),
         ],
     },
     Rule {
@@ -662,6 +724,7 @@ pub static RULES: &[Rule] = &[
                 LOGFIRE_USAGE,
                 &["output_tokens_details", "reasoning_tokens"],
             ),
+            a(AI, "ai.usage.reasoningTokens"),
         ],
     },
     Rule {
@@ -702,6 +765,8 @@ pub static RULES: &[Rule] = &[
                 Get::EventSinceStart,
                 false,
             ),
+            ag(AI, "ai.response.msToFirstChunk", Get::Millis),
+            ag(AI, "ai.stream.msToFirstChunk", Get::Millis),
         ],
     },
     Rule {
@@ -720,6 +785,7 @@ pub static RULES: &[Rule] = &[
             peek(OI, OI_EMB_PARAMS, Get::JsonOrFalse(&["stream"])),
             peek(LF, LF_PARAMS, Get::JsonOrFalse(&["stream"])),
             peek(LOGFIRE, LOGFIRE_REQUEST, Get::JsonOrFalse(&["stream"])),
+            peek(AI, "ai.operationId", Get::Vocab(AI_STREAMING)),
         ],
     },
     Rule {
@@ -740,6 +806,7 @@ pub static RULES: &[Rule] = &[
                 "langfuse.observation.metadata.finish_reason",
                 Get::Json(&[]),
             ),
+            a(AI, "ai.response.finishReason"),
         ],
     },
     Rule {
@@ -748,6 +815,7 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(OTEL, "gen_ai.response.id"),
             jp(OI, "output.value", &["id"]),
+            a(AI, "ai.response.id"),
         ],
     },
     Rule {
@@ -759,6 +827,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["temperature"]),
             jp(LF, LF_PARAMS, &["temperature"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["temperature"]),
+            a(AI, "ai.settings.temperature"),
         ],
     },
     Rule {
@@ -772,6 +841,8 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_PARAMS, &["max_tokens"]),
             jp(LF, LF_PARAMS, &["max_completion_tokens"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["max_tokens"]),
+            a(AI, "ai.settings.maxOutputTokens"),
+            a(AI, "ai.settings.maxTokens"),
         ],
     },
     Rule {
@@ -783,6 +854,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["top_p"]),
             jp(LF, LF_PARAMS, &["top_p"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["top_p"]),
+            a(AI, "ai.settings.topP"),
         ],
     },
     Rule {
@@ -811,6 +883,11 @@ pub static RULES: &[Rule] = &[
             a(TL, "traceloop.entity.input"),
             a(OI, "input.value"),
             a(LOGFIRE, LOGFIRE_REQUEST),
+            a(AI, "ai.prompt.messages"),
+            a(AI, "ai.prompt"),
+            a(AI, "ai.toolCall.args"),
+            a(AI, "ai.values"),
+            a(AI, "ai.value"),
         ],
     },
     Rule {
@@ -842,6 +919,10 @@ pub static RULES: &[Rule] = &[
             a(TL, "traceloop.entity.output"),
             a(OI, "output.value"),
             a(LOGFIRE, "response_data"),
+            a(AI, "ai.response.text"),
+            a(AI, "ai.response.object"),
+            a(AI, "ai.response.toolCalls"),
+            a(AI, "ai.toolCall.result"),
         ],
     },
     Rule {
@@ -853,6 +934,7 @@ pub static RULES: &[Rule] = &[
             a(OTEL, "gen_ai.conversation.id"),
             a(TL, "traceloop.association.properties.session_id"),
             a(LOGFIRE, "session_id"),
+            a(AI, "ai.telemetry.metadata.sessionId"),
         ],
     },
     Rule {
@@ -866,6 +948,7 @@ pub static RULES: &[Rule] = &[
             a(GEN, "enduser.id"),
             a(OPENLIT, "gen_ai.request.user"),
             a(TL, "llm.user"),
+            a(AI, "ai.telemetry.metadata.userId"),
         ],
     },
     Rule {
@@ -908,6 +991,7 @@ pub static RULES: &[Rule] = &[
             ag(LF, "langfuse.trace.metadata", Get::Entries),
             ag(OI, "metadata", Get::Entries),
             pre(TL, "traceloop.association.properties.", Get::Suffix),
+            pre(AI, "ai.telemetry.metadata.", Get::Suffix),
         ],
     },
     Rule {
@@ -983,6 +1067,7 @@ pub(crate) fn describe(src: &Src) -> String {
         Get::Json(p) => format!(" JSON `.{}`", p.join(".")),
         Get::JsonOrFalse(p) => format!(" JSON `.{}` (object without it → false)", p.join(".")),
         Get::Seconds => " (seconds)".into(),
+        Get::Millis => " (milliseconds)".into(),
         Get::SinceStart => " (timestamp − span start)".into(),
         Get::EventSinceStart => " (first event time − span start)".into(),
         Get::Unflatten => " (indexed list rebuilt as JSON)".into(),

@@ -2216,3 +2216,66 @@ fn mutated_real_payloads_never_panic() {
     // Both paths were exercised, not just one.
     assert!(decoded > 1000 && refused > 1000, "decoded {decoded}, refused {refused}");
 }
+
+/// Vercel AI SDK (`experimental_telemetry`): the attribute names it documents for
+/// `streamText` → `ai.streamText.doStream` (the provider call), tool calls and embeddings.
+#[test]
+fn vercel_ai_sdk_spans() {
+    let i = |v: i64| Value::IntValue(v);
+    let stream = one(vec![
+        kv("operation.name", s("ai.streamText.doStream chat-route")),
+        kv("ai.operationId", s("ai.streamText.doStream")),
+        kv("ai.model.id", s("gpt-4o-mini")),
+        kv("ai.model.provider", s("openai.chat")),
+        kv("ai.prompt.messages", s(r#"[{"role":"user","content":[{"type":"text","text":"Hi there"}]}]"#)),
+        kv("ai.response.text", s("Hello!")),
+        kv("ai.response.finishReason", s("stop")),
+        kv("ai.response.id", s("chatcmpl-9")),
+        kv("ai.response.model", s("gpt-4o-mini-2024-07-18")),
+        kv("ai.response.msToFirstChunk", Value::DoubleValue(412.5)),
+        kv("ai.usage.inputTokens", i(12)),
+        kv("ai.usage.outputTokens", i(3)),
+        kv("ai.settings.temperature", Value::DoubleValue(0.3)),
+        kv("ai.telemetry.metadata.userId", s("u-7")),
+        kv("ai.telemetry.metadata.sessionId", s("s-7")),
+        kv("ai.telemetry.metadata.plan", s("pro")),
+    ]);
+    assert_eq!((stream.observation_type.as_str(), stream.operation.as_str()), ("llm", "chat"));
+    assert_eq!(stream.provider, "openai");
+    assert_eq!((stream.request_model.as_str(), stream.response_model.as_str()), ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"));
+    assert_eq!((stream.input_tokens, stream.output_tokens), (Some(12), Some(3)));
+    assert_eq!(stream.time_to_first_token_ns, Some(412_500_000));
+    assert_eq!(stream.is_streaming, Some(true));
+    assert_eq!(stream.finish_reasons, vec!["stop".to_string()]);
+    assert_eq!(stream.response_id, "chatcmpl-9");
+    assert_eq!(stream.temperature, Some(0.3));
+    assert!(stream.input.contains("Hi there"));
+    assert_eq!(stream.output, "Hello!");
+    assert_eq!((stream.user_id.as_str(), stream.session_id.as_str()), ("u-7", "s-7"));
+    assert!(stream.metadata.contains(&("plan".to_string(), "pro".to_string())), "{:?}", stream.metadata);
+
+    let wrapper = one(vec![
+        kv("ai.operationId", s("ai.streamText")),
+        kv("ai.model.id", s("gpt-4o-mini")),
+        kv("ai.usage.inputTokens", i(12)),
+    ]);
+    assert_eq!(wrapper.observation_type, "chain", "the wrapper is not a second LLM call");
+
+    let tool = one(vec![
+        kv("ai.operationId", s("ai.toolCall")),
+        kv("ai.toolCall.name", s("weather")),
+        kv("ai.toolCall.args", s(r#"{"city":"Lisbon"}"#)),
+        kv("ai.toolCall.result", s(r#"{"temp":21}"#)),
+    ]);
+    assert_eq!((tool.observation_type.as_str(), tool.operation.as_str()), ("tool", "execute_tool"));
+    assert_eq!((tool.input.as_str(), tool.output.as_str()), (r#"{"city":"Lisbon"}"#, r#"{"temp":21}"#));
+
+    let embed = one(vec![
+        kv("ai.operationId", s("ai.embedMany.doEmbed")),
+        kv("ai.model.id", s("text-embedding-3-small")),
+        kv("ai.values", arr(vec![s("a"), s("b")])),
+        kv("ai.usage.tokens", i(4)),
+    ]);
+    assert_eq!((embed.observation_type.as_str(), embed.operation.as_str()), ("embedding", "embeddings"));
+    assert_eq!(embed.input_tokens, Some(4));
+}
