@@ -30,7 +30,11 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running collector. Listeners are bound before `start` returns, so port 0 works in tests.
@@ -56,26 +60,45 @@ impl Collector {
         let metrics = Arc::new(Metrics::default());
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics)?;
         let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
-        let ingest = Ingest { pipeline: pipeline.clone(), clickhouse, keys, prices, join };
+        let ingest = Ingest {
+            pipeline: pipeline.clone(),
+            clickhouse,
+            keys,
+            prices,
+            join,
+        };
 
         let bind = |what, addr| async move {
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { what, addr, source })
         };
         let http_listener = bind("OTLP/HTTP", config.receiver.http_listen).await?;
         let grpc_listener = bind("OTLP/gRPC", config.receiver.grpc_listen).await?;
-        let http_addr = http_listener.local_addr().expect("bound socket has an address");
-        let grpc_addr = grpc_listener.local_addr().expect("bound socket has an address");
+        let http_addr = http_listener
+            .local_addr()
+            .expect("bound socket has an address");
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .expect("bound socket has an address");
 
         let (stop, stopped) = watch::channel(false);
         let wait_stop = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
 
-        let http_app = otlp_http::router(ingest.clone(), config.receiver.max_body_bytes, config.receiver.max_inflight_bytes)
-            .merge(scores::router(ingest.clone()));
+        let http_app = otlp_http::router(
+            ingest.clone(),
+            config.receiver.max_body_bytes,
+            config.receiver.max_inflight_bytes,
+        )
+        .merge(scores::router(ingest.clone()));
         let http_stop = wait_stop(stopped.clone());
         let http = tokio::spawn(async move {
-            if let Err(e) = axum::serve(http_listener, http_app).with_graceful_shutdown(http_stop).await {
+            if let Err(e) = axum::serve(http_listener, http_app)
+                .with_graceful_shutdown(http_stop)
+                .await
+            {
                 tracing::error!(error = %e, "OTLP/HTTP server failed");
             }
         });
@@ -98,7 +121,15 @@ impl Collector {
             }
         });
 
-        Ok(Collector { http_addr, grpc_addr, pipeline, stop, servers: vec![http, grpc], join: join_task, tasks })
+        Ok(Collector {
+            http_addr,
+            grpc_addr,
+            pipeline,
+            stop,
+            servers: vec![http, grpc],
+            join: join_task,
+            tasks,
+        })
     }
 
     /// Stops accepting, lets in-flight requests finish, releases the spans the content join

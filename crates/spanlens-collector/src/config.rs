@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid TOML in {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("override `{0}` must look like section.field=value")]
@@ -237,7 +240,9 @@ impl Config {
             None => toml::Table::new(),
         };
         for (name, value) in env {
-            let Some(key) = name.strip_prefix("SPANLENS_") else { continue };
+            let Some(key) = name.strip_prefix("SPANLENS_") else {
+                continue;
+            };
             // Only `<SECTION>__<FIELD>` names (and the one top-level field) are configuration;
             // other SPANLENS_* variables (SPANLENS_CONFIG, SPANLENS_LOG, scripts' own) are not.
             if !key.contains("__") && key != "DEFAULT_PROJECT" {
@@ -247,14 +252,17 @@ impl Config {
             set_dotted(&mut table, &dotted, &value);
         }
         for item in overrides {
-            let (key, value) =
-                item.split_once('=').ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(item.clone()))?;
             set_dotted(&mut table, key.trim(), value.trim());
         }
-        let config: Config = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            origin: "configuration (file, SPANLENS_* environment, flags)".into(),
-            message: e.to_string(),
-        })?;
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                origin: "configuration (file, SPANLENS_* environment, flags)".into(),
+                message: e.to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -273,10 +281,16 @@ impl Config {
             return invalid("pipeline.queue_max_bytes must be >= pipeline.batch_max_bytes");
         }
         if p.content_join_window_ms > 600_000 {
-            return invalid("pipeline.content_join_window_ms must be <= 600000 (10 minutes): held spans are not yet written");
+            return invalid(
+                "pipeline.content_join_window_ms must be <= 600000 (10 minutes): held spans are not yet written",
+            );
         }
-        if p.content_join_window_ms > 0 && (p.content_join_max_entries == 0 || p.content_join_max_bytes == 0) {
-            return invalid("pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)");
+        if p.content_join_window_ms > 0
+            && (p.content_join_max_entries == 0 || p.content_join_max_bytes == 0)
+        {
+            return invalid(
+                "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)",
+            );
         }
         if self.receiver.max_body_bytes == 0 {
             return invalid("receiver.max_body_bytes must be > 0");
@@ -284,7 +298,9 @@ impl Config {
         if self.receiver.max_inflight_bytes < self.receiver.max_body_bytes {
             return invalid("receiver.max_inflight_bytes must be >= receiver.max_body_bytes");
         }
-        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
+        if !self.clickhouse.url.starts_with("http://")
+            && !self.clickhouse.url.starts_with("https://")
+        {
             return invalid("clickhouse.url must start with http:// or https://");
         }
         let db = &self.clickhouse.database;
@@ -326,10 +342,20 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("spanlens-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "[clickhouse]\ndatabase = \"from_file\"\nretention_days = 7\n").unwrap();
+        std::fs::write(
+            &path,
+            "[clickhouse]\ndatabase = \"from_file\"\nretention_days = 7\n",
+        )
+        .unwrap();
         let env = vec![
-            ("SPANLENS_CLICKHOUSE__URL".to_string(), "http://ch:8123".to_string()),
-            ("SPANLENS_CLICKHOUSE__RETENTION_DAYS".to_string(), "9".to_string()),
+            (
+                "SPANLENS_CLICKHOUSE__URL".to_string(),
+                "http://ch:8123".to_string(),
+            ),
+            (
+                "SPANLENS_CLICKHOUSE__RETENTION_DAYS".to_string(),
+                "9".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
             ("SPANLENS_VENV".to_string(), "/some/venv".to_string()),
             ("SPANLENS_DEFAULT_PROJECT".to_string(), "shop".to_string()),

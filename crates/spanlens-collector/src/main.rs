@@ -59,7 +59,11 @@ impl Cli {
                 overrides.push(format!("{key}={v}"));
             }
         }
-        Ok(Config::load(self.config.as_deref(), std::env::vars(), &overrides)?)
+        Ok(Config::load(
+            self.config.as_deref(),
+            std::env::vars(),
+            &overrides,
+        )?)
     }
 }
 
@@ -69,7 +73,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SPANLENS_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SPANLENS_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -98,7 +103,9 @@ async fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let clickhouse_url = config.clickhouse.url.clone();
     let database = config.clickhouse.database.clone();
-    let collector = Collector::start(config).await.context("starting the collector")?;
+    let collector = Collector::start(config)
+        .await
+        .context("starting the collector")?;
     println!(
         "spanlens-collector ready: OTLP gRPC {} | OTLP HTTP http://{} (/v1/traces, /healthz, /readyz) | ClickHouse {} database {}",
         collector.grpc_addr, collector.http_addr, clickhouse_url, database

@@ -93,52 +93,163 @@ impl Metrics {
             }
         }
         self.insert_seconds_count.fetch_add(1, Relaxed);
-        self.insert_micros_sum.fetch_add(took.as_micros() as u64, Relaxed);
+        self.insert_micros_sum
+            .fetch_add(took.as_micros() as u64, Relaxed);
     }
 
     /// Prometheus text exposition format (version 0.0.4).
     pub fn render(&self, queue_bytes: usize, queue_max_bytes: usize) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            );
         };
-        counter("spanlens_spans_received_total", "Spans decoded from OTLP requests.", self.spans_received.load(Relaxed));
-        counter("spanlens_spans_accepted_total", "Spans accepted into the queue.", self.spans_accepted.load(Relaxed));
-        counter("spanlens_rows_written_total", "Span rows written to ClickHouse.", self.rows_written.load(Relaxed));
-        counter("spanlens_log_records_received_total", "Log records decoded from OTLP requests.", self.log_records_received.load(Relaxed));
-        counter("spanlens_log_records_accepted_total", "Log records accepted into the queue.", self.log_records_accepted.load(Relaxed));
-        counter("spanlens_log_rows_written_total", "Log rows written to ClickHouse.", self.log_rows_written.load(Relaxed));
+        counter(
+            "spanlens_spans_received_total",
+            "Spans decoded from OTLP requests.",
+            self.spans_received.load(Relaxed),
+        );
+        counter(
+            "spanlens_spans_accepted_total",
+            "Spans accepted into the queue.",
+            self.spans_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_rows_written_total",
+            "Span rows written to ClickHouse.",
+            self.rows_written.load(Relaxed),
+        );
+        counter(
+            "spanlens_log_records_received_total",
+            "Log records decoded from OTLP requests.",
+            self.log_records_received.load(Relaxed),
+        );
+        counter(
+            "spanlens_log_records_accepted_total",
+            "Log records accepted into the queue.",
+            self.log_records_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_log_rows_written_total",
+            "Log rows written to ClickHouse.",
+            self.log_rows_written.load(Relaxed),
+        );
         let j = &self.join;
-        counter("spanlens_content_join_content_total", "Span content items from GenAI log records offered to the join.", j.content_received.load(Relaxed));
-        counter("spanlens_content_join_spans_merged_total", "Spans joined with the content of their GenAI log records.", j.spans_merged.load(Relaxed));
-        counter("spanlens_content_join_spans_held_total", "LLM spans held back to wait for their content.", j.spans_held.load(Relaxed));
-        counter("spanlens_content_join_held_expired_total", "Held spans written at the end of the window without complete content.", j.held_expired.load(Relaxed));
-        counter("spanlens_content_join_hold_full_total", "Spans written without waiting because the hold was full.", j.hold_full.load(Relaxed));
-        counter("spanlens_content_join_content_evicted_total", "Waiting content evicted (oldest first) to stay within bounds.", j.content_evicted.load(Relaxed));
-        counter("spanlens_content_join_content_expired_total", "Waiting content whose span did not arrive within the window.", j.content_expired.load(Relaxed));
-        counter("spanlens_batches_written_total", "Insert batches written to ClickHouse.", self.batches_written.load(Relaxed));
-        counter("spanlens_insert_retries_total", "Failed inserts that were retried.", self.insert_retries.load(Relaxed));
-        counter("spanlens_rows_dropped_total", "Rows of batches ClickHouse rejected permanently.", self.rows_dropped.load(Relaxed));
+        counter(
+            "spanlens_content_join_content_total",
+            "Span content items from GenAI log records offered to the join.",
+            j.content_received.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_spans_merged_total",
+            "Spans joined with the content of their GenAI log records.",
+            j.spans_merged.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_spans_held_total",
+            "LLM spans held back to wait for their content.",
+            j.spans_held.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_held_expired_total",
+            "Held spans written at the end of the window without complete content.",
+            j.held_expired.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_hold_full_total",
+            "Spans written without waiting because the hold was full.",
+            j.hold_full.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_content_evicted_total",
+            "Waiting content evicted (oldest first) to stay within bounds.",
+            j.content_evicted.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_content_expired_total",
+            "Waiting content whose span did not arrive within the window.",
+            j.content_expired.load(Relaxed),
+        );
+        counter(
+            "spanlens_batches_written_total",
+            "Insert batches written to ClickHouse.",
+            self.batches_written.load(Relaxed),
+        );
+        counter(
+            "spanlens_insert_retries_total",
+            "Failed inserts that were retried.",
+            self.insert_retries.load(Relaxed),
+        );
+        counter(
+            "spanlens_rows_dropped_total",
+            "Rows of batches ClickHouse rejected permanently.",
+            self.rows_dropped.load(Relaxed),
+        );
         let labelled = |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 4]| {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
             for (reason, label) in REASONS {
-                let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {}", values[reason as usize].load(Relaxed));
+                let _ = writeln!(
+                    out,
+                    "{name}{{reason=\"{label}\"}} {}",
+                    values[reason as usize].load(Relaxed)
+                );
             }
         };
-        labelled(&mut out, "spanlens_spans_rejected_total", "Spans refused, by reason.", &self.spans_rejected);
-        labelled(&mut out, "spanlens_requests_rejected_total", "OTLP requests refused, by reason.", &self.requests_rejected);
+        labelled(
+            &mut out,
+            "spanlens_spans_rejected_total",
+            "Spans refused, by reason.",
+            &self.spans_rejected,
+        );
+        labelled(
+            &mut out,
+            "spanlens_requests_rejected_total",
+            "OTLP requests refused, by reason.",
+            &self.requests_rejected,
+        );
         let name = "spanlens_log_records_rejected_total";
-        let _ = write!(out, "# HELP {name} Log records refused, by reason.\n# TYPE {name} counter\n");
+        let _ = write!(
+            out,
+            "# HELP {name} Log records refused, by reason.\n# TYPE {name} counter\n"
+        );
         for (reason, label) in REASONS {
-            let label = if label == "invalid_span" { "invalid_record" } else { label };
-            let _ = writeln!(out, "{name}{{reason=\"{label}\"}} {}", self.log_records_rejected[reason as usize].load(Relaxed));
+            let label = if label == "invalid_span" {
+                "invalid_record"
+            } else {
+                label
+            };
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{label}\"}} {}",
+                self.log_records_rejected[reason as usize].load(Relaxed)
+            );
         }
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            );
         };
-        gauge(&mut out, "spanlens_content_join_waiting_content", "Span content items waiting for their span.", j.waiting_content.load(Relaxed));
-        gauge(&mut out, "spanlens_content_join_waiting_content_bytes", "Text bytes of the waiting content.", j.waiting_content_bytes.load(Relaxed));
-        gauge(&mut out, "spanlens_content_join_held_spans", "LLM spans held waiting for their content.", j.held_spans.load(Relaxed));
+        gauge(
+            &mut out,
+            "spanlens_content_join_waiting_content",
+            "Span content items waiting for their span.",
+            j.waiting_content.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "spanlens_content_join_waiting_content_bytes",
+            "Text bytes of the waiting content.",
+            j.waiting_content_bytes.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "spanlens_content_join_held_spans",
+            "LLM spans held waiting for their content.",
+            j.held_spans.load(Relaxed),
+        );
         let _ = write!(
             out,
             "# HELP spanlens_queue_bytes Encoded rows queued or in flight.\n# TYPE spanlens_queue_bytes gauge\nspanlens_queue_bytes {queue_bytes}\n\
@@ -146,7 +257,11 @@ impl Metrics {
              # HELP spanlens_insert_duration_seconds ClickHouse insert latency.\n# TYPE spanlens_insert_duration_seconds histogram\n"
         );
         for (bucket, bound) in self.insert_seconds_buckets.iter().zip(INSERT_BUCKETS) {
-            let _ = writeln!(out, "spanlens_insert_duration_seconds_bucket{{le=\"{bound}\"}} {}", bucket.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "spanlens_insert_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Relaxed)
+            );
         }
         let count = self.insert_seconds_count.load(Relaxed);
         let _ = write!(

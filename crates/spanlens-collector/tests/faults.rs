@@ -46,7 +46,12 @@ async fn send(http: &str, range: std::ops::Range<u32>) -> Vec<String> {
     let mut acked = Vec::new();
     for n in range {
         let (trace, body) = request(n);
-        let (status, _, _) = post(&format!("{http}/v1/traces"), &[("content-type", "application/x-protobuf")], body).await;
+        let (status, _, _) = post(
+            &format!("{http}/v1/traces"),
+            &[("content-type", "application/x-protobuf")],
+            body,
+        )
+        .await;
         if status == 200 {
             acked.push(trace);
         }
@@ -60,15 +65,22 @@ async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let want = acked.len() as u64 * SPANS_PER_REQUEST;
     loop {
-        let n: u64 = ch.query("SELECT count() FROM spans").fetch_one().await.unwrap_or(0);
+        let n: u64 = ch
+            .query("SELECT count() FROM spans")
+            .fetch_one()
+            .await
+            .unwrap_or(0);
         if n >= want || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // let any straggler (a duplicate) land
-    let (count, unique): (u64, u64) =
-        ch.query("SELECT count(), uniqExact(trace_id, span_id) FROM spans").fetch_one().await.unwrap();
+    let (count, unique): (u64, u64) = ch
+        .query("SELECT count(), uniqExact(trace_id, span_id) FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(count, unique, "no span stored twice");
     let per_trace: HashMap<String, u64> = ch
         .query("SELECT trace_id, count() FROM spans GROUP BY trace_id")
@@ -78,13 +90,24 @@ async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
         .into_iter()
         .collect();
     for trace in acked {
-        assert_eq!(per_trace.get(trace), Some(&SPANS_PER_REQUEST), "acknowledged trace {trace} stored completely");
+        assert_eq!(
+            per_trace.get(trace),
+            Some(&SPANS_PER_REQUEST),
+            "acknowledged trace {trace} stored completely"
+        );
     }
-    assert!(per_trace.values().all(|&c| c == SPANS_PER_REQUEST), "no partial trace");
+    assert!(
+        per_trace.values().all(|&c| c == SPANS_PER_REQUEST),
+        "no partial trace"
+    );
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A ClickHouse of this test's own (the local chDB server), so it can be stopped.
@@ -96,19 +119,39 @@ struct OwnClickHouse {
 
 impl OwnClickHouse {
     fn start(port: u16, data: &Path) -> OwnClickHouse {
-        let python = std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON (set by tests/run.sh): a venv with chdb-core");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/chdb_server.py");
+        let python = std::env::var("SPANLENS_PYTHON")
+            .expect("SPANLENS_PYTHON (set by tests/run.sh): a venv with chdb-core");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/local/chdb_server.py"
+        );
         let mut child = Command::new(python)
-            .args([script, "--host", "127.0.0.1", "--port", &port.to_string(), "--path"])
+            .args([
+                script,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--path",
+            ])
             .arg(data)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start chdb_server.py");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.contains("listening"), "chdb server did not start: {line:?}");
-        OwnClickHouse { child, port, data: data.to_path_buf() }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.contains("listening"),
+            "chdb server did not start: {line:?}"
+        );
+        OwnClickHouse {
+            child,
+            port,
+            data: data.to_path_buf(),
+        }
     }
 
     fn url(&self) -> String {
@@ -116,7 +159,9 @@ impl OwnClickHouse {
     }
 
     fn stop(mut self) -> (u16, PathBuf) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
         (self.port, self.data.clone())
     }
@@ -136,7 +181,11 @@ async fn clickhouse_outage_loses_and_duplicates_nothing() {
     let mut acked = send(&http, 0..15).await;
     let (port, data) = ch_server.stop();
     acked.extend(send(&http, 15..30).await); // ClickHouse is down: the spool takes them
-    assert_eq!(acked.len(), 30, "every request is acknowledged while ClickHouse is down");
+    assert_eq!(
+        acked.len(),
+        30,
+        "every request is acknowledged while ClickHouse is down"
+    );
     assert_eq!(support::get(&t.http_url("/readyz")).await.0, 503);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let ch_server = OwnClickHouse::start(port, &data);
@@ -164,7 +213,8 @@ async fn rejected_inserts_for_a_while_lose_and_duplicate_nothing() {
     let http = format!("http://{}", t.collector.http_addr);
 
     let mut acked = send(&http, 0..10).await;
-    t.wait_for_count("SELECT count() FROM spans", 10 * SPANS_PER_REQUEST).await;
+    t.wait_for_count("SELECT count() FROM spans", 10 * SPANS_PER_REQUEST)
+        .await;
     // While the table is detached every insert fails (UNKNOWN_TABLE); nothing may be lost.
     t.ch.query("DETACH TABLE spans").execute().await.unwrap();
     acked.extend(send(&http, 10..25).await);
@@ -180,8 +230,17 @@ async fn rejected_inserts_for_a_while_lose_and_duplicate_nothing() {
 async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
     let config = support::test_config("kill9");
     let spool = PathBuf::from(&config.pipeline.spool_dir);
-    const FAST_BATCHES: [&str; 4] = ["--set", "pipeline.batch_max_age_ms=50", "--set", "pipeline.batch_max_rows=200"];
-    let (mut child, http) = support::start_binary(env!("CARGO_BIN_EXE_spanlens-collector"), &config, &FAST_BATCHES);
+    const FAST_BATCHES: [&str; 4] = [
+        "--set",
+        "pipeline.batch_max_age_ms=50",
+        "--set",
+        "pipeline.batch_max_rows=200",
+    ];
+    let (mut child, http) = support::start_binary(
+        env!("CARGO_BIN_EXE_spanlens-collector"),
+        &config,
+        &FAST_BATCHES,
+    );
 
     // Load from 4 concurrent senders; SIGKILL once enough requests were acknowledged.
     let senders: Vec<_> = (0..4u32)
@@ -193,7 +252,11 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
                     let (trace, body) = request(n);
                     let attempt = tokio::time::timeout(
                         Duration::from_secs(5),
-                        support::try_post(&format!("{http}/v1/traces"), &[("content-type", "application/x-protobuf")], body),
+                        support::try_post(
+                            &format!("{http}/v1/traces"),
+                            &[("content-type", "application/x-protobuf")],
+                            body,
+                        ),
                     )
                     .await;
                     match attempt {
@@ -209,25 +272,47 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
     let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stored: u64 = ch.query("SELECT count() FROM spans").fetch_one().await.unwrap_or(0);
+        let stored: u64 = ch
+            .query("SELECT count() FROM spans")
+            .fetch_one()
+            .await
+            .unwrap_or(0);
         if stored >= 40 * SPANS_PER_REQUEST || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let _ = child.wait();
     let mut acked = Vec::new();
     for sender in senders {
         acked.extend(sender.await.unwrap());
     }
-    assert!(acked.len() >= 40, "load was running when the collector was killed");
+    assert!(
+        acked.len() >= 40,
+        "load was running when the collector was killed"
+    );
 
     // Restart on the same spool: it replays what was acknowledged but not yet written.
-    let (mut child, _http) = support::start_binary(env!("CARGO_BIN_EXE_spanlens-collector"), &config, &FAST_BATCHES);
+    let (mut child, _http) = support::start_binary(
+        env!("CARGO_BIN_EXE_spanlens-collector"),
+        &config,
+        &FAST_BATCHES,
+    );
     assert_exactly_once(&ch, &acked).await;
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
-    ch.query(&format!("DROP DATABASE {}", config.clickhouse.database)).execute().await.unwrap();
+    ch.query(&format!("DROP DATABASE {}", config.clickhouse.database))
+        .execute()
+        .await
+        .unwrap();
     let _ = std::fs::remove_dir_all(spool.parent().unwrap());
 }

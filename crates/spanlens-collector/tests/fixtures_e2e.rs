@@ -23,17 +23,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use serde_json::Value as J;
 use spanlens_collector::auth::hash_key;
 use spanlens_collector::config::ApiKeyConfig;
 use spanlens_collector::storage::row::SpanRow;
 use support::fixtures::{
-    data_value, expected_kind, expected_observation_type, expected_operation, expected_status, file_names,
-    known_absent, libraries, read_json,
+    data_value, expected_kind, expected_observation_type, expected_operation, expected_status,
+    file_names, known_absent, libraries, read_json,
 };
 use support::{TestCollector, post};
 
@@ -64,18 +68,30 @@ impl Case {
         format!("{}/{}", self.lib, self.scenario)
     }
     fn files(&self, key: &str) -> Vec<PathBuf> {
-        file_names(&self.exp["files"], key).iter().map(|n| self.dir.join(n)).collect()
+        file_names(&self.exp["files"], key)
+            .iter()
+            .map(|n| self.dir.join(n))
+            .collect()
     }
     fn trace_ids(&self) -> BTreeSet<String> {
-        spans_of(&self.exp).iter().map(|s| s["trace_id"].as_str().unwrap().to_string()).collect()
+        spans_of(&self.exp)
+            .iter()
+            .map(|s| s["trace_id"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
 fn spans_of(exp: &J) -> Vec<&J> {
-    exp["spans"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    exp["spans"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 fn calls_of(exp: &J) -> Vec<&J> {
-    exp["llm_calls"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    exp["llm_calls"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 fn cases() -> Vec<Case> {
@@ -107,25 +123,59 @@ fn read(path: &Path) -> Vec<u8> {
 // ------------------------------------------------------------------------------------------------
 
 /// The OTLP/HTTP reply must be a success without rejected spans, in the request's encoding.
-fn assert_http_ok(ctx: &str, how: &str, status: u16, headers: &http::HeaderMap, body: &[u8], json: bool) {
+fn assert_http_ok(
+    ctx: &str,
+    how: &str,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    json: bool,
+) {
     let logs = how.contains("logs");
-    assert_eq!(status, 200, "{ctx} {how}: {}", String::from_utf8_lossy(body));
+    assert_eq!(
+        status,
+        200,
+        "{ctx} {how}: {}",
+        String::from_utf8_lossy(body)
+    );
     if json {
         assert_eq!(headers["content-type"], "application/json", "{ctx} {how}");
-        let reply: J = serde_json::from_slice(body).unwrap_or_else(|e| panic!("{ctx} {how}: reply: {e}"));
-        let rejected = &reply["partialSuccess"][if logs { "rejectedLogRecords" } else { "rejectedSpans" }];
-        assert!(rejected.is_null() || *rejected == "0" || *rejected == 0, "{ctx} {how}: partial success {reply}");
+        let reply: J =
+            serde_json::from_slice(body).unwrap_or_else(|e| panic!("{ctx} {how}: reply: {e}"));
+        let rejected = &reply["partialSuccess"][if logs {
+            "rejectedLogRecords"
+        } else {
+            "rejectedSpans"
+        }];
+        assert!(
+            rejected.is_null() || *rejected == "0" || *rejected == 0,
+            "{ctx} {how}: partial success {reply}"
+        );
     } else {
-        assert_eq!(headers["content-type"], "application/x-protobuf", "{ctx} {how}");
+        assert_eq!(
+            headers["content-type"], "application/x-protobuf",
+            "{ctx} {how}"
+        );
         if logs {
-            let reply = ExportLogsServiceResponse::decode(body).unwrap_or_else(|e| panic!("{ctx} {how}: reply: {e}"));
+            let reply = ExportLogsServiceResponse::decode(body)
+                .unwrap_or_else(|e| panic!("{ctx} {how}: reply: {e}"));
             assert!(
-                reply.partial_success.as_ref().is_none_or(|p| p.rejected_log_records == 0),
+                reply
+                    .partial_success
+                    .as_ref()
+                    .is_none_or(|p| p.rejected_log_records == 0),
                 "{ctx} {how}: {reply:?}"
             );
         } else {
-            let reply = ExportTraceServiceResponse::decode(body).unwrap_or_else(|e| panic!("{ctx} {how}: reply: {e}"));
-            assert!(reply.partial_success.as_ref().is_none_or(|p| p.rejected_spans == 0), "{ctx} {how}: {reply:?}");
+            let reply = ExportTraceServiceResponse::decode(body)
+                .unwrap_or_else(|e| panic!("{ctx} {how}: reply: {e}"));
+            assert!(
+                reply
+                    .partial_success
+                    .as_ref()
+                    .is_none_or(|p| p.rejected_spans == 0),
+                "{ctx} {how}: {reply:?}"
+            );
         }
     }
 }
@@ -152,19 +202,30 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
         (false, true) => case.files("traces_pb_gz_as_received"),
         (true, _) => panic!("{ctx}: no captured JSON export to replay as sent"),
     };
-    assert!(!bodies.is_empty(), "{ctx}: no trace payload for {content_type} gzip={gzip}");
+    assert!(
+        !bodies.is_empty(),
+        "{ctx}: no trace payload for {content_type} gzip={gzip}"
+    );
 
     let auth = match e["auth_header"].as_str() {
         None => format!("Bearer {}", bearer(AS_SENT)),
         Some("Basic") => {
             use base64::Engine;
-            let public = e["other_headers"]["x-langfuse-public-key"].as_str().expect("Basic auth needs a public key");
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{public}:{LANGFUSE_SECRET}")))
+            let public = e["other_headers"]["x-langfuse-public-key"]
+                .as_str()
+                .expect("Basic auth needs a public key");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{public}:{LANGFUSE_SECRET}"))
+            )
         }
         Some(other) => panic!("{ctx}: unsupported export.auth_header {other}"),
     };
-    let mut headers: Vec<(String, String)> =
-        vec![("content-type".into(), content_type.into()), ("authorization".into(), auth)];
+    let mut headers: Vec<(String, String)> = vec![
+        ("content-type".into(), content_type.into()),
+        ("authorization".into(), auth),
+    ];
     if gzip {
         headers.push(("content-encoding".into(), "gzip".into()));
     }
@@ -174,7 +235,10 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
     for (k, v) in e["other_headers"].as_object().into_iter().flatten() {
         headers.push((k.clone(), v.as_str().expect("header value").into()));
     }
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     // The library's log records (content events) first, then its spans.
     let logs_path = e["logs_path"].as_str().unwrap_or("/v1/logs");
     let log_bodies = match (json, gzip) {
@@ -182,14 +246,33 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
         (false, true) => case.files("logs_pb_gz_as_received"),
         (true, _) => unreachable!(),
     };
-    assert_eq!(log_bodies.len(), case.files("logs_json").len(), "{ctx}: one logs body per logs JSON file");
+    assert_eq!(
+        log_bodies.len(),
+        case.files("logs_json").len(),
+        "{ctx}: one logs body per logs JSON file"
+    );
     for body in log_bodies {
-        let (status, reply_headers, reply) = post(&t.http_url(logs_path), &headers, read(&body)).await;
-        assert_http_ok(&ctx, &format!("logs as sent to {logs_path}"), status, &reply_headers, &reply, json);
+        let (status, reply_headers, reply) =
+            post(&t.http_url(logs_path), &headers, read(&body)).await;
+        assert_http_ok(
+            &ctx,
+            &format!("logs as sent to {logs_path}"),
+            status,
+            &reply_headers,
+            &reply,
+            json,
+        );
     }
     for body in bodies {
         let (status, reply_headers, reply) = post(&t.http_url(path), &headers, read(&body)).await;
-        assert_http_ok(&ctx, &format!("as sent to {path}"), status, &reply_headers, &reply, json);
+        assert_http_ok(
+            &ctx,
+            &format!("as sent to {path}"),
+            status,
+            &reply_headers,
+            &reply,
+            json,
+        );
     }
 }
 
@@ -198,15 +281,27 @@ async fn send_json(t: &TestCollector, case: &Case) {
     let ctx = case.ctx();
     let auth = format!("Bearer {}", bearer(HTTP_JSON));
     for body in case.files("logs_json") {
-        let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
-        let (status, reply_headers, reply) = post(&t.http_url("/v1/logs"), &headers, read(&body)).await;
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        let (status, reply_headers, reply) =
+            post(&t.http_url("/v1/logs"), &headers, read(&body)).await;
         assert_http_ok(&ctx, "OTLP/JSON logs", status, &reply_headers, &reply, true);
     }
     let jsons = case.files("traces_json");
-    assert_eq!(jsons.len(), case.files("traces_pb").len(), "{ctx}: one JSON file per protobuf file");
+    assert_eq!(
+        jsons.len(),
+        case.files("traces_pb").len(),
+        "{ctx}: one JSON file per protobuf file"
+    );
     for body in jsons {
-        let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
-        let (status, reply_headers, reply) = post(&t.http_url("/v1/traces"), &headers, read(&body)).await;
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        let (status, reply_headers, reply) =
+            post(&t.http_url("/v1/traces"), &headers, read(&body)).await;
         assert_http_ok(&ctx, "OTLP/JSON", status, &reply_headers, &reply, true);
     }
 }
@@ -215,8 +310,11 @@ async fn send_json(t: &TestCollector, case: &Case) {
 async fn send_grpc(t: &TestCollector, case: &Case) {
     let ctx = case.ctx();
     let gzip = case.export["content_encoding"].as_str() == Some("gzip");
-    let key: tonic::metadata::MetadataValue<_> = format!("Bearer {}", bearer(GRPC)).parse().unwrap();
-    let mut logs = LogsServiceClient::connect(format!("http://{}", t.grpc_addr())).await.expect("gRPC connect");
+    let key: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", bearer(GRPC)).parse().unwrap();
+    let mut logs = LogsServiceClient::connect(format!("http://{}", t.grpc_addr()))
+        .await
+        .expect("gRPC connect");
     if gzip {
         logs = logs.send_compressed(tonic::codec::CompressionEncoding::Gzip);
     }
@@ -225,13 +323,22 @@ async fn send_grpc(t: &TestCollector, case: &Case) {
             .unwrap_or_else(|e| panic!("{ctx}: {}: {e}", pb.display()));
         let mut request = tonic::Request::new(request);
         request.metadata_mut().insert("authorization", key.clone());
-        let reply = logs.export(request).await.unwrap_or_else(|e| panic!("{ctx}: gRPC logs export: {e}")).into_inner();
+        let reply = logs
+            .export(request)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: gRPC logs export: {e}"))
+            .into_inner();
         assert!(
-            reply.partial_success.as_ref().is_none_or(|p| p.rejected_log_records == 0),
+            reply
+                .partial_success
+                .as_ref()
+                .is_none_or(|p| p.rejected_log_records == 0),
             "{ctx} gRPC logs: {reply:?}"
         );
     }
-    let mut client = TraceServiceClient::connect(format!("http://{}", t.grpc_addr())).await.expect("gRPC connect");
+    let mut client = TraceServiceClient::connect(format!("http://{}", t.grpc_addr()))
+        .await
+        .expect("gRPC connect");
     if gzip {
         client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
     }
@@ -240,8 +347,18 @@ async fn send_grpc(t: &TestCollector, case: &Case) {
             .unwrap_or_else(|e| panic!("{ctx}: {}: {e}", pb.display()));
         let mut request = tonic::Request::new(request);
         request.metadata_mut().insert("authorization", key.clone());
-        let reply = client.export(request).await.unwrap_or_else(|e| panic!("{ctx}: gRPC export: {e}")).into_inner();
-        assert!(reply.partial_success.as_ref().is_none_or(|p| p.rejected_spans == 0), "{ctx} gRPC: {reply:?}");
+        let reply = client
+            .export(request)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: gRPC export: {e}"))
+            .into_inner();
+        assert!(
+            reply
+                .partial_success
+                .as_ref()
+                .is_none_or(|p| p.rejected_spans == 0),
+            "{ctx} gRPC: {reply:?}"
+        );
     }
 }
 
@@ -261,9 +378,14 @@ struct Price {
 
 fn bundled_prices() -> Vec<Price> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/enrich/prices.toml");
-    let table: toml::Table = toml::from_str(&String::from_utf8(read(&path)).unwrap()).expect("prices.toml parses");
+    let table: toml::Table =
+        toml::from_str(&String::from_utf8(read(&path)).unwrap()).expect("prices.toml parses");
     let num = |m: &toml::Table, k: &str| -> Option<f64> {
-        m.get(k).map(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)).expect("a price is a number"))
+        m.get(k).map(|v| {
+            v.as_float()
+                .or_else(|| v.as_integer().map(|i| i as f64))
+                .expect("a price is a number")
+        })
     };
     let prices: Vec<Price> = table["model"]
         .as_array()
@@ -274,9 +396,9 @@ fn bundled_prices() -> Vec<Price> {
             let (input, output) = (num(m, "input").unwrap(), num(m, "output").unwrap());
             Price {
                 name: m["name"].as_str().unwrap().to_string(),
-                pattern: m
-                    .get("pattern")
-                    .map(|p| regex::Regex::new(&format!("(?i){}", p.as_str().unwrap())).expect("pattern")),
+                pattern: m.get("pattern").map(|p| {
+                    regex::Regex::new(&format!("(?i){}", p.as_str().unwrap())).expect("pattern")
+                }),
                 input,
                 output,
                 cached_input: num(m, "cached_input").unwrap_or(input),
@@ -291,13 +413,24 @@ fn bundled_prices() -> Vec<Price> {
 /// As prices.toml documents: the response model (the model that actually ran), matched by
 /// `name` exactly (case-insensitive), then by `pattern`; only if it has no price, the request
 /// model the same way.
-fn price_for<'a>(prices: &'a [Price], response_model: &str, request_model: &str) -> Option<&'a Price> {
-    [response_model, request_model].into_iter().filter(|m| !m.is_empty()).find_map(|m| {
-        prices
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(m))
-            .or_else(|| prices.iter().find(|p| p.pattern.as_ref().is_some_and(|re| re.is_match(m))))
-    })
+fn price_for<'a>(
+    prices: &'a [Price],
+    response_model: &str,
+    request_model: &str,
+) -> Option<&'a Price> {
+    [response_model, request_model]
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .find_map(|m| {
+            prices
+                .iter()
+                .find(|p| p.name.eq_ignore_ascii_case(m))
+                .or_else(|| {
+                    prices
+                        .iter()
+                        .find(|p| p.pattern.as_ref().is_some_and(|re| re.is_match(m)))
+                })
+        })
 }
 
 /// A cost the instrumentation itself reported on the span, read from the payload:
@@ -319,12 +452,22 @@ fn reported_cost(span: &J) -> Option<Reported> {
     for key in ["gen_ai.usage.cost", "llm.cost.total", "operation.cost"] {
         if let Some(total) = get(key).and_then(attr_number) {
             let part = |k: &str| get(k).and_then(attr_number);
-            return Some((part("llm.cost.prompt"), part("llm.cost.completion"), Some(total)));
+            return Some((
+                part("llm.cost.prompt"),
+                part("llm.cost.completion"),
+                Some(total),
+            ));
         }
     }
     // Langfuse: langfuse.observation.cost_details = JSON {input, output, total}.
-    let details: J = serde_json::from_str(get("langfuse.observation.cost_details")?["stringValue"].as_str()?).ok()?;
-    Some((details["input"].as_f64(), details["output"].as_f64(), details["total"].as_f64()))
+    let details: J =
+        serde_json::from_str(get("langfuse.observation.cost_details")?["stringValue"].as_str()?)
+            .ok()?;
+    Some((
+        details["input"].as_f64(),
+        details["output"].as_f64(),
+        details["total"].as_f64(),
+    ))
 }
 
 /// Span id → the span's OTLP/JSON object, from the scenario's JSON payload.
@@ -345,7 +488,10 @@ fn payload_spans(case: &Case) -> BTreeMap<String, J> {
 
 fn assert_close(actual: Option<f64>, expected: Option<f64>, what: &str) {
     match (actual, expected) {
-        (Some(a), Some(e)) => assert!((a - e).abs() <= 1e-12 * e.abs().max(1e-12), "{what}: {a} != {e}"),
+        (Some(a), Some(e)) => assert!(
+            (a - e).abs() <= 1e-12 * e.abs().max(1e-12),
+            "{what}: {a} != {e}"
+        ),
         _ => assert_eq!(actual, expected, "{what}"),
     }
 }
@@ -363,16 +509,28 @@ fn check_cost(
         // The instrumentation's own cost wins; nothing is priced from the table next to it.
         assert_close(row.total_cost, total, &format!("{c}: reported total_cost"));
         assert_close(row.input_cost, input, &format!("{c}: reported input_cost"));
-        assert_close(row.output_cost, output, &format!("{c}: reported output_cost"));
+        assert_close(
+            row.output_cost,
+            output,
+            &format!("{c}: reported output_cost"),
+        );
         return;
     }
     let (input, output) = tokens;
     if input.is_none() && output.is_none() {
-        assert_eq!(got, (None, None, None), "{c}: no tokens, no cost (NULL, never 0)");
+        assert_eq!(
+            got,
+            (None, None, None),
+            "{c}: no tokens, no cost (NULL, never 0)"
+        );
         return;
     }
     let Some(price) = price_for(prices, &row.response_model, &row.request_model) else {
-        assert_eq!(got, (None, None, None), "{c}: model not in the price table → NULL cost");
+        assert_eq!(
+            got,
+            (None, None, None),
+            "{c}: model not in the price table → NULL cost"
+        );
         return;
     };
     const M: f64 = 1_000_000.0;
@@ -385,24 +543,50 @@ fn check_cost(
         ((n - reasoning) as f64 * price.output + reasoning as f64 * price.reasoning) / M
     });
     let total = input_cost.unwrap_or(0.0) + output_cost.unwrap_or(0.0);
-    assert_close(row.input_cost, input_cost, &format!("{c}: input_cost ({} prices)", price.name));
-    assert_close(row.output_cost, output_cost, &format!("{c}: output_cost ({} prices)", price.name));
-    assert_close(row.total_cost, Some(total), &format!("{c}: total_cost ({} prices)", price.name));
+    assert_close(
+        row.input_cost,
+        input_cost,
+        &format!("{c}: input_cost ({} prices)", price.name),
+    );
+    assert_close(
+        row.output_cost,
+        output_cost,
+        &format!("{c}: output_cost ({} prices)", price.name),
+    );
+    assert_close(
+        row.total_cost,
+        Some(total),
+        &format!("{c}: total_cost ({} prices)", price.name),
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
 // Checking the stored rows of one scenario
 // ------------------------------------------------------------------------------------------------
 
-fn text<'a>(v: &'a J) -> &'a str {
+fn text(v: &J) -> &str {
     v.as_str().unwrap_or("")
 }
 
-fn check_scenario(rows: &[&SpanRow], case: &Case, prices: &[Price], payload: &BTreeMap<String, J>, ctx: &str) {
+fn check_scenario(
+    rows: &[&SpanRow],
+    case: &Case,
+    prices: &[Price],
+    payload: &BTreeMap<String, J>,
+    ctx: &str,
+) {
     let exp = &case.exp;
-    assert_eq!(rows.len() as u64, exp["span_count"].as_u64().unwrap(), "{ctx}: span_count");
+    assert_eq!(
+        rows.len() as u64,
+        exp["span_count"].as_u64().unwrap(),
+        "{ctx}: span_count"
+    );
     let traces: BTreeSet<&str> = rows.iter().map(|r| r.trace_id.as_str()).collect();
-    assert_eq!(traces.len() as u64, exp["trace_count"].as_u64().unwrap(), "{ctx}: trace_count");
+    assert_eq!(
+        traces.len() as u64,
+        exp["trace_count"].as_u64().unwrap(),
+        "{ctx}: trace_count"
+    );
     let ids: BTreeSet<&str> = rows.iter().map(|r| r.span_id.as_str()).collect();
     assert_eq!(ids.len(), rows.len(), "{ctx}: a span stored twice");
     let by_id: BTreeMap<&str, &SpanRow> = rows.iter().map(|r| (r.span_id.as_str(), *r)).collect();
@@ -413,14 +597,28 @@ fn check_scenario(rows: &[&SpanRow], case: &Case, prices: &[Price], payload: &BT
     for s in spans_of(exp) {
         let span_id = s["span_id"].as_str().unwrap();
         let sctx = format!("{ctx} span {} ({span_id})", s["name"]);
-        let row = by_id.get(span_id).unwrap_or_else(|| panic!("{sctx}: not stored"));
+        let row = by_id
+            .get(span_id)
+            .unwrap_or_else(|| panic!("{sctx}: not stored"));
         assert_eq!(row.name, text(&s["name"]), "{sctx}: name");
         assert_eq!(row.trace_id, text(&s["trace_id"]), "{sctx}: trace_id");
-        assert_eq!(row.parent_span_id, text(&s["parent_span_id"]), "{sctx}: parent_span_id");
-        assert_eq!(name_of(&row.parent_span_id), s["parent_name"].as_str(), "{sctx}: parent name");
+        assert_eq!(
+            row.parent_span_id,
+            text(&s["parent_span_id"]),
+            "{sctx}: parent_span_id"
+        );
+        assert_eq!(
+            name_of(&row.parent_span_id),
+            s["parent_name"].as_str(),
+            "{sctx}: parent name"
+        );
         assert_eq!(row.kind, expected_kind(text(&s["kind"])), "{sctx}: kind");
         assert_eq!(row.scope_name, text(&s["scope"]), "{sctx}: scope");
-        assert_eq!(row.status_code, expected_status(text(&s["status"])), "{sctx}: status");
+        assert_eq!(
+            row.status_code,
+            expected_status(text(&s["status"])),
+            "{sctx}: status"
+        );
         let call = calls.iter().find(|c| c["span_id"] == s["span_id"]).copied();
         assert_eq!(
             row.observation_type,
@@ -441,32 +639,83 @@ fn check_scenario(rows: &[&SpanRow], case: &Case, prices: &[Price], payload: &BT
     for call in &calls {
         let span_id = call["span_id"].as_str().unwrap();
         let c = format!("{ctx} call {span_id}");
-        let row = by_id.get(span_id).unwrap_or_else(|| panic!("{c}: not stored"));
+        let row = by_id
+            .get(span_id)
+            .unwrap_or_else(|| panic!("{c}: not stored"));
         assert_eq!(row.name, text(&call["span_name"]), "{c}: span_name");
-        assert_eq!(name_of(&row.parent_span_id), call["parent_span_name"].as_str(), "{c}: parent_span_name");
-        assert_eq!(row.request_model, text(data_value(call, "request_model")), "{c}: request_model");
-        assert_eq!(row.response_model, text(data_value(call, "response_model")), "{c}: response_model");
-        assert_eq!(row.provider, text(data_value(call, "provider")), "{c}: provider");
-        assert_eq!(row.operation, expected_operation(text(&call["operation"])), "{c}: operation");
+        assert_eq!(
+            name_of(&row.parent_span_id),
+            call["parent_span_name"].as_str(),
+            "{c}: parent_span_name"
+        );
+        assert_eq!(
+            row.request_model,
+            text(data_value(call, "request_model")),
+            "{c}: request_model"
+        );
+        assert_eq!(
+            row.response_model,
+            text(data_value(call, "response_model")),
+            "{c}: response_model"
+        );
+        assert_eq!(
+            row.provider,
+            text(data_value(call, "provider")),
+            "{c}: provider"
+        );
+        assert_eq!(
+            row.operation,
+            expected_operation(text(&call["operation"])),
+            "{c}: operation"
+        );
         let tokens = |f: &str| data_value(call, f).as_u64();
-        assert_eq!(row.input_tokens, tokens("input_tokens"), "{c}: input_tokens");
-        assert_eq!(row.output_tokens, tokens("output_tokens"), "{c}: output_tokens");
-        assert_eq!(row.total_tokens, tokens("total_tokens"), "{c}: total_tokens");
-        assert_eq!(row.is_streaming, data_value(call, "streamed").as_bool(), "{c}: streamed (is_streaming)");
+        assert_eq!(
+            row.input_tokens,
+            tokens("input_tokens"),
+            "{c}: input_tokens"
+        );
+        assert_eq!(
+            row.output_tokens,
+            tokens("output_tokens"),
+            "{c}: output_tokens"
+        );
+        assert_eq!(
+            row.total_tokens,
+            tokens("total_tokens"),
+            "{c}: total_tokens"
+        );
+        assert_eq!(
+            row.is_streaming,
+            data_value(call, "streamed").as_bool(),
+            "{c}: streamed (is_streaming)"
+        );
         assert_eq!(
             row.time_to_first_token_ns.is_some(),
-            data_value(call, "ttft_present").as_bool().expect("ttft_present"),
+            data_value(call, "ttft_present")
+                .as_bool()
+                .expect("ttft_present"),
             "{c}: ttft present ({:?})",
             row.time_to_first_token_ns
         );
         if let Some(ttft) = row.time_to_first_token_ns {
-            assert!(ttft <= row.duration_ns, "{c}: ttft {ttft} > duration {}", row.duration_ns);
+            assert!(
+                ttft <= row.duration_ns,
+                "{c}: ttft {ttft} > duration {}",
+                row.duration_ns
+            );
         }
         match data_value(call, "prompt_contains").as_str() {
             Some(p) => {
-                assert!(row.input.contains(p), "{c}: input {:?} lacks {p:?}", row.input);
+                assert!(
+                    row.input.contains(p),
+                    "{c}: input {:?} lacks {p:?}",
+                    row.input
+                );
                 for (k, v) in &row.span_attributes {
-                    assert!(!v.contains(p), "{c}: prompt text also kept in span attribute {k}");
+                    assert!(
+                        !v.contains(p),
+                        "{c}: prompt text also kept in span attribute {k}"
+                    );
                 }
             }
             None if known_absent(call, "prompt", false) => {
@@ -475,35 +724,86 @@ fn check_scenario(rows: &[&SpanRow], case: &Case, prices: &[Price], payload: &BT
             None => {}
         }
         match data_value(call, "completion_contains").as_str() {
-            Some(p) => assert!(row.output.contains(p), "{c}: output {:?} lacks {p:?}", row.output),
+            Some(p) => assert!(
+                row.output.contains(p),
+                "{c}: output {:?} lacks {p:?}",
+                row.output
+            ),
             None if known_absent(call, "completion", false) => {
                 assert_eq!(row.output, "", "{c}: the data has no completion")
             }
             None => {}
         }
-        let finish: Vec<String> = data_value(call, "finish_reason").as_str().map(String::from).into_iter().collect();
+        let finish: Vec<String> = data_value(call, "finish_reason")
+            .as_str()
+            .map(String::from)
+            .into_iter()
+            .collect();
         assert_eq!(row.finish_reasons, finish, "{c}: finish_reason");
-        assert_eq!(row.response_id, text(data_value(call, "response_id")), "{c}: response_id");
-        assert_eq!(row.session_id, text(data_value(call, "session_id")), "{c}: session_id");
-        assert_eq!(row.user_id, text(data_value(call, "user_id")), "{c}: user_id");
+        assert_eq!(
+            row.response_id,
+            text(data_value(call, "response_id")),
+            "{c}: response_id"
+        );
+        assert_eq!(
+            row.session_id,
+            text(data_value(call, "session_id")),
+            "{c}: session_id"
+        );
+        assert_eq!(
+            row.user_id,
+            text(data_value(call, "user_id")),
+            "{c}: user_id"
+        );
         let error = call["error"].as_bool().expect("error");
-        assert_eq!(row.status_code == "Error", error, "{c}: error (status {})", row.status_code);
+        assert_eq!(
+            row.status_code == "Error",
+            error,
+            "{c}: error (status {})",
+            row.status_code
+        );
         if error {
-            assert!(!row.status_message.is_empty(), "{c}: an error without a status message");
+            assert!(
+                !row.status_message.is_empty(),
+                "{c}: an error without a status message"
+            );
         }
         let reported = payload.get(span_id).and_then(reported_cost);
-        check_cost(row, (tokens("input_tokens"), tokens("output_tokens")), reported, prices, &c);
+        check_cost(
+            row,
+            (tokens("input_tokens"), tokens("output_tokens")),
+            reported,
+            prices,
+            &c,
+        );
     }
 
     // Scenario-level facts.
-    assert_eq!(rows.iter().any(|r| r.status_code == "Error"), exp["error"].as_bool().unwrap(), "{ctx}: error");
+    assert_eq!(
+        rows.iter().any(|r| r.status_code == "Error"),
+        exp["error"].as_bool().unwrap(),
+        "{ctx}: error"
+    );
     let set = |key: &str| -> BTreeSet<String> {
-        exp[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+        exp[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
     };
     let present = |f: fn(&SpanRow) -> &str| -> BTreeSet<String> {
-        rows.iter().map(|r| f(r)).filter(|v| !v.is_empty()).map(String::from).collect()
+        rows.iter()
+            .map(|r| f(r))
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+            .collect()
     };
-    assert_eq!(present(|r| &r.session_id), set("session_ids"), "{ctx}: session_ids");
+    assert_eq!(
+        present(|r| &r.session_id),
+        set("session_ids"),
+        "{ctx}: session_ids"
+    );
     assert_eq!(present(|r| &r.user_id), set("user_ids"), "{ctx}: user_ids");
 }
 
@@ -511,7 +811,11 @@ fn check_scenario(rows: &[&SpanRow], case: &Case, prices: &[Price], payload: &BT
 async fn every_fixture_over_every_transport_lands_as_expected() {
     let started = std::time::Instant::now();
     let cases = cases();
-    assert!(cases.len() >= 25, "only {} fixture scenarios found", cases.len());
+    assert!(
+        cases.len() >= 25,
+        "only {} fixture scenarios found",
+        cases.len()
+    );
 
     // One API key per transport → one project per transport; Langfuse captures use their own
     // public key (Basic auth, as the SDK sends it) for the as-sent project.
@@ -526,7 +830,12 @@ async fn every_fixture_over_every_transport_lands_as_expected() {
     let langfuse_keys: BTreeSet<String> = cases
         .iter()
         .filter(|c| c.export["auth_header"].as_str() == Some("Basic"))
-        .map(|c| c.export["other_headers"]["x-langfuse-public-key"].as_str().unwrap().to_string())
+        .map(|c| {
+            c.export["other_headers"]["x-langfuse-public-key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     for public in langfuse_keys {
         config.auth.keys.push(ApiKeyConfig {
@@ -544,12 +853,23 @@ async fn every_fixture_over_every_transport_lands_as_expected() {
         send_grpc(&t, case).await;
     }
 
-    let per_project: u64 = cases.iter().map(|c| c.exp["span_count"].as_u64().unwrap()).sum();
-    let stored = t.wait_for_count("SELECT count() FROM spans", 3 * per_project).await;
+    let per_project: u64 = cases
+        .iter()
+        .map(|c| c.exp["span_count"].as_u64().unwrap())
+        .sum();
+    let stored = t
+        .wait_for_count("SELECT count() FROM spans", 3 * per_project)
+        .await;
     assert_eq!(stored, 3 * per_project, "stored span count");
     let counts: Vec<(String, u64)> =
-        t.ch.query("SELECT project, count() FROM spans GROUP BY project ORDER BY project").fetch_all().await.unwrap();
-    let mut want: Vec<(String, u64)> = PROJECTS.iter().map(|p| (p.to_string(), per_project)).collect();
+        t.ch.query("SELECT project, count() FROM spans GROUP BY project ORDER BY project")
+            .fetch_all()
+            .await
+            .unwrap();
+    let mut want: Vec<(String, u64)> = PROJECTS
+        .iter()
+        .map(|p| (p.to_string(), per_project))
+        .collect();
     want.sort();
     assert_eq!(counts, want, "rows per transport project");
     let rows: Vec<SpanRow> =
@@ -564,23 +884,42 @@ async fn every_fixture_over_every_transport_lands_as_expected() {
         let traces = case.trace_ids();
         let payload = payload_spans(case);
         let of = |project: &str| -> Vec<&SpanRow> {
-            rows.iter().filter(|r| r.project == project && traces.contains(&r.trace_id)).collect()
+            rows.iter()
+                .filter(|r| r.project == project && traces.contains(&r.trace_id))
+                .collect()
         };
         for project in PROJECTS {
-            check_scenario(&of(project), case, &prices, &payload, &format!("{} [{project}]", case.ctx()));
+            check_scenario(
+                &of(project),
+                case,
+                &prices,
+                &payload,
+                &format!("{} [{project}]", case.ctx()),
+            );
         }
         // Whichever transport carried it, the same capture is the same rows.
         let as_sent = of(AS_SENT);
         for project in [HTTP_JSON, GRPC] {
             let other = of(project);
             for (a, b) in as_sent.iter().zip(&other) {
-                let b = SpanRow { project: AS_SENT.into(), ..(*b).clone() };
-                assert_eq!(**a, b, "{}: {project} row differs from the as-sent row", case.ctx());
+                let b = SpanRow {
+                    project: AS_SENT.into(),
+                    ..(*b).clone()
+                };
+                assert_eq!(
+                    **a,
+                    b,
+                    "{}: {project} row differs from the as-sent row",
+                    case.ctx()
+                );
             }
         }
         calls_checked += calls_of(&case.exp).len();
     }
-    assert!(calls_checked >= 25, "only {calls_checked} LLM calls checked");
+    assert!(
+        calls_checked >= 25,
+        "only {calls_checked} LLM calls checked"
+    );
     t.shutdown().await;
     eprintln!(
         "fixtures_e2e: {} scenarios × 3 transports, {calls_checked} LLM calls, {} rows, {:.1} s",

@@ -11,7 +11,11 @@ async fn grpc_plain_and_gzip_become_exact_rows() {
     let t = TestCollector::start("grpc_ok").await;
     let endpoint = format!("http://{}", t.grpc_addr());
     let mut client = TraceServiceClient::connect(endpoint.clone()).await.unwrap();
-    let reply = client.export(otlp::agent_with_chat(1)).await.unwrap().into_inner();
+    let reply = client
+        .export(otlp::agent_with_chat(1))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(reply.partial_success, None);
 
     let mut gz = TraceServiceClient::connect(endpoint)
@@ -25,9 +29,19 @@ async fn grpc_plain_and_gzip_become_exact_rows() {
     let mut bad = request.resource_spans[0].scope_spans[0].spans[0].clone();
     bad.span_id = vec![0; 8];
     request.resource_spans[0].scope_spans[0].spans.push(bad);
-    let partial = client.export(request).await.unwrap().into_inner().partial_success.expect("partial");
+    let partial = client
+        .export(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .partial_success
+        .expect("partial");
     assert_eq!(partial.rejected_spans, 1);
-    assert!(partial.error_message.contains("span_id"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("span_id"),
+        "{}",
+        partial.error_message
+    );
 
     let rows = t.spans(6).await;
     for trace in 1..=3 {

@@ -48,10 +48,14 @@ async fn protobuf_json_and_gzip_bodies_become_exact_rows() {
     let t = TestCollector::start("http_ok").await;
     let url = t.http_url("/v1/traces");
 
-    let (status, headers, body) = post(&url, &[PROTOBUF], otlp::agent_with_chat(1).encode_to_vec()).await;
+    let (status, headers, body) =
+        post(&url, &[PROTOBUF], otlp::agent_with_chat(1).encode_to_vec()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(headers["content-type"], "application/x-protobuf");
-    assert_eq!(ExportTraceServiceResponse::decode(&body[..]).unwrap(), ExportTraceServiceResponse::default());
+    assert_eq!(
+        ExportTraceServiceResponse::decode(&body[..]).unwrap(),
+        ExportTraceServiceResponse::default()
+    );
 
     let gz = gzip(&otlp::agent_with_chat(2).encode_to_vec());
     let (status, _, body) = post(&url, &[PROTOBUF, ("content-encoding", "gzip")], gz).await;
@@ -61,7 +65,10 @@ async fn protobuf_json_and_gzip_bodies_become_exact_rows() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(headers["content-type"], "application/json");
     let reply: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert!(reply.get("partialSuccess").is_none_or(|p| p.is_null()), "{reply}");
+    assert!(
+        reply.get("partialSuccess").is_none_or(|p| p.is_null()),
+        "{reply}"
+    );
 
     let gz = gzip(JSON_BODY.replace("ab03", "ab04").as_bytes());
     let (status, _, _) = post(&url, &[JSON, ("content-encoding", "gzip")], gz).await;
@@ -69,7 +76,12 @@ async fn protobuf_json_and_gzip_bodies_become_exact_rows() {
 
     // The Langfuse SDK's export path is the same receiver.
     let langfuse = t.http_url("/api/public/otel/v1/traces");
-    let (status, _, _) = post(&langfuse, &[PROTOBUF], otlp::agent_with_chat(5).encode_to_vec()).await;
+    let (status, _, _) = post(
+        &langfuse,
+        &[PROTOBUF],
+        otlp::agent_with_chat(5).encode_to_vec(),
+    )
+    .await;
     assert_eq!(status, 200);
 
     let rows = t.spans(10).await;
@@ -97,22 +109,81 @@ async fn bad_requests_get_a_clear_4xx_and_the_collector_keeps_serving() {
     let t = TestCollector::start_with(config).await;
     let url = t.http_url("/v1/traces");
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
-        ("malformed protobuf", vec![PROTOBUF], vec![0x0a, 0xff, 0xff, 0x01, 0x02], 400, "invalid OTLP protobuf"),
-        ("malformed JSON", vec![JSON], b"{\"resourceSpans\": [".to_vec(), 400, "invalid OTLP/JSON"),
-        ("JSON of the wrong shape", vec![JSON], br#"{"resourceSpans": 5}"#.to_vec(), 400, "invalid OTLP/JSON"),
-        ("wrong content type", vec![("content-type", "text/plain")], b"hello".to_vec(), 415, "unsupported Content-Type \"text/plain\""),
-        ("missing content type", vec![], b"hello".to_vec(), 415, "unsupported Content-Type"),
-        ("unknown content encoding", vec![PROTOBUF, ("content-encoding", "br")], vec![1], 415, "unsupported Content-Encoding \"br\""),
-        ("corrupt gzip", vec![PROTOBUF, ("content-encoding", "gzip")], b"not gzip".to_vec(), 400, "invalid gzip body"),
-        ("oversized body", vec![PROTOBUF], vec![0u8; 100 * 1024], 413, "exceeds the limit of 65536 bytes"),
-        ("gzip bomb", vec![PROTOBUF, ("content-encoding", "gzip")], gzip(&vec![0u8; 1 << 20]), 413, "decompressed body exceeds the limit"),
+    // (what, request headers, body, expected status, expected text in the reply)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "malformed protobuf",
+            vec![PROTOBUF],
+            vec![0x0a, 0xff, 0xff, 0x01, 0x02],
+            400,
+            "invalid OTLP protobuf",
+        ),
+        (
+            "malformed JSON",
+            vec![JSON],
+            b"{\"resourceSpans\": [".to_vec(),
+            400,
+            "invalid OTLP/JSON",
+        ),
+        (
+            "JSON of the wrong shape",
+            vec![JSON],
+            br#"{"resourceSpans": 5}"#.to_vec(),
+            400,
+            "invalid OTLP/JSON",
+        ),
+        (
+            "wrong content type",
+            vec![("content-type", "text/plain")],
+            b"hello".to_vec(),
+            415,
+            "unsupported Content-Type \"text/plain\"",
+        ),
+        (
+            "missing content type",
+            vec![],
+            b"hello".to_vec(),
+            415,
+            "unsupported Content-Type",
+        ),
+        (
+            "unknown content encoding",
+            vec![PROTOBUF, ("content-encoding", "br")],
+            vec![1],
+            415,
+            "unsupported Content-Encoding \"br\"",
+        ),
+        (
+            "corrupt gzip",
+            vec![PROTOBUF, ("content-encoding", "gzip")],
+            b"not gzip".to_vec(),
+            400,
+            "invalid gzip body",
+        ),
+        (
+            "oversized body",
+            vec![PROTOBUF],
+            vec![0u8; 100 * 1024],
+            413,
+            "exceeds the limit of 65536 bytes",
+        ),
+        (
+            "gzip bomb",
+            vec![PROTOBUF, ("content-encoding", "gzip")],
+            gzip(&vec![0u8; 1 << 20]),
+            413,
+            "decompressed body exceeds the limit",
+        ),
     ];
     for (what, headers, body, want_status, want_message) in cases {
         let (status, reply_headers, reply) = post(&url, &headers, body).await;
         let text = status_message(&reply_headers, &reply);
         assert_eq!(status, want_status, "{what}: {text}");
-        assert!(text.contains(want_message), "{what}: reply {text:?} should contain {want_message:?}");
+        assert!(
+            text.contains(want_message),
+            "{what}: reply {text:?} should contain {want_message:?}"
+        );
     }
 
     // Still serving, and nothing from the bad requests was stored.
@@ -129,7 +200,10 @@ async fn bad_requests_get_a_clear_4xx_and_the_collector_keeps_serving() {
         "spanlens_spans_accepted_total 2",
         "spanlens_rows_written_total 2",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing {line:?} in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in\n{metrics}"
+        );
     }
     t.shutdown().await;
 }
@@ -143,17 +217,35 @@ async fn an_invalid_span_is_rejected_alone_with_partial_success() {
     bad.trace_id = vec![1, 2, 3, 4, 5];
     spans.push(bad);
 
-    let (status, _, body) = post(&t.http_url("/v1/traces"), &[PROTOBUF], request.encode_to_vec()).await;
+    let (status, _, body) = post(
+        &t.http_url("/v1/traces"),
+        &[PROTOBUF],
+        request.encode_to_vec(),
+    )
+    .await;
     assert_eq!(status, 200);
-    let partial = ExportTraceServiceResponse::decode(&body[..]).unwrap().partial_success.expect("partial_success");
+    let partial = ExportTraceServiceResponse::decode(&body[..])
+        .unwrap()
+        .partial_success
+        .expect("partial_success");
     assert_eq!(partial.rejected_spans, 1);
-    assert!(partial.error_message.contains("trace_id"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("trace_id"),
+        "{}",
+        partial.error_message
+    );
 
     let rows = t.spans(2).await;
     assert_agent_with_chat(&rows, 1);
     let metrics = support::get(&t.http_url("/metrics")).await.1;
-    assert!(metrics.contains("spanlens_spans_rejected_total{reason=\"invalid_span\"} 1\n"), "{metrics}");
-    assert!(metrics.contains("spanlens_spans_received_total 3\n"), "{metrics}");
+    assert!(
+        metrics.contains("spanlens_spans_rejected_total{reason=\"invalid_span\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spanlens_spans_received_total 3\n"),
+        "{metrics}"
+    );
     t.shutdown().await;
 }
 
@@ -161,7 +253,10 @@ async fn an_invalid_span_is_rejected_alone_with_partial_success() {
 async fn health_and_readiness() {
     let t = TestCollector::start("http_health").await;
     assert_eq!(support::get(&t.http_url("/healthz")).await.0, 200);
-    assert_eq!(support::get(&t.http_url("/readyz")).await, (200, "ready\n".to_string()));
+    assert_eq!(
+        support::get(&t.http_url("/readyz")).await,
+        (200, "ready\n".to_string())
+    );
     t.shutdown().await;
 
     // Not ready when ClickHouse is unreachable: a collector pointed at a closed port.
@@ -185,13 +280,16 @@ async fn request_bytes_in_flight_are_bounded_with_429() {
     let body = otlp::agent_with_chat(1).encode_to_vec();
 
     // A slow client: headers announce 60 000 bytes, the body trickles (holds its reservation).
-    let mut slow = tokio::net::TcpStream::connect(t.collector.http_addr).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(t.collector.http_addr)
+        .await
+        .unwrap();
     let head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 60000\r\n\r\n";
     slow.write_all(head.as_bytes()).await.unwrap();
     slow.write_all(&[0u8; 100]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let (status, headers, reply) = post(&t.http_url("/v1/traces"), &[PROTOBUF], vec![0u8; 60_000]).await;
+    let (status, headers, reply) =
+        post(&t.http_url("/v1/traces"), &[PROTOBUF], vec![0u8; 60_000]).await;
     assert_eq!(status, 429, "{}", String::from_utf8_lossy(&reply));
     assert_eq!(headers["retry-after"], "1");
     assert!(String::from_utf8_lossy(&reply).contains("too many request bytes in flight"));

@@ -18,14 +18,29 @@ fn python() -> String {
 
 /// Runs the sender; returns the trace id it reports.
 fn send(protocol: &str, endpoint: &str, gzip: bool, tag: &str) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/send_genai.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/send_genai.py"
+    );
     let mut cmd = Command::new(python());
-    cmd.args([script, "--protocol", protocol, "--endpoint", endpoint, "--tag", tag]);
+    cmd.args([
+        script,
+        "--protocol",
+        protocol,
+        "--endpoint",
+        endpoint,
+        "--tag",
+        tag,
+    ]);
     if gzip {
         cmd.arg("--gzip");
     }
     let out = cmd.output().expect("run python sender");
-    assert!(out.status.success(), "{protocol} sender failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{protocol} sender failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sender prints JSON");
     reply["trace_id"].as_str().unwrap().to_string()
 }
@@ -45,7 +60,10 @@ fn assert_trace(rows: &[SpanRow], trace_id: &str, tag: &str) {
     assert_eq!(agent.scope_name, "spanlens.tests.python");
 
     assert_eq!(chat.parent_span_id, agent.span_id);
-    assert_eq!((chat.start_time, chat.duration_ns), (T0 + 100_000_000, 1_234_000_000));
+    assert_eq!(
+        (chat.start_time, chat.duration_ns),
+        (T0 + 100_000_000, 1_234_000_000)
+    );
     assert_eq!(chat.kind, "Client");
     assert_eq!(chat.status_code, "Ok");
     assert_eq!(chat.observation_type, "llm");
@@ -54,7 +72,10 @@ fn assert_trace(rows: &[SpanRow], trace_id: &str, tag: &str) {
     assert_eq!(chat.request_model, "gpt-4o-mini");
     assert_eq!(chat.response_model, "gpt-4o-mini-2024-07-18");
     assert_eq!(chat.response_id, format!("chatcmpl-{tag}"));
-    assert_eq!((chat.input_tokens, chat.output_tokens), (Some(42), Some(17)));
+    assert_eq!(
+        (chat.input_tokens, chat.output_tokens),
+        (Some(42), Some(17))
+    );
     assert_eq!(chat.temperature, Some(0.2));
     assert_eq!(chat.max_tokens, Some(300));
     assert_eq!(chat.finish_reasons, vec!["stop".to_string()]);
@@ -63,7 +84,12 @@ fn assert_trace(rows: &[SpanRow], trace_id: &str, tag: &str) {
     assert_eq!(chat.output_cost, Some(17.0 * 0.6 / 1e6));
     assert_eq!(chat.total_cost, Some(42.0 * 0.15 / 1e6 + 17.0 * 0.6 / 1e6));
     assert_eq!(agent.total_cost, None);
-    assert!(chat.input.contains(&format!("Plan a trip to Lisbon ({tag})")), "{}", chat.input);
+    assert!(
+        chat.input
+            .contains(&format!("Plan a trip to Lisbon ({tag})")),
+        "{}",
+        chat.input
+    );
     assert!(chat.output.contains("Day 1: Alfama."), "{}", chat.output);
 
     assert_eq!(failed.parent_span_id, agent.span_id);
@@ -107,15 +133,35 @@ async fn python_sdk_over_http_protobuf_json_and_grpc() {
 
 /// Runs the logs sender; returns (trace id, span id) of its chat span.
 fn send_logs(protocol: &str, endpoint: &str, style: &str, order: &str) -> (String, String) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/send_genai_logs.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/send_genai_logs.py"
+    );
     let out = Command::new(python())
-        .args([script, "--protocol", protocol, "--endpoint", endpoint, "--style", style, "--order", order])
+        .args([
+            script,
+            "--protocol",
+            protocol,
+            "--endpoint",
+            endpoint,
+            "--style",
+            style,
+            "--order",
+            order,
+        ])
         .args(["--service", "py-genai-bot"])
         .output()
         .expect("run python logs sender");
-    assert!(out.status.success(), "{protocol} logs sender failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{protocol} logs sender failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sender prints JSON");
-    (reply["trace_id"].as_str().unwrap().to_string(), reply["span_id"].as_str().unwrap().to_string())
+    (
+        reply["trace_id"].as_str().unwrap().to_string(),
+        reply["span_id"].as_str().unwrap().to_string(),
+    )
 }
 
 #[tokio::test]
@@ -137,13 +183,22 @@ async fn python_sdk_genai_event_logs_fill_their_spans() {
     let mut sent = Vec::new();
     for (protocol, endpoint, style, order) in runs {
         let (protocol, endpoint) = (protocol.to_string(), endpoint.clone());
-        let ids = tokio::task::spawn_blocking(move || send_logs(&protocol, &endpoint, style, order)).await.unwrap();
+        let ids =
+            tokio::task::spawn_blocking(move || send_logs(&protocol, &endpoint, style, order))
+                .await
+                .unwrap();
         sent.push((ids, style, order));
     }
     let rows = t.spans(sent.len() as u64).await;
-    assert!(started.elapsed() < std::time::Duration::from_secs(25), "spans were released by the window, not their logs");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "spans were released by the window, not their logs"
+    );
     for ((trace_id, span_id), style, order) in &sent {
-        let row = rows.iter().find(|r| &r.trace_id == trace_id && &r.span_id == span_id).expect("chat span stored");
+        let row = rows
+            .iter()
+            .find(|r| &r.trace_id == trace_id && &r.span_id == span_id)
+            .expect("chat span stored");
         let (input, output) = match *style {
             "details" => (
                 r#"[{"role":"user","parts":[{"type":"text","content":"What is OTLP?"}]}]"#,
@@ -154,10 +209,22 @@ async fn python_sdk_genai_event_logs_fill_their_spans() {
                 r#"[{"role":"assistant","content":"A protocol.","index":0,"finish_reason":"stop"}]"#,
             ),
         };
-        assert_eq!((row.input.as_str(), row.output.as_str()), (input, output), "{style} {order}");
-        assert_eq!((row.observation_type.as_str(), row.service_name.as_str()), ("llm", "py-genai-bot"));
+        assert_eq!(
+            (row.input.as_str(), row.output.as_str()),
+            (input, output),
+            "{style} {order}"
+        );
+        assert_eq!(
+            (row.observation_type.as_str(), row.service_name.as_str()),
+            ("llm", "py-genai-bot")
+        );
     }
-    let logs = t.wait_for_count("SELECT count() FROM logs WHERE service_name = 'py-genai-bot' AND span_id != ''", 6).await;
+    let logs = t
+        .wait_for_count(
+            "SELECT count() FROM logs WHERE service_name = 'py-genai-bot' AND span_id != ''",
+            6,
+        )
+        .await;
     assert_eq!(logs, 6, "1 details record or 2 event records per run");
     t.shutdown().await;
 }

@@ -94,10 +94,22 @@ async fn rows_match_schema_and_round_trip() {
     migrate(&cfg).await.unwrap();
     let ch = server_client(&cfg).with_database(&cfg.database);
 
-    assert_eq!(insertable_columns(&ch, "spans").await, SpanRow::COLUMN_NAMES);
-    assert_eq!(insertable_columns(&ch, "scores").await, ScoreRow::COLUMN_NAMES);
+    assert_eq!(
+        insertable_columns(&ch, "spans").await,
+        SpanRow::COLUMN_NAMES
+    );
+    assert_eq!(
+        insertable_columns(&ch, "scores").await,
+        ScoreRow::COLUMN_NAMES
+    );
 
-    let rows = vec![full_span(), SpanRow { span_id: "b7ad6b7169203332".into(), ..SpanRow::default() }];
+    let rows = vec![
+        full_span(),
+        SpanRow {
+            span_id: "b7ad6b7169203332".into(),
+            ..SpanRow::default()
+        },
+    ];
     let mut body = Vec::new();
     for row in &rows {
         encode_row(&mut body, row).unwrap();
@@ -115,8 +127,11 @@ async fn rows_match_schema_and_round_trip() {
         .unwrap();
     assert_eq!(back, rows);
 
-    let (len, preview): (u32, String) =
-        ch.query("SELECT input_length, input_preview FROM spans WHERE span_id = 'b7ad6b7169203331'").fetch_one().await.unwrap();
+    let (len, preview): (u32, String) = ch
+        .query("SELECT input_length, input_preview FROM spans WHERE span_id = 'b7ad6b7169203331'")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(len, 35); // characters, not bytes
     assert_eq!(preview, full_span().input);
 
@@ -140,8 +155,13 @@ async fn rows_match_schema_and_round_trip() {
         .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, Bytes::from(body), "s1")
         .await
         .unwrap();
-    let back: Vec<ScoreRow> =
-        ch.clone().with_validation(true).query("SELECT ?fields FROM scores").fetch_all().await.unwrap();
+    let back: Vec<ScoreRow> = ch
+        .clone()
+        .with_validation(true)
+        .query("SELECT ?fields FROM scores")
+        .fetch_all()
+        .await
+        .unwrap();
     assert_eq!(back, vec![score]);
 
     assert_eq!(insertable_columns(&ch, "logs").await, LogRow::COLUMN_NAMES);
@@ -161,23 +181,46 @@ async fn rows_match_schema_and_round_trip() {
         scope_name: "scope".into(),
         scope_version: "1.0".into(),
         scope_attributes: vec![("s".into(), "1".into())],
-        log_attributes: vec![("gen_ai.input.messages".into(), "[]".into()), ("k".into(), "v".into())],
+        log_attributes: vec![
+            ("gen_ai.input.messages".into(), "[]".into()),
+            ("k".into(), "v".into()),
+        ],
     };
-    let logs = vec![log.clone(), LogRow { span_id: "b7ad6b7169203332".into(), ..LogRow::default() }];
+    let logs = vec![
+        log.clone(),
+        LogRow {
+            span_id: "b7ad6b7169203332".into(),
+            ..LogRow::default()
+        },
+    ];
     let mut body = Vec::new();
     for row in &logs {
         encode_row(&mut body, row).unwrap();
     }
-    ClickHouse::new(&cfg).insert_rowbinary("logs", LogRow::COLUMN_NAMES, Bytes::from(body), "l1").await.unwrap();
-    let back: Vec<LogRow> =
-        ch.clone().with_validation(true).query("SELECT ?fields FROM logs ORDER BY span_id").fetch_all().await.unwrap();
+    ClickHouse::new(&cfg)
+        .insert_rowbinary("logs", LogRow::COLUMN_NAMES, Bytes::from(body), "l1")
+        .await
+        .unwrap();
+    let back: Vec<LogRow> = ch
+        .clone()
+        .with_validation(true)
+        .query("SELECT ?fields FROM logs ORDER BY span_id")
+        .fetch_all()
+        .await
+        .unwrap();
     assert_eq!(back, logs);
     // The exporter-compatible view reads the same record.
-    let (body, event): (String, String) =
-        ch.query("SELECT Body, EventName FROM otel_logs WHERE SpanId = 'b7ad6b7169203331'").fetch_one().await.unwrap();
+    let (body, event): (String, String) = ch
+        .query("SELECT Body, EventName FROM otel_logs WHERE SpanId = 'b7ad6b7169203331'")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!((body, event), (log.body, log.event_name));
 
-    ch.query(&format!("DROP DATABASE {}", cfg.database)).execute().await.unwrap();
+    ch.query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -191,7 +234,11 @@ async fn migrate_is_idempotent_and_sets_retention() {
     assert_eq!(second.already_applied, MIGRATIONS.len());
 
     let ch = server_client(&cfg).with_database(&cfg.database);
-    let recorded: u64 = ch.query("SELECT count() FROM schema_migrations").fetch_one().await.unwrap();
+    let recorded: u64 = ch
+        .query("SELECT count() FROM schema_migrations")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(recorded, MIGRATIONS.len() as u64);
     let create: String = ch
         .query("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'spans'")
@@ -204,7 +251,10 @@ async fn migrate_is_idempotent_and_sets_retention() {
         .fetch_one()
         .await
         .unwrap();
-    assert!(create_logs.contains("TTL toDateTime(timestamp) + toIntervalDay(7)"), "{create_logs}");
+    assert!(
+        create_logs.contains("TTL toDateTime(timestamp) + toIntervalDay(7)"),
+        "{create_logs}"
+    );
 
     cfg.retention_days = 0;
     migrate(&cfg).await.unwrap();
@@ -220,7 +270,10 @@ async fn migrate_is_idempotent_and_sets_retention() {
         .await
         .unwrap();
     assert!(!create_logs.contains(" TTL "), "{create_logs}");
-    ch.query(&format!("DROP DATABASE {}", cfg.database)).execute().await.unwrap();
+    ch.query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -231,10 +284,25 @@ async fn a_retried_batch_is_stored_once() {
     encode_row(&mut body, &full_span()).unwrap();
     let body = Bytes::from(body);
     let ch = ClickHouse::new(&cfg);
-    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token").await.unwrap();
-    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token").await.unwrap();
-    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body, "other-token").await.unwrap();
-    let n: u64 = ch.client().query("SELECT count() FROM spans").fetch_one().await.unwrap();
+    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token")
+        .await
+        .unwrap();
+    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token")
+        .await
+        .unwrap();
+    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body, "other-token")
+        .await
+        .unwrap();
+    let n: u64 = ch
+        .client()
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(n, 2);
-    ch.client().query(&format!("DROP DATABASE {}", cfg.database)).execute().await.unwrap();
+    ch.client()
+        .query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
 }

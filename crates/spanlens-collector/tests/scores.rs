@@ -22,19 +22,31 @@ async fn scores_are_stored_replaced_and_validated() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
 
     // Re-sent with a new value: replaces s1.
-    let again = format!(r#"{{"id":"s1","name":"helpfulness","value":0.9,"trace_id":"{TRACE}","comment":"better","source":"EVAL"}}"#);
+    let again = format!(
+        r#"{{"id":"s1","name":"helpfulness","value":0.9,"trace_id":"{TRACE}","comment":"better","source":"EVAL"}}"#
+    );
     assert_eq!(post(&url, &[JSON], again.into_bytes()).await.0, 200);
 
     // The Langfuse Python SDK's own request body (captured), on Langfuse's path.
-    let langfuse = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/otlp/langfuse/e_workflow.other.json")).unwrap();
+    let langfuse = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/otlp/langfuse/e_workflow.other.json"
+    ))
+    .unwrap();
     let (status, _, reply) = post(&t.http_url("/api/public/scores"), &[JSON], langfuse).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
 
     // Invalid: the whole request is refused with the reason.
-    let bad = format!(r#"[{{"name":"ok","value":1,"trace_id":"{TRACE}"}},{{"name":"x","value":"NaN-ish","data_type":"NUMERIC","trace_id":"{TRACE}"}}]"#);
+    let bad = format!(
+        r#"[{{"name":"ok","value":1,"trace_id":"{TRACE}"}},{{"name":"x","value":"NaN-ish","data_type":"NUMERIC","trace_id":"{TRACE}"}}]"#
+    );
     let (status, _, reply) = post(&url, &[JSON], bad.into_bytes()).await;
     assert_eq!(status, 400);
-    assert!(String::from_utf8_lossy(&reply).contains("score 1: value"), "{}", String::from_utf8_lossy(&reply));
+    assert!(
+        String::from_utf8_lossy(&reply).contains("score 1: value"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
 
     let rows: Vec<(String, String, String, Option<f64>, String, String)> = t
         .ch
@@ -43,11 +55,31 @@ async fn scores_are_stored_replaced_and_validated() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert_eq!(rows[0], ("s1".into(), "helpfulness".into(), "NUMERIC".into(), Some(0.9), "better".into(), TRACE.into()));
-    assert_eq!((rows[1].1.as_str(), rows[1].2.as_str(), rows[1].3), ("thumbs", "BOOLEAN", Some(1.0)));
+    assert_eq!(
+        rows[0],
+        (
+            "s1".into(),
+            "helpfulness".into(),
+            "NUMERIC".into(),
+            Some(0.9),
+            "better".into(),
+            TRACE.into()
+        )
+    );
+    assert_eq!(
+        (rows[1].1.as_str(), rows[1].2.as_str(), rows[1].3),
+        ("thumbs", "BOOLEAN", Some(1.0))
+    );
     assert_eq!(
         rows[2],
-        ("e1a5e41307afac8c".into(), "user_feedback".into(), "NUMERIC".into(), Some(1.0), "thumbs up".into(), "c6f2daab2ca90a758062062d8b137ce2".into())
+        (
+            "e1a5e41307afac8c".into(),
+            "user_feedback".into(),
+            "NUMERIC".into(),
+            Some(1.0),
+            "thumbs up".into(),
+            "c6f2daab2ca90a758062062d8b137ce2".into()
+        )
     );
     t.shutdown().await;
 }

@@ -14,19 +14,40 @@ use support::{otlp, post};
 async fn sigterm_flushes_every_accepted_span() {
     let config = support::test_config("sigterm");
     let database = config.clickhouse.database.clone();
-    let (mut child, http) = support::start_binary(env!("CARGO_BIN_EXE_spanlens-collector"), &config, &["--set", "pipeline.batch_max_age_ms=600000"]);
+    let (mut child, http) = support::start_binary(
+        env!("CARGO_BIN_EXE_spanlens-collector"),
+        &config,
+        &["--set", "pipeline.batch_max_age_ms=600000"],
+    );
 
     for trace in 1..=3 {
-        let (status, _, _) =
-            post(&format!("{http}/v1/traces"), &[("content-type", "application/x-protobuf")], otlp::agent_with_chat(trace).encode_to_vec()).await;
+        let (status, _, _) = post(
+            &format!("{http}/v1/traces"),
+            &[("content-type", "application/x-protobuf")],
+            otlp::agent_with_chat(trace).encode_to_vec(),
+        )
+        .await;
         assert_eq!(status, 200);
     }
     let ch = server_client(&config.clickhouse).with_database(&database);
-    let before: u64 = ch.query("SELECT count() FROM spans").fetch_one().await.unwrap();
-    assert_eq!(before, 0, "nothing is written before the batch age or shutdown");
+    let before: u64 = ch
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(
+        before, 0,
+        "nothing is written before the batch age or shutdown"
+    );
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -40,7 +61,14 @@ async fn sigterm_flushes_every_accepted_span() {
     };
     assert!(status.success(), "exit status {status}");
 
-    let after: u64 = ch.query("SELECT count() FROM spans").fetch_one().await.unwrap();
+    let after: u64 = ch
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(after, 6);
-    ch.query(&format!("DROP DATABASE {database}")).execute().await.unwrap();
+    ch.query(&format!("DROP DATABASE {database}"))
+        .execute()
+        .await
+        .unwrap();
 }

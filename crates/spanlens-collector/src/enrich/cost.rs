@@ -17,7 +17,10 @@ const CACHE_LIMIT: usize = 10_000;
 #[derive(Debug, thiserror::Error)]
 pub enum PriceError {
     #[error("cannot read price file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid price table {origin}: {message}")]
     Invalid { origin: String, message: String },
 }
@@ -72,12 +75,23 @@ impl PriceTable {
     pub fn load(user_file: Option<&Path>) -> Result<PriceTable, PriceError> {
         let mut files = Vec::new();
         if let Some(path) = user_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| PriceError::Read { path: path.display().to_string(), source })?;
-            files.push((path.display().to_string(), parse(&path.display().to_string(), &text)?));
+            let text = std::fs::read_to_string(path).map_err(|source| PriceError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            files.push((
+                path.display().to_string(),
+                parse(&path.display().to_string(), &text)?,
+            ));
         }
-        files.push(("bundled prices.toml".to_string(), parse("bundled prices.toml", BUNDLED)?));
-        let bundled_taken = files.last().and_then(|(_, f)| f.taken.clone()).unwrap_or_default();
+        files.push((
+            "bundled prices.toml".to_string(),
+            parse("bundled prices.toml", BUNDLED)?,
+        ));
+        let bundled_taken = files
+            .last()
+            .and_then(|(_, f)| f.taken.clone())
+            .unwrap_or_default();
 
         let mut table = PriceTable {
             prices: Vec::new(),
@@ -89,12 +103,16 @@ impl PriceTable {
         for (origin, file) in files {
             for entry in file.model {
                 let idx = table.prices.len();
-                table.exact.entry(entry.name.to_ascii_lowercase()).or_insert(idx);
+                table
+                    .exact
+                    .entry(entry.name.to_ascii_lowercase())
+                    .or_insert(idx);
                 if let Some(pattern) = &entry.pattern {
-                    let re = Regex::new(&format!("(?i){pattern}")).map_err(|e| PriceError::Invalid {
-                        origin: origin.clone(),
-                        message: format!("model {:?}: bad pattern: {e}", entry.name),
-                    })?;
+                    let re =
+                        Regex::new(&format!("(?i){pattern}")).map_err(|e| PriceError::Invalid {
+                            origin: origin.clone(),
+                            message: format!("model {:?}: bad pattern: {e}", entry.name),
+                        })?;
                     table.patterns.push((re, idx));
                 }
                 table.prices.push(ModelPrice {
@@ -122,7 +140,11 @@ impl PriceTable {
         let idx = match cache.get(&key) {
             Some(hit) => *hit,
             None => {
-                let found = self.patterns.iter().find(|(re, _)| re.is_match(model)).map(|(_, i)| *i);
+                let found = self
+                    .patterns
+                    .iter()
+                    .find(|(re, _)| re.is_match(model))
+                    .map(|(_, i)| *i);
                 if cache.len() >= CACHE_LIMIT {
                     cache.clear();
                 }
@@ -147,7 +169,10 @@ impl PriceTable {
         if !matches!(row.observation_type.as_str(), "llm" | "embedding") {
             return;
         }
-        let Some(price) = self.lookup(&row.response_model).or_else(|| self.lookup(&row.request_model)) else {
+        let Some(price) = self
+            .lookup(&row.response_model)
+            .or_else(|| self.lookup(&row.request_model))
+        else {
             return;
         };
         const M: f64 = 1_000_000.0;
@@ -166,7 +191,10 @@ impl PriceTable {
 }
 
 fn parse(origin: &str, text: &str) -> Result<PriceFile, PriceError> {
-    toml::from_str(text).map_err(|e| PriceError::Invalid { origin: origin.into(), message: e.to_string() })
+    toml::from_str(text).map_err(|e| PriceError::Invalid {
+        origin: origin.into(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -218,25 +246,35 @@ mod tests {
         let table = PriceTable::load(None).unwrap();
         let mut row = llm("my-finetune", Some(10), Some(10));
         table.apply(&mut row);
-        assert_eq!((row.input_cost, row.output_cost, row.total_cost), (None, None, None));
+        assert_eq!(
+            (row.input_cost, row.output_cost, row.total_cost),
+            (None, None, None)
+        );
 
         let mut row = llm("gpt-4o", Some(10), Some(10));
         row.total_cost = Some(0.5);
         table.apply(&mut row);
-        assert_eq!((row.input_cost, row.output_cost, row.total_cost), (None, None, Some(0.5)));
+        assert_eq!(
+            (row.input_cost, row.output_cost, row.total_cost),
+            (None, None, Some(0.5))
+        );
 
         let mut row = llm("gpt-4o", None, None);
         table.apply(&mut row);
         assert_eq!(row.total_cost, None);
 
-        let mut wrapper = SpanRow { observation_type: "chain".into(), ..llm("gpt-4o", Some(10), Some(10)) };
+        let mut wrapper = SpanRow {
+            observation_type: "chain".into(),
+            ..llm("gpt-4o", Some(10), Some(10))
+        };
         table.apply(&mut wrapper);
         assert_eq!(wrapper.total_cost, None);
     }
 
     #[test]
     fn user_file_overrides_and_extends() {
-        let path = std::env::temp_dir().join(format!("spanlens-prices-{}.toml", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("spanlens-prices-{}.toml", std::process::id()));
         std::fs::write(
             &path,
             "[[model]]\nname = \"gpt-4o\"\ninput = 0\noutput = 0\n\n[[model]]\nname = \"acme-llm\"\npattern = '^acme-llm-v\\d+$'\ninput = 1\noutput = 2\n",
@@ -250,7 +288,11 @@ mod tests {
         table.apply(&mut row);
         assert!(close(row.total_cost, 3.0));
 
-        std::fs::write(&path, "[[model]]\nname = \"x\"\npattern = '('\ninput = 1\noutput = 1\n").unwrap();
+        std::fs::write(
+            &path,
+            "[[model]]\nname = \"x\"\npattern = '('\ninput = 1\noutput = 1\n",
+        )
+        .unwrap();
         let err = PriceTable::load(Some(&path)).err().unwrap().to_string();
         assert!(err.contains("bad pattern"), "{err}");
         std::fs::remove_file(&path).unwrap();

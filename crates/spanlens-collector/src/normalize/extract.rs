@@ -247,11 +247,11 @@ impl Scratch {
     fn prepare(&mut self, span: &Span) {
         let idx = index();
         for (i, kv) in span.attributes.iter().enumerate() {
-            if let Some(&slot) = idx.exact.get(kv.key.as_str()) {
-                if self.slots[slot] == 0 {
-                    self.slots[slot] = i as u32 + 1;
-                    self.touched.push(slot);
-                }
+            if let Some(&slot) = idx.exact.get(kv.key.as_str())
+                && self.slots[slot] == 0
+            {
+                self.slots[slot] = i as u32 + 1;
+                self.touched.push(slot);
             }
             for (p, prefix) in idx.prefixes.iter().enumerate() {
                 if kv.key.len() > prefix.len() && kv.key.starts_with(prefix) {
@@ -387,10 +387,10 @@ impl Scratch {
             At::SpanPrefix => self.read_prefix(ctx, src, slot, kind)?,
             At::Events => read_events(ctx, src, kind)?,
         };
-        if let Val::Text(t) = &val {
-            if is_placeholder(col, t) {
-                return None;
-            }
+        if let Val::Text(t) = &val
+            && is_placeholder(col, t)
+        {
+            return None;
         }
         Some(val)
     }
@@ -407,10 +407,10 @@ impl Scratch {
         match src.get {
             Get::Value => {
                 // The big text columns move the attribute's string instead of copying it.
-                if matches!(col, Col::Input | Col::Output) {
-                    if let (Some(i), Value::StringValue(s)) = (attr, value) {
-                        return (!s.is_empty()).then_some(Val::Move(i));
-                    }
+                if matches!(col, Col::Input | Col::Output)
+                    && let (Some(i), Value::StringValue(s)) = (attr, value)
+                {
+                    return (!s.is_empty()).then_some(Val::Move(i));
                 }
                 convert_value(value, kind)
             }
@@ -487,10 +487,10 @@ impl Scratch {
                 let instructions = self
                     .lookup("gen_ai.system_instructions")
                     .and_then(|i| attr_value(&ctx.attrs[i]));
-                if let Some(instr) = instructions {
-                    if let Some(merged) = messages::merge_system_instructions(value, instr) {
-                        return Some(Val::Text(merged));
-                    }
+                if let Some(instr) = instructions
+                    && let Some(merged) = messages::merge_system_instructions(value, instr)
+                {
+                    return Some(Val::Text(merged));
                 }
                 match (attr, value) {
                     (Some(i), Value::StringValue(s)) => (!s.is_empty()).then_some(Val::Move(i)),
@@ -622,10 +622,10 @@ fn texts_to(texts: Vec<String>, kind: Kind) -> Val {
 /// rendered as text.
 fn decode_quoted(v: &Value) -> String {
     if let Value::StringValue(s) = v {
-        if s.starts_with('"') {
-            if let Ok(decoded) = serde_json::from_str::<String>(s) {
-                return decoded;
-            }
+        if s.starts_with('"')
+            && let Ok(decoded) = serde_json::from_str::<String>(s)
+        {
+            return decoded;
         }
         return s.clone();
     }
@@ -681,14 +681,14 @@ fn list_from_str(s: &str) -> Vec<String> {
     if t.is_empty() {
         return Vec::new();
     }
-    if t.starts_with('[') {
-        if let Ok(J::Array(items)) = serde_json::from_str::<J>(t) {
-            return items
-                .into_iter()
-                .filter(|v| !v.is_null())
-                .map(json_text)
-                .collect();
-        }
+    if t.starts_with('[')
+        && let Ok(J::Array(items)) = serde_json::from_str::<J>(t)
+    {
+        return items
+            .into_iter()
+            .filter(|v| !v.is_null())
+            .map(json_text)
+            .collect();
     }
     if t.contains(',') {
         return t

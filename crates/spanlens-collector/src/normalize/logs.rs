@@ -130,7 +130,9 @@ enum ContentKind {
 fn content_kind(event_name: &str) -> Option<ContentKind> {
     match event_name {
         OPERATION_DETAILS => Some(ContentKind::Details),
-        "gen_ai.choice" | "gen_ai.content.prompt" | "gen_ai.content.completion" => Some(ContentKind::Message),
+        "gen_ai.choice" | "gen_ai.content.prompt" | "gen_ai.content.completion" => {
+            Some(ContentKind::Message)
+        }
         name if message_event_role(name).is_some() => Some(ContentKind::Message),
         _ => None,
     }
@@ -153,16 +155,31 @@ pub fn normalize_logs(request: ExportLogsServiceRequest, project: &str) -> Norma
     normalize_logs_at(request, project, now_ns)
 }
 
-pub(crate) fn normalize_logs_at(request: ExportLogsServiceRequest, project: &str, now_ns: i64) -> NormalizedLogs {
-    let count: usize = request.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum();
-    let mut out = NormalizedLogs { rows: Vec::with_capacity(count), ..Default::default() };
+pub(crate) fn normalize_logs_at(
+    request: ExportLogsServiceRequest,
+    project: &str,
+    now_ns: i64,
+) -> NormalizedLogs {
+    let count: usize = request
+        .resource_logs
+        .iter()
+        .flat_map(|rl| &rl.scope_logs)
+        .map(|sl| sl.log_records.len())
+        .sum();
+    let mut out = NormalizedLogs {
+        rows: Vec::with_capacity(count),
+        ..Default::default()
+    };
     let mut reasons: Vec<String> = Vec::new();
     // (trace id, span id) → the span being rebuilt from its content records, in arrival order.
     let mut groups: Vec<Rebuilt> = Vec::new();
     let mut group_of: HashMap<(Vec<u8>, Vec<u8>), usize> = HashMap::new();
 
     for resource_logs in request.resource_logs {
-        let resource_attrs = resource_logs.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource_attrs = resource_logs
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
         let service_name = resource_attrs
             .iter()
             .find(|kv| kv.key == "service.name")
@@ -172,8 +189,10 @@ pub(crate) fn normalize_logs_at(request: ExportLogsServiceRequest, project: &str
             .unwrap_or_default();
         let resource_map = attrs_to_map(resource_attrs);
         for scope_logs in resource_logs.scope_logs {
-            let (scope_name, scope_version, scope_attrs) =
-                scope_logs.scope.map(|s| (s.name, s.version, attrs_to_map(s.attributes))).unwrap_or_default();
+            let (scope_name, scope_version, scope_attrs) = scope_logs
+                .scope
+                .map(|s| (s.name, s.version, attrs_to_map(s.attributes)))
+                .unwrap_or_default();
             for (i, record) in scope_logs.log_records.into_iter().enumerate() {
                 if let Err(reason) = validate_ids(&record) {
                     out.rejected_log_records += 1;
@@ -195,18 +214,38 @@ pub(crate) fn normalize_logs_at(request: ExportLogsServiceRequest, project: &str
                     event_name,
                     ..
                 } = record;
-                let event_name = if event_name.is_empty() { attr_text(&attributes, "event.name") } else { event_name };
+                let event_name = if event_name.is_empty() {
+                    attr_text(&attributes, "event.name")
+                } else {
+                    event_name
+                };
                 let correlated = !is_zero(&trace_id) && !is_zero(&span_id);
                 let kind = content_kind(&event_name).filter(|_| correlated);
-                let observed = if observed_time_unix_nano > 0 { observed_time_unix_nano as i64 } else { now_ns };
-                let timestamp = if time_unix_nano > 0 { time_unix_nano as i64 } else { observed };
+                let observed = if observed_time_unix_nano > 0 {
+                    observed_time_unix_nano as i64
+                } else {
+                    now_ns
+                };
+                let timestamp = if time_unix_nano > 0 {
+                    time_unix_nano as i64
+                } else {
+                    observed
+                };
 
                 let mut row = LogRow {
                     project: project.to_string(),
                     timestamp,
                     observed_timestamp: observed,
-                    trace_id: if is_zero(&trace_id) { String::new() } else { hex::encode(&trace_id) },
-                    span_id: if is_zero(&span_id) { String::new() } else { hex::encode(&span_id) },
+                    trace_id: if is_zero(&trace_id) {
+                        String::new()
+                    } else {
+                        hex::encode(&trace_id)
+                    },
+                    span_id: if is_zero(&span_id) {
+                        String::new()
+                    } else {
+                        hex::encode(&span_id)
+                    },
                     trace_flags: (flags & 0xff) as u8,
                     severity_text,
                     severity_number: severity_number.clamp(0, 255) as u8,
@@ -227,25 +266,40 @@ pub(crate) fn normalize_logs_at(request: ExportLogsServiceRequest, project: &str
                     continue;
                 };
                 // Content: the row gets the text, the rebuilt span the values themselves.
-                row.body = body.as_ref().and_then(|b| b.value.as_ref()).map(value_to_string).unwrap_or_default();
+                row.body = body
+                    .as_ref()
+                    .and_then(|b| b.value.as_ref())
+                    .map(value_to_string)
+                    .unwrap_or_default();
                 row.log_attributes = attributes
                     .iter()
                     .map(|kv| {
-                        let v = kv.value.as_ref().and_then(|v| v.value.as_ref()).map(value_to_string).unwrap_or_default();
+                        let v = kv
+                            .value
+                            .as_ref()
+                            .and_then(|v| v.value.as_ref())
+                            .map(value_to_string)
+                            .unwrap_or_default();
                         (kv.key.clone(), v)
                     })
                     .collect();
                 let event_name = row.event_name.clone();
                 out.rows.push(row);
 
-                let g = *group_of.entry((trace_id.clone(), span_id.clone())).or_insert_with(|| {
-                    groups.push(Rebuilt {
-                        service_name: service_name.clone(),
-                        span: Span { trace_id, span_id, ..Default::default() },
-                        details: false,
+                let g = *group_of
+                    .entry((trace_id.clone(), span_id.clone()))
+                    .or_insert_with(|| {
+                        groups.push(Rebuilt {
+                            service_name: service_name.clone(),
+                            span: Span {
+                                trace_id,
+                                span_id,
+                                ..Default::default()
+                            },
+                            details: false,
+                        });
+                        groups.len() - 1
                     });
-                    groups.len() - 1
-                });
                 let rebuilt = &mut groups[g];
                 match kind {
                     ContentKind::Details => {
@@ -297,7 +351,11 @@ pub(crate) fn normalize_logs_at(request: ExportLogsServiceRequest, project: &str
 /// Runs the span mapping table on the rebuilt span; `None` when it carries no prompt or
 /// completion (e.g. content capture off: the event has only metadata).
 fn span_content(rebuilt: Rebuilt, scratch: &mut Scratch) -> Option<SpanContent> {
-    let Rebuilt { service_name, mut span, details } = rebuilt;
+    let Rebuilt {
+        service_name,
+        mut span,
+        details,
+    } = rebuilt;
     let mut m = scratch.map_span(&span, &[]);
     let mut text = |col: Col, span: &mut Span| -> Option<String> {
         let s = match m.move_index(col) {
@@ -325,10 +383,16 @@ fn span_content(rebuilt: Rebuilt, scratch: &mut Scratch) -> Option<SpanContent> 
 
 fn validate_ids(record: &LogRecord) -> Result<(), String> {
     if !record.trace_id.is_empty() && record.trace_id.len() != 16 {
-        return Err(format!("trace_id must be empty or 16 bytes, got {}", record.trace_id.len()));
+        return Err(format!(
+            "trace_id must be empty or 16 bytes, got {}",
+            record.trace_id.len()
+        ));
     }
     if !record.span_id.is_empty() && record.span_id.len() != 8 {
-        return Err(format!("span_id must be empty or 8 bytes, got {}", record.span_id.len()));
+        return Err(format!(
+            "span_id must be empty or 8 bytes, got {}",
+            record.span_id.len()
+        ));
     }
     Ok(())
 }
@@ -371,8 +435,13 @@ mod tests {
         let dir = fixtures().join(lib);
         let pb = std::fs::read(dir.join(format!("{scenario}.logs.pb"))).unwrap();
         let from_pb = ExportLogsServiceRequest::decode(pb.as_slice()).unwrap();
-        let from_json = decode_json_logs(&std::fs::read(dir.join(format!("{scenario}.logs.json"))).unwrap()).unwrap();
-        assert_eq!(from_pb, from_json, "{lib}/{scenario}: protobuf and JSON differ");
+        let from_json =
+            decode_json_logs(&std::fs::read(dir.join(format!("{scenario}.logs.json"))).unwrap())
+                .unwrap();
+        assert_eq!(
+            from_pb, from_json,
+            "{lib}/{scenario}: protobuf and JSON differ"
+        );
         let a = normalize_logs_at(from_pb, "proj", 42);
         let b = normalize_logs_at(from_json, "proj", 42);
         assert_eq!((&a.rows, &a.content), (&b.rows, &b.content));
@@ -382,11 +451,19 @@ mod tests {
 
     fn fixture_spans(lib: &str, scenario: &str) -> Vec<crate::storage::row::SpanRow> {
         let pb = std::fs::read(fixtures().join(lib).join(format!("{scenario}.pb"))).unwrap();
-        normalize_traces(ExportTraceServiceRequest::decode(pb.as_slice()).unwrap(), "proj").rows
+        normalize_traces(
+            ExportTraceServiceRequest::decode(pb.as_slice()).unwrap(),
+            "proj",
+        )
+        .rows
     }
 
     fn attr<'a>(row: &'a LogRow, key: &str) -> &'a str {
-        row.log_attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("no {key}"))
+        row.log_attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {key}"))
     }
 
     #[test]
@@ -395,16 +472,28 @@ mod tests {
         assert_eq!(n.rows.len(), 1);
         let row = &n.rows[0];
         // time_unix_nano is 0: the observed time stands in.
-        assert_eq!((row.timestamp, row.observed_timestamp), (1_795_594_593_678_005_431, 1_795_594_593_678_005_431));
+        assert_eq!(
+            (row.timestamp, row.observed_timestamp),
+            (1_795_594_593_678_005_431, 1_795_594_593_678_005_431)
+        );
         assert_eq!(row.project, "proj");
-        assert_eq!((row.trace_id.as_str(), row.span_id.as_str()), ("078311ac70788f135e454ec50caef75e", "0e85da89b5ebe200"));
+        assert_eq!(
+            (row.trace_id.as_str(), row.span_id.as_str()),
+            ("078311ac70788f135e454ec50caef75e", "0e85da89b5ebe200")
+        );
         assert_eq!(row.trace_flags, 3);
         assert_eq!((row.severity_number, row.severity_text.as_str()), (0, ""));
         assert_eq!(row.event_name, OPERATION_DETAILS);
         assert_eq!(row.service_name, "fixture-otel-openai-v2");
-        assert_eq!((row.scope_name.as_str(), row.scope_version.as_str()), ("opentelemetry.util.genai.handler", "1.1b0"));
+        assert_eq!(
+            (row.scope_name.as_str(), row.scope_version.as_str()),
+            ("opentelemetry.util.genai.handler", "1.1b0")
+        );
         assert_eq!(row.body, "");
-        assert!(row.resource_attributes.contains(&("deployment.environment.name".into(), "fixtures".into())));
+        assert!(
+            row.resource_attributes
+                .contains(&("deployment.environment.name".into(), "fixtures".into()))
+        );
         assert_eq!(attr(row, "gen_ai.usage.input_tokens"), "6");
         assert_eq!(attr(row, "gen_ai.request.temperature"), "0.2");
         // Structured messages kept as JSON text in the row.
@@ -456,16 +545,34 @@ mod tests {
                 // OpenLIT's Python json.dumps adds spaces: the same JSON.
                 let same = |a: Option<&str>, b: &str| match lib {
                     "otel-openai-v2" => a == Some(b),
-                    _ => a.map(|a| serde_json::from_str::<serde_json::Value>(a).unwrap())
-                        == Some(serde_json::from_str::<serde_json::Value>(b).unwrap()),
+                    _ => {
+                        a.map(|a| serde_json::from_str::<serde_json::Value>(a).unwrap())
+                            == Some(serde_json::from_str::<serde_json::Value>(b).unwrap())
+                    }
                 };
-                assert!(same(c.input.as_deref(), &span.input), "{lib}/{scenario} input: {:?} vs {}", c.input, span.input);
+                assert!(
+                    same(c.input.as_deref(), &span.input),
+                    "{lib}/{scenario} input: {:?} vs {}",
+                    c.input,
+                    span.input
+                );
                 if span.output.is_empty() {
-                    assert_eq!(c.output, None, "{lib}/{scenario}: a failed call has no completion");
+                    assert_eq!(
+                        c.output, None,
+                        "{lib}/{scenario}: a failed call has no completion"
+                    );
                 } else {
-                    assert!(same(c.output.as_deref(), &span.output), "{lib}/{scenario} output: {:?} vs {}", c.output, span.output);
+                    assert!(
+                        same(c.output.as_deref(), &span.output),
+                        "{lib}/{scenario} output: {:?} vs {}",
+                        c.output,
+                        span.output
+                    );
                 }
-                assert_eq!(c.finish_reasons, span.finish_reasons, "{lib}/{scenario} finish reasons");
+                assert_eq!(
+                    c.finish_reasons, span.finish_reasons,
+                    "{lib}/{scenario} finish reasons"
+                );
                 assert!(c.complete);
                 compared += 1;
             }
@@ -476,13 +583,26 @@ mod tests {
         // OpenLIT's streamed call has no trace/span id: stored, but nothing to join.
         let openlit_stream = fixture_logs("openlit", "b_stream");
         assert_eq!(openlit_stream.rows.len(), 1);
-        assert_eq!((openlit_stream.rows[0].trace_id.as_str(), openlit_stream.rows[0].span_id.as_str()), ("", ""));
+        assert_eq!(
+            (
+                openlit_stream.rows[0].trace_id.as_str(),
+                openlit_stream.rows[0].span_id.as_str()
+            ),
+            ("", "")
+        );
         assert!(openlit_stream.content.is_empty());
-        assert_eq!(compared, 7, "6 otel-openai-v2 calls (2 in e_workflow) + 1 joinable OpenLIT call");
+        assert_eq!(
+            compared, 7,
+            "6 otel-openai-v2 calls (2 in e_workflow) + 1 joinable OpenLIT call"
+        );
     }
 
     fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
     }
     fn s(key: &str, v: &str) -> KeyValue {
         kv(key, Value::StringValue(v.into()))
@@ -502,7 +622,11 @@ mod tests {
             observed_time_unix_nano: 1_764_000_000_000_000_500,
             trace_id: TRACE.to_vec(),
             span_id: SPAN.to_vec(),
-            event_name: if by_attribute { String::new() } else { name.into() },
+            event_name: if by_attribute {
+                String::new()
+            } else {
+                name.into()
+            },
             attributes: if by_attribute {
                 vec![s("gen_ai.system", "openai"), s("event.name", name)]
             } else {
@@ -512,15 +636,26 @@ mod tests {
             ..Default::default()
         };
         vec![
-            record("gen_ai.system.message", true, kvlist(vec![s("content", "Be brief.")])),
-            record("gen_ai.user.message", false, kvlist(vec![s("content", "What is OTLP?")])),
+            record(
+                "gen_ai.system.message",
+                true,
+                kvlist(vec![s("content", "Be brief.")]),
+            ),
+            record(
+                "gen_ai.user.message",
+                false,
+                kvlist(vec![s("content", "What is OTLP?")]),
+            ),
             record(
                 "gen_ai.choice",
                 false,
                 kvlist(vec![
                     kv("index", Value::IntValue(0)),
                     s("finish_reason", "stop"),
-                    kv("message", kvlist(vec![s("role", "assistant"), s("content", "A protocol.")])),
+                    kv(
+                        "message",
+                        kvlist(vec![s("role", "assistant"), s("content", "A protocol.")]),
+                    ),
                 ]),
             ),
         ]
@@ -529,9 +664,15 @@ mod tests {
     fn logs_request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
         ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
-                resource: Some(Resource { attributes: vec![s("service.name", "bot")], ..Default::default() }),
+                resource: Some(Resource {
+                    attributes: vec![s("service.name", "bot")],
+                    ..Default::default()
+                }),
                 scope_logs: vec![ScopeLogs {
-                    scope: Some(InstrumentationScope { name: "opentelemetry.instrumentation.openai_v2".into(), ..Default::default() }),
+                    scope: Some(InstrumentationScope {
+                        name: "opentelemetry.instrumentation.openai_v2".into(),
+                        ..Default::default()
+                    }),
                     log_records: records,
                     ..Default::default()
                 }],
@@ -544,14 +685,30 @@ mod tests {
     fn old_style_message_events_give_the_same_content_as_span_events() {
         let n = normalize_logs_at(logs_request(old_style_records()), "proj", 42);
         assert_eq!(n.rows.len(), 3);
-        assert_eq!(n.rows[0].event_name, "gen_ai.system.message", "from the event.name attribute");
+        assert_eq!(
+            n.rows[0].event_name, "gen_ai.system.message",
+            "from the event.name attribute"
+        );
         assert_eq!(n.rows[0].body, r#"{"content":"Be brief."}"#);
         assert_eq!(n.rows[0].timestamp, 1_764_000_000_000_000_000);
-        assert_eq!(n.rows[2].body, r#"{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"A protocol."}}"#);
+        assert_eq!(
+            n.rows[2].body,
+            r#"{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"A protocol."}}"#
+        );
         assert_eq!(n.content.len(), 1);
         let c = &n.content[0];
-        assert_eq!(c.input.as_deref(), Some(r#"[{"role":"system","content":"Be brief."},{"role":"user","content":"What is OTLP?"}]"#));
-        assert_eq!(c.output.as_deref(), Some(r#"[{"role":"assistant","content":"A protocol.","index":0,"finish_reason":"stop"}]"#));
+        assert_eq!(
+            c.input.as_deref(),
+            Some(
+                r#"[{"role":"system","content":"Be brief."},{"role":"user","content":"What is OTLP?"}]"#
+            )
+        );
+        assert_eq!(
+            c.output.as_deref(),
+            Some(
+                r#"[{"role":"assistant","content":"A protocol.","index":0,"finish_reason":"stop"}]"#
+            )
+        );
         assert_eq!(c.finish_reasons, vec!["stop".to_string()]);
         assert!(!c.complete && c.is_complete());
 
@@ -559,9 +716,20 @@ mod tests {
         let events = old_style_records()
             .into_iter()
             .map(|r| {
-                let name = if r.event_name.is_empty() { "gen_ai.system.message".to_string() } else { r.event_name };
-                let Some(Value::KvlistValue(body)) = r.body.and_then(|b| b.value) else { unreachable!() };
-                Event { name, attributes: body.values, time_unix_nano: r.time_unix_nano, ..Default::default() }
+                let name = if r.event_name.is_empty() {
+                    "gen_ai.system.message".to_string()
+                } else {
+                    r.event_name
+                };
+                let Some(Value::KvlistValue(body)) = r.body.and_then(|b| b.value) else {
+                    unreachable!()
+                };
+                Event {
+                    name,
+                    attributes: body.values,
+                    time_unix_nano: r.time_unix_nano,
+                    ..Default::default()
+                }
             })
             .collect();
         let span = Span {
@@ -574,7 +742,10 @@ mod tests {
         };
         let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
         };
@@ -591,24 +762,47 @@ mod tests {
             observed_time_unix_nano: 1_764_000_000_000_000_002,
             severity_number: 17,
             severity_text: "ERROR".into(),
-            body: Some(AnyValue { value: Some(Value::StringValue("payment failed".into())) }),
-            attributes: vec![s("code.function", "pay"), kv("retries", Value::ArrayValue(ArrayValue { values: vec![] }))],
+            body: Some(AnyValue {
+                value: Some(Value::StringValue("payment failed".into())),
+            }),
+            attributes: vec![
+                s("code.function", "pay"),
+                kv("retries", Value::ArrayValue(ArrayValue { values: vec![] })),
+            ],
             trace_id: TRACE.to_vec(),
             span_id: SPAN.to_vec(),
             flags: 0x101,
             ..Default::default()
         };
-        let bad = LogRecord { trace_id: vec![1, 2, 3], ..plain.clone() };
-        let zero_ids = LogRecord { trace_id: vec![0; 16], span_id: vec![0; 8], ..old_style_records().remove(1) };
-        let no_times = LogRecord { time_unix_nano: 0, observed_time_unix_nano: 0, ..plain.clone() };
-        let n = normalize_logs_at(logs_request(vec![plain, bad, zero_ids, no_times]), "proj", 42);
+        let bad = LogRecord {
+            trace_id: vec![1, 2, 3],
+            ..plain.clone()
+        };
+        let zero_ids = LogRecord {
+            trace_id: vec![0; 16],
+            span_id: vec![0; 8],
+            ..old_style_records().remove(1)
+        };
+        let no_times = LogRecord {
+            time_unix_nano: 0,
+            observed_time_unix_nano: 0,
+            ..plain.clone()
+        };
+        let n = normalize_logs_at(
+            logs_request(vec![plain, bad, zero_ids, no_times]),
+            "proj",
+            42,
+        );
         assert_eq!(n.rejected_log_records, 1);
         assert_eq!(
             n.error_message,
             "log record 1 of scope 'opentelemetry.instrumentation.openai_v2': trace_id must be empty or 16 bytes, got 3"
         );
         assert_eq!(n.rows.len(), 3);
-        assert!(n.content.is_empty(), "a plain record has no content, a content event without ids has no span");
+        assert!(
+            n.content.is_empty(),
+            "a plain record has no content, a content event without ids has no span"
+        );
         let row = &n.rows[0];
         assert_eq!(
             row,
@@ -628,12 +822,22 @@ mod tests {
                 scope_name: "opentelemetry.instrumentation.openai_v2".into(),
                 scope_version: String::new(),
                 scope_attributes: vec![],
-                log_attributes: vec![("code.function".into(), "pay".into()), ("retries".into(), "[]".into())],
+                log_attributes: vec![
+                    ("code.function".into(), "pay".into()),
+                    ("retries".into(), "[]".into())
+                ],
             }
         );
-        assert_eq!((n.rows[1].trace_id.as_str(), n.rows[1].span_id.as_str()), ("", ""));
+        assert_eq!(
+            (n.rows[1].trace_id.as_str(), n.rows[1].span_id.as_str()),
+            ("", "")
+        );
         assert_eq!(n.rows[1].event_name, "gen_ai.user.message");
-        assert_eq!((n.rows[2].timestamp, n.rows[2].observed_timestamp), (42, 42), "receive time when the record has none");
+        assert_eq!(
+            (n.rows[2].timestamp, n.rows[2].observed_timestamp),
+            (42, 42),
+            "receive time when the record has none"
+        );
     }
 
     #[test]
@@ -652,13 +856,19 @@ mod tests {
         // Old-style records of one span in two exports: each yields half, `absorb` joins them.
         let mut records = old_style_records();
         let choice = records.pop().unwrap();
-        let mut first = normalize_logs_at(logs_request(records), "proj", 42).content.remove(0);
-        let second = normalize_logs_at(logs_request(vec![choice]), "proj", 42).content.remove(0);
+        let mut first = normalize_logs_at(logs_request(records), "proj", 42)
+            .content
+            .remove(0);
+        let second = normalize_logs_at(logs_request(vec![choice]), "proj", 42)
+            .content
+            .remove(0);
         assert!(first.output.is_none() && second.input.is_none());
         assert!(!first.is_complete());
         first.absorb(second.clone());
         first.absorb(second); // an exporter retry adds nothing
-        let whole = normalize_logs_at(logs_request(old_style_records()), "proj", 42).content.remove(0);
+        let whole = normalize_logs_at(logs_request(old_style_records()), "proj", 42)
+            .content
+            .remove(0);
         assert_eq!(first, whole);
     }
 
@@ -672,8 +882,14 @@ mod tests {
         let request = decode_json_logs(body.as_bytes()).unwrap();
         let n = normalize_logs_at(request, "proj", 42);
         let row = &n.rows[0];
-        assert_eq!((row.timestamp, row.severity_number, row.body.as_str()), (5, 14, "{}"));
-        assert_eq!(row.log_attributes, vec![("x".to_string(), "NaN".to_string())]);
+        assert_eq!(
+            (row.timestamp, row.severity_number, row.body.as_str()),
+            (5, 14, "{}")
+        );
+        assert_eq!(
+            row.log_attributes,
+            vec![("x".to_string(), "NaN".to_string())]
+        );
         let err = decode_json_logs(br#"{"resourceLogs": 5}"#).unwrap_err();
         assert!(err.starts_with("invalid OTLP/JSON"), "{err}");
         let _ = decode_json_traces; // the same decoder serves traces

@@ -109,13 +109,13 @@ fn unwrap_wrappers(node: &mut J) {
     match node {
         J::Array(items) => {
             for item in items.iter_mut() {
-                if let J::Object(map) = item {
-                    if map.len() == 1 {
-                        let key = map.keys().next().cloned().unwrap_or_default();
-                        if WRAPPERS.contains(&key.as_str()) {
-                            let inner = map.remove(&key).unwrap_or(J::Null);
-                            *item = inner;
-                        }
+                if let J::Object(map) = item
+                    && map.len() == 1
+                {
+                    let key = map.keys().next().cloned().unwrap_or_default();
+                    if WRAPPERS.contains(&key.as_str()) {
+                        let inner = map.remove(&key).unwrap_or(J::Null);
+                        *item = inner;
                     }
                 }
                 unwrap_wrappers(item);
@@ -145,10 +145,10 @@ fn attr_json(kv: &KeyValue) -> J {
 fn decode_if_json(v: J) -> J {
     if let J::String(s) = &v {
         let t = s.trim_start();
-        if t.starts_with('{') || t.starts_with('[') {
-            if let Ok(parsed) = serde_json::from_str::<J>(s) {
-                return parsed;
-            }
+        if (t.starts_with('{') || t.starts_with('['))
+            && let Ok(parsed) = serde_json::from_str::<J>(s)
+        {
+            return parsed;
         }
     }
     v

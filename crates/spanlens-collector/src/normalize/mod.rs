@@ -125,23 +125,28 @@ pub const MAX_VALUE_BYTES: usize = 4 << 20;
 fn validate_span(span: &Span) -> Result<(), String> {
     validate_ids(span)?;
     if span.attributes.len() > MAX_SPAN_ATTRIBUTES {
-        return Err(format!("{} attributes exceed the limit of {MAX_SPAN_ATTRIBUTES}", span.attributes.len()));
+        return Err(format!(
+            "{} attributes exceed the limit of {MAX_SPAN_ATTRIBUTES}",
+            span.attributes.len()
+        ));
     }
     if span.events.len() > MAX_SPAN_EVENTS {
-        return Err(format!("{} events exceed the limit of {MAX_SPAN_EVENTS}", span.events.len()));
+        return Err(format!(
+            "{} events exceed the limit of {MAX_SPAN_EVENTS}",
+            span.events.len()
+        ));
     }
     let events = span.events.iter().flat_map(|e| &e.attributes);
     for kv in span.attributes.iter().chain(events) {
         if let Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(v)) =
             kv.value.as_ref().and_then(|v| v.value.as_ref())
+            && v.len() > MAX_VALUE_BYTES
         {
-            if v.len() > MAX_VALUE_BYTES {
-                return Err(format!(
-                    "attribute {:?} is {} bytes, over the limit of {MAX_VALUE_BYTES}",
-                    kv.key,
-                    v.len()
-                ));
-            }
+            return Err(format!(
+                "attribute {:?} is {} bytes, over the limit of {MAX_VALUE_BYTES}",
+                kv.key,
+                v.len()
+            ));
         }
     }
     Ok(())

@@ -31,8 +31,8 @@ use crate::storage::row::SpanRow;
 #[path = "../../tests/support/fixtures.rs"]
 mod fixture_support;
 use fixture_support::{
-    expected_kind, expected_observation_type, expected_operation, expected_status, fixtures_dir, libraries,
-    read_json,
+    expected_kind, expected_observation_type, expected_operation, expected_status, fixtures_dir,
+    libraries, read_json,
 };
 
 /// Decodes a scenario's trace files (protobuf and JSON), normalizes both and checks they agree.
@@ -220,7 +220,10 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
             expected_status(s["status"].as_str().unwrap()),
             "{sctx}: status"
         );
-        let call = llm_calls.iter().find(|c| c["span_id"] == s["span_id"]).copied();
+        let call = llm_calls
+            .iter()
+            .find(|c| c["span_id"] == s["span_id"])
+            .copied();
         assert_eq!(
             row.observation_type,
             expected_observation_type(s["role"].as_str().unwrap(), call, &row.name),
@@ -303,18 +306,25 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
                     );
                 }
             }
-            None if differs["prompt"].is_object() || fixture_support::known_absent(call, "prompt", true) => {
+            None if differs["prompt"].is_object()
+                || fixture_support::known_absent(call, "prompt", true) =>
+            {
                 assert_eq!(row.input, "", "{c}: data has no prompt")
             }
             None => {}
         }
-        match opt_str(fixture_support::traces_only_value(call, "completion_contains")) {
+        match opt_str(fixture_support::traces_only_value(
+            call,
+            "completion_contains",
+        )) {
             Some(p) => assert!(
                 row.output.contains(p),
                 "{c}: output {:?} lacks {p:?}",
                 row.output
             ),
-            None if differs["completion"].is_object() || fixture_support::known_absent(call, "completion", true) => {
+            None if differs["completion"].is_object()
+                || fixture_support::known_absent(call, "completion", true) =>
+            {
                 assert_eq!(row.output, "", "{c}: data has no completion")
             }
             None => {}
@@ -347,7 +357,9 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
         if let Some(d) = differs.as_object() {
             for field in d.keys() {
                 assert!(
-                    fixture_support::DIFFERS_FIELDS.iter().any(|(f, _)| f == field),
+                    fixture_support::DIFFERS_FIELDS
+                        .iter()
+                        .any(|(f, _)| f == field),
                     "{c}: unhandled differs_from_truth field {field}"
                 );
             }
@@ -392,7 +404,9 @@ fn fixtures_same_call_same_columns() {
         };
         // Content a library sends only as log records is not in its traces (the content join
         // fills it; tests/fixtures_e2e.rs checks that).
-        let content_on_spans = exp["llm_calls"][0]["from_logs"].as_array().is_none_or(|f| f.is_empty());
+        let content_on_spans = exp["llm_calls"][0]["from_logs"]
+            .as_array()
+            .is_none_or(|f| f.is_empty());
         let rows = load_rows(&dir, &exp["files"], &lib);
         let call = rows
             .iter()
@@ -2069,11 +2083,11 @@ fn table_is_well_formed() {
                 rule.col,
                 src.key
             );
-            if let Get::Vocab(map) = src.get {
-                if rule.col == Col::ObservationType {
-                    for (_, v) in map {
-                        assert!(OBSERVATION_TYPES.contains(v), "{v}");
-                    }
+            if let Get::Vocab(map) = src.get
+                && rule.col == Col::ObservationType
+            {
+                for (_, v) in map {
+                    assert!(OBSERVATION_TYPES.contains(v), "{v}");
                 }
             }
         }
@@ -2138,16 +2152,34 @@ fn normalize_throughput() {
 
 #[test]
 fn spans_over_the_limits_are_rejected_alone_with_the_reason() {
-    let many: Vec<KeyValue> = (0..=MAX_SPAN_ATTRIBUTES).map(|i| kv(&format!("k{i}"), s("v"))).collect();
-    let huge = vec![kv("gen_ai.input.messages", s(&"x".repeat(MAX_VALUE_BYTES + 1)))];
+    let many: Vec<KeyValue> = (0..=MAX_SPAN_ATTRIBUTES)
+        .map(|i| kv(&format!("k{i}"), s("v")))
+        .collect();
+    let huge = vec![kv(
+        "gen_ai.input.messages",
+        s(&"x".repeat(MAX_VALUE_BYTES + 1)),
+    )];
     let n = normalize_traces(
-        request(vec![], vec![span_with(1, many), span_with(2, vec![]), span_with(3, huge)]),
+        request(
+            vec![],
+            vec![span_with(1, many), span_with(2, vec![]), span_with(3, huge)],
+        ),
         "p",
     );
     assert_eq!(n.rows.len(), 1);
     assert_eq!(n.rejected_spans, 2);
-    assert!(n.error_message.contains("4097 attributes exceed the limit of 4096"), "{}", n.error_message);
-    assert!(n.error_message.contains("\"gen_ai.input.messages\" is 4194305 bytes"), "{}", n.error_message);
+    assert!(
+        n.error_message
+            .contains("4097 attributes exceed the limit of 4096"),
+        "{}",
+        n.error_message
+    );
+    assert!(
+        n.error_message
+            .contains("\"gen_ai.input.messages\" is 4194305 bytes"),
+        "{}",
+        n.error_message
+    );
 }
 
 /// Property test: thousands of mutations (bit flips, truncations, spliced bytes) of every real
@@ -2169,7 +2201,12 @@ fn mutated_real_payloads_never_panic() {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             if name.ends_with(".pb") && !name.contains(".metrics.") && !name.contains(".logs.") {
                 corpus.push((false, std::fs::read(&path).unwrap()));
-            } else if name.ends_with(".json") && !name.contains("expected") && !name.contains(".metrics.") && !name.contains(".logs.") && !name.contains(".other.") {
+            } else if name.ends_with(".json")
+                && !name.contains("expected")
+                && !name.contains(".metrics.")
+                && !name.contains(".logs.")
+                && !name.contains(".other.")
+            {
                 corpus.push((true, std::fs::read(&path).unwrap()));
             }
         }
@@ -2214,7 +2251,10 @@ fn mutated_real_payloads_never_panic() {
         }
     }
     // Both paths were exercised, not just one.
-    assert!(decoded > 1000 && refused > 1000, "decoded {decoded}, refused {refused}");
+    assert!(
+        decoded > 1000 && refused > 1000,
+        "decoded {decoded}, refused {refused}"
+    );
 }
 
 /// Vercel AI SDK (`experimental_telemetry`): the attribute names it documents for
@@ -2227,7 +2267,10 @@ fn vercel_ai_sdk_spans() {
         kv("ai.operationId", s("ai.streamText.doStream")),
         kv("ai.model.id", s("gpt-4o-mini")),
         kv("ai.model.provider", s("openai.chat")),
-        kv("ai.prompt.messages", s(r#"[{"role":"user","content":[{"type":"text","text":"Hi there"}]}]"#)),
+        kv(
+            "ai.prompt.messages",
+            s(r#"[{"role":"user","content":[{"type":"text","text":"Hi there"}]}]"#),
+        ),
         kv("ai.response.text", s("Hello!")),
         kv("ai.response.finishReason", s("stop")),
         kv("ai.response.id", s("chatcmpl-9")),
@@ -2240,10 +2283,22 @@ fn vercel_ai_sdk_spans() {
         kv("ai.telemetry.metadata.sessionId", s("s-7")),
         kv("ai.telemetry.metadata.plan", s("pro")),
     ]);
-    assert_eq!((stream.observation_type.as_str(), stream.operation.as_str()), ("llm", "chat"));
+    assert_eq!(
+        (stream.observation_type.as_str(), stream.operation.as_str()),
+        ("llm", "chat")
+    );
     assert_eq!(stream.provider, "openai");
-    assert_eq!((stream.request_model.as_str(), stream.response_model.as_str()), ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"));
-    assert_eq!((stream.input_tokens, stream.output_tokens), (Some(12), Some(3)));
+    assert_eq!(
+        (
+            stream.request_model.as_str(),
+            stream.response_model.as_str()
+        ),
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18")
+    );
+    assert_eq!(
+        (stream.input_tokens, stream.output_tokens),
+        (Some(12), Some(3))
+    );
     assert_eq!(stream.time_to_first_token_ns, Some(412_500_000));
     assert_eq!(stream.is_streaming, Some(true));
     assert_eq!(stream.finish_reasons, vec!["stop".to_string()]);
@@ -2251,15 +2306,27 @@ fn vercel_ai_sdk_spans() {
     assert_eq!(stream.temperature, Some(0.3));
     assert!(stream.input.contains("Hi there"));
     assert_eq!(stream.output, "Hello!");
-    assert_eq!((stream.user_id.as_str(), stream.session_id.as_str()), ("u-7", "s-7"));
-    assert!(stream.metadata.contains(&("plan".to_string(), "pro".to_string())), "{:?}", stream.metadata);
+    assert_eq!(
+        (stream.user_id.as_str(), stream.session_id.as_str()),
+        ("u-7", "s-7")
+    );
+    assert!(
+        stream
+            .metadata
+            .contains(&("plan".to_string(), "pro".to_string())),
+        "{:?}",
+        stream.metadata
+    );
 
     let wrapper = one(vec![
         kv("ai.operationId", s("ai.streamText")),
         kv("ai.model.id", s("gpt-4o-mini")),
         kv("ai.usage.inputTokens", i(12)),
     ]);
-    assert_eq!(wrapper.observation_type, "chain", "the wrapper is not a second LLM call");
+    assert_eq!(
+        wrapper.observation_type, "chain",
+        "the wrapper is not a second LLM call"
+    );
 
     let tool = one(vec![
         kv("ai.operationId", s("ai.toolCall")),
@@ -2267,8 +2334,14 @@ fn vercel_ai_sdk_spans() {
         kv("ai.toolCall.args", s(r#"{"city":"Lisbon"}"#)),
         kv("ai.toolCall.result", s(r#"{"temp":21}"#)),
     ]);
-    assert_eq!((tool.observation_type.as_str(), tool.operation.as_str()), ("tool", "execute_tool"));
-    assert_eq!((tool.input.as_str(), tool.output.as_str()), (r#"{"city":"Lisbon"}"#, r#"{"temp":21}"#));
+    assert_eq!(
+        (tool.observation_type.as_str(), tool.operation.as_str()),
+        ("tool", "execute_tool")
+    );
+    assert_eq!(
+        (tool.input.as_str(), tool.output.as_str()),
+        (r#"{"city":"Lisbon"}"#, r#"{"temp":21}"#)
+    );
 
     let embed = one(vec![
         kv("ai.operationId", s("ai.embedMany.doEmbed")),
@@ -2276,6 +2349,9 @@ fn vercel_ai_sdk_spans() {
         kv("ai.values", arr(vec![s("a"), s("b")])),
         kv("ai.usage.tokens", i(4)),
     ]);
-    assert_eq!((embed.observation_type.as_str(), embed.operation.as_str()), ("embedding", "embeddings"));
+    assert_eq!(
+        (embed.observation_type.as_str(), embed.operation.as_str()),
+        ("embedding", "embeddings")
+    );
     assert_eq!(embed.input_tokens, Some(4));
 }

@@ -28,7 +28,13 @@ struct Open {
 
 impl Open {
     fn new(table: Table) -> Open {
-        Open { table, pending: Vec::new(), rows: 0, bytes: 0, deadline: None }
+        Open {
+            table,
+            pending: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            deadline: None,
+        }
     }
 
     fn take(&mut self) -> Option<Batch> {
@@ -39,7 +45,12 @@ impl Open {
         for chunk in self.pending.iter_mut() {
             body.append(&mut chunk.bytes);
         }
-        let batch = Batch { table: self.table, rows: self.rows, bytes: body, _chunks: std::mem::take(&mut self.pending) };
+        let batch = Batch {
+            table: self.table,
+            rows: self.rows,
+            bytes: body,
+            _chunks: std::mem::take(&mut self.pending),
+        };
         self.rows = 0;
         self.bytes = 0;
         self.deadline = None;
@@ -65,8 +76,12 @@ pub(super) async fn run(
         let mut ready: Vec<Batch> = Vec::new();
         match next {
             Some(Some(chunk)) => {
-                let o = open.iter_mut().find(|o| o.table == chunk.table).expect("every table has an open batch");
-                o.deadline.get_or_insert_with(|| Instant::now() + config.batch_max_age());
+                let o = open
+                    .iter_mut()
+                    .find(|o| o.table == chunk.table)
+                    .expect("every table has an open batch");
+                o.deadline
+                    .get_or_insert_with(|| Instant::now() + config.batch_max_age());
                 o.rows += chunk.rows;
                 o.bytes += chunk.bytes.len();
                 o.pending.push(chunk);
@@ -77,7 +92,10 @@ pub(super) async fn run(
             Some(None) => {
                 // Some table's batch reached its age.
                 let now = Instant::now();
-                for o in open.iter_mut().filter(|o| o.deadline.is_some_and(|d| d <= now)) {
+                for o in open
+                    .iter_mut()
+                    .filter(|o| o.deadline.is_some_and(|d| d <= now))
+                {
                     ready.extend(o.take());
                 }
             }

@@ -97,7 +97,12 @@ impl ContentJoin {
             metrics,
         });
         let handle = tokio::spawn(run(shared.clone(), pipeline));
-        (ContentJoin { shared: shared.clone() }, JoinTask { shared, handle })
+        (
+            ContentJoin {
+                shared: shared.clone(),
+            },
+            JoinTask { shared, handle },
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -106,7 +111,8 @@ impl ContentJoin {
 
     /// Step 1 for spans: which rows go to the queue now and which wait for content.
     pub fn route(&self, project: &str, rows: Vec<SpanRow>) -> Routed {
-        self.lock().route(project, rows, Instant::now(), &self.shared.metrics.join)
+        self.lock()
+            .route(project, rows, Instant::now(), &self.shared.metrics.join)
     }
 
     /// Step 2 for spans, after `Routed::now` was queued: consumes the content those rows took
@@ -262,19 +268,23 @@ fn wants_content(row: &SpanRow) -> bool {
 }
 
 /// Fills the row's empty content columns; true when input or output was filled.
-fn merge(row: &mut SpanRow, content: &SpanContent, take: impl Fn(&Option<String>) -> Option<String>) -> bool {
+fn merge(
+    row: &mut SpanRow,
+    content: &SpanContent,
+    take: impl Fn(&Option<String>) -> Option<String>,
+) -> bool {
     let mut filled = false;
-    if row.input.is_empty() {
-        if let Some(input) = take(&content.input) {
-            row.input = input;
-            filled = true;
-        }
+    if row.input.is_empty()
+        && let Some(input) = take(&content.input)
+    {
+        row.input = input;
+        filled = true;
     }
-    if row.output.is_empty() {
-        if let Some(output) = take(&content.output) {
-            row.output = output;
-            filled = true;
-        }
+    if row.output.is_empty()
+        && let Some(output) = take(&content.output)
+    {
+        row.output = output;
+        filled = true;
     }
     if row.finish_reasons.is_empty() && !content.finish_reasons.is_empty() {
         row.finish_reasons = content.finish_reasons.clone();
@@ -284,17 +294,17 @@ fn merge(row: &mut SpanRow, content: &SpanContent, take: impl Fn(&Option<String>
 
 fn merge_owned(row: &mut SpanRow, mut content: SpanContent) -> bool {
     let mut filled = false;
-    if row.input.is_empty() {
-        if let Some(input) = content.input.take() {
-            row.input = input;
-            filled = true;
-        }
+    if row.input.is_empty()
+        && let Some(input) = content.input.take()
+    {
+        row.input = input;
+        filled = true;
     }
-    if row.output.is_empty() {
-        if let Some(output) = content.output.take() {
-            row.output = output;
-            filled = true;
-        }
+    if row.output.is_empty()
+        && let Some(output) = content.output.take()
+    {
+        row.output = output;
+        filled = true;
     }
     if row.finish_reasons.is_empty() {
         row.finish_reasons = content.finish_reasons;
@@ -303,7 +313,10 @@ fn merge_owned(row: &mut SpanRow, mut content: SpanContent) -> bool {
 }
 
 fn parse_ids(trace_id: &str, span_id: &str) -> Option<(u128, u64)> {
-    Some((u128::from_str_radix(trace_id, 16).ok()?, u64::from_str_radix(span_id, 16).ok()?))
+    Some((
+        u128::from_str_radix(trace_id, 16).ok()?,
+        u64::from_str_radix(span_id, 16).ok()?,
+    ))
 }
 
 impl State {
@@ -343,13 +356,35 @@ impl State {
 
     /// Whether the span's service recently sent content for this kind of span.
     fn content_expected(&self, pid: u32, row: &SpanRow, now: Instant) -> bool {
-        let Some(seen) = self.services.get(&pid).and_then(|s| s.get(&row.service_name)) else { return false };
-        let last = if row.observation_type == "embedding" { seen.embedding } else { seen.llm };
+        let Some(seen) = self
+            .services
+            .get(&pid)
+            .and_then(|s| s.get(&row.service_name))
+        else {
+            return false;
+        };
+        let last = if row.observation_type == "embedding" {
+            seen.embedding
+        } else {
+            seen.llm
+        };
         last.is_some_and(|t| now.saturating_duration_since(t) < SERVICE_MEMORY)
     }
 
-    fn route(&mut self, project: &str, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Routed {
-        let mut routed = Routed { pending: Pending { project: project.to_string(), ..Default::default() }, ..Default::default() };
+    fn route(
+        &mut self,
+        project: &str,
+        rows: Vec<SpanRow>,
+        now: Instant,
+        m: &JoinMetrics,
+    ) -> Routed {
+        let mut routed = Routed {
+            pending: Pending {
+                project: project.to_string(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         // Fast path: nothing was ever joined for this project (or the join is off / closed).
         let pid = match self.projects.get(project) {
             Some(pid) if self.enabled && !self.closed => *pid,
@@ -398,7 +433,11 @@ impl State {
     }
 
     fn commit(&mut self, pending: Pending, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
-        let Pending { project, hold, consumed } = pending;
+        let Pending {
+            project,
+            hold,
+            consumed,
+        } = pending;
         let pid = self.project_id(&project);
         let mut late = Vec::new();
         for mut row in hold {
@@ -423,7 +462,14 @@ impl State {
                 m.spans_held.fetch_add(1, Relaxed);
                 let seq = self.next_seq();
                 self.held_order.insert(seq, key);
-                if let Some(old) = self.held.insert(key, Held { row, until: now + self.window, seq }) {
+                if let Some(old) = self.held.insert(
+                    key,
+                    Held {
+                        row,
+                        until: now + self.window,
+                        seq,
+                    },
+                ) {
                     // The same span sent twice within the window: both copies are written.
                     self.held_order.remove(&old.seq);
                     self.ready.push(old.row);
@@ -446,7 +492,13 @@ impl State {
         Some(waiting)
     }
 
-    fn add_content(&mut self, project: &str, content: Vec<SpanContent>, now: Instant, m: &JoinMetrics) {
+    fn add_content(
+        &mut self,
+        project: &str,
+        content: Vec<SpanContent>,
+        now: Instant,
+        m: &JoinMetrics,
+    ) {
         if !self.enabled || self.closed {
             return;
         }
@@ -454,7 +506,9 @@ impl State {
         for c in content {
             m.content_received.fetch_add(1, Relaxed);
             self.remember_service(pid, &c.service_name, c.operation == "embeddings", now);
-            let Some((trace, span)) = parse_ids(&c.trace_id, &c.span_id) else { continue };
+            let Some((trace, span)) = parse_ids(&c.trace_id, &c.span_id) else {
+                continue;
+            };
             let key = (pid, trace, span);
             if let Some(held) = self.held.get_mut(&key) {
                 let complete = c.is_complete();
@@ -476,10 +530,20 @@ impl State {
                 let seq = self.next_seq();
                 self.content_bytes += c.text_bytes();
                 self.content_order.insert(seq, key);
-                self.content.insert(key, Waiting { content: c, since: now, seq });
+                self.content.insert(
+                    key,
+                    Waiting {
+                        content: c,
+                        since: now,
+                        seq,
+                    },
+                );
             }
             while self.content.len() > self.max_entries || self.content_bytes > self.max_bytes {
-                let Some((_, oldest)) = self.content_order.first_key_value().map(|(s, k)| (*s, *k)) else { break };
+                let Some((_, oldest)) = self.content_order.first_key_value().map(|(s, k)| (*s, *k))
+                else {
+                    break;
+                };
                 self.remove_content(&oldest);
                 m.content_evicted.fetch_add(1, Relaxed);
             }
@@ -503,18 +567,24 @@ impl State {
             let oldest = self
                 .services
                 .iter()
-                .flat_map(|(p, s)| s.iter().map(move |(name, seen)| (seen.last(), *p, name.clone())))
+                .flat_map(|(p, s)| {
+                    s.iter()
+                        .map(move |(name, seen)| (seen.last(), *p, name.clone()))
+                })
                 .min();
-            if let Some((_, p, name)) = oldest {
-                if let Some(s) = self.services.get_mut(&p) {
-                    s.remove(&name);
-                    self.service_count -= 1;
-                }
+            if let Some((_, p, name)) = oldest
+                && let Some(s) = self.services.get_mut(&p)
+            {
+                s.remove(&name);
+                self.service_count -= 1;
             }
         }
         let mut seen = Seen::default();
         mark(&mut seen);
-        self.services.entry(pid).or_default().insert(service.to_string(), seen);
+        self.services
+            .entry(pid)
+            .or_default()
+            .insert(service.to_string(), seen);
         self.service_count += 1;
     }
 
@@ -540,7 +610,11 @@ impl State {
             self.remove_content(&key);
             m.content_expired.fetch_add(1, Relaxed);
         }
-        let next_held = self.held_order.first_key_value().and_then(|(_, k)| self.held.get(k)).map(|h| h.until);
+        let next_held = self
+            .held_order
+            .first_key_value()
+            .and_then(|(_, k)| self.held.get(k))
+            .map(|h| h.until);
         let next_content = self
             .content_order
             .first_key_value()
@@ -556,7 +630,8 @@ impl State {
     /// Updates the gauges.
     fn publish(&self, m: &JoinMetrics) {
         m.waiting_content.store(self.content.len() as u64, Relaxed);
-        m.waiting_content_bytes.store(self.content_bytes as u64, Relaxed);
+        m.waiting_content_bytes
+            .store(self.content_bytes as u64, Relaxed);
         m.held_spans.store(self.held.len() as u64, Relaxed);
     }
 }
@@ -618,8 +693,19 @@ mod tests {
         assert_eq!(now.len(), 1);
         assert!(st.held.is_empty());
         // Content from another service of the project: still no reason to hold this one.
-        st.add_content("p", vec![SpanContent { service_name: "other".into(), ..content(9, Some("[]"), None, true) }], t0, &m);
-        assert_eq!(spans(&mut st, vec![span(2, "bot", "", "")], t0, &m).len(), 1);
+        st.add_content(
+            "p",
+            vec![SpanContent {
+                service_name: "other".into(),
+                ..content(9, Some("[]"), None, true)
+            }],
+            t0,
+            &m,
+        );
+        assert_eq!(
+            spans(&mut st, vec![span(2, "bot", "", "")], t0, &m).len(),
+            1
+        );
         assert_eq!(m.spans_held.load(Relaxed), 0);
     }
 
@@ -627,16 +713,27 @@ mod tests {
     fn content_first_is_merged_when_the_span_arrives() {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0, &m);
-        let now = spans(&mut st, vec![span(1, "bot", "", "")], t0 + Duration::from_millis(10), &m);
+        let now = spans(
+            &mut st,
+            vec![span(1, "bot", "", "")],
+            t0 + Duration::from_millis(10),
+            &m,
+        );
         assert_eq!(now.len(), 1);
-        assert_eq!((now[0].input.as_str(), now[0].output.as_str()), ("IN", "OUT"));
+        assert_eq!(
+            (now[0].input.as_str(), now[0].output.as_str()),
+            ("IN", "OUT")
+        );
         assert_eq!(now[0].finish_reasons, vec!["stop".to_string()]);
         assert!(st.content.is_empty() && st.content_order.is_empty() && st.content_bytes == 0);
         assert_eq!(m.spans_merged.load(Relaxed), 1);
         // Content on the span wins over the log record's.
         st.add_content("p", vec![content(2, Some("IN"), Some("OUT"), true)], t0, &m);
         let now = spans(&mut st, vec![span(2, "bot", "own", "")], t0, &m);
-        assert_eq!((now[0].input.as_str(), now[0].output.as_str()), ("own", "OUT"));
+        assert_eq!(
+            (now[0].input.as_str(), now[0].output.as_str()),
+            ("own", "OUT")
+        );
     }
 
     #[test]
@@ -656,10 +753,18 @@ mod tests {
         st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m); // service known
         assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0, &m).is_empty());
         assert_eq!(st.held.len(), 1);
-        st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0 + Duration::from_millis(100), &m);
+        st.add_content(
+            "p",
+            vec![content(1, Some("IN"), Some("OUT"), true)],
+            t0 + Duration::from_millis(100),
+            &m,
+        );
         let (ready, _) = st.tick(t0 + Duration::from_millis(100), &m);
         assert_eq!(ready.len(), 1);
-        assert_eq!((ready[0].input.as_str(), ready[0].output.as_str()), ("IN", "OUT"));
+        assert_eq!(
+            (ready[0].input.as_str(), ready[0].output.as_str()),
+            ("IN", "OUT")
+        );
         assert!(st.held.is_empty() && st.held_order.is_empty());
         assert_eq!(m.held_expired.load(Relaxed), 0);
     }
@@ -670,10 +775,16 @@ mod tests {
         st.add_content("p", vec![content(9, Some("x"), None, false)], t0, &m);
         assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0, &m).is_empty());
         st.add_content("p", vec![content(1, Some("IN"), None, false)], t0, &m);
-        assert!(st.tick(t0, &m).0.is_empty(), "still waiting for the completion");
+        assert!(
+            st.tick(t0, &m).0.is_empty(),
+            "still waiting for the completion"
+        );
         st.add_content("p", vec![content(1, None, Some("OUT"), false)], t0, &m);
         let ready = st.tick(t0, &m).0;
-        assert_eq!((ready[0].input.as_str(), ready[0].output.as_str()), ("IN", "OUT"));
+        assert_eq!(
+            (ready[0].input.as_str(), ready[0].output.as_str()),
+            ("IN", "OUT")
+        );
     }
 
     #[test]
@@ -684,14 +795,25 @@ mod tests {
         assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0, &m).is_empty());
         st.add_content("p", vec![content(1, None, Some("OUT"), false)], t0, &m);
         let ready = st.tick(t0, &m).0;
-        assert_eq!((ready[0].input.as_str(), ready[0].output.as_str()), ("[1,2]", "OUT"));
+        assert_eq!(
+            (ready[0].input.as_str(), ready[0].output.as_str()),
+            ("[1,2]", "OUT")
+        );
     }
 
     #[test]
     fn expired_holds_are_released_unmerged_and_content_expires() {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
-        assert!(spans(&mut st, vec![span(1, "bot", "", "")], t0 + Duration::from_millis(1), &m).is_empty());
+        assert!(
+            spans(
+                &mut st,
+                vec![span(1, "bot", "", "")],
+                t0 + Duration::from_millis(1),
+                &m
+            )
+            .is_empty()
+        );
         let (ready, next) = st.tick(t0 + Duration::from_millis(2), &m);
         assert!(ready.is_empty());
         assert_eq!(next, Some(t0 + WINDOW), "content 9 expires first");
@@ -714,12 +836,29 @@ mod tests {
         }
         assert_eq!(st.content.len(), 2);
         assert_eq!(m.content_evicted.load(Relaxed), 1);
-        st.add_content("p", vec![content(4, Some("0123456789"), None, true)], t0, &m);
+        st.add_content(
+            "p",
+            vec![content(4, Some("0123456789"), None, true)],
+            t0,
+            &m,
+        );
         assert_eq!(st.content.len(), 1, "byte bound");
         assert_eq!(st.content_bytes, 10);
         // Hold of 2: the third span is written at once, never dropped.
-        let now = spans(&mut st, vec![span(5, "bot", "", ""), span(6, "bot", "", ""), span(7, "bot", "", "")], t0, &m);
-        assert_eq!(now.iter().map(|r| r.span_id.as_str()).collect::<Vec<_>>(), vec![span(7, "", "", "").span_id.as_str()]);
+        let now = spans(
+            &mut st,
+            vec![
+                span(5, "bot", "", ""),
+                span(6, "bot", "", ""),
+                span(7, "bot", "", ""),
+            ],
+            t0,
+            &m,
+        );
+        assert_eq!(
+            now.iter().map(|r| r.span_id.as_str()).collect::<Vec<_>>(),
+            vec![span(7, "", "", "").span_id.as_str()]
+        );
         assert_eq!(st.held.len(), 2);
         assert_eq!(m.hold_full.load(Relaxed), 1);
         assert!(st.tick(t0, &m).0.is_empty());
@@ -730,7 +869,12 @@ mod tests {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
         st.add_content("q", vec![content(1, Some("Q"), Some("Q"), true)], t0, &m);
-        let now = spans(&mut st, vec![span(1, "bot", "", ""), span(2, "bot", "", "")], t0, &m);
+        let now = spans(
+            &mut st,
+            vec![span(1, "bot", "", ""), span(2, "bot", "", "")],
+            t0,
+            &m,
+        );
         assert!(now.is_empty(), "project q's content is not project p's");
         st.closed = true;
         let (ready, next) = st.tick(t0, &m);
@@ -738,20 +882,39 @@ mod tests {
         assert!(ready.iter().all(|r| r.input.is_empty()));
         assert_eq!(next, None);
         // Closed: nothing is held any more.
-        assert_eq!(st.route("p", vec![span(3, "bot", "", "")], t0, &m).now.len(), 1);
+        assert_eq!(
+            st.route("p", vec![span(3, "bot", "", "")], t0, &m)
+                .now
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn embeddings_wait_only_for_input_and_other_spans_never() {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
-        let embedding = |input: &str| SpanRow { observation_type: "embedding".into(), ..span(1, "bot", input, "") };
+        let embedding = |input: &str| SpanRow {
+            observation_type: "embedding".into(),
+            ..span(1, "bot", input, "")
+        };
         // The service's content logs covered chat calls only: its embeddings are not held.
         assert_eq!(spans(&mut st, vec![embedding("")], t0, &m).len(), 1);
-        st.add_content("p", vec![SpanContent { operation: "embeddings".into(), ..content(8, Some("x"), None, true) }], t0, &m);
+        st.add_content(
+            "p",
+            vec![SpanContent {
+                operation: "embeddings".into(),
+                ..content(8, Some("x"), None, true)
+            }],
+            t0,
+            &m,
+        );
         assert_eq!(spans(&mut st, vec![embedding("text")], t0, &m).len(), 1);
         assert_eq!(spans(&mut st, vec![embedding("")], t0, &m).len(), 0);
-        let tool = SpanRow { observation_type: "tool".into(), ..span(2, "bot", "", "") };
+        let tool = SpanRow {
+            observation_type: "tool".into(),
+            ..span(2, "bot", "", "")
+        };
         assert_eq!(spans(&mut st, vec![tool], t0, &m).len(), 1);
     }
 }

@@ -23,11 +23,11 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{AckMode, PipelineConfig};
-use spool::{Spool, SpoolError};
 use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::{Table, TableRow};
 use crate::storage::rowbinary::{EncodeError, encode_row};
+use spool::{Spool, SpoolError};
 
 /// Rows encoded for one table, holding their share of the queue budget until written.
 pub struct EncodedChunk {
@@ -43,14 +43,22 @@ impl EncodedChunk {
         for row in rows {
             encode_row(&mut bytes, row)?;
         }
-        Ok(EncodedChunk { table: R::TABLE, rows: rows.len(), bytes, permit: None })
+        Ok(EncodedChunk {
+            table: R::TABLE,
+            rows: rows.len(),
+            bytes,
+            permit: None,
+        })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     #[error("queue full: {queued_bytes} bytes of {max_bytes} in use; retry later")]
-    QueueFull { queued_bytes: usize, max_bytes: usize },
+    QueueFull {
+        queued_bytes: usize,
+        max_bytes: usize,
+    },
     #[error("batch of {0} bytes exceeds the queue budget")]
     TooLarge(usize),
     #[error("collector is shutting down")]
@@ -99,7 +107,12 @@ impl Pipeline {
         let spool = if config.spool_dir.is_empty() {
             let (batch_tx, batch_rx) = mpsc::channel(1);
             tasks.push(tokio::spawn(batcher::run(config.clone(), rx, batch_tx)));
-            tasks.push(tokio::spawn(writer::run(config.clone(), clickhouse, batch_rx, metrics.clone())));
+            tasks.push(tokio::spawn(writer::run(
+                config.clone(),
+                clickhouse,
+                batch_rx,
+                metrics.clone(),
+            )));
             None
         } else {
             drop(rx);
@@ -141,7 +154,9 @@ impl Pipeline {
         }
         if let Some(spool) = &self.spool {
             // Durable ack: the caller runs off the async workers, so the fsync may block here.
-            let seq = spool.spool.append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)?;
+            let seq = spool
+                .spool
+                .append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)?;
             spool.appended.notify_one();
             if spool.durable {
                 spool.spool.sync_through(seq)?;
@@ -152,12 +167,14 @@ impl Pipeline {
         if size > self.max_bytes {
             return Err(SubmitError::TooLarge(size));
         }
-        let permit = self.budget.clone().try_acquire_many_owned(size as u32).map_err(|_| {
-            SubmitError::QueueFull {
+        let permit = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(size as u32)
+            .map_err(|_| SubmitError::QueueFull {
                 queued_bytes: self.max_bytes - self.budget.available_permits(),
                 max_bytes: self.max_bytes,
-            }
-        })?;
+            })?;
         chunk.permit = Some(permit);
         self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)?;
         Ok(())
@@ -173,12 +190,17 @@ impl Pipeline {
         }
         if let Some(spool) = &self.spool {
             loop {
-                match spool.spool.append(chunk.table.code(), chunk.rows as u32, &chunk.bytes) {
+                match spool
+                    .spool
+                    .append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)
+                {
                     Ok(_) => {
                         spool.appended.notify_one();
                         return Ok(());
                     }
-                    Err(SpoolError::Full { .. }) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(SpoolError::Full { .. }) => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -34,7 +34,10 @@ pub enum SpoolError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { path: path.display().to_string(), source }
+    move |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// One record read back from the spool.
@@ -86,11 +89,17 @@ pub struct Spool {
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`, validating every record and cutting a torn tail.
-    pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> Result<(Spool, Manifest), SpoolError> {
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        segment_bytes: u64,
+    ) -> Result<(Spool, Manifest), SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("lock");
         let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
-        lock.try_lock().map_err(|_| SpoolError::Locked { path: dir.display().to_string() })?;
+        lock.try_lock().map_err(|_| SpoolError::Locked {
+            path: dir.display().to_string(),
+        })?;
         let manifest = read_manifest(dir)?;
         let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)
             .map_err(io_err(dir))?
@@ -110,12 +119,20 @@ impl Spool {
             let on_disk = fs::metadata(&path).map_err(io_err(&path))?.len();
             if valid_len < on_disk {
                 tracing::warn!(path = %path.display(), kept = valid_len, cut = on_disk - valid_len, "spool: cutting a torn record");
-                OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(valid_len)).map_err(io_err(&path))?;
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(valid_len))
+                    .map_err(io_err(&path))?;
             }
             if let Some(last) = last_seq {
                 next_seq = next_seq.max(last + 1);
             }
-            segments.push_back(Segment { last_seq: last_seq.unwrap_or(0), path, bytes: valid_len });
+            segments.push_back(Segment {
+                last_seq: last_seq.unwrap_or(0),
+                path,
+                bytes: valid_len,
+            });
         }
         let file = new_segment(dir, next_seq, &mut segments)?;
         let bytes_on_disk = segments.iter().map(|s| s.bytes).sum();
@@ -123,7 +140,12 @@ impl Spool {
             dir: dir.to_path_buf(),
             max_bytes,
             segment_bytes,
-            appender: Mutex::new(Appender { file, segments, next_seq, bytes_on_disk }),
+            appender: Mutex::new(Appender {
+                file,
+                segments,
+                next_seq,
+                bytes_on_disk,
+            }),
             sync_lock: Mutex::new(next_seq - 1),
             _lock: lock,
         };
@@ -136,9 +158,15 @@ impl Spool {
         let size = (HEADER + META + payload.len()) as u64;
         let mut a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
         if a.bytes_on_disk + size > self.max_bytes {
-            return Err(SpoolError::Full { used: a.bytes_on_disk, max: self.max_bytes });
+            return Err(SpoolError::Full {
+                used: a.bytes_on_disk,
+                max: self.max_bytes,
+            });
         }
-        if a.segments.back().is_some_and(|s| s.bytes > 0 && s.bytes + size > self.segment_bytes) {
+        if a.segments
+            .back()
+            .is_some_and(|s| s.bytes > 0 && s.bytes + size > self.segment_bytes)
+        {
             // Rotation: the old segment is complete; make it durable before moving on.
             a.file.sync_data().map_err(io_err(&self.dir))?;
             let seq = a.next_seq;
@@ -154,7 +182,11 @@ impl Spool {
         record.extend_from_slice(payload);
         let crc = crc32fast::hash(&record[HEADER..]);
         record[4..8].copy_from_slice(&crc.to_le_bytes());
-        let path = a.segments.back().map(|s| s.path.clone()).unwrap_or_default();
+        let path = a
+            .segments
+            .back()
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
         a.file.write_all(&record).map_err(io_err(&path))?;
         a.next_seq += 1;
         a.bytes_on_disk += size;
@@ -172,7 +204,10 @@ impl Spool {
         }
         let (file, last) = {
             let a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
-            (a.file.try_clone().map_err(io_err(&self.dir))?, a.next_seq - 1)
+            (
+                a.file.try_clone().map_err(io_err(&self.dir))?,
+                a.next_seq - 1,
+            )
         };
         file.sync_data().map_err(io_err(&self.dir))?;
         *synced = last;
@@ -181,7 +216,10 @@ impl Spool {
 
     /// Bytes of records on disk (not yet deleted).
     pub fn bytes_on_disk(&self) -> u64 {
-        self.appender.lock().unwrap_or_else(|e| e.into_inner()).bytes_on_disk
+        self.appender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bytes_on_disk
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -190,12 +228,24 @@ impl Spool {
 
     /// Records the batch about to be inserted.
     pub fn set_pending(&self, committed: u64, first: u64, last: u64) -> Result<(), SpoolError> {
-        write_manifest(&self.dir, &Manifest { committed, pending: Some((first, last)) })
+        write_manifest(
+            &self.dir,
+            &Manifest {
+                committed,
+                pending: Some((first, last)),
+            },
+        )
     }
 
     /// Records that everything up to `seq` is stored, and deletes segments no longer needed.
     pub fn commit(&self, seq: u64) -> Result<(), SpoolError> {
-        write_manifest(&self.dir, &Manifest { committed: seq, pending: None })?;
+        write_manifest(
+            &self.dir,
+            &Manifest {
+                committed: seq,
+                pending: None,
+            },
+        )?;
         self.delete_committed(seq);
         Ok(())
     }
@@ -214,7 +264,11 @@ impl Spool {
 
     /// A reader positioned at the first record with seq > `after`.
     pub fn reader(&self, after: u64) -> SpoolReader {
-        SpoolReader { dir: self.dir.clone(), after, current: None }
+        SpoolReader {
+            dir: self.dir.clone(),
+            after,
+            current: None,
+        }
     }
 }
 
@@ -228,10 +282,12 @@ pub struct SpoolReader {
 
 impl SpoolReader {
     /// The next record, or None when the reader has caught up with the appender.
-    pub fn next(&mut self) -> Result<Option<Record>, SpoolError> {
+    pub fn next_record(&mut self) -> Result<Option<Record>, SpoolError> {
         loop {
             if self.current.is_none() {
-                let Some((first, path)) = self.segment_for(self.after + 1)? else { return Ok(None) };
+                let Some((first, path)) = self.segment_for(self.after + 1)? else {
+                    return Ok(None);
+                };
                 let file = File::open(&path).map_err(io_err(&path))?;
                 self.current = Some((first, BufReader::new(file), 0));
             }
@@ -248,13 +304,18 @@ impl SpoolReader {
                 None => (*first, *offset),
             };
             // End of what is written so far. Move on only if a later segment exists.
-            if self.segment_for(self.after + 1)?.is_some_and(|(f, _)| f != first) {
+            if self
+                .segment_for(self.after + 1)?
+                .is_some_and(|(f, _)| f != first)
+            {
                 self.current = None;
                 continue;
             }
             // Stay here; re-seek so a partially read record is read again once complete.
             let (_, reader, _) = self.current.as_mut().expect("set above");
-            reader.seek(SeekFrom::Start(at)).map_err(io_err(&self.dir))?;
+            reader
+                .seek(SeekFrom::Start(at))
+                .map_err(io_err(&self.dir))?;
             return Ok(None);
         }
     }
@@ -262,9 +323,19 @@ impl SpoolReader {
     /// The segment that holds `seq`: the one with the largest first seq <= seq.
     fn segment_for(&self, seq: u64) -> Result<Option<(u64, PathBuf)>, SpoolError> {
         let mut best: Option<(u64, PathBuf)> = None;
-        for entry in fs::read_dir(&self.dir).map_err(io_err(&self.dir))?.filter_map(|e| e.ok()) {
-            let Ok(name) = entry.file_name().into_string() else { continue };
-            let Some(first) = name.strip_suffix(".seg").and_then(|s| s.parse::<u64>().ok()) else { continue };
+        for entry in fs::read_dir(&self.dir)
+            .map_err(io_err(&self.dir))?
+            .filter_map(|e| e.ok())
+        {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some(first) = name
+                .strip_suffix(".seg")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
             if first <= seq && best.as_ref().is_none_or(|(b, _)| first > *b) {
                 best = Some((first, entry.path()));
             }
@@ -273,17 +344,34 @@ impl SpoolReader {
     }
 }
 
-fn new_segment(dir: &Path, first_seq: u64, segments: &mut VecDeque<Segment>) -> Result<File, SpoolError> {
-    if let Some(last) = segments.back() {
-        if last.bytes == 0 {
-            // Reuse an empty trailing segment (e.g. left by a previous start).
-            return OpenOptions::new().append(true).open(&last.path).map_err(io_err(&last.path));
-        }
+fn new_segment(
+    dir: &Path,
+    first_seq: u64,
+    segments: &mut VecDeque<Segment>,
+) -> Result<File, SpoolError> {
+    if let Some(last) = segments.back()
+        && last.bytes == 0
+    {
+        // Reuse an empty trailing segment (e.g. left by a previous start).
+        return OpenOptions::new()
+            .append(true)
+            .open(&last.path)
+            .map_err(io_err(&last.path));
     }
     let path = dir.join(format!("{first_seq:020}.seg"));
-    let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
-    segments.push_back(Segment { last_seq: 0, path, bytes: 0 });
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
+    segments.push_back(Segment {
+        last_seq: 0,
+        path,
+        bytes: 0,
+    });
     Ok(file)
 }
 
@@ -307,7 +395,7 @@ fn read_record(reader: &mut impl Read) -> io::Result<Option<Record>> {
     }
     let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    if len < META || len > 1 << 30 {
+    if !(META..=1 << 30).contains(&len) {
         return Ok(None);
     }
     let mut body = vec![0u8; len];
@@ -318,7 +406,12 @@ fn read_record(reader: &mut impl Read) -> io::Result<Option<Record>> {
     let table = body[8];
     let rows = u32::from_le_bytes(body[9..13].try_into().expect("4 bytes"));
     body.drain(..META);
-    Ok(Some(Record { seq, table, rows, payload: body }))
+    Ok(Some(Record {
+        seq,
+        table,
+        rows,
+        payload: body,
+    }))
 }
 
 /// Fills `buf`; false if the stream ended first (a partial read counts as the end).
@@ -342,14 +435,28 @@ fn read_manifest(dir: &Path) -> Result<Manifest, SpoolError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Manifest::default()),
         Err(e) => return Err(io_err(&path)(e)),
     };
-    let bad = |reason: &str| SpoolError::Manifest { path: path.display().to_string(), reason: reason.into() };
+    let bad = |reason: &str| SpoolError::Manifest {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    };
     let mut manifest = Manifest::default();
     for line in text.lines() {
         match line.split_once('=') {
-            Some(("committed", v)) => manifest.committed = v.trim().parse().map_err(|_| bad("committed is not a number"))?,
+            Some(("committed", v)) => {
+                manifest.committed = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("committed is not a number"))?
+            }
             Some(("pending", v)) => {
-                let (a, b) = v.trim().split_once('-').ok_or_else(|| bad("pending must be first-last"))?;
-                manifest.pending = Some((a.parse().map_err(|_| bad("bad pending"))?, b.parse().map_err(|_| bad("bad pending"))?));
+                let (a, b) = v
+                    .trim()
+                    .split_once('-')
+                    .ok_or_else(|| bad("pending must be first-last"))?;
+                manifest.pending = Some((
+                    a.parse().map_err(|_| bad("bad pending"))?,
+                    b.parse().map_err(|_| bad("bad pending"))?,
+                ));
             }
             _ if line.trim().is_empty() => {}
             _ => return Err(bad(&format!("unexpected line {line:?}"))),
@@ -367,7 +474,9 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), SpoolError> {
         text.push_str(&format!("pending={a}-{b}\n"));
     }
     let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(text.as_bytes()).and_then(|_| file.sync_data()).map_err(io_err(&tmp))?;
+    file.write_all(text.as_bytes())
+        .and_then(|_| file.sync_data())
+        .map_err(io_err(&tmp))?;
     fs::rename(&tmp, &path).map_err(io_err(&path))?;
     Ok(())
 }
@@ -377,7 +486,8 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("spanlens-spool-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("spanlens-spool-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
@@ -389,27 +499,45 @@ mod tests {
         assert_eq!(manifest, Manifest::default());
         let mut reader = spool.reader(0);
         for i in 0..10u32 {
-            let seq = spool.append((i % 2) as u8, i, &vec![i as u8; 40]).unwrap();
+            let seq = spool.append((i % 2) as u8, i, &[i as u8; 40]).unwrap();
             assert_eq!(seq, i as u64 + 1);
         }
         spool.sync_through(10).unwrap();
-        let got: Vec<Record> = std::iter::from_fn(|| reader.next().unwrap()).collect();
+        let got: Vec<Record> = std::iter::from_fn(|| reader.next_record().unwrap()).collect();
         assert_eq!(got.len(), 10);
-        assert_eq!(got[3], Record { seq: 4, table: 1, rows: 3, payload: vec![3; 40] });
-        assert!(reader.next().unwrap().is_none());
+        assert_eq!(
+            got[3],
+            Record {
+                seq: 4,
+                table: 1,
+                rows: 3,
+                payload: vec![3; 40]
+            }
+        );
+        assert!(reader.next_record().unwrap().is_none());
         spool.append(0, 99, b"later").unwrap();
-        assert_eq!(reader.next().unwrap().unwrap().rows, 99);
+        assert_eq!(reader.next_record().unwrap().unwrap().rows, 99);
 
         spool.set_pending(0, 1, 6).unwrap();
         let err = Spool::open(&dir, 1 << 20, 100).err().unwrap();
         assert!(matches!(err, SpoolError::Locked { .. }), "{err}");
         drop(spool);
         let (spool, manifest) = Spool::open(&dir, 1 << 20, 100).unwrap();
-        assert_eq!(manifest, Manifest { committed: 0, pending: Some((1, 6)) });
-        assert_eq!(spool.append(0, 1, b"x").unwrap(), 12, "seq continues after a restart");
+        assert_eq!(
+            manifest,
+            Manifest {
+                committed: 0,
+                pending: Some((1, 6))
+            }
+        );
+        assert_eq!(
+            spool.append(0, 1, b"x").unwrap(),
+            12,
+            "seq continues after a restart"
+        );
         spool.commit(6).unwrap();
         let mut reader = spool.reader(6);
-        assert_eq!(reader.next().unwrap().unwrap().seq, 7);
+        assert_eq!(reader.next_record().unwrap().unwrap().seq, 7);
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -423,8 +551,20 @@ mod tests {
         let before = spool.bytes_on_disk();
         assert_eq!(before, 20 * (16 + 80 + 5));
         spool.commit(20).unwrap();
-        assert!(spool.bytes_on_disk() < 300, "only the current segment remains");
-        let segs = fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg")).count();
+        assert!(
+            spool.bytes_on_disk() < 300,
+            "only the current segment remains"
+        );
+        let segs = fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "seg")
+            })
+            .count();
         assert_eq!(segs, 1);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -445,9 +585,9 @@ mod tests {
         drop(f);
         let (spool, _) = Spool::open(&dir, 1 << 20, 1 << 20).unwrap();
         let mut reader = spool.reader(0);
-        assert_eq!(reader.next().unwrap().unwrap().payload, vec![1; 100]);
-        assert_eq!(reader.next().unwrap().unwrap().payload, vec![2; 100]);
-        assert!(reader.next().unwrap().is_none());
+        assert_eq!(reader.next_record().unwrap().unwrap().payload, vec![1; 100]);
+        assert_eq!(reader.next_record().unwrap().unwrap().payload, vec![2; 100]);
+        assert!(reader.next_record().unwrap().is_none());
         assert_eq!(spool.append(0, 1, b"ok").unwrap(), 3);
         fs::remove_dir_all(&dir).unwrap();
     }

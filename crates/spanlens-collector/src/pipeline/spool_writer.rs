@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::spool::{Manifest, Record, Spool, SpoolReader};
-use super::writer::{Outcome, insert_with_retry};
+use super::writer::{Inserter, Outcome};
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
@@ -43,7 +43,13 @@ struct Batch {
 impl Batch {
     fn new(record: Record) -> Option<Batch> {
         let table = Table::from_code(record.table)?;
-        Some(Batch { table, first: record.seq, last: record.seq, rows: record.rows as usize, bytes: record.payload })
+        Some(Batch {
+            table,
+            first: record.seq,
+            last: record.seq,
+            rows: record.rows as usize,
+            bytes: record.payload,
+        })
     }
 
     fn push(&mut self, record: Record) {
@@ -60,31 +66,43 @@ impl SpoolWriter {
         let mut carry: Option<Record> = None;
         let mut replay = self.manifest.pending;
         loop {
-            let Some(batch) = self.next_batch(&mut reader, &mut carry, replay.take()).await else {
+            let Some(batch) = self
+                .next_batch(&mut reader, &mut carry, replay.take())
+                .await
+            else {
                 return; // stopped and drained
             };
             if let Err(e) = self.spool.set_pending(committed, batch.first, batch.last) {
                 tracing::error!(error = %e, "spool: cannot record the pending batch; stopping the writer");
                 return;
             }
-            let token = format!("spool-{}-{}-{}", batch.table.name(), batch.first, batch.last);
-            let outcome = insert_with_retry(
-                &self.config,
-                &self.clickhouse,
-                &self.metrics,
-                batch.table,
-                batch.rows,
-                Bytes::from(batch.bytes.clone()),
-                &token,
-                Some(&self.stop),
-            )
-            .await;
+            let token = format!(
+                "spool-{}-{}-{}",
+                batch.table.name(),
+                batch.first,
+                batch.last
+            );
+            let inserter = Inserter {
+                config: &self.config,
+                clickhouse: &self.clickhouse,
+                metrics: &self.metrics,
+            };
+            let body = Bytes::from(batch.bytes.clone());
+            let outcome = inserter
+                .insert(batch.table, batch.rows, body, &token, Some(&self.stop))
+                .await;
             match outcome {
                 Outcome::Written => {}
                 Outcome::Abandoned => return,
                 Outcome::Rejected(e) => {
-                    let path = self.rejected_dir.join(format!("{}-{}-{}.rowbinary", batch.table.name(), batch.first, batch.last));
-                    let saved = std::fs::create_dir_all(&self.rejected_dir).and_then(|_| std::fs::write(&path, &batch.bytes));
+                    let path = self.rejected_dir.join(format!(
+                        "{}-{}-{}.rowbinary",
+                        batch.table.name(),
+                        batch.first,
+                        batch.last
+                    ));
+                    let saved = std::fs::create_dir_all(&self.rejected_dir)
+                        .and_then(|_| std::fs::write(&path, &batch.bytes));
                     tracing::error!(table = batch.table.name(), rows = batch.rows, error = %e, saved_to = %path.display(), saved = saved.is_ok(), "insert rejected permanently; batch set aside");
                 }
             }
@@ -99,13 +117,18 @@ impl SpoolWriter {
     /// The next batch: the replayed pending batch first (exactly its records), else records
     /// until a limit, a table change, or the age deadline with nothing more to read. None when
     /// stop is requested and everything has been read.
-    async fn next_batch(&mut self, reader: &mut SpoolReader, carry: &mut Option<Record>, replay: Option<(u64, u64)>) -> Option<Batch> {
+    async fn next_batch(
+        &mut self,
+        reader: &mut SpoolReader,
+        carry: &mut Option<Record>,
+        replay: Option<(u64, u64)>,
+    ) -> Option<Batch> {
         let mut batch: Option<Batch> = None;
         let mut deadline = Instant::now() + self.config.batch_max_age();
         loop {
             let record = match carry.take() {
                 Some(r) => Some(r),
-                None => match reader.next() {
+                None => match reader.next_record() {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(error = %e, "spool: read failed; retrying");
@@ -125,7 +148,8 @@ impl SpoolWriter {
                         None => {
                             Table::from_code(record.table) == Some(b.table)
                                 && b.rows < self.config.batch_max_rows
-                                && b.bytes.len() + record.payload.len() <= self.config.batch_max_bytes
+                                && b.bytes.len() + record.payload.len()
+                                    <= self.config.batch_max_bytes
                         }
                     };
                     if !fits {
@@ -135,20 +159,18 @@ impl SpoolWriter {
                     b.push(record);
                 }
                 (None, _) => {
-                    if let (Some(b), Some((_, last))) = (&batch, replay) {
-                        if b.last >= last {
-                            return batch;
-                        }
-                    }
                     let stopping = *self.stop.borrow();
-                    if stopping || (batch.is_some() && replay.is_none() && Instant::now() >= deadline) {
-                        if batch.is_some() || stopping {
-                            return batch;
-                        }
+                    let aged = batch.is_some() && replay.is_none() && Instant::now() >= deadline;
+                    if stopping || aged {
+                        return batch;
                     }
                     // Caught up: wait for an append, the age deadline, or stop.
                     let mut stop = self.stop.clone();
-                    let wait = if batch.is_some() { deadline } else { Instant::now() + Duration::from_secs(3600) };
+                    let wait = if batch.is_some() {
+                        deadline
+                    } else {
+                        Instant::now() + Duration::from_secs(3600)
+                    };
                     tokio::select! {
                         _ = self.appended.notified() => {}
                         _ = tokio::time::sleep_until(wait) => {}
@@ -156,10 +178,10 @@ impl SpoolWriter {
                     }
                 }
             }
-            if let (Some(b), Some((_, last))) = (&batch, replay) {
-                if b.last >= last {
-                    return batch;
-                }
+            if let (Some(b), Some((_, last))) = (&batch, replay)
+                && b.last >= last
+            {
+                return batch;
             }
         }
     }

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use crate::auth::{ApiKeys, AuthError};
 use crate::enrich::cost::PriceTable;
 use crate::metrics::Rejection;
-use std::sync::atomic::Ordering::Relaxed;
 use crate::normalize::otlp_json::OtlpJson;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::TableRow;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// One OTLP signal the receivers accept: its request and response messages and how a decoded
 /// request is ingested. Both transports are generic over it.
@@ -33,7 +33,11 @@ pub trait Signal: Send + Sync + 'static {
     type Response: prost::Message + serde::Serialize + Send + 'static;
     /// The request message's name, for error messages.
     const REQUEST: &'static str;
-    fn export(ingest: &Ingest, request: Self::Request, project: &str) -> Result<Self::Response, IngestError>;
+    fn export(
+        ingest: &Ingest,
+        request: Self::Request,
+        project: &str,
+    ) -> Result<Self::Response, IngestError>;
 }
 
 /// Traces: `/v1/traces`, `TraceService`.
@@ -45,7 +49,11 @@ impl Signal for Traces {
     type Request = ExportTraceServiceRequest;
     type Response = ExportTraceServiceResponse;
     const REQUEST: &'static str = "ExportTraceServiceRequest";
-    fn export(ingest: &Ingest, request: Self::Request, project: &str) -> Result<Self::Response, IngestError> {
+    fn export(
+        ingest: &Ingest,
+        request: Self::Request,
+        project: &str,
+    ) -> Result<Self::Response, IngestError> {
         ingest.export_traces(request, project)
     }
 }
@@ -54,7 +62,11 @@ impl Signal for Logs {
     type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
     const REQUEST: &'static str = "ExportLogsServiceRequest";
-    fn export(ingest: &Ingest, request: Self::Request, project: &str) -> Result<Self::Response, IngestError> {
+    fn export(
+        ingest: &Ingest,
+        request: Self::Request,
+        project: &str,
+    ) -> Result<Self::Response, IngestError> {
         ingest.export_logs(request, project)
     }
 }
@@ -87,9 +99,15 @@ pub struct Ingest {
 
 impl Ingest {
     /// The project of a request's credentials (`authorization` / `x-api-key` header values).
-    pub fn project(&self, authorization: Option<&str>, api_key: Option<&str>) -> Result<String, IngestError> {
+    pub fn project(
+        &self,
+        authorization: Option<&str>,
+        api_key: Option<&str>,
+    ) -> Result<String, IngestError> {
         self.keys.authenticate(authorization, api_key).map_err(|e| {
-            self.pipeline.metrics.reject_request(Rejection::Unauthenticated);
+            self.pipeline
+                .metrics
+                .reject_request(Rejection::Unauthenticated);
             e.into()
         })
     }
@@ -116,7 +134,9 @@ impl Ingest {
         let metrics = &self.pipeline.metrics;
         let mut normalized = normalize_traces(request, project);
         let rows = normalized.rows.len() as u64;
-        metrics.spans_received.fetch_add(rows + normalized.rejected_spans as u64, Relaxed);
+        metrics
+            .spans_received
+            .fetch_add(rows + normalized.rejected_spans as u64, Relaxed);
         metrics.reject_spans(Rejection::InvalidSpan, normalized.rejected_spans as u64);
         for row in &mut normalized.rows {
             self.prices.apply(row);
@@ -127,10 +147,11 @@ impl Ingest {
         let late = self.join.commit(routed.pending);
         self.submit(&late, rows, reject)?;
         metrics.spans_accepted.fetch_add(rows, Relaxed);
-        let partial_success = (normalized.rejected_spans > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: normalized.rejected_spans,
-            error_message: normalized.error_message,
-        });
+        let partial_success =
+            (normalized.rejected_spans > 0).then_some(ExportTracePartialSuccess {
+                rejected_spans: normalized.rejected_spans,
+                error_message: normalized.error_message,
+            });
         Ok(ExportTraceServiceResponse { partial_success })
     }
 
@@ -145,21 +166,34 @@ impl Ingest {
         let metrics = &self.pipeline.metrics;
         let normalized = normalize_logs(request, project);
         let rows = normalized.rows.len() as u64;
-        metrics.log_records_received.fetch_add(rows + normalized.rejected_log_records as u64, Relaxed);
-        metrics.reject_log_records(Rejection::InvalidSpan, normalized.rejected_log_records as u64);
-        self.submit(&normalized.rows, rows, |reason, n| metrics.reject_log_records(reason, n))?;
+        metrics
+            .log_records_received
+            .fetch_add(rows + normalized.rejected_log_records as u64, Relaxed);
+        metrics.reject_log_records(
+            Rejection::InvalidSpan,
+            normalized.rejected_log_records as u64,
+        );
+        self.submit(&normalized.rows, rows, |reason, n| {
+            metrics.reject_log_records(reason, n)
+        })?;
         metrics.log_records_accepted.fetch_add(rows, Relaxed);
         self.join.add_content(project, normalized.content);
-        let partial_success = (normalized.rejected_log_records > 0).then(|| ExportLogsPartialSuccess {
-            rejected_log_records: normalized.rejected_log_records,
-            error_message: normalized.error_message,
-        });
+        let partial_success =
+            (normalized.rejected_log_records > 0).then_some(ExportLogsPartialSuccess {
+                rejected_log_records: normalized.rejected_log_records,
+                error_message: normalized.error_message,
+            });
         Ok(ExportLogsServiceResponse { partial_success })
     }
 
     /// Encodes and queues rows without waiting; a full queue is the client's signal to retry.
     /// `count` is what `reject` counts as refused when it fails.
-    fn submit<R: TableRow>(&self, rows: &[R], count: u64, reject: impl Fn(Rejection, u64)) -> Result<(), IngestError> {
+    fn submit<R: TableRow>(
+        &self,
+        rows: &[R],
+        count: u64,
+        reject: impl Fn(Rejection, u64),
+    ) -> Result<(), IngestError> {
         if rows.is_empty() {
             return Ok(());
         }

@@ -1,8 +1,12 @@
 //! OTLP/gRPC receiver on :4317: `TraceService` and `LogsService`, gzip accepted. Both services
 //! share one export path, generic over the [`Signal`].
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -56,10 +60,22 @@ impl LogsService for GrpcLogs {
     }
 }
 
-async fn export<S: Signal>(ingest: &Ingest, request: Request<S::Request>) -> Result<Response<S::Response>, Status> {
-    let header = |name: &str| request.metadata().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+async fn export<S: Signal>(
+    ingest: &Ingest,
+    request: Request<S::Request>,
+) -> Result<Response<S::Response>, Status> {
+    let header = |name: &str| {
+        request
+            .metadata()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let project = ingest
-        .project(header("authorization").as_deref(), header("x-api-key").as_deref())
+        .project(
+            header("authorization").as_deref(),
+            header("x-api-key").as_deref(),
+        )
         .map_err(status)?;
     let ingest = ingest.clone();
     let request = request.into_inner();

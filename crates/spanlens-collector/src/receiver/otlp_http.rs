@@ -39,7 +39,12 @@ pub fn router(ingest: Ingest, max_body_bytes: usize, max_inflight_bytes: usize) 
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(HttpState { ingest, max_body_bytes, inflight: Arc::new(Semaphore::new(max_inflight_bytes)), inflight_limit: max_inflight_bytes })
+        .with_state(HttpState {
+            ingest,
+            max_body_bytes,
+            inflight: Arc::new(Semaphore::new(max_inflight_bytes)),
+            inflight_limit: max_inflight_bytes,
+        })
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -76,7 +81,12 @@ struct Failure {
 
 impl Failure {
     fn new(status: StatusCode, encoding: Encoding, message: impl Into<String>) -> Failure {
-        Failure { status, message: message.into(), encoding, retry_after: None }
+        Failure {
+            status,
+            message: message.into(),
+            encoding,
+            retry_after: None,
+        }
     }
 }
 
@@ -90,14 +100,24 @@ impl IntoResponse for Failure {
             s if s.is_client_error() => 3,
             _ => 13,
         };
-        let status = RpcStatus { code, message: self.message };
+        let status = RpcStatus {
+            code,
+            message: self.message,
+        };
         let body = match self.encoding {
             Encoding::Protobuf => status.encode_to_vec(),
             Encoding::Json => serde_json::to_vec(&status).unwrap_or_default(),
         };
-        let mut response = (self.status, [(header::CONTENT_TYPE, self.encoding.content_type())], body).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, self.encoding.content_type())],
+            body,
+        )
+            .into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -112,7 +132,9 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     let pipeline = &state.ingest.pipeline;
-    let mut text = pipeline.metrics.render(pipeline.queued_bytes(), pipeline.max_bytes());
+    let mut text = pipeline
+        .metrics
+        .render(pipeline.queued_bytes(), pipeline.max_bytes());
     text.push_str(&format!(
         "# HELP spanlens_spool_bytes Bytes of the on-disk spool not yet deleted.\n# TYPE spanlens_spool_bytes gauge\nspanlens_spool_bytes {}\n",
         pipeline.spool_bytes()
@@ -120,11 +142,18 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn export<S: Signal>(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn export<S: Signal>(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     match handle_export::<S>(&state, &headers, body).await {
         Ok(response) => response,
         Err(failure) => {
-            if failure.status.is_client_error() && failure.status != StatusCode::UNAUTHORIZED && failure.status != StatusCode::TOO_MANY_REQUESTS {
+            if failure.status.is_client_error()
+                && failure.status != StatusCode::UNAUTHORIZED
+                && failure.status != StatusCode::TOO_MANY_REQUESTS
+            {
                 state.ingest.reject_request();
             }
             failure.into_response()
@@ -132,9 +161,17 @@ async fn export<S: Signal>(State(state): State<HttpState>, headers: HeaderMap, b
     }
 }
 
-async fn handle_export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: Body) -> Result<Response, Failure> {
+async fn handle_export<S: Signal>(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Failure> {
     let encoding = request_encoding(headers)?;
-    let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let project = state
         .ingest
         .project(header(header::AUTHORIZATION.as_str()), header("x-api-key"))
@@ -147,7 +184,9 @@ async fn handle_export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: 
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(limit)
         .clamp(1, limit);
-    let reserve = declared.saturating_mul(INFLIGHT_FACTOR).min(state.inflight_limit) as u32;
+    let reserve = declared
+        .saturating_mul(INFLIGHT_FACTOR)
+        .min(state.inflight_limit) as u32;
     let _permit = state.inflight.clone().try_acquire_many_owned(reserve).map_err(|_| {
         state.ingest.reject_busy();
         Failure {
@@ -166,10 +205,18 @@ async fn handle_export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: 
             format!("{what} exceeds the limit of {limit} bytes (receiver.max_body_bytes)"),
         )
     };
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|_| too_large("request body"))?;
+    let raw = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large("request body"))?;
     let bytes = match content_encoding(headers, encoding)? {
         ContentEncoding::Identity => raw,
-        ContentEncoding::Gzip => gunzip(&raw, limit, encoding).map_err(|f| if f.status == StatusCode::PAYLOAD_TOO_LARGE { too_large("decompressed body") } else { f })?,
+        ContentEncoding::Gzip => gunzip(&raw, limit, encoding).map_err(|f| {
+            if f.status == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large("decompressed body")
+            } else {
+                f
+            }
+        })?,
     };
 
     let ingest = state.ingest.clone();
@@ -185,7 +232,12 @@ async fn handle_export<S: Signal>(state: &HttpState, headers: &HeaderMap, body: 
         Encoding::Protobuf => result.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(&result).unwrap_or_default(),
     };
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response())
 }
 
 fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
@@ -195,14 +247,24 @@ fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
             retry_after: Some(1),
             ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, e.to_string())
         },
-        IngestError::Unauthenticated(e) => Failure::new(StatusCode::UNAUTHORIZED, encoding, e.to_string()),
+        IngestError::Unauthenticated(e) => {
+            Failure::new(StatusCode::UNAUTHORIZED, encoding, e.to_string())
+        }
         IngestError::Internal(m) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, encoding, m),
     }
 }
 
 fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Failure> {
-    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
         "application/json" => Ok(Encoding::Json),
@@ -222,7 +284,10 @@ enum ContentEncoding {
 }
 
 fn content_encoding(headers: &HeaderMap, encoding: Encoding) -> Result<ContentEncoding, Failure> {
-    let value = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let value = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match value.trim().to_ascii_lowercase().as_str() {
         "" | "identity" => Ok(ContentEncoding::Identity),
         "gzip" => Ok(ContentEncoding::Gzip),
@@ -239,10 +304,18 @@ fn gunzip(raw: &[u8], limit: usize, encoding: Encoding) -> Result<Bytes, Failure
     let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(limit));
     let mut decoder = flate2::read::GzDecoder::new(raw).take(limit as u64 + 1);
     decoder.read_to_end(&mut out).map_err(|e| {
-        Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid gzip body: {e}"))
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            encoding,
+            format!("invalid gzip body: {e}"),
+        )
     })?;
     if out.len() > limit {
-        return Err(Failure::new(StatusCode::PAYLOAD_TOO_LARGE, encoding, "decompressed body too large"));
+        return Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            encoding,
+            "decompressed body too large",
+        ));
     }
     Ok(out.into())
 }
@@ -250,7 +323,11 @@ fn gunzip(raw: &[u8], limit: usize, encoding: Encoding) -> Result<Bytes, Failure
 fn decode<S: Signal>(bytes: &[u8], encoding: Encoding) -> Result<S::Request, Failure> {
     match encoding {
         Encoding::Protobuf => S::Request::decode(bytes).map_err(|e| {
-            Failure::new(StatusCode::BAD_REQUEST, encoding, format!("invalid OTLP protobuf {}: {e}", S::REQUEST))
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                encoding,
+                format!("invalid OTLP protobuf {}: {e}", S::REQUEST),
+            )
         }),
         Encoding::Json => crate::normalize::otlp_json::decode_json::<S::Request>(bytes)
             .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, encoding, e)),

@@ -67,7 +67,8 @@ struct ScoreIn {
 
 async fn create_scores(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let project = match ingest.project(header(header::AUTHORIZATION.as_str()), header("x-api-key")) {
+    let project = match ingest.project(header(header::AUTHORIZATION.as_str()), header("x-api-key"))
+    {
         Ok(p) => p,
         Err(e) => return error(StatusCode::UNAUTHORIZED, &e.to_string()),
     };
@@ -82,13 +83,21 @@ async fn create_scores(State(ingest): State<Ingest>, headers: HeaderMap, body: B
         }
     }
     let token = format!("scores-{}-{}", rows[0].score_id, rows[0].updated_at);
-    match ingest.clickhouse.insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, encoded.into(), &token).await {
+    match ingest
+        .clickhouse
+        .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, encoded.into(), &token)
+        .await
+    {
         Ok(()) => {
             let ids: Vec<&str> = rows.iter().map(|r| r.score_id.as_str()).collect();
             json(StatusCode::OK, serde_json::json!({ "ids": ids }))
         }
         Err(e) => {
-            let status = if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+            let status = if e.is_retryable() {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
             error(status, &IngestError::Internal(e.to_string()).to_string())
         }
     }
@@ -99,16 +108,25 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn now_nanos() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Parses and validates a body (one score or an array) into rows.
 fn parse(body: &[u8], project: &str, now: i64) -> Result<Vec<ScoreRow>, String> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let items = match value {
         serde_json::Value::Array(items) => items,
         object @ serde_json::Value::Object(_) => vec![object],
@@ -121,7 +139,8 @@ fn parse(body: &[u8], project: &str, now: i64) -> Result<Vec<ScoreRow>, String> 
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            let score: ScoreIn = serde_json::from_value(item).map_err(|e| format!("score {i}: {e}"))?;
+            let score: ScoreIn =
+                serde_json::from_value(item).map_err(|e| format!("score {i}: {e}"))?;
             to_row(score, project, now).map_err(|e| format!("score {i}: {e}"))
         })
         .collect()
@@ -136,10 +155,14 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
     let span_id = s.span_id.unwrap_or_default().to_ascii_lowercase();
     let session_id = s.session_id.unwrap_or_default();
     if !trace_id.is_empty() && !is_hex(&trace_id, 32) {
-        return Err(format!("trace_id must be 32 hex characters, got {trace_id:?}"));
+        return Err(format!(
+            "trace_id must be 32 hex characters, got {trace_id:?}"
+        ));
     }
     if !span_id.is_empty() && !is_hex(&span_id, 16) {
-        return Err(format!("span_id must be 16 hex characters, got {span_id:?}"));
+        return Err(format!(
+            "span_id must be 16 hex characters, got {span_id:?}"
+        ));
     }
     if trace_id.is_empty() && session_id.is_empty() {
         return Err("a score needs a trace_id (optionally with span_id) or a session_id".into());
@@ -150,10 +173,11 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
 
     let declared = s.data_type.as_deref().map(str::to_ascii_uppercase);
     let (data_type, value, string_value) = match (declared.as_deref(), s.value, s.string_value) {
-        (Some("CATEGORICAL") | None, Some(serde_json::Value::String(v)), None) | (Some("CATEGORICAL") | None, None, Some(v)) => {
-            ("CATEGORICAL", None, v)
+        (Some("CATEGORICAL") | None, Some(serde_json::Value::String(v)), None)
+        | (Some("CATEGORICAL") | None, None, Some(v)) => ("CATEGORICAL", None, v),
+        (Some("BOOLEAN"), Some(serde_json::Value::Bool(b)), None) => {
+            ("BOOLEAN", Some(b as u8 as f64), String::new())
         }
-        (Some("BOOLEAN"), Some(serde_json::Value::Bool(b)), None) => ("BOOLEAN", Some(b as u8 as f64), String::new()),
         (Some("BOOLEAN"), Some(serde_json::Value::Number(n)), None) => match n.as_f64() {
             Some(v) if v == 0.0 || v == 1.0 => ("BOOLEAN", Some(v), String::new()),
             _ => return Err(format!("a BOOLEAN score's value must be 0 or 1, got {n}")),
@@ -162,9 +186,13 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
             Some(v) if v.is_finite() => ("NUMERIC", Some(v), String::new()),
             _ => return Err(format!("value must be a finite number, got {n}")),
         },
-        (None, Some(serde_json::Value::Bool(b)), None) => ("BOOLEAN", Some(b as u8 as f64), String::new()),
+        (None, Some(serde_json::Value::Bool(b)), None) => {
+            ("BOOLEAN", Some(b as u8 as f64), String::new())
+        }
         (Some(other), _, _) if !matches!(other, "NUMERIC" | "BOOLEAN" | "CATEGORICAL") => {
-            return Err(format!("data_type must be NUMERIC, BOOLEAN or CATEGORICAL, got {other:?}"));
+            return Err(format!(
+                "data_type must be NUMERIC, BOOLEAN or CATEGORICAL, got {other:?}"
+            ));
         }
         (declared, value, string_value) => {
             return Err(format!(
@@ -183,7 +211,10 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
             .map_err(|_| format!("timestamp {text:?} is before 1970"))?,
         (None, None) => now,
     };
-    let source = s.source.unwrap_or_else(|| "API".into()).to_ascii_uppercase();
+    let source = s
+        .source
+        .unwrap_or_else(|| "API".into())
+        .to_ascii_uppercase();
     let score_id = match s.id {
         Some(id) if !id.trim().is_empty() => id,
         _ => derived_id(&[&trace_id, &span_id, &session_id, &s.name, &source]),
@@ -192,10 +223,15 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
         .metadata
         .unwrap_or_default()
         .into_iter()
-        .map(|(k, v)| (k, match v {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        }))
+        .map(|(k, v)| {
+            (
+                k,
+                match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            )
+        })
         .collect();
     Ok(ScoreRow {
         project: project.into(),
@@ -221,9 +257,12 @@ fn is_hex(s: &str, len: usize) -> bool {
 
 /// A stable id from the score's identity, so re-sending the same score replaces it.
 fn derived_id(parts: &[&str]) -> String {
-    let hash = parts.iter().flat_map(|p| p.bytes().chain([0u8])).fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
+    let hash = parts
+        .iter()
+        .flat_map(|p| p.bytes().chain([0u8]))
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
     format!("{hash:016x}")
 }
 
@@ -241,9 +280,26 @@ mod tests {
                 {{"name":"label","value":"good","dataType":"CATEGORICAL","traceId":"{T}","id":"x1","timestamp":"2026-11-25T08:16:58.155296Z"}}]"#
         );
         let rows = parse(body.as_bytes(), "p", 42).unwrap();
-        assert_eq!((rows[0].data_type.as_str(), rows[0].value, rows[0].span_id.as_str()), ("NUMERIC", Some(0.8), "b7ad6b7169203331"));
-        assert_eq!((rows[1].data_type.as_str(), rows[1].value), ("BOOLEAN", Some(1.0)));
-        assert_eq!((rows[2].data_type.as_str(), rows[2].string_value.as_str(), rows[2].score_id.as_str()), ("CATEGORICAL", "good", "x1"));
+        assert_eq!(
+            (
+                rows[0].data_type.as_str(),
+                rows[0].value,
+                rows[0].span_id.as_str()
+            ),
+            ("NUMERIC", Some(0.8), "b7ad6b7169203331")
+        );
+        assert_eq!(
+            (rows[1].data_type.as_str(), rows[1].value),
+            ("BOOLEAN", Some(1.0))
+        );
+        assert_eq!(
+            (
+                rows[2].data_type.as_str(),
+                rows[2].string_value.as_str(),
+                rows[2].score_id.as_str()
+            ),
+            ("CATEGORICAL", "good", "x1")
+        );
         assert_eq!(rows[2].timestamp, 1_795_594_618_155_296_000);
         assert_eq!(rows[1].timestamp, 42);
         // Same identity → same derived id.
@@ -255,12 +311,32 @@ mod tests {
     #[test]
     fn errors_name_the_score_and_the_field() {
         let cases = [
-            (r#"{"name":"a","value":1}"#.to_string(), "score 0: a score needs a trace_id"),
-            (format!(r#"[{{"name":"a","value":1,"trace_id":"{T}"}},{{"name":"","value":1,"trace_id":"{T}"}}]"#), "score 1: name must not be empty"),
-            (r#"{"name":"a","value":1,"trace_id":"xyz"}"#.to_string(), "trace_id must be 32 hex"),
-            (format!(r#"{{"name":"a","value":2,"data_type":"BOOLEAN","trace_id":"{T}"}}"#), "must be 0 or 1"),
-            (format!(r#"{{"name":"a","value":1,"data_type":"STARS","trace_id":"{T}"}}"#), "data_type must be"),
-            (format!(r#"{{"name":"a","valu":1,"trace_id":"{T}"}}"#), "unknown field `valu`"),
+            (
+                r#"{"name":"a","value":1}"#.to_string(),
+                "score 0: a score needs a trace_id",
+            ),
+            (
+                format!(
+                    r#"[{{"name":"a","value":1,"trace_id":"{T}"}},{{"name":"","value":1,"trace_id":"{T}"}}]"#
+                ),
+                "score 1: name must not be empty",
+            ),
+            (
+                r#"{"name":"a","value":1,"trace_id":"xyz"}"#.to_string(),
+                "trace_id must be 32 hex",
+            ),
+            (
+                format!(r#"{{"name":"a","value":2,"data_type":"BOOLEAN","trace_id":"{T}"}}"#),
+                "must be 0 or 1",
+            ),
+            (
+                format!(r#"{{"name":"a","value":1,"data_type":"STARS","trace_id":"{T}"}}"#),
+                "data_type must be",
+            ),
+            (
+                format!(r#"{{"name":"a","valu":1,"trace_id":"{T}"}}"#),
+                "unknown field `valu`",
+            ),
             ("[1,".to_string(), "invalid JSON"),
         ];
         for (body, want) in cases {

@@ -22,7 +22,10 @@ impl StorageError {
     fn from_client(err: clickhouse::error::Error) -> StorageError {
         let text = err.to_string();
         match parse_exception_code(&text) {
-            Some(code) => StorageError::Server { code, message: text },
+            Some(code) => StorageError::Server {
+                code,
+                message: text,
+            },
             None => StorageError::Unavailable(text),
         }
     }
@@ -34,7 +37,22 @@ impl StorageError {
             StorageError::Unavailable(_) => true,
             StorageError::Server { code, .. } => !matches!(
                 code,
-                6 | 16 | 26 | 27 | 32 | 33 | 38 | 41 | 53 | 62 | 69 | 70 | 72 | 117 | 130 | 131 | 349
+                6 | 16
+                    | 26
+                    | 27
+                    | 32
+                    | 33
+                    | 38
+                    | 41
+                    | 53
+                    | 62
+                    | 69
+                    | 70
+                    | 72
+                    | 117
+                    | 130
+                    | 131
+                    | 349
             ),
         }
     }
@@ -43,7 +61,10 @@ impl StorageError {
 /// Extracts N from a `Code: N. DB::Exception` message.
 fn parse_exception_code(text: &str) -> Option<u32> {
     let start = text.find("Code: ")? + "Code: ".len();
-    let digits: String = text[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
@@ -85,7 +106,10 @@ impl ClickHouse {
         body: Bytes,
         dedup_token: &str,
     ) -> Result<(), StorageError> {
-        let sql = format!("INSERT INTO {table} ({}) FORMAT RowBinary", columns.join(", "));
+        let sql = format!(
+            "INSERT INTO {table} ({}) FORMAT RowBinary",
+            columns.join(", ")
+        );
         let mut insert = self
             .client
             .insert_formatted_with(sql)
@@ -105,7 +129,11 @@ pub fn server_client(config: &ClickHouseConfig) -> Client {
         .with_url(&config.url)
         .with_user(&config.user)
         .with_password(&config.password);
-    if config.compression { client.with_compression(Compression::Lz4) } else { client.with_compression(Compression::None) }
+    if config.compression {
+        client.with_compression(Compression::Lz4)
+    } else {
+        client.with_compression(Compression::None)
+    }
 }
 
 #[cfg(test)]
@@ -114,10 +142,19 @@ mod tests {
 
     #[test]
     fn classifies_server_codes() {
-        assert_eq!(parse_exception_code("bad response: Code: 60. DB::Exception: x"), Some(60));
-        let parse = StorageError::Server { code: 27, message: String::new() };
+        assert_eq!(
+            parse_exception_code("bad response: Code: 60. DB::Exception: x"),
+            Some(60)
+        );
+        let parse = StorageError::Server {
+            code: 27,
+            message: String::new(),
+        };
         assert!(!parse.is_retryable());
-        let memory = StorageError::Server { code: 241, message: String::new() };
+        let memory = StorageError::Server {
+            code: 241,
+            message: String::new(),
+        };
         assert!(memory.is_retryable());
         assert!(StorageError::Unavailable("refused".into()).is_retryable());
     }

@@ -37,9 +37,18 @@ pub const MIGRATIONS: &[Migration] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error("migration {name} failed: {source}")]
-    Statement { name: String, source: clickhouse::error::Error },
-    #[error("migration {name} was already applied with different content (checksum {applied} != {current}); add a new migration instead of editing an applied one")]
-    Edited { name: String, applied: String, current: String },
+    Statement {
+        name: String,
+        source: clickhouse::error::Error,
+    },
+    #[error(
+        "migration {name} was already applied with different content (checksum {applied} != {current}); add a new migration instead of editing an applied one"
+    )]
+    Edited {
+        name: String,
+        applied: String,
+        current: String,
+    },
     #[error("cannot reach ClickHouse to migrate: {0}")]
     Client(#[from] clickhouse::error::Error),
 }
@@ -58,7 +67,10 @@ const RETENTION_TABLES: [(&str, &str); 2] = [("spans", "start_time"), ("logs", "
 /// spans and logs TTL from `retention_days` (0 removes it).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, MigrateError> {
     let db = &config.database;
-    server_client(config).query(&format!("CREATE DATABASE IF NOT EXISTS {db}")).execute().await?;
+    server_client(config)
+        .query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .execute()
+        .await?;
     let client = server_client(config).with_database(db);
     client
         .query(
@@ -78,7 +90,11 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, Migrate
         let checksum = checksum(m.sql);
         if let Some((_, old)) = applied.iter().find(|(v, _)| *v == m.version) {
             if *old != checksum {
-                return Err(MigrateError::Edited { name: m.name.into(), applied: old.clone(), current: checksum });
+                return Err(MigrateError::Edited {
+                    name: m.name.into(),
+                    applied: old.clone(),
+                    current: checksum,
+                });
             }
             report.already_applied += 1;
             continue;
@@ -122,7 +138,10 @@ async fn run(client: &Client, name: &str, sql: &str) -> Result<(), MigrateError>
         .query(sql)
         .execute()
         .await
-        .map_err(|source| MigrateError::Statement { name: name.into(), source })
+        .map_err(|source| MigrateError::Statement {
+            name: name.into(),
+            source,
+        })
 }
 
 /// Splits a migration file into statements: `;` at the end of a line ends one; `--` comment
@@ -154,7 +173,9 @@ fn statements(sql: &str) -> Vec<String> {
 
 /// FNV-1a 64: stable across Rust versions (unlike `DefaultHasher`), enough to detect edits.
 fn checksum(sql: &str) -> String {
-    let hash = sql.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let hash = sql.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
     format!("{hash:016x}")
 }
 
@@ -165,7 +186,13 @@ mod tests {
     #[test]
     fn splits_statements_and_drops_comments() {
         let s = statements("-- c\nCREATE TABLE a (x String);\n\nCREATE VIEW b AS\nSELECT 1;\n");
-        assert_eq!(s, vec!["CREATE TABLE a (x String)".to_string(), "CREATE VIEW b AS\nSELECT 1".to_string()]);
+        assert_eq!(
+            s,
+            vec![
+                "CREATE TABLE a (x String)".to_string(),
+                "CREATE VIEW b AS\nSELECT 1".to_string()
+            ]
+        );
     }
 
     #[test]

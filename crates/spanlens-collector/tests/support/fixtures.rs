@@ -25,13 +25,22 @@ pub fn libraries() -> Vec<PathBuf> {
 }
 
 pub fn read_json(path: &Path) -> J {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The file names listed under `files.<key>` of a scenario (e.g. `traces_pb`).
 pub fn file_names(files: &J, key: &str) -> Vec<String> {
-    files[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
+    files[key]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// expected.json spells kind/status like the OTLP enums; rows use the exporter's spelling.
@@ -107,10 +116,10 @@ pub const DIFFERS_FIELDS: [(&str, &str); 6] = [
 /// what the library's data says (`data`) wins over the API's truth; otherwise the call's value.
 pub fn data_value<'a>(call: &'a J, field: &str) -> &'a J {
     for (differs, call_field) in DIFFERS_FIELDS {
-        if call_field == field {
-            if let Some(d) = call["differs_from_truth"].get(differs) {
-                return &d["data"];
-            }
+        if call_field == field
+            && let Some(d) = call["differs_from_truth"].get(differs)
+        {
+            return &d["data"];
         }
     }
     &call[field]
@@ -118,8 +127,11 @@ pub fn data_value<'a>(call: &'a J, field: &str) -> &'a J {
 
 /// The call facts a library may send only in its OTLP log records (expected.json `from_logs`),
 /// with the call field that holds each.
-pub const LOG_FACTS: [(&str, &str); 3] =
-    [("prompt", "prompt_contains"), ("completion", "completion_contains"), ("finish_reason", "finish_reason")];
+pub const LOG_FACTS: [(&str, &str); 3] = [
+    ("prompt", "prompt_contains"),
+    ("completion", "completion_contains"),
+    ("finish_reason", "finish_reason"),
+];
 
 /// What a collector that received only the library's traces must store for `field`: a fact the
 /// library sent only in its log records (`from_logs`) is absent (null); everything else as
@@ -138,6 +150,11 @@ pub fn traces_only_value<'a>(call: &'a J, field: &str) -> &'a J {
 /// Whether the data (traces, or traces and logs) says nothing of `fact` although the API
 /// returned it: the column must then be empty rather than merely not contain a substring.
 pub fn known_absent(call: &J, fact: &str, traces_only: bool) -> bool {
-    call["differs_from_truth"].get(fact).is_some_and(|d| d["data"].is_null())
-        || (traces_only && call["from_logs"].as_array().is_some_and(|f| f.iter().any(|v| v == fact)))
+    call["differs_from_truth"]
+        .get(fact)
+        .is_some_and(|d| d["data"].is_null())
+        || (traces_only
+            && call["from_logs"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|v| v == fact)))
 }

@@ -26,7 +26,10 @@ pub fn clickhouse_url() -> String {
 
 /// A database name no other test (or earlier run) uses.
 pub fn unique_database(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("t_{prefix}_{:x}_{}", nanos, std::process::id())
 }
 
@@ -38,7 +41,11 @@ pub fn test_config(prefix: &str) -> Config {
     config.receiver.grpc_listen = "127.0.0.1:0".parse().unwrap();
     config.receiver.http_listen = "127.0.0.1:0".parse().unwrap();
     config.pipeline.batch_max_age_ms = 100;
-    config.pipeline.spool_dir = std::env::temp_dir().join(&config.clickhouse.database).join("spool").display().to_string();
+    config.pipeline.spool_dir = std::env::temp_dir()
+        .join(&config.clickhouse.database)
+        .join("spool")
+        .display()
+        .to_string();
     config
 }
 
@@ -48,9 +55,15 @@ impl TestCollector {
     }
 
     pub async fn start_with(config: Config) -> TestCollector {
-        let collector = Collector::start(config.clone()).await.expect("collector starts");
+        let collector = Collector::start(config.clone())
+            .await
+            .expect("collector starts");
         let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
-        TestCollector { collector, config, ch }
+        TestCollector {
+            collector,
+            config,
+            ch,
+        }
     }
 
     pub fn http_url(&self, path: &str) -> String {
@@ -75,7 +88,9 @@ impl TestCollector {
 
     /// Waits for `expected` span rows, then returns the stored rows ordered by start time.
     pub async fn spans(&self, expected: u64) -> Vec<spanlens_collector::storage::row::SpanRow> {
-        let n = self.wait_for_count("SELECT count() FROM spans", expected).await;
+        let n = self
+            .wait_for_count("SELECT count() FROM spans", expected)
+            .await;
         assert_eq!(n, expected, "stored span count");
         self.ch
             .query("SELECT ?fields FROM spans ORDER BY start_time, span_id")
@@ -86,8 +101,19 @@ impl TestCollector {
 
     pub async fn shutdown(self) {
         self.collector.shutdown().await;
-        let _ = std::fs::remove_dir_all(std::path::Path::new(&self.config.pipeline.spool_dir).parent().unwrap());
-        let _ = self.ch.query(&format!("DROP DATABASE IF EXISTS {}", self.config.clickhouse.database)).execute().await;
+        let _ = std::fs::remove_dir_all(
+            std::path::Path::new(&self.config.pipeline.spool_dir)
+                .parent()
+                .unwrap(),
+        );
+        let _ = self
+            .ch
+            .query(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                self.config.clickhouse.database
+            ))
+            .execute()
+            .await;
     }
 }
 
@@ -101,13 +127,22 @@ pub async fn post(
     let resp = send_post(url, headers, body).await.expect("POST");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, headers, body)
 }
 
 /// POST that reports a failed connection as None instead of panicking (for fault tests).
 pub async fn try_post(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Option<u16> {
-    send_post(url, headers, body).await.ok().map(|r| r.status().as_u16())
+    send_post(url, headers, body)
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
 }
 
 async fn send_post(
@@ -122,7 +157,9 @@ async fn send_post(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    client.request(req.body(Full::new(bytes::Bytes::from(body))).unwrap()).await
+    client
+        .request(req.body(Full::new(bytes::Bytes::from(body))).unwrap())
+        .await
 }
 
 /// Starts the collector binary (`bin`: `env!("CARGO_BIN_EXE_spanlens-collector")`) on ephemeral
@@ -131,9 +168,23 @@ async fn send_post(
 pub fn start_binary(bin: &str, config: &Config, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(bin)
-        .args(["run", "--clickhouse-url", &config.clickhouse.url, "--database", &config.clickhouse.database])
-        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-        .args(["--set", &format!("pipeline.spool_dir={}", config.pipeline.spool_dir)])
+        .args([
+            "run",
+            "--clickhouse-url",
+            &config.clickhouse.url,
+            "--database",
+            &config.clickhouse.database,
+        ])
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--set",
+            &format!("pipeline.spool_dir={}", config.pipeline.spool_dir),
+        ])
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -185,13 +236,26 @@ pub fn assert_agent_with_chat(rows: &[spanlens_collector::storage::row::SpanRow]
     assert_eq!(chat.provider, "openai");
     assert_eq!(chat.request_model, "gpt-4o-mini");
     assert_eq!(chat.response_model, "gpt-4o-mini-2024-07-18");
-    assert_eq!((chat.input_tokens, chat.output_tokens, chat.total_tokens), (Some(11), Some(7), None));
-    assert!(chat.input.contains("What is OTLP?"), "input: {}", chat.input);
-    assert!(chat.output.contains("A protocol."), "output: {}", chat.output);
+    assert_eq!(
+        (chat.input_tokens, chat.output_tokens, chat.total_tokens),
+        (Some(11), Some(7), None)
+    );
+    assert!(
+        chat.input.contains("What is OTLP?"),
+        "input: {}",
+        chat.input
+    );
+    assert!(
+        chat.output.contains("A protocol."),
+        "output: {}",
+        chat.output
+    );
     assert_eq!(chat.finish_reasons, vec!["stop".to_string()]);
     assert_eq!(chat.service_name, "checkout-bot");
     assert_eq!(chat.environment, "staging");
     assert_eq!(chat.scope_name, "test-scope");
-    assert_eq!(chat.span_attributes, vec![("http.route".to_string(), "/chat".to_string())]);
+    assert_eq!(
+        chat.span_attributes,
+        vec![("http.route".to_string(), "/chat".to_string())]
+    );
 }
-

@@ -1,14 +1,22 @@
 //! Builders for OTLP requests used by the receiver tests: one GenAI chat span under an agent span.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
 
 pub const T0: u64 = 1_764_000_000_000_000_000;
 
 pub fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
 }
 pub fn s(key: &str, v: &str) -> KeyValue {
     kv(key, any_value::Value::StringValue(v.into()))
@@ -17,7 +25,12 @@ pub fn i(key: &str, v: i64) -> KeyValue {
     kv(key, any_value::Value::IntValue(v))
 }
 pub fn strings(key: &str, v: &[&str]) -> KeyValue {
-    let values = v.iter().map(|x| AnyValue { value: Some(any_value::Value::StringValue(x.to_string())) }).collect();
+    let values = v
+        .iter()
+        .map(|x| AnyValue {
+            value: Some(any_value::Value::StringValue(x.to_string())),
+        })
+        .collect();
     kv(key, any_value::Value::ArrayValue(ArrayValue { values }))
 }
 
@@ -42,7 +55,10 @@ pub fn agent_with_chat(trace: u8) -> ExportTraceServiceRequest {
         kind: span::SpanKind::Internal as i32,
         start_time_unix_nano: T0,
         end_time_unix_nano: T0 + 2_000_000_000,
-        attributes: vec![s("gen_ai.operation.name", "invoke_agent"), s("gen_ai.agent.name", "helper")],
+        attributes: vec![
+            s("gen_ai.operation.name", "invoke_agent"),
+            s("gen_ai.agent.name", "helper"),
+        ],
         ..Default::default()
     };
     let chat = Span {
@@ -60,12 +76,21 @@ pub fn agent_with_chat(trace: u8) -> ExportTraceServiceRequest {
             s("gen_ai.response.model", "gpt-4o-mini-2024-07-18"),
             i("gen_ai.usage.input_tokens", 11),
             i("gen_ai.usage.output_tokens", 7),
-            s("gen_ai.input.messages", r#"[{"role":"user","parts":[{"type":"text","content":"What is OTLP?"}]}]"#),
-            s("gen_ai.output.messages", r#"[{"role":"assistant","parts":[{"type":"text","content":"A protocol."}],"finish_reason":"stop"}]"#),
+            s(
+                "gen_ai.input.messages",
+                r#"[{"role":"user","parts":[{"type":"text","content":"What is OTLP?"}]}]"#,
+            ),
+            s(
+                "gen_ai.output.messages",
+                r#"[{"role":"assistant","parts":[{"type":"text","content":"A protocol."}],"finish_reason":"stop"}]"#,
+            ),
             strings("gen_ai.response.finish_reasons", &["stop"]),
             s("http.route", "/chat"),
         ],
-        status: Some(Status { code: status::StatusCode::Ok as i32, message: String::new() }),
+        status: Some(Status {
+            code: status::StatusCode::Ok as i32,
+            message: String::new(),
+        }),
         ..Default::default()
     };
     request(vec![agent, chat])
@@ -75,11 +100,18 @@ pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![s("service.name", "checkout-bot"), s("deployment.environment.name", "staging")],
+                attributes: vec![
+                    s("service.name", "checkout-bot"),
+                    s("deployment.environment.name", "staging"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "test-scope".into(), version: "1.2".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "test-scope".into(),
+                    version: "1.2".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],
