@@ -75,6 +75,17 @@ struct SpoolHandle {
     durable: bool,
 }
 
+impl SpoolHandle {
+    /// Appends a chunk and wakes the spool writer; returns its seq.
+    fn append(&self, chunk: &EncodedChunk) -> Result<u64, SpoolError> {
+        let seq = self
+            .spool
+            .append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)?;
+        self.appended.notify_one();
+        Ok(seq)
+    }
+}
+
 /// Handle the receivers submit to. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -154,30 +165,32 @@ impl Pipeline {
         }
         if let Some(spool) = &self.spool {
             // Durable ack: the caller runs off the async workers, so the fsync may block here.
-            let seq = spool
-                .spool
-                .append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)?;
-            spool.appended.notify_one();
+            let seq = spool.append(&chunk)?;
             if spool.durable {
                 spool.spool.sync_through(seq)?;
             }
             return Ok(());
         }
-        let size = chunk.bytes.len().max(1);
-        if size > self.max_bytes {
-            return Err(SubmitError::TooLarge(size));
-        }
+        let size = self.memory_size(&chunk)?;
         let permit = self
             .budget
             .clone()
-            .try_acquire_many_owned(size as u32)
+            .try_acquire_many_owned(size)
             .map_err(|_| SubmitError::QueueFull {
                 queued_bytes: self.max_bytes - self.budget.available_permits(),
                 max_bytes: self.max_bytes,
             })?;
         chunk.permit = Some(permit);
-        self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)?;
-        Ok(())
+        self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)
+    }
+
+    /// The queue budget a chunk takes, or why it can never fit.
+    fn memory_size(&self, chunk: &EncodedChunk) -> Result<u32, SubmitError> {
+        let size = chunk.bytes.len().max(1);
+        if size > self.max_bytes {
+            return Err(SubmitError::TooLarge(size));
+        }
+        Ok(size as u32)
     }
 
     /// Enqueues a chunk, waiting for queue budget. For rows already accepted (answered 200)
@@ -190,14 +203,8 @@ impl Pipeline {
         }
         if let Some(spool) = &self.spool {
             loop {
-                match spool
-                    .spool
-                    .append(chunk.table.code(), chunk.rows as u32, &chunk.bytes)
-                {
-                    Ok(_) => {
-                        spool.appended.notify_one();
-                        return Ok(());
-                    }
+                match spool.append(&chunk) {
+                    Ok(_) => return Ok(()),
                     Err(SpoolError::Full { .. }) => {
                         tokio::time::sleep(Duration::from_millis(100)).await
                     }
@@ -205,14 +212,11 @@ impl Pipeline {
                 }
             }
         }
-        let size = chunk.bytes.len().max(1);
-        if size > self.max_bytes {
-            return Err(SubmitError::TooLarge(size));
-        }
+        let size = self.memory_size(&chunk)?;
         let permit = self
             .budget
             .clone()
-            .acquire_many_owned(size as u32)
+            .acquire_many_owned(size)
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         chunk.permit = Some(permit);
