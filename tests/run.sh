@@ -40,6 +40,7 @@ fi
 echo "== chDB server tests"
 "$py" -m unittest discover -s deploy/local -p 'test_*.py'
 echo "== cargo tests"
-cargo test --workspace --locked "$@"
+# --all-features: the SDK's optional async-openai instrumentation and its agent example are tested too.
+cargo test --workspace --all-features --locked "$@"
 echo "== dashboard tests (after cargo: they migrate with the freshly built spanlens-collector)"
 "$py" -m unittest discover -s dashboards/tests -p 'test_*.py'

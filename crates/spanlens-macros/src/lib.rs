@@ -18,7 +18,12 @@ struct Opts {
 /// (the attribute) for the options and what is captured.
 #[proc_macro_attribute]
 pub fn observe(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut opts = Opts { name: None, as_type: None, capture_input: true, capture_output: true };
+    let mut opts = Opts {
+        name: None,
+        as_type: None,
+        capture_input: true,
+        capture_output: true,
+    };
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             opts.name = Some(meta.value()?.parse()?);
@@ -29,7 +34,9 @@ pub fn observe(attr: TokenStream, item: TokenStream) -> TokenStream {
         } else if meta.path.is_ident("capture_output") {
             opts.capture_output = meta.value()?.parse::<LitBool>()?.value;
         } else {
-            return Err(meta.error("unknown option; expected `name`, `as_type`, `capture_input` or `capture_output`"));
+            return Err(meta.error(
+                "unknown option; expected `name`, `as_type`, `capture_input` or `capture_output`",
+            ));
         }
         Ok(())
     });
@@ -42,7 +49,9 @@ pub fn observe(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn observation_type(lit: Option<&LitStr>) -> syn::Result<TokenStream2> {
-    let Some(lit) = lit else { return Ok(quote!(::spanlens::ObservationType::Span)) };
+    let Some(lit) = lit else {
+        return Ok(quote!(::spanlens::ObservationType::Span));
+    };
     let variant = match lit.value().as_str() {
         "span" => "Span",
         "agent" => "Agent",
@@ -93,7 +102,12 @@ fn capture(expr: TokenStream2) -> TokenStream2 {
 }
 
 fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
-    let ItemFn { attrs, vis, sig, block } = func;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
     let name = match &opts.name {
         Some(lit) => lit.value(),
         None => sig.ident.to_string(),
@@ -104,13 +118,13 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
     let mut inserts = Vec::new();
     if opts.capture_input {
         for arg in &sig.inputs {
-            if let FnArg::Typed(pt) = arg {
-                if let Pat::Ident(pi) = &*pt.pat {
-                    let ident = &pi.ident;
-                    let key = ident.to_string();
-                    let value = capture(quote!(&#ident));
-                    inserts.push(quote_spanned!(pt.span()=> __spanlens_map.insert(::std::string::String::from(#key), #value);));
-                }
+            if let FnArg::Typed(pt) = arg
+                && let Pat::Ident(pi) = &*pt.pat
+            {
+                let ident = &pi.ident;
+                let key = ident.to_string();
+                let value = capture(quote!(&#ident));
+                inserts.push(quote_spanned!(pt.span()=> __spanlens_map.insert(::std::string::String::from(#key), #value);));
             }
         }
     }
@@ -190,7 +204,11 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
             __spanlens_out
         }
     } else {
-        let closure_ret = if contains_impl_trait(&sig.output) { quote!() } else { quote!(-> #ret_ty) };
+        let closure_ret = if contains_impl_trait(&sig.output) {
+            quote!()
+        } else {
+            quote!(-> #ret_ty)
+        };
         quote! {
             let __spanlens_input = #input;
             let __spanlens_obs = ::spanlens::__private::start(#name, #ty, __spanlens_input);

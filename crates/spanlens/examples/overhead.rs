@@ -18,9 +18,16 @@ use std::time::Instant;
 use spanlens::{Message, ObservationType, Scope, Usage};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let endpoint = std::env::var("SPANLENS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
-    let input = [Message::system("You are a travel planner. Be brief."), Message::user("Plan two days in Lisbon.")];
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let endpoint =
+        std::env::var("SPANLENS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".into());
+    let input = [
+        Message::system("You are a travel planner. Be brief."),
+        Message::user("Plan two days in Lisbon."),
+    ];
 
     for capture in [true, false] {
         let guard = spanlens::builder()
@@ -31,7 +38,11 @@ fn main() {
             .max_export_batch_size(4096)
             .init()
             .expect("init");
-        let _scope = Scope::new().session_id("session-1").user_id("user-1").tags(["bench"]).attach();
+        let _scope = Scope::new()
+            .session_id("session-1")
+            .user_id("user-1")
+            .tags(["bench"])
+            .attach();
 
         let llm_span = || {
             let mut span = spanlens::chat("openai", "gpt-4o-mini")
@@ -54,7 +65,10 @@ fn main() {
             llm_span();
         }
         let per = t0.elapsed().as_nanos() as f64 / n as f64;
-        println!("LLM span (capture {}): {per:.0} ns/span over {n} spans", if capture { "on " } else { "off" });
+        println!(
+            "LLM span (capture {}): {per:.0} ns/span over {n} spans",
+            if capture { "on " } else { "off" }
+        );
 
         if capture {
             let t0 = Instant::now();
@@ -69,5 +83,12 @@ fn main() {
         drop(guard); // flush: not part of the per-span figure
         println!("  (flush on drop took {:?})", t0.elapsed());
     }
-    println!("build profile: {}", if cfg!(debug_assertions) { "debug (unoptimized)" } else { "release" });
+    println!(
+        "build profile: {}",
+        if cfg!(debug_assertions) {
+            "debug (unoptimized)"
+        } else {
+            "release"
+        }
+    );
 }

@@ -56,10 +56,15 @@ mod tests {
                 "assistant",
                 vec![
                     Part::tool_call("c1", "search", serde_json::json!({"q": "otlp", "n": 3})),
-                    Part::Reasoning { content: "think".into() },
+                    Part::Reasoning {
+                        content: "think".into(),
+                    },
                 ],
             ),
-            Message::new("tool", vec![Part::tool_response("c1", serde_json::json!(["r1"]))]),
+            Message::new(
+                "tool",
+                vec![Part::tool_response("c1", serde_json::json!(["r1"]))],
+            ),
         ];
         assert_eq!(
             render_messages(&messages, Some(&mask)),
@@ -71,18 +76,34 @@ mod tests {
             )
             .replace(r#"{"n":3,"q":"<otlp>"}"#, &serde_json::json!({"q": "<otlp>", "n": 3}).to_string())
         );
-        assert_eq!(render_messages(&messages[..1], None), r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#);
+        assert_eq!(
+            render_messages(&messages[..1], None),
+            r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#
+        );
     }
 
     #[test]
     fn render_keeps_strings_raw_and_masks_json_leaves() {
         use opentelemetry::trace::TracerProvider as _;
-        let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder().build().tracer("t");
+        let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .build()
+            .tracer("t");
         let mask: Mask = Arc::new(|s: &str| s.replace("secret", "***"));
-        let state = State { tracer: tracer.clone(), capture_content: true, mask: Some(mask) };
+        let state = State {
+            tracer: tracer.clone(),
+            capture_content: true,
+            mask: Some(mask),
+        };
         assert_eq!(render(&state, "a secret").as_deref(), Some("a ***"));
-        assert_eq!(render(&state, &serde_json::json!({"k": ["secret", 1]})).as_deref(), Some(r#"{"k":["***",1]}"#));
-        let off = State { tracer, capture_content: false, mask: None };
+        assert_eq!(
+            render(&state, &serde_json::json!({"k": ["secret", 1]})).as_deref(),
+            Some(r#"{"k":["***",1]}"#)
+        );
+        let off = State {
+            tracer,
+            capture_content: false,
+            mask: None,
+        };
         assert_eq!(render(&off, "a secret"), None);
     }
 }

@@ -97,7 +97,8 @@ mod state;
 pub use llm::{LlmSpan, LlmSpanBuilder, LlmStream, Operation, Usage, chat, embeddings, llm};
 pub use message::{Message, Part};
 pub use observe::{
-    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync, observe_with_io, spawn,
+    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync,
+    observe_with_io, spawn,
 };
 pub use scope::{Scope, ScopeProcessor};
 pub use score::{Score, ScoreValue};

@@ -75,7 +75,11 @@ impl Usage {
     /// assert_eq!(spanlens::Usage::new(3, 4).output_tokens, Some(4));
     /// ```
     pub fn new(input_tokens: u64, output_tokens: u64) -> Usage {
-        Usage { input_tokens: Some(input_tokens), output_tokens: Some(output_tokens), ..Usage::default() }
+        Usage {
+            input_tokens: Some(input_tokens),
+            output_tokens: Some(output_tokens),
+            ..Usage::default()
+        }
     }
 
     /// Sets the cache-read input tokens.
@@ -112,8 +116,12 @@ impl Usage {
     fn merge(&mut self, other: Usage) {
         self.input_tokens = other.input_tokens.or(self.input_tokens);
         self.output_tokens = other.output_tokens.or(self.output_tokens);
-        self.cache_read_input_tokens = other.cache_read_input_tokens.or(self.cache_read_input_tokens);
-        self.cache_creation_input_tokens = other.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = other
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
+        self.cache_creation_input_tokens = other
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
         self.reasoning_tokens = other.reasoning_tokens.or(self.reasoning_tokens);
     }
 }
@@ -155,7 +163,10 @@ pub fn llm(
 /// span.set_usage(Usage::new(11, 7));
 /// span.end();
 /// ```
-pub fn chat(provider: impl Into<StringValue>, request_model: impl Into<StringValue>) -> LlmSpanBuilder {
+pub fn chat(
+    provider: impl Into<StringValue>,
+    request_model: impl Into<StringValue>,
+) -> LlmSpanBuilder {
     llm(Operation::Chat, provider, request_model)
 }
 
@@ -167,7 +178,10 @@ pub fn chat(provider: impl Into<StringValue>, request_model: impl Into<StringVal
 ///     .start();
 /// span.set_usage(spanlens::Usage { input_tokens: Some(8), ..Default::default() });
 /// ```
-pub fn embeddings(provider: impl Into<StringValue>, request_model: impl Into<StringValue>) -> LlmSpanBuilder {
+pub fn embeddings(
+    provider: impl Into<StringValue>,
+    request_model: impl Into<StringValue>,
+) -> LlmSpanBuilder {
     llm(Operation::Embeddings, provider, request_model)
 }
 
@@ -211,7 +225,8 @@ impl LlmSpanBuilder {
     /// let b = spanlens::chat("openai", "gpt-4o").max_tokens(512);
     /// ```
     pub fn max_tokens(mut self, n: u64) -> Self {
-        self.attrs.push(KeyValue::new(keys::REQUEST_MAX_TOKENS, n as i64));
+        self.attrs
+            .push(KeyValue::new(keys::REQUEST_MAX_TOKENS, n as i64));
         self
     }
 
@@ -242,11 +257,11 @@ impl LlmSpanBuilder {
     /// let b = spanlens::chat("openai", "gpt-4o").input_messages(vec![spanlens::Message::user("hi")]);
     /// ```
     pub fn input_messages(mut self, messages: impl AsRef<[Message]>) -> Self {
-        if let Some(state) = &self.state {
-            if state.capture_content {
-                let json = render_messages(messages.as_ref(), state.mask.as_ref());
-                self.attrs.push(KeyValue::new(keys::INPUT_MESSAGES, json));
-            }
+        if let Some(state) = &self.state
+            && state.capture_content
+        {
+            let json = render_messages(messages.as_ref(), state.mask.as_ref());
+            self.attrs.push(KeyValue::new(keys::INPUT_MESSAGES, json));
         }
         self
     }
@@ -258,10 +273,11 @@ impl LlmSpanBuilder {
     /// let b = spanlens::embeddings("openai", "text-embedding-3-small").input_value(&["a", "b"]);
     /// ```
     pub fn input_value<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if let Some(state) = &self.state {
-            if let Some(text) = capture::render(state, value) {
-                self.attrs.push(KeyValue::new(keys::OBSERVATION_INPUT, text));
-            }
+        if let Some(state) = &self.state
+            && let Some(text) = capture::render(state, value)
+        {
+            self.attrs
+                .push(KeyValue::new(keys::OBSERVATION_INPUT, text));
         }
         self
     }
@@ -272,8 +288,10 @@ impl LlmSpanBuilder {
     /// let b = spanlens::chat("openai", "gpt-4o").prompt("summarize", "7");
     /// ```
     pub fn prompt(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
-        self.attrs.push(KeyValue::new(keys::PROMPT_NAME, name.into()));
-        self.attrs.push(KeyValue::new(keys::PROMPT_VERSION, version.into()));
+        self.attrs
+            .push(KeyValue::new(keys::PROMPT_NAME, name.into()));
+        self.attrs
+            .push(KeyValue::new(keys::PROMPT_VERSION, version.into()));
         self
     }
 
@@ -294,16 +312,30 @@ impl LlmSpanBuilder {
     /// drop(span); // ends it
     /// ```
     pub fn start(self) -> LlmSpan {
-        let Some(state) = self.state else { return LlmSpan { inner: None } };
-        let name = self.name.unwrap_or_else(|| format!("{} {}", self.operation.as_str(), self.model.as_str()).into());
+        let Some(state) = self.state else {
+            return LlmSpan { inner: None };
+        };
+        let name = self.name.unwrap_or_else(|| {
+            format!("{} {}", self.operation.as_str(), self.model.as_str()).into()
+        });
         let mut attrs = self.attrs;
         attrs.push(KeyValue::new(keys::OPERATION_NAME, self.operation.as_str()));
-        attrs.push(KeyValue::new(keys::PROVIDER_NAME, Value::String(self.provider)));
-        attrs.push(KeyValue::new(keys::REQUEST_MODEL, Value::String(self.model)));
+        attrs.push(KeyValue::new(
+            keys::PROVIDER_NAME,
+            Value::String(self.provider),
+        ));
+        attrs.push(KeyValue::new(
+            keys::REQUEST_MODEL,
+            Value::String(self.model),
+        ));
         if let Some(stream) = self.stream {
             attrs.push(KeyValue::new(keys::REQUEST_STREAM, stream));
         }
-        let builder = state.tracer.span_builder(name).with_kind(SpanKind::Client).with_attributes(attrs);
+        let builder = state
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes(attrs);
         let cx = Context::map_current(|parent| {
             let span = state.tracer.build_with_context(builder, parent);
             parent.with_span(span)
@@ -368,7 +400,10 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmSpan").field("recording", &self.recording).field("usage", &self.usage).finish_non_exhaustive()
+        f.debug_struct("LlmSpan")
+            .field("recording", &self.recording)
+            .field("usage", &self.usage)
+            .finish_non_exhaustive()
     }
 }
 
@@ -384,7 +419,10 @@ impl LlmSpan {
     /// let _g = span.context().attach();
     /// ```
     pub fn context(&self) -> Context {
-        self.inner.as_ref().map(|i| i.cx.clone()).unwrap_or_else(Context::current)
+        self.inner
+            .as_ref()
+            .map(|i| i.cx.clone())
+            .unwrap_or_else(Context::current)
     }
 
     /// Runs `fut` with this span current (spans started inside nest under it).
@@ -407,7 +445,10 @@ impl LlmSpan {
     /// ```
     pub fn set_response_model(&mut self, model: impl Into<StringValue>) {
         if let Some(i) = self.live() {
-            i.attrs.push(KeyValue::new(keys::RESPONSE_MODEL, Value::String(model.into())));
+            i.attrs.push(KeyValue::new(
+                keys::RESPONSE_MODEL,
+                Value::String(model.into()),
+            ));
         }
     }
 
@@ -419,7 +460,8 @@ impl LlmSpan {
     /// ```
     pub fn set_response_id(&mut self, id: impl Into<StringValue>) {
         if let Some(i) = self.live() {
-            i.attrs.push(KeyValue::new(keys::RESPONSE_ID, Value::String(id.into())));
+            i.attrs
+                .push(KeyValue::new(keys::RESPONSE_ID, Value::String(id.into())));
         }
     }
 
@@ -458,10 +500,10 @@ impl LlmSpan {
     /// s.set_output_messages(&[spanlens::Message::assistant("Hi!").with_finish_reason("stop")]);
     /// ```
     pub fn set_output_messages(&mut self, messages: impl AsRef<[Message]>) {
-        if let Some(i) = self.live() {
-            if i.state.capture_content {
-                i.output = Some(render_messages(messages.as_ref(), i.state.mask.as_ref()));
-            }
+        if let Some(i) = self.live()
+            && i.state.capture_content
+        {
+            i.output = Some(render_messages(messages.as_ref(), i.state.mask.as_ref()));
         }
     }
 
@@ -473,12 +515,12 @@ impl LlmSpan {
     /// s.set_output_text("Hi!");
     /// ```
     pub fn set_output_text(&mut self, text: &str) {
-        if let Some(i) = self.live() {
-            if i.state.capture_content {
-                i.stream_text.clear();
-                i.stream_text.push_str(text);
-                i.output = None;
-            }
+        if let Some(i) = self.live()
+            && i.state.capture_content
+        {
+            i.stream_text.clear();
+            i.stream_text.push_str(text);
+            i.output = None;
         }
     }
 
@@ -490,11 +532,11 @@ impl LlmSpan {
     /// s.mark_first_token();
     /// ```
     pub fn mark_first_token(&mut self) {
-        if let Some(i) = self.live() {
-            if i.first_token.is_none() {
-                i.first_token = Some(i.started.elapsed());
-                i.stream.get_or_insert(true);
-            }
+        if let Some(i) = self.live()
+            && i.first_token.is_none()
+        {
+            i.first_token = Some(i.started.elapsed());
+            i.stream.get_or_insert(true);
         }
     }
 
@@ -508,10 +550,10 @@ impl LlmSpan {
     /// ```
     pub fn record_chunk(&mut self, text: &str) {
         self.mark_first_token();
-        if let Some(i) = self.live() {
-            if i.state.capture_content {
-                i.stream_text.push_str(text);
-            }
+        if let Some(i) = self.live()
+            && i.state.capture_content
+        {
+            i.stream_text.push_str(text);
         }
     }
 
@@ -572,7 +614,11 @@ impl LlmSpan {
         S: futures_core::Stream + Unpin,
         F: FnMut(&mut LlmSpan, &S::Item) + Unpin,
     {
-        LlmStream { inner: stream, span: Some(self), on_item }
+        LlmStream {
+            inner: stream,
+            span: Some(self),
+            on_item,
+        }
     }
 
     /// Ends the span now (the normal end of a call or of a fully consumed stream).
@@ -585,7 +631,9 @@ impl LlmSpan {
     }
 
     fn finish(&mut self, completed: bool) {
-        let Some(i) = self.inner.as_deref_mut() else { return };
+        let Some(i) = self.inner.as_deref_mut() else {
+            return;
+        };
         if i.ended {
             return;
         }
@@ -600,11 +648,21 @@ impl LlmSpan {
             attrs.push(KeyValue::new(keys::REQUEST_STREAM, stream));
         }
         if let Some(ttft) = i.first_token {
-            attrs.push(KeyValue::new(keys::RESPONSE_TIME_TO_FIRST_CHUNK, ttft.as_secs_f64()));
+            attrs.push(KeyValue::new(
+                keys::RESPONSE_TIME_TO_FIRST_CHUNK,
+                ttft.as_secs_f64(),
+            ));
         }
         if !i.finish_reasons.is_empty() {
-            let reasons: Vec<StringValue> = i.finish_reasons.iter().map(|r| StringValue::from(r.clone())).collect();
-            attrs.push(KeyValue::new(keys::RESPONSE_FINISH_REASONS, Value::Array(Array::String(reasons))));
+            let reasons: Vec<StringValue> = i
+                .finish_reasons
+                .iter()
+                .map(|r| StringValue::from(r.clone()))
+                .collect();
+            attrs.push(KeyValue::new(
+                keys::RESPONSE_FINISH_REASONS,
+                Value::Array(Array::String(reasons)),
+            ));
         }
         let output = i.output.take().or_else(|| {
             (!i.stream_text.is_empty()).then(|| {
@@ -620,8 +678,14 @@ impl LlmSpan {
         for (key, value) in [
             (keys::USAGE_INPUT_TOKENS, u.input_tokens),
             (keys::USAGE_OUTPUT_TOKENS, u.output_tokens),
-            (keys::USAGE_CACHE_READ_INPUT_TOKENS, u.cache_read_input_tokens),
-            (keys::USAGE_CACHE_CREATION_INPUT_TOKENS, u.cache_creation_input_tokens),
+            (
+                keys::USAGE_CACHE_READ_INPUT_TOKENS,
+                u.cache_read_input_tokens,
+            ),
+            (
+                keys::USAGE_CACHE_CREATION_INPUT_TOKENS,
+                u.cache_creation_input_tokens,
+            ),
             (keys::USAGE_REASONING_OUTPUT_TOKENS, u.reasoning_tokens),
         ] {
             if let Some(v) = value {
@@ -655,7 +719,10 @@ pub struct LlmStream<S, F> {
 
 impl<S: std::fmt::Debug, F> std::fmt::Debug for LlmStream<S, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmStream").field("inner", &self.inner).field("span", &self.span).finish_non_exhaustive()
+        f.debug_struct("LlmStream")
+            .field("inner", &self.inner)
+            .field("span", &self.span)
+            .finish_non_exhaustive()
     }
 }
 
@@ -672,7 +739,11 @@ where
     ) -> std::task::Poll<Option<S::Item>> {
         use std::task::Poll;
         let this = self.get_mut();
-        let _guard = this.span.as_ref().and_then(|s| s.inner.as_ref()).map(|i| i.cx.clone().attach());
+        let _guard = this
+            .span
+            .as_ref()
+            .and_then(|s| s.inner.as_ref())
+            .map(|i| i.cx.clone().attach());
         match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(item)) => {
                 if let Some(span) = this.span.as_mut() {
@@ -706,7 +777,11 @@ mod tests {
     #[test]
     fn usage_merge_keeps_earlier_fields() {
         let mut u = Usage::new(10, 0);
-        u.merge(Usage { output_tokens: Some(5), reasoning_tokens: Some(2), ..Usage::default() });
+        u.merge(Usage {
+            output_tokens: Some(5),
+            reasoning_tokens: Some(2),
+            ..Usage::default()
+        });
         assert_eq!(u, Usage::new(10, 5).reasoning(2));
     }
 
@@ -719,7 +794,9 @@ mod tests {
 
     #[test]
     fn spans_are_no_ops_before_init() {
-        let mut s = chat("openai", "gpt-4o").input_messages([Message::user("x")]).start();
+        let mut s = chat("openai", "gpt-4o")
+            .input_messages([Message::user("x")])
+            .start();
         s.record_chunk("y");
         assert!(s.inner.is_none());
     }

@@ -91,7 +91,9 @@ impl Part {
     /// assert_eq!(spanlens::Part::text("x"), spanlens::Part::Text { content: "x".into() });
     /// ```
     pub fn text(content: impl Into<String>) -> Part {
-        Part::Text { content: content.into() }
+        Part::Text {
+            content: content.into(),
+        }
     }
 
     /// A tool-call part.
@@ -101,7 +103,11 @@ impl Part {
     /// assert!(matches!(p, spanlens::Part::ToolCall { .. }));
     /// ```
     pub fn tool_call(id: impl Into<String>, name: impl Into<String>, arguments: Value) -> Part {
-        Part::ToolCall { id: Some(id.into()), name: name.into(), arguments }
+        Part::ToolCall {
+            id: Some(id.into()),
+            name: name.into(),
+            arguments,
+        }
     }
 
     /// A tool-call-response part.
@@ -111,22 +117,40 @@ impl Part {
     /// assert!(matches!(p, spanlens::Part::ToolCallResponse { .. }));
     /// ```
     pub fn tool_response(id: impl Into<String>, response: Value) -> Part {
-        Part::ToolCallResponse { id: Some(id.into()), response }
+        Part::ToolCallResponse {
+            id: Some(id.into()),
+            response,
+        }
     }
 
     fn masked(&self, mask: &Mask) -> Part {
         match self {
-            Part::Text { content } => Part::Text { content: mask(content) },
-            Part::Reasoning { content } => Part::Reasoning { content: mask(content) },
-            Part::ToolCall { id, name, arguments } => {
+            Part::Text { content } => Part::Text {
+                content: mask(content),
+            },
+            Part::Reasoning { content } => Part::Reasoning {
+                content: mask(content),
+            },
+            Part::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
                 let mut arguments = arguments.clone();
                 mask_value(&mut arguments, mask);
-                Part::ToolCall { id: id.clone(), name: name.clone(), arguments }
+                Part::ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments,
+                }
             }
             Part::ToolCallResponse { id, response } => {
                 let mut response = response.clone();
                 mask_value(&mut response, mask);
-                Part::ToolCallResponse { id: id.clone(), response }
+                Part::ToolCallResponse {
+                    id: id.clone(),
+                    response,
+                }
             }
             Part::Uri { .. } => self.clone(),
         }
@@ -141,7 +165,12 @@ impl Message {
     /// assert_eq!(m.role, "tool");
     /// ```
     pub fn new(role: impl Into<String>, parts: Vec<Part>) -> Message {
-        Message { role: role.into(), parts, name: None, finish_reason: None }
+        Message {
+            role: role.into(),
+            parts,
+            name: None,
+            finish_reason: None,
+        }
     }
 
     /// A single-text message with `role`.

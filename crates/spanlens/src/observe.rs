@@ -87,21 +87,35 @@ impl ObservationType {
                 attrs.push(KeyValue::new(keys::OPERATION_NAME, "execute_tool"));
                 attrs.push(KeyValue::new(keys::TOOL_NAME, name.to_string()));
             }
-            ObservationType::Retrieval => attrs.push(KeyValue::new(keys::OPERATION_NAME, "retrieval")),
-            ObservationType::Embedding => attrs.push(KeyValue::new(keys::OPERATION_NAME, "embeddings")),
+            ObservationType::Retrieval => {
+                attrs.push(KeyValue::new(keys::OPERATION_NAME, "retrieval"))
+            }
+            ObservationType::Embedding => {
+                attrs.push(KeyValue::new(keys::OPERATION_NAME, "embeddings"))
+            }
             ObservationType::Generation
             | ObservationType::Chain
             | ObservationType::Guardrail
-            | ObservationType::Evaluator => attrs.push(KeyValue::new(keys::OBSERVATION_TYPE, self.as_str())),
+            | ObservationType::Evaluator => {
+                attrs.push(KeyValue::new(keys::OBSERVATION_TYPE, self.as_str()))
+            }
         }
     }
 
     fn input_key(self) -> &'static str {
-        if self == ObservationType::Tool { keys::TOOL_CALL_ARGUMENTS } else { keys::OBSERVATION_INPUT }
+        if self == ObservationType::Tool {
+            keys::TOOL_CALL_ARGUMENTS
+        } else {
+            keys::OBSERVATION_INPUT
+        }
     }
 
     fn output_key(self) -> &'static str {
-        if self == ObservationType::Tool { keys::TOOL_CALL_RESULT } else { keys::OBSERVATION_OUTPUT }
+        if self == ObservationType::Tool {
+            keys::TOOL_CALL_RESULT
+        } else {
+            keys::OBSERVATION_OUTPUT
+        }
     }
 }
 
@@ -116,7 +130,12 @@ impl ObservationType {
 /// tool.end();
 /// ```
 pub fn observation(name: impl Into<Cow<'static, str>>, ty: ObservationType) -> ObservationBuilder {
-    ObservationBuilder { state: state::get(), name: name.into(), ty, attrs: Vec::new() }
+    ObservationBuilder {
+        state: state::get(),
+        name: name.into(),
+        ty,
+        attrs: Vec::new(),
+    }
 }
 
 /// Runs `fut` inside a new span of type `ty`, current across every `.await` of `fut`; spans
@@ -132,7 +151,11 @@ pub fn observation(name: impl Into<Cow<'static, str>>, ty: ObservationType) -> O
 /// .await;
 /// # }
 /// ```
-pub async fn observe<F: Future>(name: impl Into<Cow<'static, str>>, ty: ObservationType, fut: F) -> F::Output {
+pub async fn observe<F: Future>(
+    name: impl Into<Cow<'static, str>>,
+    ty: ObservationType,
+    fut: F,
+) -> F::Output {
     let obs = observation(name, ty).start();
     let out = fut.with_context(obs.context()).await;
     obs.end();
@@ -182,7 +205,11 @@ where
 /// let n = spanlens::observe_sync("parse", spanlens::ObservationType::Span, || 40 + 2);
 /// assert_eq!(n, 42);
 /// ```
-pub fn observe_sync<R>(name: impl Into<Cow<'static, str>>, ty: ObservationType, f: impl FnOnce() -> R) -> R {
+pub fn observe_sync<R>(
+    name: impl Into<Cow<'static, str>>,
+    ty: ObservationType,
+    f: impl FnOnce() -> R,
+) -> R {
     let obs = observation(name, ty).start();
     let out = {
         let _guard = obs.context().attach();
@@ -231,10 +258,10 @@ impl ObservationBuilder {
     /// let b = spanlens::observation("lookup", spanlens::ObservationType::Tool).input(&("a", 1));
     /// ```
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        if let Some(state) = &self.state {
-            if let Some(text) = capture::render(state, input) {
-                self.attrs.push(KeyValue::new(self.ty.input_key(), text));
-            }
+        if let Some(state) = &self.state
+            && let Some(text) = capture::render(state, input)
+        {
+            self.attrs.push(KeyValue::new(self.ty.input_key(), text));
         }
         self
     }
@@ -245,7 +272,10 @@ impl ObservationBuilder {
     /// let b = spanlens::observation("step", spanlens::ObservationType::Span).metadata("retries", "2");
     /// ```
     pub fn metadata(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.attrs.push(KeyValue::new(format!("langfuse.observation.metadata.{key}"), value.into()));
+        self.attrs.push(KeyValue::new(
+            format!("langfuse.observation.metadata.{key}"),
+            value.into(),
+        ));
         self
     }
 
@@ -267,16 +297,29 @@ impl ObservationBuilder {
     /// obs.end();
     /// ```
     pub fn start(self) -> Observation {
-        let Some(state) = self.state else { return Observation { inner: None } };
+        let Some(state) = self.state else {
+            return Observation { inner: None };
+        };
         let mut attrs = self.attrs;
         self.ty.attributes(&self.name, &mut attrs);
-        let builder = state.tracer.span_builder(self.name).with_kind(SpanKind::Internal).with_attributes(attrs);
+        let builder = state
+            .tracer
+            .span_builder(self.name)
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attrs);
         let cx = Context::map_current(|parent| {
             let span = state.tracer.build_with_context(builder, parent);
             parent.with_span(span)
         });
         let recording = cx.span().is_recording();
-        Observation { inner: Some(Box::new(ObsInner { recording, state, cx, ty: self.ty })) }
+        Observation {
+            inner: Some(Box::new(ObsInner {
+                recording,
+                state,
+                cx,
+                ty: self.ty,
+            })),
+        }
     }
 }
 
@@ -306,7 +349,10 @@ struct ObsInner {
 
 impl std::fmt::Debug for ObsInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Observation").field("type", &self.ty).field("recording", &self.recording).finish_non_exhaustive()
+        f.debug_struct("Observation")
+            .field("type", &self.ty)
+            .field("recording", &self.recording)
+            .finish_non_exhaustive()
     }
 }
 
@@ -322,7 +368,10 @@ impl Observation {
     /// let child_parent = obs.context();
     /// ```
     pub fn context(&self) -> Context {
-        self.inner.as_ref().map(|i| i.cx.clone()).unwrap_or_else(Context::current)
+        self.inner
+            .as_ref()
+            .map(|i| i.cx.clone())
+            .unwrap_or_else(Context::current)
     }
 
     /// Runs `fut` with this span current.
@@ -355,10 +404,11 @@ impl Observation {
     /// obs.set_output(&vec!["doc-1", "doc-2"]);
     /// ```
     pub fn set_output<T: Serialize + ?Sized>(&self, output: &T) {
-        if let Some(i) = self.live() {
-            if let Some(text) = capture::render(&i.state, output) {
-                i.cx.span().set_attribute(KeyValue::new(i.ty.output_key(), text));
-            }
+        if let Some(i) = self.live()
+            && let Some(text) = capture::render(&i.state, output)
+        {
+            i.cx.span()
+                .set_attribute(KeyValue::new(i.ty.output_key(), text));
         }
     }
 

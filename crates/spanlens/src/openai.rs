@@ -41,8 +41,8 @@ use async_openai::Client;
 use async_openai::config::Config;
 use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
-    ChatCompletionResponseStream, CompletionUsage, CreateChatCompletionRequest, CreateChatCompletionResponse,
-    CreateChatCompletionStreamResponse,
+    ChatCompletionResponseStream, CompletionUsage, CreateChatCompletionRequest,
+    CreateChatCompletionResponse, CreateChatCompletionStreamResponse,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -98,7 +98,11 @@ pub async fn chat_stream<C: Config>(
 ) -> Result<ChatStream, OpenAIError> {
     let mut span = request_span(PROVIDER, &request).stream(true).start();
     match span.in_scope(client.chat().create_stream(request)).await {
-        Ok(inner) => Ok(ChatStream { inner, span: Some(span), acc: StreamAcc::default() }),
+        Ok(inner) => Ok(ChatStream {
+            inner,
+            span: Some(span),
+            acc: StreamAcc::default(),
+        }),
         Err(e) => {
             record_openai_error(&mut span, &e);
             span.end();
@@ -122,7 +126,10 @@ pub async fn chat_stream<C: Config>(
 /// let mut span = spanlens::openai::request_span("groq", &request).start();
 /// span.end();
 /// ```
-pub fn request_span(provider: &'static str, request: &CreateChatCompletionRequest) -> LlmSpanBuilder {
+pub fn request_span(
+    provider: &'static str,
+    request: &CreateChatCompletionRequest,
+) -> LlmSpanBuilder {
     let mut b = crate::chat(provider, request.model.clone());
     if let Some(t) = request.temperature {
         b = b.temperature(f32_to_f64(t));
@@ -138,7 +145,11 @@ pub fn request_span(provider: &'static str, request: &CreateChatCompletionReques
     if let Some(s) = request.stream {
         b = b.stream(s);
     }
-    let messages: Vec<Message> = request.messages.iter().map(|m| message_from_openai(&to_json(m))).collect();
+    let messages: Vec<Message> = request
+        .messages
+        .iter()
+        .map(|m| message_from_openai(&to_json(m)))
+        .collect();
     b.input_messages(messages)
 }
 
@@ -182,10 +193,18 @@ pub fn record_openai_error(span: &mut LlmSpan, error: &OpenAIError) {
 
 fn usage(u: &CompletionUsage) -> Usage {
     let mut usage = Usage::new(u64::from(u.prompt_tokens), u64::from(u.completion_tokens));
-    if let Some(cached) = u.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens) {
+    if let Some(cached) = u
+        .prompt_tokens_details
+        .as_ref()
+        .and_then(|d| d.cached_tokens)
+    {
         usage = usage.cached(u64::from(cached));
     }
-    if let Some(reasoning) = u.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens) {
+    if let Some(reasoning) = u
+        .completion_tokens_details
+        .as_ref()
+        .and_then(|d| d.reasoning_tokens)
+    {
         usage = usage.reasoning(u64::from(reasoning));
     }
     usage
@@ -213,9 +232,17 @@ fn message_from_openai(v: &Value) -> Message {
     let role = v.get("role").and_then(Value::as_str).unwrap_or("assistant");
     let mut parts = Vec::new();
     if role == "tool" {
-        let id = v.get("tool_call_id").and_then(Value::as_str).map(String::from);
+        let id = v
+            .get("tool_call_id")
+            .and_then(Value::as_str)
+            .map(String::from);
         let response = match v.get("content") {
-            Some(Value::Array(items)) => Value::String(items.iter().filter_map(|p| p.get("text")?.as_str()).collect()),
+            Some(Value::Array(items)) => Value::String(
+                items
+                    .iter()
+                    .filter_map(|p| p.get("text")?.as_str())
+                    .collect(),
+            ),
             Some(c) => c.clone(),
             None => Value::Null,
         };
@@ -226,13 +253,21 @@ fn message_from_openai(v: &Value) -> Message {
             Some(Value::Array(items)) => {
                 for p in items {
                     match p.get("type").and_then(Value::as_str) {
-                        Some("text") => parts.extend(p.get("text").and_then(Value::as_str).map(Part::text)),
-                        Some("refusal") => parts.extend(p.get("refusal").and_then(Value::as_str).map(Part::text)),
+                        Some("text") => {
+                            parts.extend(p.get("text").and_then(Value::as_str).map(Part::text))
+                        }
+                        Some("refusal") => {
+                            parts.extend(p.get("refusal").and_then(Value::as_str).map(Part::text))
+                        }
                         Some("image_url") => {
                             if let Some(url) = p.pointer("/image_url/url").and_then(Value::as_str) {
                                 // Inline (base64 `data:`) images are not copied into the span.
                                 if !url.starts_with("data:") {
-                                    parts.push(Part::Uri { modality: "image".into(), uri: url.into(), mime_type: None });
+                                    parts.push(Part::Uri {
+                                        modality: "image".into(),
+                                        uri: url.into(),
+                                        mime_type: None,
+                                    });
                                 }
                             }
                         }
@@ -245,21 +280,40 @@ fn message_from_openai(v: &Value) -> Message {
         if let Some(refusal) = v.get("refusal").and_then(Value::as_str) {
             parts.push(Part::text(refusal));
         }
-        for call in v.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for call in v
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let id = call.get("id").and_then(Value::as_str).unwrap_or_default();
             if let Some(f) = call.get("function") {
                 let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
-                let args = f.get("arguments").and_then(Value::as_str).unwrap_or_default();
+                let args = f
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 parts.push(Part::tool_call(id, name, parse_arguments(args)));
             } else if let Some(c) = call.get("custom") {
                 let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
-                parts.push(Part::tool_call(id, name, c.get("input").cloned().unwrap_or(Value::Null)));
+                parts.push(Part::tool_call(
+                    id,
+                    name,
+                    c.get("input").cloned().unwrap_or(Value::Null),
+                ));
             }
         }
         if let Some(f) = v.get("function_call").filter(|f| f.is_object()) {
             let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
-            let args = f.get("arguments").and_then(Value::as_str).unwrap_or_default();
-            parts.push(Part::ToolCall { id: None, name: name.into(), arguments: parse_arguments(args) });
+            let args = f
+                .get("arguments")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            parts.push(Part::ToolCall {
+                id: None,
+                name: name.into(),
+                arguments: parse_arguments(args),
+            });
         }
     }
     let mut m = Message::new(role, parts);
@@ -285,7 +339,9 @@ pub struct ChatStream {
 
 impl std::fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatStream").field("span", &self.span).finish_non_exhaustive()
+        f.debug_struct("ChatStream")
+            .field("span", &self.span)
+            .finish_non_exhaustive()
     }
 }
 
@@ -368,7 +424,10 @@ impl StreamAcc {
     /// Writes the assembled output messages and finish reasons onto the span.
     fn finish(&mut self, span: &mut LlmSpan) {
         let choices = std::mem::take(&mut self.choices);
-        let reasons: Vec<String> = choices.iter().filter_map(|c| c.finish_reason.clone()).collect();
+        let reasons: Vec<String> = choices
+            .iter()
+            .filter_map(|c| c.finish_reason.clone())
+            .collect();
         if !reasons.is_empty() {
             span.set_finish_reasons(reasons);
         }
@@ -446,10 +505,20 @@ mod tests {
         ]});
         assert_eq!(
             message_from_openai(&assistant),
-            Message::new("assistant", vec![Part::tool_call("call_1", "get_weather", json!({"city": "Lisbon"}))])
+            Message::new(
+                "assistant",
+                vec![Part::tool_call(
+                    "call_1",
+                    "get_weather",
+                    json!({"city": "Lisbon"})
+                )]
+            )
         );
         let tool = json!({"role": "tool", "tool_call_id": "call_1", "content": "sunny"});
-        assert_eq!(message_from_openai(&tool), Message::new("tool", vec![Part::tool_response("call_1", json!("sunny"))]));
+        assert_eq!(
+            message_from_openai(&tool),
+            Message::new("tool", vec![Part::tool_response("call_1", json!("sunny"))])
+        );
         let user = json!({"role": "user", "name": "ana", "content": [
             {"type": "text", "text": "What is this?"},
             {"type": "image_url", "image_url": {"url": "https://x/cat.png"}},
@@ -457,7 +526,14 @@ mod tests {
         ]});
         let mut expected = Message::new(
             "user",
-            vec![Part::text("What is this?"), Part::Uri { modality: "image".into(), uri: "https://x/cat.png".into(), mime_type: None }],
+            vec![
+                Part::text("What is this?"),
+                Part::Uri {
+                    modality: "image".into(),
+                    uri: "https://x/cat.png".into(),
+                    mime_type: None,
+                },
+            ],
         );
         expected.name = Some("ana".into());
         assert_eq!(message_from_openai(&user), expected);

@@ -162,7 +162,9 @@ impl Scope {
             merged.prompt_version = self.prompt_version;
         }
         let merged = self.tags.into_iter().fold(merged, |s, t| s.tag(t));
-        self.metadata.into_iter().fold(merged, |s, (k, v)| s.metadata(k, v))
+        self.metadata
+            .into_iter()
+            .fold(merged, |s, (k, v)| s.metadata(k, v))
     }
 
     fn attributes(&self) -> Vec<KeyValue> {
@@ -174,11 +176,18 @@ impl Scope {
             attrs.push(KeyValue::new(keys::USER_ID, v.clone()));
         }
         if !self.tags.is_empty() {
-            let tags: Vec<StringValue> = self.tags.iter().map(|t| StringValue::from(t.clone())).collect();
+            let tags: Vec<StringValue> = self
+                .tags
+                .iter()
+                .map(|t| StringValue::from(t.clone()))
+                .collect();
             attrs.push(KeyValue::new(keys::TAGS, Value::Array(Array::String(tags))));
         }
         for (k, v) in &self.metadata {
-            attrs.push(KeyValue::new(format!("{}{k}", keys::METADATA_PREFIX), v.clone()));
+            attrs.push(KeyValue::new(
+                format!("{}{k}", keys::METADATA_PREFIX),
+                v.clone(),
+            ));
         }
         if let Some(v) = &self.prompt_name {
             attrs.push(KeyValue::new(keys::PROMPT_NAME, v.clone()));
@@ -244,10 +253,11 @@ pub struct ScopeProcessor;
 impl SpanProcessor for ScopeProcessor {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
-        if let Some(scope) = cx.get::<ScopeValue>() {
-            if !scope.attributes.is_empty() && span.is_recording() {
-                span.set_attributes(scope.attributes.iter().cloned());
-            }
+        if let Some(scope) = cx.get::<ScopeValue>()
+            && !scope.attributes.is_empty()
+            && span.is_recording()
+        {
+            span.set_attributes(scope.attributes.iter().cloned());
         }
     }
 
@@ -267,7 +277,11 @@ mod tests {
     use super::*;
 
     fn attr_map(scope: &Scope) -> Vec<(String, String)> {
-        scope.attributes().into_iter().map(|kv| (kv.key.to_string(), kv.value.to_string())).collect()
+        scope
+            .attributes()
+            .into_iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect()
     }
 
     #[test]
@@ -279,7 +293,11 @@ mod tests {
             .metadata("tenant", "acme")
             .metadata("tier", "free")
             .attach();
-        let _inner = Scope::new().session_id("s-inner").tags(["b", "c"]).metadata("tier", "pro").attach();
+        let _inner = Scope::new()
+            .session_id("s-inner")
+            .tags(["b", "c"])
+            .metadata("tier", "pro")
+            .attach();
         let current = Scope::current().unwrap();
         assert_eq!(
             current,

@@ -106,7 +106,9 @@ impl Score {
     /// let s = spanlens::Score::new("tone", spanlens::ScoreValue::Categorical("friendly".into()));
     /// ```
     pub fn new(name: impl Into<String>, value: ScoreValue) -> Score {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Score {
             id: random_id(),
             name: name.into(),
@@ -282,7 +284,10 @@ fn random_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
     let mut a = RandomState::new().build_hasher();
     a.write_u64(n);
     a.write_u64(nanos);
@@ -309,16 +314,30 @@ impl ScoreClient {
         url: Option<String>,
         headers: Vec<(String, String)>,
     ) -> ScoreClient {
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        ScoreClient { rt, url, headers, client }
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        ScoreClient {
+            rt,
+            url,
+            headers,
+            client,
+        }
     }
 
-    fn spawn(&self, score: Score) -> Result<tokio::task::JoinHandle<Result<(), crate::Error>>, crate::Error> {
+    fn spawn(
+        &self,
+        score: Score,
+    ) -> Result<tokio::task::JoinHandle<Result<(), crate::Error>>, crate::Error> {
         let url = self.url.as_deref().ok_or_else(|| {
-            crate::Error::Score("no HTTP endpoint for scores: set SpanlensBuilder::http_endpoint".into())
+            crate::Error::Score(
+                "no HTTP endpoint for scores: set SpanlensBuilder::http_endpoint".into(),
+            )
         })?;
-        let body = serde_json::to_vec(&score.to_json()).map_err(|e| crate::Error::Score(e.to_string()))?;
-        let mut req = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+        let body =
+            serde_json::to_vec(&score.to_json()).map_err(|e| crate::Error::Score(e.to_string()))?;
+        let mut req =
+            http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -329,28 +348,42 @@ impl ScoreClient {
         let url = url.to_string();
         Ok(self.rt.handle().spawn(async move {
             use http_body_util::BodyExt;
-            let send = tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req));
+            let send =
+                tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req));
             let resp = match send.await {
                 Err(_) => return Err(crate::Error::Score(format!("POST {url}: timed out"))),
                 Ok(Err(e)) => return Err(crate::Error::Score(format!("POST {url}: {e}"))),
                 Ok(Ok(resp)) => resp,
             };
             let status = resp.status();
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             if status.is_success() {
                 Ok(())
             } else {
-                Err(crate::Error::Score(format!("POST {url}: {status}: {}", String::from_utf8_lossy(&body))))
+                Err(crate::Error::Score(format!(
+                    "POST {url}: {status}: {}",
+                    String::from_utf8_lossy(&body)
+                )))
             }
         }))
     }
 
     pub(crate) async fn send(&self, score: Score) -> Result<(), crate::Error> {
-        self.spawn(score)?.await.map_err(|e| crate::Error::Score(e.to_string()))?
+        self.spawn(score)?
+            .await
+            .map_err(|e| crate::Error::Score(e.to_string()))?
     }
 
     pub(crate) fn send_blocking(&self, score: Score) -> Result<(), crate::Error> {
         let handle = self.spawn(score)?;
-        self.rt.handle().block_on(handle).map_err(|e| crate::Error::Score(e.to_string()))?
+        self.rt
+            .handle()
+            .block_on(handle)
+            .map_err(|e| crate::Error::Score(e.to_string()))?
     }
 }

@@ -15,8 +15,8 @@ use opentelemetry_sdk::trace::{
 };
 
 use crate::capture::Mask;
-use crate::score::{Score, ScoreClient};
 use crate::scope::ScopeProcessor;
+use crate::score::{Score, ScoreClient};
 use crate::state::{self, State};
 
 /// OTLP transport.
@@ -162,7 +162,11 @@ impl SpanlensBuilder {
             self.endpoint = Some(v);
         }
         if let Some(v) = var("SPANLENS_PROTOCOL").or_else(|| var("OTEL_EXPORTER_OTLP_PROTOCOL")) {
-            self.protocol = if v.trim().starts_with("http") { Protocol::HttpProtobuf } else { Protocol::Grpc };
+            self.protocol = if v.trim().starts_with("http") {
+                Protocol::HttpProtobuf
+            } else {
+                Protocol::Grpc
+            };
         }
         if let Some(v) = var("SPANLENS_API_KEY") {
             self.api_key = Some(v);
@@ -180,7 +184,10 @@ impl SpanlensBuilder {
             self.sampling_ratio = v;
         }
         if let Some(v) = var("SPANLENS_CAPTURE_CONTENT") {
-            self.capture_content = !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off");
+            self.capture_content = !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "false" | "0" | "no" | "off"
+            );
         }
         self
     }
@@ -223,7 +230,8 @@ impl SpanlensBuilder {
     /// let b = spanlens::builder().header("x-team", "search");
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into().to_ascii_lowercase(), value.into()));
+        self.headers
+            .push((name.into().to_ascii_lowercase(), value.into()));
         self
     }
 
@@ -381,11 +389,19 @@ impl SpanlensBuilder {
         let base = match (&self.http_endpoint, self.protocol) {
             (Some(url), _) => url.clone(),
             (None, Protocol::HttpProtobuf) => {
-                let url = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4318".into());
-                url.trim_end_matches('/').trim_end_matches("/v1/traces").to_string()
+                let url = self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| "http://127.0.0.1:4318".into());
+                url.trim_end_matches('/')
+                    .trim_end_matches("/v1/traces")
+                    .to_string()
             }
             (None, Protocol::Grpc) => {
-                let url = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4317".into());
+                let url = self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| "http://127.0.0.1:4317".into());
                 let url = url.trim_end_matches('/');
                 url.strip_suffix(":4317").map(|u| format!("{u}:4318"))?
             }
@@ -402,7 +418,10 @@ impl SpanlensBuilder {
     /// ```
     pub fn init(self) -> Result<Spanlens, Error> {
         if !(0.0..=1.0).contains(&self.sampling_ratio) {
-            return Err(Error::Config(format!("sampling_ratio must be within 0..=1, got {}", self.sampling_ratio)));
+            return Err(Error::Config(format!(
+                "sampling_ratio must be within 0..=1, got {}",
+                self.sampling_ratio
+            )));
         }
         let mut headers = self.headers.clone();
         if let Some(key) = &self.api_key {
@@ -422,7 +441,10 @@ impl SpanlensBuilder {
             let _enter = rt.handle().enter();
             match self.protocol {
                 Protocol::Grpc => {
-                    let endpoint = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4317".into());
+                    let endpoint = self
+                        .endpoint
+                        .clone()
+                        .unwrap_or_else(|| "http://127.0.0.1:4317".into());
                     let mut map = http::HeaderMap::new();
                     for (k, v) in &headers {
                         let name = http::HeaderName::from_bytes(k.as_bytes())
@@ -431,7 +453,8 @@ impl SpanlensBuilder {
                             .map_err(|e| Error::Config(format!("header {k:?} value: {e}")))?;
                         map.insert(name, value);
                     }
-                    let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
+                    let metadata =
+                        opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
                     let mut b = opentelemetry_otlp::SpanExporter::builder()
                         .with_tonic()
                         .with_endpoint(endpoint)
@@ -443,7 +466,10 @@ impl SpanlensBuilder {
                     b.build()?
                 }
                 Protocol::HttpProtobuf => {
-                    let base = self.endpoint.clone().unwrap_or_else(|| "http://127.0.0.1:4318".into());
+                    let base = self
+                        .endpoint
+                        .clone()
+                        .unwrap_or_else(|| "http://127.0.0.1:4318".into());
                     let endpoint = if base.trim_end_matches('/').ends_with("/v1/traces") {
                         base
                     } else {
@@ -462,7 +488,10 @@ impl SpanlensBuilder {
                 }
             }
         };
-        let exporter = OnOwnRuntime { inner: exporter, rt: rt.clone() };
+        let exporter = OnOwnRuntime {
+            inner: exporter,
+            rt: rt.clone(),
+        };
         let batch = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
@@ -478,7 +507,10 @@ impl SpanlensBuilder {
             resource.push(KeyValue::new(crate::keys::SERVICE_VERSION, v.clone()));
         }
         if let Some(v) = &self.environment {
-            resource.push(KeyValue::new(crate::keys::DEPLOYMENT_ENVIRONMENT, v.clone()));
+            resource.push(KeyValue::new(
+                crate::keys::DEPLOYMENT_ENVIRONMENT,
+                v.clone(),
+            ));
         }
         resource.extend(self.resource.iter().cloned());
         let resource = Resource::builder_empty()
@@ -503,15 +535,26 @@ impl SpanlensBuilder {
             .with_resource(resource)
             .build();
         let tracer = provider.tracer_with_scope(
-            opentelemetry::InstrumentationScope::builder("spanlens").with_version(env!("CARGO_PKG_VERSION")).build(),
+            opentelemetry::InstrumentationScope::builder("spanlens")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
         );
         if self.set_global {
             opentelemetry::global::set_tracer_provider(provider.clone());
         }
-        let state = Arc::new(State { tracer, capture_content: self.capture_content, mask: self.mask.clone() });
+        let state = Arc::new(State {
+            tracer,
+            capture_content: self.capture_content,
+            mask: self.mask.clone(),
+        });
         state::set(state.clone());
         let scores = ScoreClient::new(rt, scores_url, headers);
-        Ok(Spanlens { provider, state, scores, shut_down: false })
+        Ok(Spanlens {
+            provider,
+            state,
+            scores,
+            shut_down: false,
+        })
     }
 }
 
@@ -535,7 +578,9 @@ pub struct Spanlens {
 
 impl fmt::Debug for Spanlens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Spanlens").field("shut_down", &self.shut_down).finish_non_exhaustive()
+        f.debug_struct("Spanlens")
+            .field("shut_down", &self.shut_down)
+            .finish_non_exhaustive()
     }
 }
 
@@ -624,11 +669,17 @@ pub(crate) struct OwnedRuntime(Option<tokio::runtime::Runtime>);
 
 impl OwnedRuntime {
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.as_ref().expect("runtime present until drop").handle()
+        self.0
+            .as_ref()
+            .expect("runtime present until drop")
+            .handle()
     }
 
     fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.0.as_ref().expect("runtime present until drop").block_on(fut)
+        self.0
+            .as_ref()
+            .expect("runtime present until drop")
+            .block_on(fut)
     }
 }
 

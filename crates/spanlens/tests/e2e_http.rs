@@ -17,7 +17,10 @@ async fn http_protobuf_with_capture_off_from_a_current_thread_runtime() {
     // The "application": its own thread and single-threaded runtime. Dropping the guard inside
     // it blocks that runtime; the export must not need it.
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let guard = spanlens::builder()
                 .endpoint(endpoint)
@@ -36,7 +39,9 @@ async fn http_protobuf_with_capture_off_from_a_current_thread_runtime() {
                 llm.record_chunk("private answer");
                 llm.set_usage(Usage::new(7, 3));
                 llm.end();
-                let tool = spanlens::observation("search", ObservationType::Tool).input("private query").start();
+                let tool = spanlens::observation("search", ObservationType::Tool)
+                    .input("private query")
+                    .start();
                 tool.set_output(&"private result");
             })
             .await;
@@ -48,14 +53,24 @@ async fn http_protobuf_with_capture_off_from_a_current_thread_runtime() {
 
     let rows = t.spans(3).await;
     let (agent, llm, tool) = (&rows[0], &rows[1], &rows[2]);
-    assert_eq!((agent.name.as_str(), llm.name.as_str(), tool.name.as_str()), ("answer", "chat gpt-4o-mini", "search"));
+    assert_eq!(
+        (agent.name.as_str(), llm.name.as_str(), tool.name.as_str()),
+        ("answer", "chat gpt-4o-mini", "search")
+    );
     assert_eq!(llm.parent_span_id, agent.span_id);
     assert_eq!(tool.parent_span_id, agent.span_id);
     for r in &rows {
         assert_eq!(r.service_name, "sdk-http");
-        assert_eq!((r.input.as_str(), r.output.as_str()), ("", ""), "no content captured on {}", r.name);
+        assert_eq!(
+            (r.input.as_str(), r.output.as_str()),
+            ("", ""),
+            "no content captured on {}",
+            r.name
+        );
         assert!(
-            r.span_attributes.iter().all(|(_, v)| !v.contains("private")),
+            r.span_attributes
+                .iter()
+                .all(|(_, v)| !v.contains("private")),
             "no content anywhere: {:?}",
             r.span_attributes
         );

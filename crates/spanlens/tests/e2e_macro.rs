@@ -32,8 +32,22 @@ fn get_weather(query: Query, days: u32, _secret: Opaque) -> Result<String, std::
 #[spanlens::observe(name = "planner", as_type = "agent")]
 async fn plan(request: String, hint: Hint) -> Vec<String> {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    let near = get_weather(Query { city: "Lisbon".into() }, 2, Opaque).unwrap();
-    let far = get_weather(Query { city: "Porto".into() }, 20, Opaque).map_err(|e| e.to_string());
+    let near = get_weather(
+        Query {
+            city: "Lisbon".into(),
+        },
+        2,
+        Opaque,
+    )
+    .unwrap();
+    let far = get_weather(
+        Query {
+            city: "Porto".into(),
+        },
+        20,
+        Opaque,
+    )
+    .map_err(|e| e.to_string());
     tokio::time::sleep(Duration::from_millis(1)).await;
     let _ = (request, hint);
     vec![near, far.unwrap_err()]
@@ -60,19 +74,40 @@ async fn observe_attribute_records_tree_io_and_errors() {
         .expect("init");
 
     let out = plan("two days in Lisbon".into(), Hint(7)).await;
-    assert_eq!(out, vec!["Lisbon: sunny for 2 days".to_string(), "forecast too far ahead".to_string()]);
+    assert_eq!(
+        out,
+        vec![
+            "Lisbon: sunny for 2 days".to_string(),
+            "forecast too far ahead".to_string()
+        ]
+    );
     assert!(fails("secret").await.is_err());
 
-    tokio::task::spawn_blocking(move || spanlens.shutdown()).await.unwrap().expect("flush");
+    tokio::task::spawn_blocking(move || spanlens.shutdown())
+        .await
+        .unwrap()
+        .expect("flush");
     let rows = t.spans(4).await;
     let (planner, near, far, failed) = (&rows[0], &rows[1], &rows[2], &rows[3]);
 
-    assert_eq!((planner.name.as_str(), planner.observation_type.as_str()), ("planner", "agent"));
-    assert_eq!(json_of(&planner.input), json!({"request": "two days in Lisbon", "hint": "Hint(7)"}));
-    assert_eq!(json_of(&planner.output), json!(["Lisbon: sunny for 2 days", "forecast too far ahead"]));
+    assert_eq!(
+        (planner.name.as_str(), planner.observation_type.as_str()),
+        ("planner", "agent")
+    );
+    assert_eq!(
+        json_of(&planner.input),
+        json!({"request": "two days in Lisbon", "hint": "Hint(7)"})
+    );
+    assert_eq!(
+        json_of(&planner.output),
+        json!(["Lisbon: sunny for 2 days", "forecast too far ahead"])
+    );
 
     for tool in [near, far] {
-        assert_eq!((tool.name.as_str(), tool.observation_type.as_str()), ("get_weather", "tool"));
+        assert_eq!(
+            (tool.name.as_str(), tool.observation_type.as_str()),
+            ("get_weather", "tool")
+        );
         assert_eq!(tool.parent_span_id, planner.span_id);
         assert_eq!(tool.trace_id, planner.trace_id);
     }
@@ -87,10 +122,16 @@ async fn observe_attribute_records_tree_io_and_errors() {
     assert_eq!(far.status_message, "forecast too far ahead");
     assert_eq!(far.output, "");
 
-    assert_eq!((failed.name.as_str(), failed.observation_type.as_str()), ("fails", "span"));
+    assert_eq!(
+        (failed.name.as_str(), failed.observation_type.as_str()),
+        ("fails", "span")
+    );
     assert_eq!(failed.parent_span_id, "");
     assert_eq!(failed.input, "", "capture_input = false");
-    assert_eq!((failed.status_code.as_str(), failed.error_type.as_str()), ("Error", "Error"));
+    assert_eq!(
+        (failed.status_code.as_str(), failed.error_type.as_str()),
+        ("Error", "Error")
+    );
     assert_eq!(failed.status_message, "invalid digit found in string");
 
     t.shutdown().await;

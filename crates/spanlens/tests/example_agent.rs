@@ -43,7 +43,11 @@ async fn start_fake_openai(requests: Arc<Mutex<Vec<Value>>>) -> String {
                 let request: Value = serde_json::from_slice(&body).expect("JSON request");
                 let stream = request["stream"] == json!(true);
                 requests.lock().unwrap().push(request);
-                if stream { streamed_answer() } else { tool_call_answer() }
+                if stream {
+                    streamed_answer()
+                } else {
+                    tool_call_answer()
+                }
             }
         }),
     );
@@ -63,7 +67,10 @@ fn tool_call_answer() -> Response {
         "usage": {"prompt_tokens": 57, "completion_tokens": 12, "total_tokens": 69,
                   "prompt_tokens_details": {"cached_tokens": 32}}
     });
-    Response::builder().header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
 }
 
 fn streamed_answer() -> Response {
@@ -73,21 +80,45 @@ fn streamed_answer() -> Response {
     };
     let delta = |delta: Value, finish: Value| json!([{"index": 0, "delta": delta, "finish_reason": finish}]);
     let events: Vec<String> = vec![
-        chunk(delta(json!({"role": "assistant", "content": ""}), Value::Null), Value::Null),
-        chunk(delta(json!({"content": "Sunny and 24°C"}), Value::Null), Value::Null),
-        chunk(delta(json!({"content": " in Lisbon: wear a T-shirt."}), Value::Null), Value::Null),
+        chunk(
+            delta(json!({"role": "assistant", "content": ""}), Value::Null),
+            Value::Null,
+        ),
+        chunk(
+            delta(json!({"content": "Sunny and 24°C"}), Value::Null),
+            Value::Null,
+        ),
+        chunk(
+            delta(
+                json!({"content": " in Lisbon: wear a T-shirt."}),
+                Value::Null,
+            ),
+            Value::Null,
+        ),
         chunk(delta(json!({}), json!("stop")), Value::Null),
-        chunk(json!([]), json!({"prompt_tokens": 90, "completion_tokens": 15, "total_tokens": 105})),
+        chunk(
+            json!([]),
+            json!({"prompt_tokens": 90, "completion_tokens": 15, "total_tokens": 105}),
+        ),
     ]
     .into_iter()
     .map(|c| format!("data: {c}\n\n"))
     .chain(["data: [DONE]\n\n".to_string()])
     .collect();
-    let body = futures::stream::iter(events.into_iter().enumerate()).then(|(i, event)| async move {
-        tokio::time::sleep(if i == 0 { FIRST_CHUNK_DELAY } else { CHUNK_DELAY }).await;
-        Ok::<_, Infallible>(event)
-    });
-    Response::builder().header(header::CONTENT_TYPE, "text/event-stream").body(Body::from_stream(body)).unwrap()
+    let body =
+        futures::stream::iter(events.into_iter().enumerate()).then(|(i, event)| async move {
+            tokio::time::sleep(if i == 0 {
+                FIRST_CHUNK_DELAY
+            } else {
+                CHUNK_DELAY
+            })
+            .await;
+            Ok::<_, Infallible>(event)
+        });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(body))
+        .unwrap()
 }
 
 fn parsed(json_text: &str) -> Value {
@@ -106,12 +137,24 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
         .batch_delay(Duration::from_millis(100))
         .init()
         .expect("init");
-    let client = Client::with_config(OpenAIConfig::new().with_api_base(base).with_api_key("sk-fake"));
-    let answer = agent::run(&client, "What should I wear in Lisbon today?", "sess-agent", "user-agent")
-        .await
-        .expect("agent run");
+    let client = Client::with_config(
+        OpenAIConfig::new()
+            .with_api_base(base)
+            .with_api_key("sk-fake"),
+    );
+    let answer = agent::run(
+        &client,
+        "What should I wear in Lisbon today?",
+        "sess-agent",
+        "user-agent",
+    )
+    .await
+    .expect("agent run");
     assert_eq!(answer, "Sunny and 24°C in Lisbon: wear a T-shirt.");
-    tokio::task::spawn_blocking(move || spanlens.shutdown()).await.unwrap().expect("flush");
+    tokio::task::spawn_blocking(move || spanlens.shutdown())
+        .await
+        .unwrap()
+        .expect("flush");
 
     // The fake server saw the tool result in the second request.
     let requests = requests.lock().unwrap().clone();
@@ -120,8 +163,10 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     assert_eq!(requests[1]["stream"], true);
 
     let rows: Vec<SpanRow> = t.spans(4).await;
-    let names: Vec<(&str, &str)> =
-        rows.iter().map(|r| (r.name.as_str(), r.observation_type.as_str())).collect();
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.observation_type.as_str()))
+        .collect();
     assert_eq!(
         names,
         vec![
@@ -139,15 +184,27 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     assert_eq!(agent.operation, "invoke_agent");
     for r in [plan, tool, answer_llm] {
         assert_eq!(r.trace_id, agent.trace_id, "{}", r.name);
-        assert_eq!(r.parent_span_id, agent.span_id, "{} under the agent", r.name);
+        assert_eq!(
+            r.parent_span_id, agent.span_id,
+            "{} under the agent",
+            r.name
+        );
     }
     let end = |r: &SpanRow| r.start_time + r.duration_ns as i64;
-    assert!(end(plan) <= tool.start_time && end(tool) <= answer_llm.start_time, "plan → tool → answer");
+    assert!(
+        end(plan) <= tool.start_time && end(tool) <= answer_llm.start_time,
+        "plan → tool → answer"
+    );
     assert!(end(answer_llm) <= end(agent));
 
     // Session and user on every span; the service.
     for r in &rows {
-        assert_eq!((r.session_id.as_str(), r.user_id.as_str()), ("sess-agent", "user-agent"), "{}", r.name);
+        assert_eq!(
+            (r.session_id.as_str(), r.user_id.as_str()),
+            ("sess-agent", "user-agent"),
+            "{}",
+            r.name
+        );
         assert_eq!(r.service_name, "weather-agent");
         assert_eq!(r.status_code, "Unset", "{}", r.name);
     }
@@ -158,13 +215,32 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     let weather = json!({"city": "Lisbon", "forecast": "sunny", "celsius": 24});
 
     // LLM call 1: the tool decision, non-streaming.
-    assert_eq!((plan.operation.as_str(), plan.provider.as_str(), plan.kind.as_str()), ("chat", "openai", "Client"));
-    assert_eq!((plan.request_model.as_str(), plan.response_model.as_str()), ("gpt-4o-mini", RESPONSE_MODEL));
+    assert_eq!(
+        (
+            plan.operation.as_str(),
+            plan.provider.as_str(),
+            plan.kind.as_str()
+        ),
+        ("chat", "openai", "Client")
+    );
+    assert_eq!(
+        (plan.request_model.as_str(), plan.response_model.as_str()),
+        ("gpt-4o-mini", RESPONSE_MODEL)
+    );
     assert_eq!(plan.response_id, "chatcmpl-fake-1");
-    assert_eq!((plan.temperature, plan.max_tokens, plan.top_p), (Some(0.0), Some(200), None));
-    assert_eq!((plan.input_tokens, plan.output_tokens, plan.cached_tokens), (Some(57), Some(12), Some(32)));
+    assert_eq!(
+        (plan.temperature, plan.max_tokens, plan.top_p),
+        (Some(0.0), Some(200), None)
+    );
+    assert_eq!(
+        (plan.input_tokens, plan.output_tokens, plan.cached_tokens),
+        (Some(57), Some(12), Some(32))
+    );
     assert_eq!(plan.finish_reasons, vec!["tool_calls".to_string()]);
-    assert_eq!((plan.is_streaming, plan.time_to_first_token_ns), (None, None));
+    assert_eq!(
+        (plan.is_streaming, plan.time_to_first_token_ns),
+        (None, None)
+    );
     assert_eq!(parsed(&plan.input), json!([system, user]));
     let mut call_out = call.clone();
     call_out["finish_reason"] = json!("tool_calls");
@@ -176,21 +252,48 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     assert_eq!(parsed(&tool.output), weather);
 
     // LLM call 2: the answer, streamed.
-    assert_eq!((answer_llm.request_model.as_str(), answer_llm.response_model.as_str()), ("gpt-4o-mini", RESPONSE_MODEL));
+    assert_eq!(
+        (
+            answer_llm.request_model.as_str(),
+            answer_llm.response_model.as_str()
+        ),
+        ("gpt-4o-mini", RESPONSE_MODEL)
+    );
     assert_eq!(answer_llm.response_id, "chatcmpl-fake-2");
-    assert_eq!((answer_llm.temperature, answer_llm.max_tokens), (Some(0.0), None));
-    assert_eq!((answer_llm.input_tokens, answer_llm.output_tokens, answer_llm.cached_tokens), (Some(90), Some(15), None));
+    assert_eq!(
+        (answer_llm.temperature, answer_llm.max_tokens),
+        (Some(0.0), None)
+    );
+    assert_eq!(
+        (
+            answer_llm.input_tokens,
+            answer_llm.output_tokens,
+            answer_llm.cached_tokens
+        ),
+        (Some(90), Some(15), None)
+    );
     assert_eq!(answer_llm.finish_reasons, vec!["stop".to_string()]);
     assert_eq!(answer_llm.is_streaming, Some(true));
     let ttft = answer_llm.time_to_first_token_ns.expect("ttft");
-    assert!(ttft >= FIRST_CHUNK_DELAY.as_nanos() as i64 && ttft < answer_llm.duration_ns, "ttft {ttft}");
+    assert!(
+        ttft >= FIRST_CHUNK_DELAY.as_nanos() as u64 && ttft < answer_llm.duration_ns,
+        "ttft {ttft}"
+    );
     let tool_result = json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": weather.to_string()}]});
-    assert_eq!(parsed(&answer_llm.input), json!([system, user, call, tool_result]));
+    assert_eq!(
+        parsed(&answer_llm.input),
+        json!([system, user, call, tool_result])
+    );
     assert_eq!(
         parsed(&answer_llm.output),
         json!([{"role": "assistant", "parts": [{"type": "text", "content": "Sunny and 24°C in Lisbon: wear a T-shirt."}], "finish_reason": "stop"}])
     );
-    assert!(answer_llm.span_attributes.iter().all(|(k, _)| k != "spanlens.stream.cancelled"));
+    assert!(
+        answer_llm
+            .span_attributes
+            .iter()
+            .all(|(k, _)| k != "spanlens.stream.cancelled")
+    );
 
     t.shutdown().await;
 }

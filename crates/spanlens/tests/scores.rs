@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use spanlens::{ObservationType, Score};
 
 /// Accepts one request, answers `status`, returns (request line, headers, body).
-fn one_request(listener: TcpListener, status: &'static str) -> std::thread::JoinHandle<(String, Vec<String>, Vec<u8>)> {
+fn one_request(
+    listener: TcpListener,
+    status: &'static str,
+) -> std::thread::JoinHandle<(String, Vec<String>, Vec<u8>)> {
     std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -31,7 +34,11 @@ fn one_request(listener: TcpListener, status: &'static str) -> std::thread::Join
         let mut body = vec![0; len];
         reader.read_exact(&mut body).unwrap();
         let mut stream = stream;
-        write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope").unwrap();
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope"
+        )
+        .unwrap();
         (line.trim_end().to_string(), headers, body)
     })
 }
@@ -60,16 +67,29 @@ async fn score_is_posted_as_documented_json() {
     let expected_trace = {
         use spanlens::opentelemetry::trace::TraceContextExt;
         let span = cx.span();
-        (span.span_context().trace_id().to_string(), span.span_context().span_id().to_string())
+        (
+            span.span_context().trace_id().to_string(),
+            span.span_context().span_id().to_string(),
+        )
     };
     spanlens.score(score).await.expect("score accepted");
 
     let (line, headers, body) = server.join().unwrap();
     assert_eq!(line, "POST /v1/scores HTTP/1.1");
-    assert!(headers.contains(&"authorization: bearer sk-score".to_string()), "{headers:?}");
-    assert!(headers.contains(&"content-type: application/json".to_string()), "{headers:?}");
+    assert!(
+        headers.contains(&"authorization: bearer sk-score".to_string()),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&"content-type: application/json".to_string()),
+        "{headers:?}"
+    );
     let mut body: Value = serde_json::from_slice(&body).unwrap();
-    let ts = body.as_object_mut().unwrap().remove("timestamp_unix_nano").unwrap();
+    let ts = body
+        .as_object_mut()
+        .unwrap()
+        .remove("timestamp_unix_nano")
+        .unwrap();
     assert!(ts.as_u64().unwrap() > 1_700_000_000_000_000_000);
     assert_eq!(
         body,
@@ -87,13 +107,25 @@ async fn score_is_posted_as_documented_json() {
     let server = one_request(listener, "400 Bad Request");
     drop(obs);
     drop(spanlens);
-    let spanlens = spanlens::builder().endpoint("http://127.0.0.1:9").http_endpoint(&http).init().unwrap();
-    let err = spanlens.score(Score::categorical("tone", "warm")).await.unwrap_err();
+    let spanlens = spanlens::builder()
+        .endpoint("http://127.0.0.1:9")
+        .http_endpoint(&http)
+        .init()
+        .unwrap();
+    let err = spanlens
+        .score(Score::categorical("tone", "warm"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("400 Bad Request: nope"), "{err}");
     let (_, _, body) = server.join().unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((body["data_type"].as_str(), body["string_value"].as_str()), (Some("CATEGORICAL"), Some("warm")));
+    assert_eq!(
+        (body["data_type"].as_str(), body["string_value"].as_str()),
+        (Some("CATEGORICAL"), Some("warm"))
+    );
     assert!(body.get("value").is_none() && body.get("trace_id").is_none());
     assert_eq!(body["id"].as_str().unwrap().len(), 32);
-    tokio::task::spawn_blocking(move || drop(spanlens)).await.unwrap();
+    tokio::task::spawn_blocking(move || drop(spanlens))
+        .await
+        .unwrap();
 }
