@@ -38,6 +38,9 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
     config.receiver.grpc_listen = "127.0.0.1:0".parse().unwrap();
     config.receiver.http_listen = "127.0.0.1:0".parse().unwrap();
     config.pipeline.batch_max_age_ms = 100;
+    // A spool of this test's own, removed at the end (the default is .data/spool under the cwd).
+    let scratch = std::env::temp_dir().join(&database);
+    config.pipeline.spool_dir = scratch.join("spool").display().to_string();
     let collector = Collector::start(config).await.expect("collector starts");
     let pid = std::process::id().to_string();
     let url = clickhouse_url();
@@ -117,5 +120,6 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
     assert!(count("SELECT countIf(operation = 'execute_tool') FROM spans").await > 0);
 
     collector.shutdown().await;
+    let _ = std::fs::remove_dir_all(&scratch);
     let _ = ch.query(&format!("DROP DATABASE IF EXISTS {database}")).execute().await;
 }
