@@ -93,6 +93,8 @@ mod scope;
 mod score;
 mod setup;
 mod state;
+#[cfg(feature = "tracing")]
+mod tracing_bridge;
 
 pub use llm::{LlmSpan, LlmSpanBuilder, LlmStream, Operation, Usage, chat, embeddings, llm};
 pub use message::{Message, Part};
@@ -103,6 +105,9 @@ pub use observe::{
 pub use scope::{Scope, ScopeProcessor};
 pub use score::{Score, ScoreValue};
 pub use setup::{Error, Protocol, Spanlens, SpanlensBuilder, builder};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use tracing_bridge::{TRACING_SCOPE, tracing_layer};
 
 /// The OpenTelemetry context type spans are carried in (re-exported from `opentelemetry`).
 pub use opentelemetry::Context;
