@@ -8,7 +8,7 @@ mod support;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -112,7 +112,7 @@ fn free_port() -> u16 {
 
 /// A ClickHouse of this test's own (the local chDB server), so it can be stopped.
 struct OwnClickHouse {
-    child: Child,
+    child: support::ChildGuard,
     port: u16,
     data: PathBuf,
 }
@@ -148,7 +148,7 @@ impl OwnClickHouse {
             "chdb server did not start: {line:?}"
         );
         OwnClickHouse {
-            child,
+            child: support::ChildGuard(child),
             port,
             data: data.to_path_buf(),
         }

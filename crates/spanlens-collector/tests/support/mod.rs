@@ -165,7 +165,7 @@ async fn send_post(
 /// Starts the collector binary (`bin`: `env!("CARGO_BIN_EXE_spanlens-collector")`) on ephemeral
 /// ports against `config`'s ClickHouse, database and spool, plus `extra` flags; returns the child
 /// and its OTLP/HTTP base URL (from the ready line).
-pub fn start_binary(bin: &str, config: &Config, extra: &[&str]) -> (std::process::Child, String) {
+pub fn start_binary(bin: &str, config: &Config, extra: &[&str]) -> (ChildGuard, String) {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(bin)
         .args([
@@ -199,7 +199,31 @@ pub fn start_binary(bin: &str, config: &Config, extra: &[&str]) -> (std::process
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no HTTP address in ready line {ready:?}"))
         .to_string();
-    (child, http)
+    (ChildGuard(child), http)
+}
+
+/// A child process that is killed (and reaped) when dropped, so a failing test leaves no
+/// server behind.
+pub struct ChildGuard(pub std::process::Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 pub async fn get(url: &str) -> (u16, String) {
