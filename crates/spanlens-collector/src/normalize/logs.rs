@@ -35,7 +35,7 @@ use super::extract::Scratch;
 use super::messages::message_event_role;
 use super::table::Col;
 use super::value::{as_text, attrs_to_map, take_as_string, value_to_string};
-use super::{MAX_REASONS, text_val};
+use super::{Rejections, text_val};
 use crate::storage::row::{AttrMap, LogRow};
 
 /// The result of normalizing one logs export request.
@@ -170,7 +170,7 @@ pub(crate) fn normalize_logs_at(
         rows: Vec::with_capacity(count),
         ..Default::default()
     };
-    let mut reasons: Vec<String> = Vec::new();
+    let mut rejections = Rejections::default();
     // (trace id, span id) → the span being rebuilt from its content records, in arrival order.
     let mut groups: Vec<Rebuilt> = Vec::new();
     let mut group_of: HashMap<(Vec<u8>, Vec<u8>), usize> = HashMap::new();
@@ -195,10 +195,8 @@ pub(crate) fn normalize_logs_at(
                 .unwrap_or_default();
             for (i, record) in scope_logs.log_records.into_iter().enumerate() {
                 if let Err(reason) = validate_ids(&record) {
-                    out.rejected_log_records += 1;
-                    if reasons.len() < MAX_REASONS {
-                        reasons.push(format!("log record {i} of scope '{scope_name}': {reason}"));
-                    }
+                    rejections
+                        .reject(|| format!("log record {i} of scope '{scope_name}': {reason}"));
                     continue;
                 }
                 let LogRecord {
@@ -337,14 +335,7 @@ pub(crate) fn normalize_logs_at(
         }
     }
 
-    if out.rejected_log_records > 0 {
-        let mut msg = reasons.join("; ");
-        let unlisted = out.rejected_log_records - reasons.len() as i64;
-        if unlisted > 0 {
-            msg.push_str(&format!("; and {unlisted} more invalid log record(s)"));
-        }
-        out.error_message = msg;
-    }
+    (out.rejected_log_records, out.error_message) = rejections.finish("log record(s)");
     out
 }
 

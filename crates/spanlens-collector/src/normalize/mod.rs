@@ -43,6 +43,34 @@ pub struct Normalized {
 /// How many rejection reasons `error_message` spells out.
 const MAX_REASONS: usize = 5;
 
+/// Items rejected one by one (OTLP partial success): a count and the first few reasons.
+#[derive(Default)]
+pub(crate) struct Rejections {
+    count: i64,
+    reasons: Vec<String>,
+}
+
+impl Rejections {
+    /// Counts one rejected item; `reason` is formatted only while the message has room.
+    pub(crate) fn reject(&mut self, reason: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.reasons.len() < MAX_REASONS {
+            self.reasons.push(reason());
+        }
+    }
+
+    /// (count, message): empty when nothing was rejected, else the first reasons and
+    /// "and N more invalid <what>".
+    pub(crate) fn finish(self, what: &str) -> (i64, String) {
+        let mut msg = self.reasons.join("; ");
+        let unlisted = self.count - self.reasons.len() as i64;
+        if unlisted > 0 {
+            msg.push_str(&format!("; and {unlisted} more invalid {what}"));
+        }
+        (self.count, msg)
+    }
+}
+
 /// Normalizes one `ExportTraceServiceRequest` (taken by value: strings are moved into rows).
 pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> Normalized {
     let span_count: usize = request
@@ -55,7 +83,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
         rows: Vec::with_capacity(span_count),
         ..Default::default()
     };
-    let mut reasons: Vec<String> = Vec::new();
+    let mut rejections = Rejections::default();
     let mut scratch = Scratch::default();
 
     for resource_spans in request.resource_spans {
@@ -82,10 +110,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                 .unwrap_or_default();
             for (i, span) in scope_spans.spans.into_iter().enumerate() {
                 if let Err(reason) = validate_span(&span) {
-                    out.rejected_spans += 1;
-                    if reasons.len() < MAX_REASONS {
-                        reasons.push(format!("span {i} of scope '{scope_name}': {reason}"));
-                    }
+                    rejections.reject(|| format!("span {i} of scope '{scope_name}': {reason}"));
                     continue;
                 }
                 let scope = Scope {
@@ -104,14 +129,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
         }
     }
 
-    if out.rejected_spans > 0 {
-        let mut msg = reasons.join("; ");
-        let unlisted = out.rejected_spans - reasons.len() as i64;
-        if unlisted > 0 {
-            msg.push_str(&format!("; and {unlisted} more invalid span(s)"));
-        }
-        out.error_message = msg;
-    }
+    (out.rejected_spans, out.error_message) = rejections.finish("span(s)");
     out
 }
 
