@@ -45,7 +45,7 @@ fn main() {
             .attach();
 
         let llm_span = || {
-            let mut span = spanlens::chat("openai", "gpt-4o-mini")
+            let span = spanlens::chat("openai", "gpt-4o-mini")
                 .temperature(0.2)
                 .max_tokens(300)
                 .input_messages(&input)

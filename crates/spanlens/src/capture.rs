@@ -7,6 +7,30 @@ use serde_json::Value;
 
 use crate::state::State;
 
+/// Captures a value that is not `Serialize` by its `Debug` text, for the setters that take
+/// `Serialize` ([`crate::SpanHandle::set_input`], [`crate::SpanHandle::set_output`],
+/// [`crate::ObservationBuilder::input`]). `#[observe]` does this by itself.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Plan { steps: u8 }
+/// let obs = spanlens::observation("plan", spanlens::ObservationType::Chain).start();
+/// obs.set_output(&spanlens::debug(&Plan { steps: 3 })); // "Plan { steps: 3 }"
+/// ```
+pub fn debug<T: std::fmt::Debug + ?Sized>(value: &T) -> DebugText<'_, T> {
+    DebugText(value)
+}
+
+/// A value captured by its `Debug` text (see [`debug`]); serializes as that string.
+#[derive(Debug)]
+pub struct DebugText<'a, T: ?Sized>(&'a T);
+
+impl<T: std::fmt::Debug + ?Sized> Serialize for DebugText<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:?}", self.0))
+    }
+}
+
 /// A user-supplied masking function applied to every captured text.
 pub(crate) type Mask = Arc<dyn Fn(&str) -> String + Send + Sync>;
 

@@ -81,3 +81,6 @@ pub const STREAM_CANCELLED: &str = "spanlens.stream.cancelled";
 pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment.name";
 /// Resource: service version (stored as the release).
 pub const SERVICE_VERSION: &str = "service.version";
+
+/// Prefix of per-observation metadata entries (`langfuse.observation.metadata.<key>`).
+pub const OBSERVATION_METADATA_PREFIX: &str = "langfuse.observation.metadata.";

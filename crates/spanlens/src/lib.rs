@@ -92,19 +92,28 @@ mod private;
 mod scope;
 mod score;
 mod setup;
+mod span;
 mod state;
+mod tls;
+mod trace;
 #[cfg(feature = "tracing")]
 mod tracing_bridge;
 
+pub use capture::{DebugText, debug};
 pub use llm::{LlmSpan, LlmSpanBuilder, LlmStream, Operation, Usage, chat, embeddings, llm};
 pub use message::{Message, Part};
 pub use observe::{
-    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync,
-    observe_with_io, spawn,
+    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync, spawn,
+    try_observe,
 };
 pub use scope::{Scope, ScopeProcessor};
 pub use score::{Score, ScoreValue};
-pub use setup::{Error, Protocol, Spanlens, SpanlensBuilder, builder};
+pub use setup::{
+    Error, Protocol, Spanlens, SpanlensBuilder, builder, flush, flush_blocking, score,
+    score_blocking, shutdown,
+};
+pub use span::{SpanHandle, current, current_llm};
+pub use trace::{TraceHandle, current_trace};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing_bridge::{TRACING_SCOPE, tracing_layer};
@@ -128,17 +137,17 @@ pub use {opentelemetry, opentelemetry_sdk};
 /// destructuring patterns are not captured. Capture follows the SDK's switch and mask
 /// ([`SpanlensBuilder::capture_content`], [`SpanlensBuilder::mask`]).
 ///
-/// Options: `name = "…"` (default: the function name), `as_type = "agent" | "tool" | "chain" |
+/// Options: `name = "…"` (default: the function name), `as = "agent" | "tool" | "chain" |
 /// "workflow" | "retrieval" | "embedding" | "generation" | "guardrail" | "evaluator" | "span"`
 /// (default `span`), `capture_input = false`, `capture_output = false`.
 ///
 /// ```
-/// #[spanlens::observe(as_type = "tool")]
+/// #[spanlens::observe(as = "tool")]
 /// fn get_weather(city: &str, days: u32) -> Result<String, std::io::Error> {
 ///     Ok(format!("{city}: sunny for {days} days"))
 /// }
 ///
-/// #[spanlens::observe(name = "planner", as_type = "agent", capture_output = false)]
+/// #[spanlens::observe(name = "planner", as = "agent", capture_output = false)]
 /// async fn plan(request: String) -> String {
 ///     get_weather("Lisbon", 2).unwrap_or_default()
 /// }

@@ -64,11 +64,11 @@ pub async fn chat<C: Config>(
     client: &Client<C>,
     request: CreateChatCompletionRequest,
 ) -> Result<CreateChatCompletionResponse, OpenAIError> {
-    let mut span = request_span(PROVIDER, &request).start();
+    let span = request_span(PROVIDER, &request).start();
     let result = span.in_scope(client.chat().create(request)).await;
     match &result {
-        Ok(response) => record_response(&mut span, response),
-        Err(e) => record_openai_error(&mut span, e),
+        Ok(response) => record_response(&span, response),
+        Err(e) => record_openai_error(&span, e),
     }
     span.end();
     result
@@ -96,7 +96,7 @@ pub async fn chat_stream<C: Config>(
     client: &Client<C>,
     request: CreateChatCompletionRequest,
 ) -> Result<ChatStream, OpenAIError> {
-    let mut span = request_span(PROVIDER, &request).stream(true).start();
+    let span = request_span(PROVIDER, &request).stream(true).start();
     match span.in_scope(client.chat().create_stream(request)).await {
         Ok(inner) => Ok(ChatStream {
             inner,
@@ -104,7 +104,7 @@ pub async fn chat_stream<C: Config>(
             acc: StreamAcc::default(),
         }),
         Err(e) => {
-            record_openai_error(&mut span, &e);
+            record_openai_error(&span, &e);
             span.end();
             Err(e)
         }
@@ -155,7 +155,7 @@ pub fn request_span(
 
 /// Records a (non-streaming) response on `span`: response model and id, finish reasons, output
 /// messages, usage.
-pub fn record_response(span: &mut LlmSpan, response: &CreateChatCompletionResponse) {
+pub fn record_response(span: &LlmSpan, response: &CreateChatCompletionResponse) {
     span.set_response_model(response.model.clone());
     span.set_response_id(response.id.clone());
     let mut reasons = Vec::new();
@@ -178,7 +178,7 @@ pub fn record_response(span: &mut LlmSpan, response: &CreateChatCompletionRespon
 
 /// Records an `async-openai` error on `span` (`error.type` = HTTP status code for API errors,
 /// else the variant name).
-pub fn record_openai_error(span: &mut LlmSpan, error: &OpenAIError) {
+pub fn record_openai_error(span: &LlmSpan, error: &OpenAIError) {
     let kind = match error {
         OpenAIError::ApiError(e) => e.status_code.as_u16().to_string(),
         OpenAIError::Reqwest(_) => "Reqwest".into(),
@@ -188,7 +188,7 @@ pub fn record_openai_error(span: &mut LlmSpan, error: &OpenAIError) {
         #[allow(unreachable_patterns)]
         _ => "OpenAIError".into(),
     };
-    span.record_error(kind, error.to_string());
+    span.record_error_as(kind, error.to_string());
 }
 
 fn usage(u: &CompletionUsage) -> Usage {
@@ -369,7 +369,7 @@ struct ToolCallAcc {
 }
 
 impl StreamAcc {
-    fn on_chunk(&mut self, span: &mut LlmSpan, chunk: &CreateChatCompletionStreamResponse) {
+    fn on_chunk(&mut self, span: &LlmSpan, chunk: &CreateChatCompletionStreamResponse) {
         if !self.response_model_set && !chunk.model.is_empty() {
             span.set_response_model(chunk.model.clone());
             self.response_model_set = true;
@@ -422,7 +422,7 @@ impl StreamAcc {
     }
 
     /// Writes the assembled output messages and finish reasons onto the span.
-    fn finish(&mut self, span: &mut LlmSpan) {
+    fn finish(&mut self, span: &LlmSpan) {
         let choices = std::mem::take(&mut self.choices);
         let reasons: Vec<String> = choices
             .iter()
@@ -473,8 +473,8 @@ impl futures_core::Stream for ChatStream {
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => {
-                if let Some(mut span) = this.span.take() {
-                    this.acc.finish(&mut span);
+                if let Some(span) = this.span.take() {
+                    this.acc.finish(&span);
                     span.end();
                 }
                 Poll::Ready(None)
@@ -487,8 +487,8 @@ impl futures_core::Stream for ChatStream {
 impl Drop for ChatStream {
     fn drop(&mut self) {
         // Dropped before the end: record the partial answer; the span marks itself cancelled.
-        if let Some(mut span) = self.span.take() {
-            self.acc.finish(&mut span);
+        if let Some(span) = self.span.take() {
+            self.acc.finish(&span);
         }
     }
 }

@@ -23,8 +23,9 @@ pub fn start(name: &'static str, ty: ObservationType, input: Option<Value>) -> O
     .start()
 }
 
-pub fn short_type_name_of_val<T: ?Sized>(_: &T) -> String {
-    crate::llm::short_type_name::<T>()
+/// Records `err` on the span: `error.type` = its type name, the message given.
+pub fn record_error<E: ?Sized>(span: &crate::SpanHandle, _err: &E, message: String) {
+    span.record_error_as(crate::llm::short_type_name::<E>(), message);
 }
 
 /// Autoref specialization: `(&&&Capture(&x)).__spanlens_capture()` serializes `x` with serde when

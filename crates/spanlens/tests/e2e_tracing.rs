@@ -43,7 +43,7 @@ async fn tracing_and_sdk_spans_nest_as_written() {
     // 1. tracing span → SDK chat span (started after an .await inside the instrumented future).
     async {
         tokio::time::sleep(Duration::from_millis(2)).await;
-        let mut chat = spanlens::chat("openai", "gpt-4o-mini").start();
+        let chat = spanlens::chat("openai", "gpt-4o-mini").start();
         tokio::time::sleep(Duration::from_millis(2)).await;
         chat.set_output_text("hi");
         chat.set_usage(Usage::new(3, 1));
@@ -73,10 +73,8 @@ async fn tracing_and_sdk_spans_nest_as_written() {
     })
     .await;
 
-    tokio::task::spawn_blocking(move || spanlens.shutdown())
-        .await
-        .unwrap()
-        .expect("flush");
+    spanlens::shutdown().await.expect("flush");
+    drop(spanlens);
 
     let rows = t.spans(7).await;
     let request = row(&rows, "handle_request");

@@ -131,7 +131,7 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let base = start_fake_openai(requests.clone()).await;
 
-    let spanlens = spanlens::builder()
+    let _guard = spanlens::builder()
         .endpoint(format!("http://{}", t.grpc_addr()))
         .service_name("weather-agent")
         .batch_delay(Duration::from_millis(100))
@@ -151,10 +151,7 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     .await
     .expect("agent run");
     assert_eq!(answer, "Sunny and 24°C in Lisbon: wear a T-shirt.");
-    tokio::task::spawn_blocking(move || spanlens.shutdown())
-        .await
-        .unwrap()
-        .expect("flush");
+    spanlens::shutdown().await.expect("flush");
 
     // The fake server saw the tool result in the second request.
     let requests = requests.lock().unwrap().clone();
