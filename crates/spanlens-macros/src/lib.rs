@@ -149,7 +149,7 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
             match &__spanlens_out {
                 ::core::result::Result::Ok(__spanlens_ok) => {
                     if #capture_output && ::spanlens::__private::capturing() {
-                        __spanlens_obs.set_output(&#ok_value);
+                        ::spanlens::__private::set_output(&__spanlens_obs, &#ok_value);
                     }
                 }
                 ::core::result::Result::Err(__spanlens_err) => {
@@ -164,7 +164,7 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
         let value = capture(quote!(&__spanlens_out));
         quote! {
             if #capture_output && ::spanlens::__private::capturing() {
-                __spanlens_obs.set_output(&#value);
+                ::spanlens::__private::set_output(&__spanlens_obs, &#value);
             }
         }
     };

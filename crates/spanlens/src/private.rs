@@ -23,6 +23,11 @@ pub fn start(name: &'static str, ty: ObservationType, input: Option<Value>) -> O
     .start()
 }
 
+/// The function's return value as the output, unless the body set one.
+pub fn set_output(span: &crate::SpanHandle, value: &Value) {
+    span.set_default_output(value);
+}
+
 /// Records `err` on the span: `error.type` = its type name, the message given.
 pub fn record_error<E: ?Sized>(span: &crate::SpanHandle, _err: &E, message: String) {
     span.record_error_as(crate::llm::short_type_name::<E>(), message);

@@ -478,6 +478,18 @@ impl SpanHandle {
         });
     }
 
+    /// [`SpanHandle::set_output`] unless the span already has an output (the `#[observe]`
+    /// return value yields to what the body set).
+    pub(crate) fn set_default_output<T: Serialize + ?Sized>(&self, output: &T) {
+        self.update(|r, state| {
+            let has_output =
+                r.output.is_some() || r.output_messages.is_some() || !r.stream_text.is_empty();
+            if !has_output && let Some(text) = capture::render(state, output) {
+                r.output = Some(text);
+            }
+        });
+    }
+
     /// The messages sent to the model (`gen_ai.input.messages`), masked, unless content capture
     /// is off.
     ///
