@@ -282,6 +282,24 @@ impl LlmSpanBuilder {
         self
     }
 
+    /// The tools offered to the model (`gen_ai.tool.definitions`, a JSON array such as
+    /// `[{"type":"function","name":…,"description":…,"parameters":{…}}]`), masked, unless
+    /// content capture is off.
+    ///
+    /// ```
+    /// let b = spanlens::chat("openai", "gpt-4o").tool_definitions(&serde_json::json!([
+    ///     {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    /// ]));
+    /// ```
+    pub fn tool_definitions<T: Serialize + ?Sized>(mut self, tools: &T) -> Self {
+        if let Some(state) = &self.state
+            && let Some(text) = capture::render(state, tools)
+        {
+            self.attrs.push(KeyValue::new(keys::TOOL_DEFINITIONS, text));
+        }
+        self
+    }
+
     /// Prompt name and version for this call only (see also [`crate::Scope::prompt`]).
     ///
     /// ```

@@ -243,6 +243,19 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     call_out["finish_reason"] = json!("tool_calls");
     assert_eq!(parsed(&plan.output), json!([call_out]));
 
+    // The tools offered (Chat Completions' `function` wrapper flattened, GenAI style).
+    let tools = plan
+        .span_attributes
+        .iter()
+        .find(|(k, _)| k == "gen_ai.tool.definitions")
+        .map(|(_, v)| parsed(v))
+        .expect("tool definitions");
+    assert_eq!(
+        tools,
+        json!([{"type": "function", "name": "get_weather", "description": "Current weather for a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
+    );
+
     // The tool: arguments in, result out.
     assert_eq!(tool.operation, "execute_tool");
     assert_eq!(parsed(&tool.input), json!({"city": "Lisbon"}));

@@ -1,5 +1,8 @@
-//! Traced chat completions for the [`async-openai`](https://docs.rs/async-openai) client
-//! (feature `async-openai`).
+//! Traced calls of the [`async-openai`](https://docs.rs/async-openai) client (feature
+//! `async-openai`): chat completions ([`chat`], [`chat_stream`]), the Responses API
+//! ([`responses`], [`responses_stream`]) and embeddings ([`embeddings`]). Tool definitions
+//! sent with a request are recorded as `gen_ai.tool.definitions`, tool calls and tool results
+//! as message parts.
 //!
 //! [`chat`] and [`chat_stream`] call `client.chat().create(..)` / `.create_stream(..)` inside an
 //! LLM span (see [`crate::chat`]) that records: provider `openai`, the request model,
@@ -47,7 +50,15 @@ use async_openai::types::chat::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{LlmSpan, LlmSpanBuilder, Message, Part, Usage};
+use crate::{LlmSpan, LlmSpanBuilder, Message, Part, SpanHandle, Usage};
+
+mod embeddings;
+mod responses;
+
+pub use embeddings::embeddings;
+pub use responses::{
+    ResponsesStream, record_responses_response, responses, responses_request_span, responses_stream,
+};
 
 /// The provider name recorded by [`chat`] and [`chat_stream`].
 pub const PROVIDER: &str = "openai";
@@ -145,6 +156,9 @@ pub fn request_span(
     if let Some(s) = request.stream {
         b = b.stream(s);
     }
+    if let Some(tools) = &request.tools {
+        b = b.tool_definitions(&chat_tool_definitions(&to_json(tools)));
+    }
     let messages: Vec<Message> = request
         .messages
         .iter()
@@ -153,9 +167,32 @@ pub fn request_span(
     b.input_messages(messages)
 }
 
+/// Chat Completions tools (`[{"type":"function","function":{name,description,parameters}}]`)
+/// → GenAI tool definitions (`[{"type":"function",name,description,parameters}]`).
+fn chat_tool_definitions(tools: &Value) -> Value {
+    let defs = tools
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let mut def = t
+                .get("function")
+                .or_else(|| t.get("custom"))
+                .cloned()
+                .unwrap_or_else(|| t.clone());
+            if let Some(obj) = def.as_object_mut() {
+                let ty = t.get("type").cloned().unwrap_or(Value::from("function"));
+                obj.insert("type".into(), ty);
+            }
+            def
+        })
+        .collect();
+    Value::Array(defs)
+}
+
 /// Records a (non-streaming) response on `span`: response model and id, finish reasons, output
 /// messages, usage.
-pub fn record_response(span: &LlmSpan, response: &CreateChatCompletionResponse) {
+pub fn record_response(span: &SpanHandle, response: &CreateChatCompletionResponse) {
     span.set_response_model(response.model.clone());
     span.set_response_id(response.id.clone());
     let mut reasons = Vec::new();
@@ -178,7 +215,7 @@ pub fn record_response(span: &LlmSpan, response: &CreateChatCompletionResponse) 
 
 /// Records an `async-openai` error on `span` (`error.type` = HTTP status code for API errors,
 /// else the variant name).
-pub fn record_openai_error(span: &LlmSpan, error: &OpenAIError) {
+pub fn record_openai_error(span: &SpanHandle, error: &OpenAIError) {
     let kind = match error {
         OpenAIError::ApiError(e) => e.status_code.as_u16().to_string(),
         OpenAIError::Reqwest(_) => "Reqwest".into(),
