@@ -7,6 +7,17 @@ use serde_json::Value;
 
 use crate::state::State;
 
+/// Whether content is being captured (the SDK is installed with content capture on), for
+/// instrumentation that records content only when asked — e.g. rig:
+/// `CompletionRequest::new(prompt).record_content_telemetry(spanlens::captures_content())`.
+///
+/// ```
+/// assert!(!spanlens::captures_content()); // not installed
+/// ```
+pub fn captures_content() -> bool {
+    crate::state::get().is_some_and(|s| s.capture_content)
+}
+
 /// Captures a value that is not `Serialize` by its `Debug` text, for the setters that take
 /// `Serialize` ([`crate::SpanHandle::set_input`], [`crate::SpanHandle::set_output`],
 /// [`crate::ObservationBuilder::input`]). `#[observe]` does this by itself.
@@ -61,6 +72,71 @@ pub(crate) fn render<T: Serialize + ?Sized>(state: &State, value: &T) -> Option<
             match v {
                 Value::String(s) => Some(s),
                 other => Some(other.to_string()),
+            }
+        }
+    }
+}
+
+/// Attributes that carry prompts, completions or tool payloads in the conventions the collector
+/// reads (GenAI, OpenInference, Langfuse).
+const CONTENT_KEYS: &[&str] = &[
+    crate::keys::INPUT_MESSAGES,
+    crate::keys::OUTPUT_MESSAGES,
+    "gen_ai.system_instructions",
+    crate::keys::TOOL_CALL_ARGUMENTS,
+    crate::keys::TOOL_CALL_RESULT,
+    crate::keys::OBSERVATION_INPUT,
+    crate::keys::OBSERVATION_OUTPUT,
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "input.value",
+    "output.value",
+];
+
+/// The SDK's capture switch and mask, applied at export to the content attributes of spans
+/// recorded by other instrumentation on the SDK's provider (`tracing` spans, e.g. rig's GenAI
+/// spans): dropped when capture is off, every JSON string leaf (or the plain text) masked.
+/// Spanlens's own spans are masked when recorded and pass unchanged.
+pub(crate) struct ForeignContent {
+    capture: bool,
+    mask: Option<Mask>,
+}
+
+impl std::fmt::Debug for ForeignContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForeignContent")
+            .field("capture", &self.capture)
+            .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
+            .finish()
+    }
+}
+
+impl ForeignContent {
+    /// `None` when there is nothing to do (capture on, no mask).
+    pub(crate) fn new(capture: bool, mask: Option<Mask>) -> Option<ForeignContent> {
+        (!capture || mask.is_some()).then_some(ForeignContent { capture, mask })
+    }
+
+    pub(crate) fn apply(&self, spans: &mut [opentelemetry_sdk::trace::SpanData]) {
+        let is_content = |kv: &opentelemetry::KeyValue| CONTENT_KEYS.contains(&kv.key.as_str());
+        for span in spans
+            .iter_mut()
+            .filter(|s| s.instrumentation_scope.name() != crate::setup::SCOPE_NAME)
+        {
+            if !self.capture {
+                span.attributes.retain(|kv| !is_content(kv));
+            } else if let Some(mask) = &self.mask {
+                for kv in span.attributes.iter_mut().filter(|kv| is_content(kv)) {
+                    let text = kv.value.as_str();
+                    let masked = match serde_json::from_str::<Value>(&text) {
+                        Ok(mut json) if json.is_object() || json.is_array() => {
+                            mask_value(&mut json, mask);
+                            json.to_string()
+                        }
+                        _ => mask(&text),
+                    };
+                    kv.value = opentelemetry::Value::from(masked);
+                }
             }
         }
     }

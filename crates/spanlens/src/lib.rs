@@ -99,7 +99,7 @@ mod trace;
 #[cfg(feature = "tracing")]
 mod tracing_bridge;
 
-pub use capture::{DebugText, debug};
+pub use capture::{DebugText, captures_content, debug};
 pub use llm::{LlmSpan, LlmSpanBuilder, LlmStream, Operation, Usage, chat, embeddings, llm};
 pub use message::{Message, Part};
 pub use observe::{

@@ -7,12 +7,8 @@ use serde::Serialize;
 pub use serde_json::{Map, Value};
 
 use crate::observe::{Observation, ObservationType, observation};
-use crate::state;
 
-/// Whether content is being captured right now (SDK installed, capture on).
-pub fn capturing() -> bool {
-    state::get().is_some_and(|s| s.capture_content)
-}
+pub use crate::capture::captures_content as capturing;
 
 pub fn start(name: &'static str, ty: ObservationType, input: Option<Value>) -> Observation {
     let builder = observation(name, ty);

@@ -14,11 +14,14 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
 
-use crate::capture::Mask;
+use crate::capture::{ForeignContent, Mask};
 use crate::scope::ScopeProcessor;
 use crate::score::{Score, ScoreClient};
 use crate::state::{self, Installed, State};
 use crate::tls::{self, ExtraCa};
+
+/// Instrumentation scope of the SDK's own spans.
+pub(crate) const SCOPE_NAME: &str = "spanlens";
 
 /// OTLP transport.
 ///
@@ -509,6 +512,7 @@ impl SpanlensBuilder {
         let exporter = OnOwnRuntime {
             inner: exporter,
             rt: rt.clone(),
+            foreign_content: ForeignContent::new(self.capture_content, self.mask.clone()),
         };
         let batch = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
@@ -532,7 +536,7 @@ impl SpanlensBuilder {
             .with_resource(self.resource())
             .build();
         let tracer = provider.tracer_with_scope(
-            opentelemetry::InstrumentationScope::builder("spanlens")
+            opentelemetry::InstrumentationScope::builder(SCOPE_NAME)
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
         );
@@ -822,15 +826,20 @@ impl Drop for OwnedRuntime {
 
 /// Runs the OTLP exporter on the SDK's own one-thread runtime: the batch processor's background
 /// thread blocks on it, so exports never need — or stall — the application's runtime (a
-/// current-thread runtime included).
+/// current-thread runtime included). Before export, other instrumentation's content follows
+/// the SDK's capture switch and mask ([`ForeignContent`]).
 #[derive(Debug)]
 struct OnOwnRuntime<E> {
     inner: E,
     rt: Arc<OwnedRuntime>,
+    foreign_content: Option<ForeignContent>,
 }
 
 impl<E: SpanExporter> SpanExporter for OnOwnRuntime<E> {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+    fn export(&self, mut batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        if let Some(policy) = &self.foreign_content {
+            policy.apply(&mut batch);
+        }
         std::future::ready(self.rt.block_on(self.inner.export(batch)))
     }
 
