@@ -157,8 +157,9 @@ impl Pipeline {
         Ok((pipeline, PipelineTasks { tasks, stop }))
     }
 
-    /// Enqueues a chunk or says why not, without waiting: a full queue is the client's signal
-    /// to back off (HTTP 429 / gRPC UNAVAILABLE), never a reason to grow.
+    /// Enqueues a chunk or says why not, without waiting: a full queue (HTTP 429 / gRPC
+    /// RESOURCE_EXHAUSTED) or spool (503 / UNAVAILABLE) is the client's signal to back off,
+    /// never a reason to grow.
     pub fn try_submit(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
         if chunk.rows == 0 {
             return Ok(());

@@ -243,9 +243,13 @@ async fn handle_export<S: Signal>(
 fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
     match e {
         IngestError::BadRequest(m) => Failure::new(StatusCode::BAD_REQUEST, encoding, m),
-        IngestError::Backpressure(e) => Failure {
+        IngestError::Busy(m) => Failure {
             retry_after: Some(1),
-            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, e.to_string())
+            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, m)
+        },
+        IngestError::Unavailable(m) => Failure {
+            retry_after: Some(5),
+            ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, encoding, m)
         },
         IngestError::Unauthenticated(e) => {
             Failure::new(StatusCode::UNAUTHORIZED, encoding, e.to_string())
