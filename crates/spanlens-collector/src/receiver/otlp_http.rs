@@ -123,8 +123,22 @@ impl IntoResponse for Failure {
     }
 }
 
+/// Ready when the spool can take writes and ClickHouse answers.
 async fn readyz(State(state): State<HttpState>) -> Response {
-    match state.ingest.clickhouse.ping().await {
+    let pipeline = state.ingest.pipeline.clone();
+    let spool = tokio::task::spawn_blocking(move || pipeline.check_spool())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let clickhouse = async {
+        state
+            .ingest
+            .clickhouse
+            .ping()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match spool.and(clickhouse.await) {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
     }
@@ -139,6 +153,9 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         "# HELP spanlens_spool_bytes Bytes of the on-disk spool not yet deleted.\n# TYPE spanlens_spool_bytes gauge\nspanlens_spool_bytes {}\n",
         pipeline.spool_bytes()
     ));
+    if let Some(stats) = pipeline.spool_stats() {
+        text.push_str(&stats.render());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
