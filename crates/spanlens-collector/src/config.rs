@@ -73,10 +73,12 @@ pub struct ReceiverConfig {
     pub grpc_listen: SocketAddr,
     /// OTLP/HTTP listen address (also /healthz, /readyz). Default 127.0.0.1:4318.
     pub http_listen: SocketAddr,
-    /// Largest accepted request body, after gzip decompression. Default 16 MiB.
+    /// Largest accepted request: an HTTP body after gzip decompression (past it 413), a gRPC
+    /// message (past it OUT_OF_RANGE). Default 16 MiB.
     pub max_body_bytes: usize,
-    /// Memory budget for OTLP/HTTP requests being read and decoded at once (each reserves
-    /// three times its body size); past it requests get 429 + Retry-After instead of memory.
+    /// Memory budget for requests being read and handled at once, shared by every HTTP and
+    /// gRPC connection (each reserves three times its body size); past it requests get HTTP
+    /// 429 + Retry-After / gRPC RESOURCE_EXHAUSTED with RetryInfo instead of memory.
     /// Default 256 MiB.
     pub max_inflight_bytes: usize,
 }
