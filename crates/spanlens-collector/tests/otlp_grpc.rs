@@ -98,3 +98,37 @@ async fn grpc_shares_the_in_flight_budget_and_answers_resource_exhausted() {
     assert_agent_with_chat(&rows, 1);
     t.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_spool_answers_unavailable_on_grpc_and_503_on_http() {
+    let mut config = support::test_config("spool_full");
+    // No ClickHouse behind it (nothing drains), and a spool smaller than two requests.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.clickhouse.url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    config.clickhouse.migrate_on_start = false;
+    config.pipeline.spool_max_bytes = 8192;
+    config.pipeline.spool_segment_bytes = 4096;
+    let t = TestCollector::start_with(config).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", t.grpc_addr()))
+        .await
+        .unwrap();
+    let mut request = otlp::agent_with_chat(1);
+    request.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(otlp::s("padding", &"p".repeat(5_000)));
+    client.export(request.clone()).await.unwrap();
+    let status = client.export(request.clone()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("spool full"), "{status:?}");
+
+    let (status, headers, reply) = support::post(
+        &t.http_url("/v1/traces"),
+        &[("content-type", "application/x-protobuf")],
+        prost::Message::encode_to_vec(&request),
+    )
+    .await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&reply));
+    assert_eq!(headers["retry-after"], "5");
+    t.shutdown().await;
+}
