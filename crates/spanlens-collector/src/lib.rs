@@ -10,3 +10,4 @@ pub mod normalize;
 pub mod pipeline;
 pub mod receiver;
 pub mod storage;
+pub mod tls;

@@ -58,7 +58,9 @@ impl TestCollector {
         let collector = Collector::start(config.clone())
             .await
             .expect("collector starts");
-        let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
+        let ch = server_client(&config.clickhouse)
+            .unwrap()
+            .with_database(&config.clickhouse.database);
         TestCollector {
             collector,
             config,
