@@ -5,6 +5,8 @@ pub mod auth;
 pub mod collector;
 pub mod config;
 pub mod enrich;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
