@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
@@ -73,41 +72,15 @@ async fn python_send(
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    tokio::task::spawn_blocking(move || run_sender(&args, &env))
-        .await
-        .unwrap()
-}
-
-fn run_sender(
-    [protocol, endpoint, tag]: &[String; 3],
-    env: &[(String, String)],
-) -> Result<String, String> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/send_genai.py"
-    );
-    let python = std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON (set by tests/run.sh)");
-    let out = Command::new(python)
-        .args([
-            script,
-            "--protocol",
-            protocol,
-            "--endpoint",
-            endpoint,
-            "--tag",
-            tag,
-        ])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        // requests lets these override the exporter's CA file; some machines set them.
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("CURL_CA_BUNDLE")
-        .output()
-        .expect("run python sender");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    Ok(reply["trace_id"].as_str().unwrap().to_string())
+    tokio::task::spawn_blocking(move || {
+        let [protocol, endpoint, tag] = &args;
+        let args = ["--protocol", protocol, "--endpoint", endpoint, "--tag", tag];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        support::run_python("send_genai.py", &args, &env)
+    })
+    .await
+    .unwrap()
+    .map(|reply| reply["trace_id"].as_str().unwrap().to_string())
 }
 
 async fn models_of(t: &TestCollector, trace: &str) -> Vec<String> {
