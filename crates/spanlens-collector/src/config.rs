@@ -73,12 +73,22 @@ pub struct ReceiverConfig {
     pub grpc_listen: SocketAddr,
     /// OTLP/HTTP listen address (also /healthz, /readyz). Default 127.0.0.1:4318.
     pub http_listen: SocketAddr,
-    /// Largest accepted request body, after gzip decompression. Default 16 MiB.
+    /// Largest accepted request: an HTTP body after gzip decompression (past it 413), a gRPC
+    /// message (past it OUT_OF_RANGE). Default 16 MiB.
     pub max_body_bytes: usize,
-    /// Memory budget for OTLP/HTTP requests being read and decoded at once (each reserves
-    /// three times its body size); past it requests get 429 + Retry-After instead of memory.
+    /// Memory budget for requests being read and handled at once, shared by every HTTP and
+    /// gRPC connection (each reserves three times its body size); past it requests get HTTP
+    /// 429 + Retry-After / gRPC RESOURCE_EXHAUSTED with RetryInfo instead of memory.
     /// Default 256 MiB.
     pub max_inflight_bytes: usize,
+    /// PEM certificate chain: when set, both receivers serve TLS only (HTTP and gRPC).
+    /// Default empty (plain TCP).
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: String,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one of them
+    /// (mutual TLS). Default empty.
+    pub tls_client_ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,6 +109,9 @@ pub struct ClickHouseConfig {
     pub migrate_on_start: bool,
     /// Per-insert timeout in milliseconds. Default 30000.
     pub insert_timeout_ms: u64,
+    /// PEM CA certificates to verify an https `url` against. Default empty: the bundled
+    /// Mozilla roots.
+    pub tls_ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,6 +127,9 @@ pub struct PipelineConfig {
     pub spool_dir: String,
     /// Disk the spool may use; when full, receivers answer 503 / UNAVAILABLE. Default 1 GiB.
     pub spool_max_bytes: u64,
+    /// Size at which a spool segment file is sealed and the next one started; committed
+    /// segments are deleted whole, so smaller segments free disk sooner. Default 64 MiB.
+    pub spool_segment_bytes: u64,
     /// When the reply is sent: "durable" (default) after the spool write is fsynced; "fast"
     /// after it reaches the operating system (survives a collector crash, not a power loss).
     pub ack: AckMode,
@@ -170,6 +186,9 @@ impl Default for ReceiverConfig {
             http_listen: ([127, 0, 0, 1], 4318).into(),
             max_body_bytes: 16 << 20,
             max_inflight_bytes: 256 << 20,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_client_ca_file: String::new(),
         }
     }
 }
@@ -185,6 +204,7 @@ impl Default for ClickHouseConfig {
             retention_days: 0,
             migrate_on_start: true,
             insert_timeout_ms: 30_000,
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -195,6 +215,7 @@ impl Default for PipelineConfig {
             queue_max_bytes: 256 << 20,
             spool_dir: ".data/spool".into(),
             spool_max_bytes: 1 << 30,
+            spool_segment_bytes: 64 << 20,
             ack: AckMode::Durable,
             batch_max_rows: 20_000,
             batch_max_bytes: 16 << 20,
@@ -280,6 +301,11 @@ impl Config {
         if p.queue_max_bytes < p.batch_max_bytes {
             return invalid("pipeline.queue_max_bytes must be >= pipeline.batch_max_bytes");
         }
+        if p.spool_segment_bytes < 4096 || p.spool_segment_bytes > p.spool_max_bytes {
+            return invalid(
+                "pipeline.spool_segment_bytes must be >= 4096 and <= pipeline.spool_max_bytes",
+            );
+        }
         if p.content_join_window_ms > 600_000 {
             return invalid(
                 "pipeline.content_join_window_ms must be <= 600000 (10 minutes): held spans are not yet written",
@@ -290,6 +316,15 @@ impl Config {
         {
             return invalid(
                 "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)",
+            );
+        }
+        let r = &self.receiver;
+        if r.tls_cert_file.is_empty() != r.tls_key_file.is_empty() {
+            return invalid("receiver.tls_cert_file and receiver.tls_key_file go together");
+        }
+        if !r.tls_client_ca_file.is_empty() && r.tls_cert_file.is_empty() {
+            return invalid(
+                "receiver.tls_client_ca_file needs receiver.tls_cert_file and tls_key_file",
             );
         }
         if self.receiver.max_body_bytes == 0 {

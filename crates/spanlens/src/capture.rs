@@ -125,21 +125,39 @@ impl ForeignContent {
         {
             if !self.capture {
                 span.attributes.retain(|kv| !is_content(kv));
+                // Content sent as events (older GenAI conventions: gen_ai.user.message, …).
+                span.events
+                    .events
+                    .retain(|e| !e.name.starts_with("gen_ai."));
             } else if let Some(mask) = &self.mask {
                 for kv in span.attributes.iter_mut().filter(|kv| is_content(kv)) {
-                    let text = kv.value.as_str();
-                    let masked = match serde_json::from_str::<Value>(&text) {
-                        Ok(mut json) if json.is_object() || json.is_array() => {
-                            mask_value(&mut json, mask);
-                            json.to_string()
+                    kv.value = masked(&kv.value, mask);
+                }
+                // Events are free text (`tracing` events, content events): every string masked.
+                for event in &mut span.events.events {
+                    event.name = mask(&event.name).into();
+                    for kv in &mut event.attributes {
+                        if let opentelemetry::Value::String(_) = kv.value {
+                            kv.value = masked(&kv.value, mask);
                         }
-                        _ => mask(&text),
-                    };
-                    kv.value = opentelemetry::Value::from(masked);
+                    }
                 }
             }
         }
     }
+}
+
+/// A string attribute value masked: every string leaf of a JSON object or array, else the text.
+fn masked(value: &opentelemetry::Value, mask: &Mask) -> opentelemetry::Value {
+    let text = value.as_str();
+    let masked = match serde_json::from_str::<Value>(&text) {
+        Ok(mut json) if json.is_object() || json.is_array() => {
+            mask_value(&mut json, mask);
+            json.to_string()
+        }
+        _ => mask(&text),
+    };
+    opentelemetry::Value::from(masked)
 }
 
 #[cfg(test)]

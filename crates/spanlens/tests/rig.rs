@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use rig_core::completion::CompletionRequest;
-use rig_core::providers::openai::OpenAIConfig;
+use rig_core::client::CompletionClient as _;
+use rig_core::completion::CompletionModel as _;
+use rig_core::providers::openai;
 use serde_json::{Value, json};
 use spanlens::ObservationType;
 use spanlens_collector::storage::row::SpanRow;
@@ -24,10 +25,10 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 const RESPONSE_MODEL: &str = "gpt-4o-mini-2024-07-18";
 
-/// The fake `/v1/chat/completions` (JSON); request bodies are kept.
+/// The fake `/v1/responses` (JSON); request bodies are kept.
 async fn start_fake_openai(requests: Arc<Mutex<Vec<Value>>>) -> String {
     let app = axum::Router::new().route(
-        "/v1/chat/completions",
+        "/v1/responses",
         axum::routing::post(move |body: Bytes| {
             let requests = requests.clone();
             async move {
@@ -36,11 +37,14 @@ async fn start_fake_openai(requests: Arc<Mutex<Vec<Value>>>) -> String {
                     .unwrap()
                     .push(serde_json::from_slice(&body).unwrap());
                 let body = json!({
-                    "id": "chatcmpl-rig-1", "object": "chat.completion", "created": 1_764_000_000,
-                    "model": RESPONSE_MODEL,
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                        "role": "assistant", "content": "Lisbon: sunny. Your code secret-42 is safe."}}],
-                    "usage": {"prompt_tokens": 31, "completion_tokens": 11, "total_tokens": 42}
+                    "id": "resp_rig_1", "object": "response", "created_at": 1_764_000_000,
+                    "status": "completed", "model": RESPONSE_MODEL,
+                    "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                                "content": [{"type": "output_text", "annotations": [],
+                                             "text": "Lisbon: sunny. Your code secret-42 is safe."}]}],
+                    "usage": {"input_tokens": 31, "input_tokens_details": {"cached_tokens": 0},
+                              "output_tokens": 11, "output_tokens_details": {"reasoning_tokens": 0},
+                              "total_tokens": 42}
                 });
                 ([(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string())
             }
@@ -75,16 +79,23 @@ async fn rig_calls_become_llm_rows_under_sdk_spans() {
     )
     .expect("subscriber");
 
-    let openai = OpenAIConfig::new("sk-fake").with_base_url(base).client();
-    let model = openai.chat("gpt-4o-mini");
+    let client = openai::Client::builder()
+        .api_key("sk-fake")
+        .base_url(&base)
+        .build()
+        .expect("rig client"); // the Responses API
+    let model = client.completion_model("gpt-4o-mini");
     let answer = spanlens::observe("trip_agent", ObservationType::Agent, async {
         spanlens::current_trace()
             .set_session_id("sess-rig")
             .set_user_id("user-rig");
-        let request = CompletionRequest::new("Weather in Lisbon? My code is secret-42.")
-            .preamble("Be brief. Never repeat the code secret-42.")
-            .record_content_telemetry(spanlens::captures_content());
-        model.call(request).await
+        let mut request = model
+            .completion_request("Weather in Lisbon? My code is secret-42.")
+            .record_content_telemetry(spanlens::captures_content())
+            .build();
+        // rig's telemetry reads the system instructions from the (legacy) `preamble` field only.
+        request.preamble = Some("Be brief. Never repeat the code secret-42.".into());
+        model.completion(request).await
     })
     .await
     .expect("rig call");
@@ -112,7 +123,7 @@ async fn rig_calls_become_llm_rows_under_sdk_spans() {
         (llm.request_model.as_str(), llm.response_model.as_str()),
         ("gpt-4o-mini", RESPONSE_MODEL)
     );
-    assert_eq!(llm.response_id, "chatcmpl-rig-1");
+    assert_eq!(llm.response_id, "resp_rig_1");
     assert_eq!((llm.input_tokens, llm.output_tokens), (Some(31), Some(11)));
     assert!(llm.total_cost.is_some(), "priced");
     for r in [agent, llm] {
@@ -123,13 +134,22 @@ async fn rig_calls_become_llm_rows_under_sdk_spans() {
             r.name
         );
     }
-    // rig 0.44 records the system instructions of every call (content opt-in or not) and, in
-    // its core completion path, not the messages: the instructions arrive, masked by the SDK
+    // With content opted in, rig (0.41, Responses API) records the system instructions of a
+    // direct model call (messages only through its agent APIs): they arrive masked by the SDK
     // before they left the process.
     assert_eq!(
         llm.input,
         json!([{"type": "text", "content": "Be brief. Never repeat the code [masked]."}])
             .to_string()
+    );
+    // Also in rig's own `tracing` events (its TRACE log of the response body became a span
+    // event: no level filter in this test).
+    assert!(
+        llm.events_name
+            .iter()
+            .any(|e| e.contains("[masked] is safe")),
+        "{:?}",
+        llm.events_name
     );
     let everything = format!("{llm:?}");
     assert!(!everything.contains("secret-42"), "{everything}");
