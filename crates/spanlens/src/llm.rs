@@ -243,7 +243,7 @@ impl LlmSpanBuilder {
     }
 
     /// Marks the call as streamed (`gen_ai.request.stream`). Calling
-    /// [`LlmSpan::mark_first_token`] or [`LlmSpan::record_chunk`] implies it.
+    /// [`SpanHandle::mark_first_token`] or [`SpanHandle::record_chunk`] implies it.
     ///
     /// ```
     /// let b = spanlens::chat("openai", "gpt-4o").stream(true);

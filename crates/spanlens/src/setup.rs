@@ -394,7 +394,7 @@ impl SpanlensBuilder {
         self
     }
 
-    /// Base URL of the collector's HTTP port, for [`Spanlens::score`] (default: the endpoint
+    /// Base URL of the collector's HTTP port, for [`crate::score`] (default: the endpoint
     /// when the protocol is HTTP; with gRPC, the endpoint with port 4317 replaced by 4318).
     ///
     /// ```
