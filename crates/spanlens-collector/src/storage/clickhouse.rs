@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clickhouse::{Client, Compression};
 
-use crate::config::ClickHouseConfig;
+use crate::config::{ClickHouseConfig, DistributedInsert, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -19,7 +19,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    fn from_client(err: clickhouse::error::Error) -> StorageError {
+    pub(crate) fn from_client(err: clickhouse::error::Error) -> StorageError {
         let text = err.to_string();
         match parse_exception_code(&text) {
             Some(code) => StorageError::Server {
@@ -75,10 +75,25 @@ pub struct ClickHouse {
     insert_timeout: Duration,
 }
 
+/// `insert_distributed_sync` for inserts into Distributed tables (sharded topology only; see
+/// `ClickHouseConfig::distributed_insert`): foreground inserts reach the shards before the
+/// reply, so the batch's deduplication token protects a retry.
+fn distributed_insert_setting(config: &ClickHouseConfig) -> Option<&'static str> {
+    match (config.topology, config.distributed_insert) {
+        (Topology::Sharded, DistributedInsert::Foreground) => Some("1"),
+        (Topology::Sharded, DistributedInsert::Background) => Some("0"),
+        _ => None,
+    }
+}
+
 impl ClickHouse {
     pub fn new(config: &ClickHouseConfig) -> ClickHouse {
+        let client = server_client(config).with_database(&config.database);
         ClickHouse {
-            client: server_client(config).with_database(&config.database),
+            client: match distributed_insert_setting(config) {
+                Some(sync) => client.with_setting("insert_distributed_sync", sync),
+                None => client,
+            },
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
         }
     }
