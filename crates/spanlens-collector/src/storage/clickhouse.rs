@@ -156,6 +156,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn distributed_insert_mode_only_for_sharded() {
+        let config = |topology, distributed_insert| ClickHouseConfig {
+            topology,
+            distributed_insert,
+            ..ClickHouseConfig::default()
+        };
+        let (fg, bg) = (DistributedInsert::Foreground, DistributedInsert::Background);
+        let cases = [
+            (Topology::Single, bg, None),
+            (Topology::Replicated, bg, None),
+            (Topology::Sharded, fg, Some("1")),
+            (Topology::Sharded, bg, Some("0")),
+        ];
+        for (topology, mode, expected) in cases {
+            assert_eq!(
+                distributed_insert_setting(&config(topology, mode)),
+                expected
+            );
+        }
+    }
+
+    #[test]
     fn classifies_server_codes() {
         assert_eq!(
             parse_exception_code("bad response: Code: 60. DB::Exception: x"),
