@@ -393,7 +393,9 @@ pub async fn wait_for_schema(
 }
 
 /// A client for DDL: in a cluster, ON CLUSTER statements wait up to `ddl_timeout_s` for every
-/// host and fail if any host failed.
+/// host and fail if any host failed. The reply of an ON CLUSTER statement streams one row per
+/// host, so the server must hold it until the end (`wait_end_of_query`): otherwise a host's
+/// failure arrives after a 200 status, inside the body.
 fn ddl_client(config: &ClickHouseConfig) -> Client {
     let client = server_client(config);
     match config.topology {
@@ -403,7 +405,8 @@ fn ddl_client(config: &ClickHouseConfig) -> Client {
                 "distributed_ddl_task_timeout",
                 config.ddl_timeout_s.to_string(),
             )
-            .with_setting("distributed_ddl_output_mode", "throw"),
+            .with_setting("distributed_ddl_output_mode", "throw")
+            .with_setting("wait_end_of_query", "1"),
     }
 }
 
