@@ -113,10 +113,6 @@ impl Renderer {
         }
     }
 
-    pub fn topology(&self) -> Topology {
-        self.topology
-    }
-
     /// The statements of one migration file, rendered for the topology, in order.
     pub fn render_file(&mut self, file: &str, sql: &str) -> Result<Vec<String>, RenderError> {
         let mut out = Vec::new();
@@ -127,7 +123,7 @@ impl Renderer {
     }
 
     /// One statement's rendering (sharded CREATE / ALTER / DROP of a table yield two).
-    pub fn render(&mut self, file: &str, statement: &str) -> Result<Vec<String>, RenderError> {
+    fn render(&mut self, file: &str, statement: &str) -> Result<Vec<String>, RenderError> {
         let refuse = |reason: &str| RenderError {
             file: file.to_string(),
             topology: self.topology,
@@ -414,7 +410,7 @@ fn split_top_level(s: &str) -> Vec<&str> {
 
 /// Splits a migration file into statements: `;` at the end of a line ends one; `--` comment
 /// lines are dropped. (Migrations keep `;` out of string literals.)
-pub fn statements(sql: &str) -> Vec<String> {
+fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in sql.lines() {
