@@ -7,8 +7,10 @@ A new migration changes the renderings: look at the diff, then bless them with
     SPANLENS_BLESS=1 tests/deploy/run.sh test_schema_topologies
 (the single topology must stay exactly the files as written)."""
 
+import json
 import os
 import re
+import sys
 import unittest
 from pathlib import Path
 
@@ -110,6 +112,24 @@ class SchemaTopologyTest(unittest.TestCase):
         # schema_migrations is one table for the whole cluster: no {shard} in its Keeper path.
         [bookkeeping] = re.findall(r"CREATE TABLE IF NOT EXISTS spanlens\.schema_migrations .*?;", sharded)
         self.assertIn("'/clickhouse/tables/spanlens_shared/{database}/{table}', '{shard}-{replica}'", bookkeeping)
+
+    def test_sharded_layout_runs_in_the_engine_and_answers_as_single(self):
+        # sharded_engine.py runs the sharded DDL in chDB (only ON CLUSTER and the Keeper paths taken
+        # out), inserts through the Distributed tables, and asks the rollups and views the
+        # dashboards read; every answer must equal the single topology's.
+        out = run([sys.executable, Path(__file__).parent / "sharded_engine.py", collector_bin()],
+                  env={"PATH": os.environ["PATH"]}, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        result = json.loads(out.stdout)
+        engines = dict(result["tables"])
+        self.assertEqual(engines["spans"], "Distributed")
+        self.assertEqual(engines["spans_1m_local"], "AggregatingMergeTree")
+        for query, (sharded, single) in result["queries"].items():
+            with self.subTest(query=query[:70]):
+                self.assertTrue(single.strip(), "no rows: the check would prove nothing")
+                self.assertEqual(sharded, single)
+        self.assertEqual(result["queries"][next(q for q in result["queries"] if q.endswith(".otel_traces"))][0],
+                         "60,1830000000,30\n")
 
 
 if __name__ == "__main__":
