@@ -3,6 +3,7 @@ without a daemon) and by what they must wire together."""
 
 import json
 import os
+import xml.etree.ElementTree as ET
 import re
 import tempfile
 import unittest
@@ -47,6 +48,17 @@ class ComposeTest(unittest.TestCase):
             out = compose(f.name, "config", "--quiet")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("restrat", out.stderr)
+
+    def test_server_configs_are_well_formed(self):
+        files = sorted(COMPOSE.glob("**/*.xml"))
+        self.assertEqual(len(files), 8)
+        for path in files:
+            with self.subTest(file=path.name):
+                self.assertEqual(ET.parse(path).getroot().tag, "clickhouse")
+        ttl_tables = {e.tag for e in ET.parse(COMPOSE / "clickhouse/system-logs.xml").getroot() if e.find("ttl") is not None}
+        self.assertLessEqual({"query_log", "part_log", "trace_log", "metric_log", "asynchronous_metric_log"}, ttl_tables)
+        # Naming a log the stock config leaves off would turn it on.
+        self.assertFalse(ttl_tables & {"session_log", "zookeeper_log", "text_log"})
 
     def test_single_node_product(self):
         services = resolved("compose.yaml")["services"]

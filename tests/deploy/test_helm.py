@@ -10,6 +10,7 @@ import re
 import tempfile
 import tomllib
 import unittest
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import kubernetes_validate
@@ -252,6 +253,8 @@ class ChartTest(unittest.TestCase):
         server_xml = one(docs, "ConfigMap", "clickhouse")["data"]["spanlens.xml"]
         self.assertIn("<query_log>\n    <ttl>event_date + INTERVAL 3 DAY DELETE</ttl>", server_xml)
         self.assertIn("<part_log>", server_xml)
+        ttl = {e.tag: e.findtext("ttl") for e in ET.fromstring(server_xml)}
+        self.assertEqual(ttl["opentelemetry_span_log"], "finish_date + INTERVAL 3 DAY DELETE")
         self.assertEqual(config_toml(docs)["clickhouse"]["url"], "http://sl-spanlens-clickhouse:8123")
         env = {e["name"]: e for e in pod_spec(ch)["containers"][0]["env"]}
         self.assertEqual(env["CLICKHOUSE_PASSWORD"]["valueFrom"]["secretKeyRef"], {"name": "sl-spanlens", "key": "clickhouse-password"})
