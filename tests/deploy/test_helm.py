@@ -278,6 +278,18 @@ class ChartTest(unittest.TestCase):
                     render(f.name)
                 self.assertIn(message, str(refused.exception))
 
+    def test_packaged_chart_carries_the_dashboards(self):
+        # dashboards/ in the chart is a link to the repository's; the package must contain the files.
+        with tempfile.TemporaryDirectory() as tmp:
+            out = helm("package", CHART, "-d", tmp)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            [package] = Path(tmp).glob("spanlens-*.tgz")
+            out = helm("template", "sl", package, "-f", CI["external-secret"])
+            self.assertEqual(out.returncode, 0, out.stderr)
+        docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+        dashboards = [cm for cm in of_kind(docs, "ConfigMap") if "grafana_dashboard" in cm["metadata"].get("labels", {})]
+        self.assertEqual(len(dashboards), len(list((REPO / "dashboards").glob("*.json"))))
+
     def test_notes_say_how_to_send_otlp(self):
         out = helm("install", "sl", CHART, "--namespace", "obs", "--dry-run=client", "-f", CI["default"])
         self.assertEqual(out.returncode, 0, out.stderr)
