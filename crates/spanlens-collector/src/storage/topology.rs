@@ -124,12 +124,7 @@ impl Renderer {
 
     /// One statement's rendering (sharded CREATE / ALTER / DROP of a table yield two).
     fn render(&mut self, file: &str, statement: &str) -> Result<Vec<String>, RenderError> {
-        let refuse = |reason: &str| RenderError {
-            file: file.to_string(),
-            topology: self.topology,
-            head: statement.chars().take(60).collect(),
-            reason: reason.to_string(),
-        };
+        let refuse = |reason: &str| self.refusal(file, statement, reason);
         if self.topology == Topology::Single {
             return Ok(vec![statement.to_string()]);
         }
@@ -185,16 +180,20 @@ impl Renderer {
         if self.topology == Topology::Single {
             return Ok(vec![statement.to_string()]);
         }
-        let refuse = |reason: String| RenderError {
+        let refuse = |reason: &str| self.refusal(file, statement, reason);
+        let c = ALTER
+            .captures(statement)
+            .ok_or_else(|| refuse("not an ALTER TABLE statement"))?;
+        self.alter(&c[1], &c[2]).map_err(|r| refuse(&r))
+    }
+
+    fn refusal(&self, file: &str, statement: &str, reason: &str) -> RenderError {
+        RenderError {
             file: file.to_string(),
             topology: self.topology,
             head: statement.chars().take(60).collect(),
-            reason,
-        };
-        let c = ALTER
-            .captures(statement)
-            .ok_or_else(|| refuse("not an ALTER TABLE statement".into()))?;
-        self.alter(&c[1], &c[2]).map_err(refuse)
+            reason: reason.to_string(),
+        }
     }
 
     /// The physical table holding a table's rows on this server (the `_local` one when sharded).
