@@ -42,6 +42,12 @@ class ChartTest(unittest.TestCase):
             ["autoscaling", "bundled-clickhouse", "cluster-sharded", "default", "external-secret", "hardened"],
         )
 
+    def test_chart_renders_offline(self):
+        chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+        self.assertEqual(chart["apiVersion"], "v2")
+        self.assertNotIn("dependencies", chart)  # no remote subcharts: rendering needs no network
+        self.assertFalse((CHART / "charts").exists())
+
     def test_lint_strict(self):
         for name, path in CI.items():
             with self.subTest(values=name):
