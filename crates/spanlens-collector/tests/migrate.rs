@@ -21,6 +21,7 @@ fn config(prefix: &str) -> ClickHouseConfig {
 
 async fn drop_database(config: &ClickHouseConfig) {
     server_client(config)
+        .unwrap()
         .query(&format!("DROP DATABASE IF EXISTS {}", config.database))
         .execute()
         .await
@@ -38,7 +39,9 @@ async fn two_migrators_at_once_apply_each_migration_once() {
         "{a:?} {b:?}"
     );
     assert_eq!(a.already_applied + b.already_applied, MIGRATIONS.len());
-    let ch = server_client(&config).with_database(&config.database);
+    let ch = server_client(&config)
+        .unwrap()
+        .with_database(&config.database);
     let (rows, versions): (u64, u64) = ch
         .query("SELECT count(), uniqExact(version) FROM schema_migrations")
         .fetch_one()
@@ -61,7 +64,7 @@ async fn two_migrators_at_once_apply_each_migration_once() {
 async fn a_held_lock_is_waited_for_then_named() {
     let mut config = config("mig_lock");
     config.migrate_lock_wait_s = 1;
-    let server = server_client(&config);
+    let server = server_client(&config).unwrap();
     server
         .query(&format!("CREATE DATABASE {}", config.database))
         .execute()

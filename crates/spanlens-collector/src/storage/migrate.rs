@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Client;
 
 use crate::config::{ClickHouseConfig, Topology};
-use crate::storage::clickhouse::{StorageError, server_client};
+use crate::storage::clickhouse::{StorageError, error_chain, server_client};
 use crate::storage::topology::{RenderError, Renderer};
 
 pub struct Migration {
@@ -39,7 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("migration {name} failed: {source}")]
+    #[error("migration {name} failed: {}", error_chain(source))]
     Statement {
         name: String,
         source: clickhouse::error::Error,
@@ -72,8 +72,10 @@ pub enum MigrateError {
     NotReady { waited_s: u64, missing: String },
     #[error("cannot take the migration lock: {0}")]
     Lock(StorageError),
-    #[error("cannot reach ClickHouse to migrate: {0}")]
+    #[error("cannot reach ClickHouse to migrate: {}", error_chain(.0))]
     Client(#[from] clickhouse::error::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// What `migrate` did.
@@ -148,7 +150,7 @@ fn topology_comment(topology: Topology) -> String {
 /// `retention_days` (0 removes it).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, MigrateError> {
     let (rendered, renderer) = render_migrations(config)?;
-    let server = ddl_client(config);
+    let server = ddl_client(config)?;
     check_topology(&server, config).await?;
     let [create_database, create_table] = <[String; 2]>::try_from(bookkeeping_statements(config))
         .expect("two bookkeeping statements");
@@ -353,7 +355,7 @@ pub async fn wait_for_schema(
     config: &ClickHouseConfig,
     timeout: Duration,
 ) -> Result<(), MigrateError> {
-    let client = server_client(config).with_database(&config.database);
+    let client = server_client(config)?.with_database(&config.database);
     let start = Instant::now();
     loop {
         // Until the migrator created them, the database or the table may not exist: that is
@@ -396,9 +398,9 @@ pub async fn wait_for_schema(
 /// host and fail if any host failed. The reply of an ON CLUSTER statement streams one row per
 /// host, so the server must hold it until the end (`wait_end_of_query`): otherwise a host's
 /// failure arrives after a 200 status, inside the body.
-fn ddl_client(config: &ClickHouseConfig) -> Client {
-    let client = server_client(config);
-    match config.topology {
+fn ddl_client(config: &ClickHouseConfig) -> Result<Client, crate::tls::TlsError> {
+    let client = server_client(config)?;
+    Ok(match config.topology {
         Topology::Single => client,
         _ => client
             .with_setting(
@@ -407,7 +409,7 @@ fn ddl_client(config: &ClickHouseConfig) -> Client {
             )
             .with_setting("distributed_ddl_output_mode", "throw")
             .with_setting("wait_end_of_query", "1"),
-    }
+    })
 }
 
 async fn run(client: &Client, name: &str, sql: &str) -> Result<(), MigrateError> {
