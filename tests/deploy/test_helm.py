@@ -153,6 +153,32 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(hpa["spec"]["scaleTargetRef"], {"apiVersion": "apps/v1", "kind": "Deployment", "name": "sl-spanlens"})
         self.assertEqual((hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]), (2, 8))
 
+    def test_tls_from_secrets(self):
+        docs = self.rendered["hardened"]
+        config = config_toml(docs)
+        self.assertEqual((config["receiver"]["tls_cert_file"], config["receiver"]["tls_key_file"]),
+                         ("/etc/spanlens-tls/receiver.crt", "/etc/spanlens-tls/receiver.key"))
+        self.assertEqual(config["clickhouse"]["tls_ca_file"], "/etc/spanlens-tls/clickhouse-ca.pem")
+        self.assertNotIn("tls_client_ca_file", config["receiver"])
+        for workload in (one(docs, "StatefulSet", "spanlens"), one(docs, "Job", "migrate")):
+            [tls] = [v for v in pod_spec(workload)["volumes"] if v["name"] == "tls"]
+            files = {item["path"]: (src["secret"]["name"], item["key"])
+                     for src in tls["projected"]["sources"] for item in src["secret"]["items"]}
+            self.assertEqual(files, {"receiver.crt": ("spanlens-otlp-tls", "tls.crt"),
+                                     "receiver.key": ("spanlens-otlp-tls", "tls.key"),
+                                     "clickhouse-ca.pem": ("clickhouse-ca", "ca.crt")})
+            for c in containers(workload):
+                self.assertIn({"name": "tls", "mountPath": "/etc/spanlens-tls", "readOnly": True}, c["volumeMounts"])
+        collector = pod_spec(one(docs, "StatefulSet", "spanlens"))["containers"][0]
+        self.assertEqual(collector["readinessProbe"]["httpGet"]["scheme"], "HTTPS")
+        # Mutual TLS: the kubelet has no client certificate, so the probes check the port.
+        mtls = pod_spec(one(render(CI["hardened"], "--set", "tls.clientCASecret=otlp-clients"), "StatefulSet", "spanlens"))
+        self.assertEqual(mtls["containers"][0]["livenessProbe"]["tcpSocket"], {"port": "otlp-http"})
+        # No TLS: no volume, plain HTTP probes.
+        plain = pod_spec(one(self.rendered["default"], "StatefulSet", "spanlens"))
+        self.assertNotIn("tls", [v["name"] for v in plain["volumes"]])
+        self.assertEqual(plain["containers"][0]["readinessProbe"]["httpGet"]["scheme"], "HTTP")
+
     def test_service_ports_and_probes(self):
         docs = self.rendered["default"]
         svc = one(docs, "Service", "spanlens")
@@ -221,7 +247,7 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"],
                          {"spanlens.io/send-traces": "true"})
         egress_ports = [{p["port"] for p in rule["ports"]} for rule in policy["spec"]["egress"]]
-        self.assertEqual(egress_ports, [{53}, {8123}])
+        self.assertEqual(egress_ports, [{53}, {8443}])
         self.assertEqual(of_kind(self.rendered["default"], "NetworkPolicy"), [])
         self.assertEqual(one(self.rendered["default"], "PodDisruptionBudget")["spec"]["maxUnavailable"], 1)
 
@@ -274,6 +300,7 @@ class ChartTest(unittest.TestCase):
             "config:\n  clickhouse:\n    url: ch:8123\n": "/config/clickhouse/url",
             "mode: daemonset\nconfig:\n  clickhouse:\n    url: http://ch:8123\n": "/mode",
             "config:\n  pipeline:\n    ack: sometimes\n  clickhouse:\n    url: http://ch:8123\n": "/config/pipeline/ack",
+            "tls:\n  clientCASecret: ca\nconfig:\n  clickhouse:\n    url: http://ch:8123\n": "/tls/receiverSecret",
             "{}\n": "config.clickhouse.url is required",
         }
         for values, message in cases.items():

@@ -76,6 +76,13 @@ default_project = {{ include "spanlens.toml" .Values.config.default_project }}
 [receiver]
 grpc_listen = "0.0.0.0:4317"
 http_listen = "0.0.0.0:4318"
+{{- with .Values.tls.receiverSecret }}
+tls_cert_file = "/etc/spanlens-tls/receiver.crt"
+tls_key_file = "/etc/spanlens-tls/receiver.key"
+{{- end }}
+{{- with .Values.tls.clientCASecret }}
+tls_client_ca_file = "/etc/spanlens-tls/client-ca.pem"
+{{- end }}
 {{- range $k, $v := .Values.config.receiver }}
 {{ $k }} = {{ include "spanlens.toml" $v }}
 {{- end }}
@@ -83,6 +90,9 @@ http_listen = "0.0.0.0:4318"
 [clickhouse]
 url = {{ include "spanlens.toml" (include "spanlens.clickhouseUrl" .) }}
 migrate_on_start = false
+{{- with .Values.tls.clickhouseCASecret }}
+tls_ca_file = "/etc/spanlens-tls/clickhouse-ca.pem"
+{{- end }}
 {{- range $k, $v := .Values.config.clickhouse }}
 {{- if ne $k "url" }}
 {{ $k }} = {{ include "spanlens.toml" $v }}
@@ -133,5 +143,65 @@ securityContext:
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Whether any TLS material is mounted. */}}
+{{- define "spanlens.tlsEnabled" -}}
+{{- if or .Values.tls.receiverSecret .Values.tls.clientCASecret .Values.tls.clickhouseCASecret }}true{{ end }}
+{{- end }}
+
+{{/* Volume mounts of the collector binary's containers: config, and TLS files when any. */}}
+{{- define "spanlens.configMounts" -}}
+- name: config
+  mountPath: /etc/spanlens
+  readOnly: true
+{{- if include "spanlens.tlsEnabled" . }}
+- name: tls
+  mountPath: /etc/spanlens-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The TLS volume: the Secrets' files under the names spanlens.toml points at. */}}
+{{- define "spanlens.tlsVolume" -}}
+{{- if include "spanlens.tlsEnabled" . }}
+- name: tls
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- with .Values.tls.receiverSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - { key: tls.crt, path: receiver.crt }
+            - { key: tls.key, path: receiver.key }
+      {{- end }}
+      {{- with .Values.tls.clientCASecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - { key: {{ $.Values.tls.clientCAKey }}, path: client-ca.pem }
+      {{- end }}
+      {{- with .Values.tls.clickhouseCASecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - { key: {{ $.Values.tls.clickhouseCAKey }}, path: clickhouse-ca.pem }
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A probe's handler: HTTP(S) GET of `path` on the OTLP/HTTP port; a TCP check under mutual
+TLS, where the kubelet cannot present a client certificate. */}}
+{{- define "spanlens.probeHandler" -}}
+{{- if .root.Values.tls.clientCASecret }}
+tcpSocket:
+  port: otlp-http
+{{- else }}
+httpGet:
+  path: {{ .path }}
+  port: otlp-http
+  scheme: {{ ternary "HTTPS" "HTTP" (not (empty .root.Values.tls.receiverSecret)) }}
 {{- end }}
 {{- end }}
