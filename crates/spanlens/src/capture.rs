@@ -224,4 +224,105 @@ mod tests {
         };
         assert_eq!(render(&off, "a secret"), None);
     }
+
+    /// A finished span of `scope` with a content attribute, a plain one and two events.
+    fn span_of(scope: &'static str) -> opentelemetry_sdk::trace::SpanData {
+        use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status};
+        use opentelemetry::{InstrumentationScope, KeyValue};
+        let event = |name: &'static str, attrs: Vec<KeyValue>| {
+            Event::new(name, std::time::SystemTime::UNIX_EPOCH, attrs, 0)
+        };
+        opentelemetry_sdk::trace::SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Client,
+            name: "chat".into(),
+            start_time: std::time::SystemTime::UNIX_EPOCH,
+            end_time: std::time::SystemTime::UNIX_EPOCH,
+            attributes: vec![
+                KeyValue::new(
+                    "gen_ai.input.messages",
+                    r#"[{"role":"user","parts":[{"type":"text","content":"my secret"}]}]"#,
+                ),
+                KeyValue::new("gen_ai.system_instructions", "keep the secret"),
+                KeyValue::new("gen_ai.request.model", "secret-model"),
+            ],
+            dropped_attributes_count: 0,
+            events: {
+                let mut events = opentelemetry_sdk::trace::SpanEvents::default();
+                events.events = vec![
+                    event(
+                        "gen_ai.user.message",
+                        vec![KeyValue::new("content", "a secret")],
+                    ),
+                    event("response: secret", vec![KeyValue::new("n", 1)]),
+                ];
+                events
+            },
+            links: opentelemetry_sdk::trace::SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder(scope).build(),
+        }
+    }
+
+    fn attrs(span: &opentelemetry_sdk::trace::SpanData) -> Vec<(String, String)> {
+        span.attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn foreign_content_follows_the_capture_switch_and_the_mask() {
+        assert!(ForeignContent::new(true, None).is_none(), "nothing to do");
+
+        let mut spans = vec![span_of("rig"), span_of(crate::setup::SCOPE_NAME)];
+        ForeignContent::new(false, None).unwrap().apply(&mut spans);
+        assert_eq!(
+            attrs(&spans[0]),
+            vec![("gen_ai.request.model".into(), "secret-model".into())]
+        );
+        let names: Vec<&str> = spans[0].events.events.iter().map(|e| &*e.name).collect();
+        assert_eq!(names, vec!["response: secret"]);
+        assert_eq!(
+            attrs(&spans[1]),
+            attrs(&span_of("x")),
+            "own spans untouched"
+        );
+
+        let mask: Mask = Arc::new(|s: &str| s.replace("secret", "***"));
+        let mut spans = vec![span_of("rig")];
+        ForeignContent::new(true, Some(mask))
+            .unwrap()
+            .apply(&mut spans);
+        let masked = attrs(&spans[0]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&masked[0].1).unwrap(),
+            serde_json::json!([{"role": "user", "parts": [{"type": "text", "content": "my ***"}]}])
+        );
+        assert_eq!(
+            masked[1..],
+            [
+                ("gen_ai.system_instructions".into(), "keep the ***".into()),
+                ("gen_ai.request.model".into(), "secret-model".into()),
+            ]
+        );
+        let events: Vec<(String, Vec<String>)> = spans[0]
+            .events
+            .events
+            .iter()
+            .map(|e| {
+                let values = e.attributes.iter().map(|kv| kv.value.to_string()).collect();
+                (e.name.to_string(), values)
+            })
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                ("gen_ai.user.message".into(), vec!["a ***".into()]),
+                ("response: ***".into(), vec!["1".into()]),
+            ]
+        );
+    }
 }
