@@ -64,7 +64,7 @@ impl Collector {
         let tls = ServerTls::from_config(&config.receiver)?;
         let metrics = Arc::new(Metrics::default());
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics)?;
-        let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
+        let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone())?;
         let ingest = Ingest {
             pipeline: pipeline.clone(),
             clickhouse,

@@ -11,6 +11,7 @@
 
 mod batcher;
 pub mod content_join;
+mod hold_log;
 pub mod spool;
 mod spool_writer;
 mod writer;
@@ -206,6 +207,13 @@ impl Pipeline {
         if let Some(spool) = &self.spool {
             loop {
                 match spool.append(&chunk) {
+                    Ok(seq) if spool.durable => {
+                        let handle = spool.clone();
+                        return tokio::task::spawn_blocking(move || handle.spool.sync_through(seq))
+                            .await
+                            .map_err(|_| SubmitError::ShuttingDown)?
+                            .map_err(SubmitError::from);
+                    }
                     Ok(_) => return Ok(()),
                     // Full or failing (disk full): wait until the writer frees space.
                     Err(e @ (SpoolError::Full { .. } | SpoolError::Io { .. })) => {
