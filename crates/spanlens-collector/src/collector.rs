@@ -14,8 +14,9 @@ use crate::config::{Config, ConfigError};
 use crate::enrich::cost::{PriceError, PriceTable};
 use crate::metrics::Metrics;
 use crate::pipeline::content_join::{ContentJoin, JoinTask};
+use crate::pipeline::langfuse_merge::{LangfuseMerge, MergeTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
-use crate::receiver::{Ingest, otlp_grpc, otlp_http, scores};
+use crate::receiver::{Ingest, langfuse_ingestion, otlp_grpc, otlp_http, scores};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
 
@@ -45,6 +46,7 @@ pub struct Collector {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     join: JoinTask,
+    langfuse: MergeTask,
     tasks: PipelineTasks,
 }
 
@@ -60,12 +62,15 @@ impl Collector {
         let metrics = Arc::new(Metrics::default());
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics)?;
         let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
+        let (langfuse, langfuse_task) =
+            LangfuseMerge::start(&config, pipeline.clone(), prices.clone())?;
         let ingest = Ingest {
             pipeline: pipeline.clone(),
             clickhouse,
             keys,
             prices,
             join,
+            langfuse,
         };
 
         let bind = |what, addr| async move {
@@ -92,7 +97,11 @@ impl Collector {
             config.receiver.max_body_bytes,
             config.receiver.max_inflight_bytes,
         )
-        .merge(scores::router(ingest.clone()));
+        .merge(scores::router(ingest.clone()))
+        .merge(langfuse_ingestion::router(
+            ingest.clone(),
+            config.receiver.max_body_bytes,
+        ));
         let http_stop = wait_stop(stopped.clone());
         let http = tokio::spawn(async move {
             if let Err(e) = axum::serve(http_listener, http_app)
@@ -128,6 +137,7 @@ impl Collector {
             stop,
             servers: vec![http, grpc],
             join: join_task,
+            langfuse: langfuse_task,
             tasks,
         })
     }
@@ -140,6 +150,7 @@ impl Collector {
             let _ = server.await;
         }
         self.join.shutdown().await; // queues every held span, then drops its pipeline handle
+        self.langfuse.shutdown().await; // writes every held Langfuse observation and trace
         drop(self.pipeline); // the last sender: lets the batcher flush and finish
         self.tasks.shutdown().await;
     }

@@ -46,6 +46,11 @@ pub struct Metrics {
     insert_seconds_count: AtomicU64,
     insert_micros_sum: AtomicU64,
     pub join: JoinMetrics,
+    /// Langfuse ingestion events accepted (207 `successes`) and rejected (207 `errors`).
+    pub langfuse_events_accepted: AtomicU64,
+    pub langfuse_events_rejected: AtomicU64,
+    /// Span rows the Langfuse merge wrote (merged creates and updates).
+    pub langfuse_rows_released: AtomicU64,
 }
 
 /// The content join (GenAI content log records → their span rows), see
@@ -135,6 +140,21 @@ impl Metrics {
             "spanlens_log_rows_written_total",
             "Log rows written to ClickHouse.",
             self.log_rows_written.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_events_accepted_total",
+            "Langfuse ingestion events accepted.",
+            self.langfuse_events_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_events_rejected_total",
+            "Langfuse ingestion events rejected as invalid (reported in the 207 errors).",
+            self.langfuse_events_rejected.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_rows_released_total",
+            "Span rows written by the Langfuse merge.",
+            self.langfuse_rows_released.load(Relaxed),
         );
         let j = &self.join;
         counter(

@@ -9,6 +9,7 @@
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
 mod extract;
+pub mod langfuse;
 pub mod logs;
 mod messages;
 pub mod otlp_json;

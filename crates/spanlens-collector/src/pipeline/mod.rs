@@ -11,6 +11,7 @@
 
 mod batcher;
 pub mod content_join;
+pub mod langfuse_merge;
 pub mod spool;
 mod spool_writer;
 mod writer;
@@ -197,14 +198,31 @@ impl Pipeline {
     /// that the collector held back, e.g. spans released by the content join: they must not be
     /// dropped and there is no client left to tell "retry". Fails only on a chunk larger than
     /// the whole budget or when the pipeline is gone.
-    pub async fn submit_waiting(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
+    pub async fn submit_waiting(&self, chunk: EncodedChunk) -> Result<(), SubmitError> {
+        self.submit_waiting_at(chunk).await.map(drop)
+    }
+
+    /// As [`Pipeline::submit_waiting`], and in `durable` ack mode returns only once the chunk
+    /// is fsynced: for rows whose only other copy is deleted once they are queued (the Langfuse
+    /// event log).
+    pub async fn submit_waiting_synced(&self, chunk: EncodedChunk) -> Result<(), SubmitError> {
+        if let (Some(seq), Some(spool)) = (self.submit_waiting_at(chunk).await?, &self.spool)
+            && spool.durable
+        {
+            spool.spool.sync_through(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Submits waiting for room; returns the spool seq when spooled.
+    async fn submit_waiting_at(&self, mut chunk: EncodedChunk) -> Result<Option<u64>, SubmitError> {
         if chunk.rows == 0 {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(spool) = &self.spool {
             loop {
                 match spool.append(&chunk) {
-                    Ok(_) => return Ok(()),
+                    Ok(seq) => return Ok(Some(seq)),
                     Err(SpoolError::Full { .. }) => {
                         tokio::time::sleep(Duration::from_millis(100)).await
                     }
@@ -220,7 +238,10 @@ impl Pipeline {
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         chunk.permit = Some(permit);
-        self.tx.send(chunk).map_err(|_| SubmitError::ShuttingDown)
+        self.tx
+            .send(chunk)
+            .map(|_| None)
+            .map_err(|_| SubmitError::ShuttingDown)
     }
 
     /// Bytes currently held by queued or in-flight rows.

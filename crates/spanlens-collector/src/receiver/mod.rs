@@ -2,6 +2,7 @@
 //! normalize → encode → pipeline, for traces and logs (a [`Signal`] each). The transports only
 //! translate outcomes to their status codes.
 
+pub mod langfuse_ingestion;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod scores;
@@ -21,6 +22,7 @@ use crate::metrics::Rejection;
 use crate::normalize::otlp_json::OtlpJson;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
+use crate::pipeline::langfuse_merge::LangfuseMerge;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::TableRow;
@@ -95,6 +97,8 @@ pub struct Ingest {
     pub prices: Arc<PriceTable>,
     /// GenAI content log records → their span rows.
     pub join: ContentJoin,
+    /// Langfuse ingestion events → merged observation rows.
+    pub langfuse: LangfuseMerge,
 }
 
 impl Ingest {
@@ -188,7 +192,7 @@ impl Ingest {
 
     /// Encodes and queues rows without waiting; a full queue is the client's signal to retry.
     /// `count` is what `reject` counts as refused when it fails.
-    fn submit<R: TableRow>(
+    pub(crate) fn submit<R: TableRow>(
         &self,
         rows: &[R],
         count: u64,

@@ -76,31 +76,43 @@ async fn create_scores(State(ingest): State<Ingest>, headers: HeaderMap, body: B
         Ok(rows) => rows,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    let mut encoded = Vec::new();
-    for row in &rows {
-        if let Err(e) = encode_row(&mut encoded, row) {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-        }
-    }
-    let token = format!("scores-{}-{}", rows[0].score_id, rows[0].updated_at);
-    match ingest
-        .clickhouse
-        .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, encoded.into(), &token)
-        .await
-    {
+    match store(&ingest, &rows).await {
         Ok(()) => {
             let ids: Vec<&str> = rows.iter().map(|r| r.score_id.as_str()).collect();
             json(StatusCode::OK, serde_json::json!({ "ids": ids }))
         }
         Err(e) => {
-            let status = if e.is_retryable() {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
+            let status = match &e {
+                IngestError::Backpressure(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            error(status, &IngestError::Internal(e.to_string()).to_string())
+            error(status, &e.to_string())
         }
     }
+}
+
+/// Writes validated scores to the `scores` table (the one path every score takes: this
+/// endpoint and Langfuse `score-create` events).
+pub(crate) async fn store(ingest: &Ingest, rows: &[ScoreRow]) -> Result<(), IngestError> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let mut encoded = Vec::new();
+    for row in rows {
+        encode_row(&mut encoded, row).map_err(|e| IngestError::Internal(e.to_string()))?;
+    }
+    let token = format!("scores-{}-{}", first.score_id, first.updated_at);
+    ingest
+        .clickhouse
+        .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, encoded.into(), &token)
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                IngestError::Backpressure(crate::pipeline::SubmitError::ShuttingDown)
+            } else {
+                IngestError::Internal(e.to_string())
+            }
+        })
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -138,12 +150,18 @@ fn parse(body: &[u8], project: &str, now: i64) -> Result<Vec<ScoreRow>, String> 
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            let score: ScoreIn =
-                serde_json::from_value(item).map_err(|e| format!("score {i}: {e}"))?;
-            to_row(score, project, now).map_err(|e| format!("score {i}: {e}"))
-        })
+        .map(|(i, item)| parse_one(item, project, now).map_err(|e| format!("score {i}: {e}")))
         .collect()
+}
+
+/// One score object, validated.
+pub(crate) fn parse_one(
+    item: serde_json::Value,
+    project: &str,
+    now: i64,
+) -> Result<ScoreRow, String> {
+    let score: ScoreIn = serde_json::from_value(item).map_err(|e| e.to_string())?;
+    to_row(score, project, now)
 }
 
 fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {

@@ -1,0 +1,346 @@
+//! The Langfuse batch ingestion API (`POST /api/public/ingestion`) end to end: the real Langfuse
+//! Python SDK v2 (tests/python/langfuse_v2_app.py: `langfuse.openai`, `@observe`, streaming, a
+//! failing call, scores, the low-level client) against a fake OpenAI server; the 207 body for
+//! valid and invalid events; creates and updates split across batches, out of order and re-sent.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use spanlens_collector::auth::hash_key;
+use spanlens_collector::config::{ApiKeyConfig, Config};
+use spanlens_collector::normalize::langfuse::{observation_hex, trace_hex, trace_row_hex};
+use spanlens_collector::storage::row::{ScoreRow, SpanRow};
+use support::{TestCollector, post};
+
+const PUBLIC: &str = "pk-lf-test";
+const SECRET: &str = "sk-lf-test-secret";
+
+fn config(prefix: &str) -> Config {
+    let mut config = support::test_config(prefix);
+    config.auth.keys = vec![
+        ApiKeyConfig {
+            project: "lf".into(),
+            langfuse_public_key: Some(PUBLIC.into()),
+            langfuse_secret_key_sha256: Some(hash_key(SECRET)),
+            ..Default::default()
+        },
+        ApiKeyConfig {
+            project: "other".into(),
+            langfuse_public_key: Some("pk-lf-other".into()),
+            langfuse_secret_key_sha256: Some(hash_key("sk-lf-other")),
+            ..Default::default()
+        },
+    ];
+    config.langfuse.merge_window_ms = 1500;
+    config
+}
+
+fn basic(public: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{public}:{secret}"))
+    )
+}
+
+fn python() -> String {
+    std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON is not set: run tests/run.sh")
+}
+
+async fn rows(t: &TestCollector, expected: u64) -> Vec<SpanRow> {
+    t.spans(expected).await
+}
+
+async fn scores(t: &TestCollector, expected: u64) -> Vec<ScoreRow> {
+    let n = t
+        .wait_for_count("SELECT count() FROM scores FINAL", expected)
+        .await;
+    assert_eq!(n, expected, "stored score count");
+    t.ch.query("SELECT ?fields FROM scores FINAL ORDER BY name")
+        .fetch_all()
+        .await
+        .unwrap()
+}
+
+/// The row named `name` of the Langfuse trace `trace` (exactly one).
+fn row<'a>(rows: &'a [SpanRow], trace: &str, name: &str) -> &'a SpanRow {
+    let hex = trace_hex(trace);
+    let found: Vec<&SpanRow> = rows
+        .iter()
+        .filter(|r| r.trace_id == hex && r.name == name)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one row {name:?} in trace {trace}: {found:?}"
+    );
+    found[0]
+}
+
+fn attr<'a>(row: &'a SpanRow, key: &str) -> Option<&'a str> {
+    row.span_attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The row of a trace itself: the root, under the id derived from the trace id.
+fn trace_row<'a>(rows: &'a [SpanRow], trace: &str, name: &str) -> &'a SpanRow {
+    let r = row(rows, trace, name);
+    assert_eq!(r.span_id, trace_row_hex(trace));
+    assert_eq!(r.parent_span_id, "");
+    assert_eq!(attr(r, "langfuse.trace.id"), Some(trace));
+    r
+}
+
+/// An observation row: its span id comes from its Langfuse id, kept in `langfuse.observation.id`.
+fn observation<'a>(rows: &'a [SpanRow], trace: &str, name: &str, parent: &str) -> &'a SpanRow {
+    let r = row(rows, trace, name);
+    let id = attr(r, "langfuse.observation.id").expect("the Langfuse observation id is kept");
+    assert_eq!(r.span_id, observation_hex(id));
+    assert_eq!(r.parent_span_id, parent, "{name}'s parent");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_v2_end_to_end() {
+    let t = TestCollector::start_with(config("lf_py")).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/langfuse_v2_app.py"
+    );
+    let host = t.http_url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(script)
+            .env("LANGFUSE_HOST", host)
+            .env("LANGFUSE_PUBLIC_KEY", PUBLIC)
+            .env("LANGFUSE_SECRET_KEY", SECRET)
+            .output()
+            .expect("run the Langfuse v2 app")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "app failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Value = serde_json::from_slice(&out.stdout).expect("app prints its ids");
+    let id = |k: &str| ids[k].as_str().unwrap().to_string();
+    // 5 traces (one row each) + 8 observations; creates and updates merged, nothing twice.
+    let rows = rows(&t, 13).await;
+    assert!(rows.iter().all(|r| r.project == "lf"));
+    assert!(rows.iter().all(|r| r.scope_name == "langfuse-sdk"
+        && r.scope_version == "2.60.10"
+        && r.resource_attributes
+            == vec![
+                ("telemetry.sdk.name".into(), "langfuse".into()),
+                ("telemetry.sdk.language".into(), "python".into()),
+                ("telemetry.sdk.version".into(), "2.60.10".into()),
+            ]));
+
+    // 1. langfuse.openai with session, user, tags, metadata.
+    let simple = id("simple");
+    let trace = trace_row(&rows, &simple, "");
+    assert_eq!(
+        (trace.session_id.as_str(), trace.user_id.as_str()),
+        ("session-1", "user-1")
+    );
+    let plan = observation(&rows, &simple, "plan", &trace.span_id);
+    assert_eq!(
+        (plan.observation_type.as_str(), plan.operation.as_str()),
+        ("llm", "chat")
+    );
+    assert_eq!(plan.response_model, "gpt-4o-mini-2024-07-18");
+    assert_eq!(
+        (plan.input_tokens, plan.output_tokens, plan.total_tokens),
+        (Some(5), Some(6), Some(11))
+    );
+    assert_eq!(
+        (plan.temperature, plan.max_tokens, plan.is_streaming),
+        (Some(0.2), Some(50), Some(false))
+    );
+    assert_eq!(
+        plan.input,
+        r#"[{"role":"user","content":"Plan a trip to Lisbon"}]"#
+    );
+    assert_eq!(
+        plan.output,
+        r#"{"role":"assistant","content":"echo: Plan a trip to Lisbon"}"#
+    );
+    assert_eq!(
+        (plan.session_id.as_str(), plan.user_id.as_str()),
+        ("session-1", "user-1")
+    );
+    assert_eq!(plan.tags, vec!["lisbon".to_string(), "simple".to_string()]);
+    assert_eq!(
+        plan.metadata,
+        vec![("feature".to_string(), "planner".to_string())]
+    );
+    assert_eq!(plan.status_code, "Unset");
+    // Priced from the bundled table: 5 × $0.15/M + 6 × $0.60/M.
+    assert!(
+        (plan.total_cost.unwrap() - 4.35e-6).abs() < 1e-12,
+        "{:?}",
+        plan.total_cost
+    );
+    assert!(plan.duration_ns > 0);
+
+    // 2. Streaming: time to first token from completionStartTime.
+    let stream = id("stream");
+    let s = observation(
+        &rows,
+        &stream,
+        "stream",
+        &trace_row(&rows, &stream, "").span_id,
+    );
+    assert_eq!(s.is_streaming, Some(true));
+    assert!(
+        s.time_to_first_token_ns
+            .is_some_and(|t| t > 0 && t <= s.duration_ns)
+    );
+    assert_eq!(s.output, r#""echo: Count to three please""#);
+    assert_eq!((s.input_tokens, s.output_tokens), (Some(4), Some(5)));
+
+    // 3. The failing call: level ERROR → status Error with the SDK's message.
+    let fail = id("fail");
+    let f = observation(&rows, &fail, "fail", &trace_row(&rows, &fail, "").span_id);
+    assert_eq!(f.status_code, "Error");
+    assert!(
+        f.status_message.starts_with("Error code: 500"),
+        "{}",
+        f.status_message
+    );
+    assert_eq!(
+        (f.observation_type.as_str(), f.output.as_str()),
+        ("llm", "")
+    );
+
+    // 4. @observe: the trace is the agent function; its spans and generation hang under it.
+    let agent = id("agent");
+    let a = trace_row(&rows, &agent, "agent");
+    assert_eq!(a.input, r#"{"args":["Summarise Lisbon"],"kwargs":{}}"#);
+    assert_eq!(a.output, r#""echo: Summarise Lisbon""#);
+    assert_eq!(
+        (
+            a.session_id.as_str(),
+            a.user_id.as_str(),
+            a.release.as_str()
+        ),
+        ("session-2", "user-2", "v2-release")
+    );
+    let retrieve = observation(&rows, &agent, "retrieve", &a.span_id);
+    assert_eq!(retrieve.observation_type, "span");
+    assert_eq!(retrieve.output, r#"["Lisbon is the capital of Portugal."]"#);
+    let answer = observation(&rows, &agent, "answer", &a.span_id);
+    assert_eq!(answer.observation_type, "llm");
+    assert!(
+        answer.input.starts_with(
+            r#"[{"role":"system","content":"Use: Lisbon is the capital of Portugal."}"#
+        )
+    );
+    for r in [retrieve, answer] {
+        assert_eq!(
+            (r.session_id.as_str(), r.user_id.as_str(), r.tags.clone()),
+            ("session-2", "user-2", vec!["agent".to_string()])
+        );
+    }
+
+    // 5. The low-level client: trace attributes, legacy usage, level / status message, event.
+    let manual = id("manual");
+    let m = trace_row(&rows, &manual, "manual");
+    assert_eq!(
+        (m.input.as_str(), m.output.as_str()),
+        (r#"{"question":"why?"}"#, r#""because""#)
+    );
+    assert_eq!(
+        m.metadata,
+        vec![
+            ("team".to_string(), "search".to_string()),
+            ("attempt".to_string(), "2".to_string())
+        ]
+    );
+    assert_eq!(
+        (m.release.as_str(), m.tags.clone()),
+        ("r-3", vec!["manual".to_string()])
+    );
+    let step = observation(&rows, &manual, "step", &m.span_id);
+    assert_eq!(
+        (step.input.as_str(), step.output.as_str()),
+        (r#""step input""#, r#""step output""#)
+    );
+    assert_eq!(
+        attr(step, "langfuse.observation.id"),
+        Some(id("manual_span").as_str())
+    );
+    let generation = observation(&rows, &manual, "llm-step", &m.span_id);
+    assert_eq!(
+        attr(generation, "langfuse.observation.id"),
+        Some(id("manual_generation").as_str())
+    );
+    assert_eq!(
+        (
+            generation.input_tokens,
+            generation.output_tokens,
+            generation.total_tokens
+        ),
+        (Some(10), Some(3), Some(13))
+    );
+    assert_eq!(
+        (generation.temperature, generation.max_tokens),
+        (Some(0.5), Some(20))
+    );
+    assert_eq!(
+        (
+            generation.status_code.as_str(),
+            generation.status_message.as_str()
+        ),
+        ("Unset", "slow")
+    );
+    assert_eq!(
+        generation.output,
+        r#"{"role":"assistant","content":"hello"}"#
+    );
+    let event = observation(&rows, &manual, "cache-miss", &m.span_id);
+    assert_eq!(
+        (event.observation_type.as_str(), event.duration_ns),
+        ("span", 0)
+    );
+    assert_eq!(event.input, r#"{"key":"k1"}"#);
+    for r in [step, generation, event] {
+        assert_eq!(
+            (
+                r.session_id.as_str(),
+                r.user_id.as_str(),
+                r.release.as_str()
+            ),
+            ("session-3", "user-3", "r-3")
+        );
+        assert_eq!(r.metadata, m.metadata);
+    }
+
+    // Scores, through the scores path, on the stored trace ids.
+    let scores = scores(&t, 2).await;
+    assert_eq!(
+        (
+            scores[0].name.as_str(),
+            scores[0].value,
+            scores[0].comment.as_str(),
+            scores[0].trace_id.clone()
+        ),
+        ("quality", Some(0.9), "good", trace_hex(&agent))
+    );
+    assert_eq!(
+        (
+            scores[1].name.as_str(),
+            scores[1].data_type.as_str(),
+            scores[1].value,
+            scores[1].trace_id.clone()
+        ),
+        ("thumbs", "BOOLEAN", Some(1.0), trace_hex(&manual))
+    );
+    t.shutdown().await;
+}
