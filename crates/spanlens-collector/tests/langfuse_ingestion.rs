@@ -344,3 +344,160 @@ async fn python_sdk_v2_end_to_end() {
     );
     t.shutdown().await;
 }
+
+async fn ingest(t: &TestCollector, auth: &str, body: Vec<u8>) -> (u16, Value) {
+    let (status, _, body) = post(
+        &t.http_url("/api/public/ingestion"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", auth),
+        ],
+        body,
+    )
+    .await;
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, json)
+}
+
+fn batch(events: Value) -> Vec<u8> {
+    json!({"batch": events, "metadata": {"sdk_name": "test", "sdk_version": "1.0"}})
+        .to_string()
+        .into_bytes()
+}
+
+/// The 207 contract, the merge of a create and its update sent in separate batches in reverse
+/// order and re-sent, envelope errors, credentials stripped, projects kept apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_merge_out_of_order_and_answer_like_langfuse() {
+    let t = TestCollector::start_with(config("lf_batch")).await;
+    let auth = basic(PUBLIC, SECRET);
+
+    let (status, body) = ingest(&t, &basic(PUBLIC, "wrong"), batch(json!([]))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("UnauthorizedError"))
+    );
+    let (status, body) = ingest(&t, &auth, b"{\"batch\": 3}".to_vec()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], "Invalid request data");
+    assert_eq!(body["errors"][0], "batch: expected an array");
+    let (status, _) = ingest(&t, &auth, vec![b' '; 4_718_593]).await;
+    assert_eq!(status, 413);
+
+    // Batch 1: the generation's update (end time, output, usage) arrives first, with the trace
+    // (its metadata carrying the SDK's own secret key, as the JS SDK v3 sends it) and two
+    // invalid events.
+    let update = json!({"id": "ev-update", "timestamp": "2026-11-30T01:00:02.000Z", "type": "generation-update",
+        "body": {"id": "g-1", "traceId": "t-merge-1", "endTime": "2026-11-30T01:00:02.000Z",
+                 "output": {"role": "assistant", "content": "done"}, "usageDetails": {"input": 7, "output": 2}}});
+    let trace = json!({"id": "ev-trace", "timestamp": "2026-11-30T01:00:00.000Z", "type": "trace-create",
+        "body": {"id": "t-merge-1", "name": "merge", "userId": "u-9",
+                 "metadata": {"clientInitParams": {"publicKey": PUBLIC, "secretKey": SECRET, "baseUrl": "http://x"}}}});
+    let bad_level = json!({"id": "ev-bad", "timestamp": "2026-11-30T01:00:00.000Z", "type": "span-create",
+        "body": {"id": "s-bad", "traceId": "t-merge-1", "level": "LOUD"}});
+    let bad_type = json!({"id": "ev-unknown", "timestamp": "2026-11-30T01:00:00.000Z", "type": "thing-create", "body": {}});
+    let (status, body) = ingest(
+        &t,
+        &auth,
+        batch(json!([update, trace, bad_level, bad_type])),
+    )
+    .await;
+    assert_eq!(status, 207);
+    assert_eq!(
+        body["successes"],
+        json!([{"id": "ev-update", "status": 201}, {"id": "ev-trace", "status": 201}])
+    );
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        (
+            &errors[0]["id"],
+            &errors[0]["status"],
+            &errors[0]["message"]
+        ),
+        (
+            &json!("ev-bad"),
+            &json!(400),
+            &json!("Invalid request data")
+        )
+    );
+    assert!(
+        errors[0]["error"].as_str().unwrap().contains("body.level"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown event type \"thing-create\"")
+    );
+
+    // Batch 2, half a second later: the create. Then batch 2 again (an SDK retry).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let create = json!({"id": "ev-create", "timestamp": "2026-11-30T01:00:01.000Z", "type": "generation-create",
+        "body": {"id": "g-1", "traceId": "t-merge-1", "name": "gen", "startTime": "2026-11-30T01:00:01.000Z",
+                 "model": "gpt-4o-mini", "input": [{"role": "user", "content": "go"}],
+                 "metadata": {"Authorization": "Bearer abcdefgh12345"}}});
+    for _ in 0..2 {
+        let (status, body) = ingest(&t, &auth, batch(json!([create.clone()]))).await;
+        assert_eq!(
+            (status, &body["successes"]),
+            (207, &json!([{"id": "ev-create", "status": 201}]))
+        );
+    }
+
+    let rows = t.spans(2).await;
+    let trace_row = trace_row(&rows, "t-merge-1", "merge");
+    assert_eq!(trace_row.user_id, "u-9");
+    assert_eq!(
+        trace_row.metadata,
+        vec![(
+            "clientInitParams".to_string(),
+            r#"{"publicKey":"pk-lf-test","secretKey":"[REDACTED]","baseUrl":"http://x"}"#
+                .to_string()
+        )]
+    );
+    let g = row(&rows, "t-merge-1", "gen");
+    assert_eq!(
+        (g.span_id.clone(), g.parent_span_id.clone()),
+        (observation_hex("g-1"), trace_row.span_id.clone())
+    );
+    assert_eq!(g.start_time, 1_796_000_401_000_000_000);
+    assert_eq!(g.duration_ns, 1_000_000_000);
+    assert_eq!(
+        (g.observation_type.as_str(), g.response_model.as_str()),
+        ("llm", "gpt-4o-mini")
+    );
+    assert_eq!((g.input_tokens, g.output_tokens), (Some(7), Some(2)));
+    assert_eq!(g.input, r#"[{"role":"user","content":"go"}]"#);
+    assert_eq!(g.output, r#"{"role":"assistant","content":"done"}"#);
+    assert_eq!(g.user_id, "u-9");
+    // Its own metadata first, then the trace's (as the OTel SDK propagates it).
+    assert_eq!(
+        g.metadata[0],
+        ("Authorization".to_string(), "[REDACTED]".to_string())
+    );
+    assert_eq!(g.metadata[1], trace_row.metadata[0]);
+    for r in &rows {
+        assert!(
+            !format!("{r:?}").contains(SECRET),
+            "a secret was stored: {r:?}"
+        );
+    }
+
+    // Still exactly two rows once everything held is written; the other project sees none.
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let n: u64 =
+        t.ch.query("SELECT count() FROM spans")
+            .fetch_one()
+            .await
+            .unwrap();
+    assert_eq!(n, 2);
+    let other: u64 =
+        t.ch.query("SELECT count() FROM spans WHERE project = 'other'")
+            .fetch_one()
+            .await
+            .unwrap();
+    assert_eq!(other, 0);
+    t.shutdown().await;
+}

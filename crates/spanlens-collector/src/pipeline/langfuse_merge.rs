@@ -504,7 +504,7 @@ impl State {
             }
         }
         // Traces after their observations, so a group's rows see the trace still held.
-        due.sort_by(|a, b| b.1.cmp(&a.1));
+        due.sort_by_key(|k| std::cmp::Reverse(k.1));
         let mut release = Release::default();
         let mut groups: HashMap<(String, String), Group> = HashMap::new();
         for key in due {

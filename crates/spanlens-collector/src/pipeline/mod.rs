@@ -12,6 +12,7 @@
 mod batcher;
 pub mod content_join;
 pub mod langfuse_merge;
+pub mod redact;
 pub mod spool;
 mod spool_writer;
 mod writer;
@@ -28,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::{Table, TableRow};
 use crate::storage::rowbinary::{EncodeError, encode_row};
+use redact::Redact;
 use spool::{Spool, SpoolError};
 
 /// Rows encoded for one table, holding their share of the queue budget until written.
@@ -39,10 +41,15 @@ pub struct EncodedChunk {
 }
 
 impl EncodedChunk {
-    pub fn encode<R: TableRow>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
+    /// Encodes rows, stripped of credentials (see [`redact`]): every row the pipeline
+    /// stores passes here.
+    pub fn encode<R: TableRow + Redact>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
         let mut bytes = Vec::with_capacity(rows.len() * 1024);
         for row in rows {
-            encode_row(&mut bytes, row)?;
+            match row.redacted() {
+                Some(clean) => encode_row(&mut bytes, &clean)?,
+                None => encode_row(&mut bytes, row)?,
+            }
         }
         Ok(EncodedChunk {
             table: R::TABLE,

@@ -192,7 +192,7 @@ impl Ingest {
 
     /// Encodes and queues rows without waiting; a full queue is the client's signal to retry.
     /// `count` is what `reject` counts as refused when it fails.
-    pub(crate) fn submit<R: TableRow>(
+    pub(crate) fn submit<R: TableRow + crate::pipeline::redact::Redact>(
         &self,
         rows: &[R],
         count: u64,

@@ -18,6 +18,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 
 use super::{Ingest, IngestError};
+use crate::pipeline::redact::Redact;
 use crate::storage::row::ScoreRow;
 use crate::storage::rowbinary::encode_row;
 
@@ -99,7 +100,10 @@ pub(crate) async fn store(ingest: &Ingest, rows: &[ScoreRow]) -> Result<(), Inge
     };
     let mut encoded = Vec::new();
     for row in rows {
-        encode_row(&mut encoded, row).map_err(|e| IngestError::Internal(e.to_string()))?;
+        // Until scores take the pipeline (EncodedChunk), strip credentials here the same way.
+        let clean = row.redacted();
+        encode_row(&mut encoded, clean.as_ref().unwrap_or(row))
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
     }
     let token = format!("scores-{}-{}", first.score_id, first.updated_at);
     ingest
