@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::content_join::{ContentJoin, JoinTask};
 use crate::pipeline::langfuse_merge::{LangfuseMerge, MergeTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
+use crate::receiver::inflight::InflightBudget;
 use crate::receiver::{Ingest, langfuse_ingestion, otlp_grpc, otlp_http, scores};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
@@ -92,10 +93,11 @@ impl Collector {
             let _ = rx.wait_for(|s| *s).await;
         };
 
+        let inflight = InflightBudget::new(config.receiver.max_inflight_bytes);
         let http_app = otlp_http::router(
             ingest.clone(),
             config.receiver.max_body_bytes,
-            config.receiver.max_inflight_bytes,
+            inflight.clone(),
         )
         .merge(scores::router(ingest.clone()))
         .merge(langfuse_ingestion::router(
@@ -115,12 +117,16 @@ impl Collector {
         let grpc_traces = otlp_grpc::trace_service(ingest.clone(), config.receiver.max_body_bytes);
         let grpc_logs = otlp_grpc::logs_service(ingest, config.receiver.max_body_bytes);
         let grpc_stop = wait_stop(stopped);
+        let grpc_inflight = otlp_grpc::InflightLayer {
+            budget: inflight,
+            max_body_bytes: config.receiver.max_body_bytes,
+        };
         let grpc = tokio::spawn(async move {
             let incoming = tokio_stream_listener(grpc_listener);
-            // Per-connection stream limit plus the decoder's message size bound the memory a
-            // gRPC client can pin.
+            // The in-flight budget (shared with HTTP) bounds the memory of all requests.
             if let Err(e) = tonic::transport::Server::builder()
                 .concurrency_limit_per_connection(32)
+                .layer(grpc_inflight)
                 .add_service(grpc_traces)
                 .add_service(grpc_logs)
                 .serve_with_incoming_shutdown(incoming, grpc_stop)

@@ -105,10 +105,12 @@ pub struct ReceiverConfig {
     pub grpc_listen: SocketAddr,
     /// OTLP/HTTP listen address (also /healthz, /readyz). Default 127.0.0.1:4318.
     pub http_listen: SocketAddr,
-    /// Largest accepted request body, after gzip decompression. Default 16 MiB.
+    /// Largest accepted request: an HTTP body after gzip decompression (past it 413), a gRPC
+    /// message (past it OUT_OF_RANGE). Default 16 MiB.
     pub max_body_bytes: usize,
-    /// Memory budget for OTLP/HTTP requests being read and decoded at once (each reserves
-    /// three times its body size); past it requests get 429 + Retry-After instead of memory.
+    /// Memory budget for requests being read and handled at once, shared by every HTTP and
+    /// gRPC connection (each reserves three times its body size); past it requests get HTTP
+    /// 429 + Retry-After / gRPC RESOURCE_EXHAUSTED with RetryInfo instead of memory.
     /// Default 256 MiB.
     pub max_inflight_bytes: usize,
 }
@@ -146,6 +148,9 @@ pub struct PipelineConfig {
     pub spool_dir: String,
     /// Disk the spool may use; when full, receivers answer 503 / UNAVAILABLE. Default 1 GiB.
     pub spool_max_bytes: u64,
+    /// Size at which a spool segment file is sealed and the next one started; committed
+    /// segments are deleted whole, so smaller segments free disk sooner. Default 64 MiB.
+    pub spool_segment_bytes: u64,
     /// When the reply is sent: "durable" (default) after the spool write is fsynced; "fast"
     /// after it reaches the operating system (survives a collector crash, not a power loss).
     pub ack: AckMode,
@@ -228,6 +233,7 @@ impl Default for PipelineConfig {
             queue_max_bytes: 256 << 20,
             spool_dir: ".data/spool".into(),
             spool_max_bytes: 1 << 30,
+            spool_segment_bytes: 64 << 20,
             ack: AckMode::Durable,
             batch_max_rows: 20_000,
             batch_max_bytes: 16 << 20,
@@ -312,6 +318,11 @@ impl Config {
         }
         if p.queue_max_bytes < p.batch_max_bytes {
             return invalid("pipeline.queue_max_bytes must be >= pipeline.batch_max_bytes");
+        }
+        if p.spool_segment_bytes < 4096 || p.spool_segment_bytes > p.spool_max_bytes {
+            return invalid(
+                "pipeline.spool_segment_bytes must be >= 4096 and <= pipeline.spool_max_bytes",
+            );
         }
         if p.content_join_window_ms > 600_000 {
             return invalid(

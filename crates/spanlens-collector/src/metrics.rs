@@ -5,23 +5,28 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::storage::row::Table;
+
 /// Why spans or requests were refused (the `reason` label).
 #[derive(Clone, Copy, Debug)]
 pub enum Rejection {
     /// A span with invalid ids, rejected alone (partial success).
     InvalidSpan,
-    /// The queue was full; the client was told to retry.
-    QueueFull,
+    /// A memory budget was exhausted (429 / RESOURCE_EXHAUSTED); the client was told to retry.
+    Busy,
     Unauthenticated,
     /// Undecodable body, wrong content type, too large.
     BadRequest,
+    /// The spool could not take the data: full, disk full or failing (503 / UNAVAILABLE).
+    Unavailable,
 }
 
-const REASONS: [(Rejection, &str); 4] = [
+const REASONS: [(Rejection, &str); 5] = [
     (Rejection::InvalidSpan, "invalid_span"),
-    (Rejection::QueueFull, "queue_full"),
+    (Rejection::Busy, "busy"),
     (Rejection::Unauthenticated, "unauthenticated"),
     (Rejection::BadRequest, "bad_request"),
+    (Rejection::Unavailable, "unavailable"),
 ];
 
 /// Upper bounds (seconds) of the insert latency histogram.
@@ -31,14 +36,13 @@ const INSERT_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 pub struct Metrics {
     pub spans_received: AtomicU64,
     pub spans_accepted: AtomicU64,
-    spans_rejected: [AtomicU64; 4],
-    requests_rejected: [AtomicU64; 4],
+    spans_rejected: [AtomicU64; 5],
+    requests_rejected: [AtomicU64; 5],
     pub log_records_received: AtomicU64,
     pub log_records_accepted: AtomicU64,
-    log_records_rejected: [AtomicU64; 4],
-    /// Span rows written.
-    pub rows_written: AtomicU64,
-    pub log_rows_written: AtomicU64,
+    log_records_rejected: [AtomicU64; 5],
+    /// Rows written, by table code.
+    rows_written: [AtomicU64; 16],
     pub batches_written: AtomicU64,
     pub insert_retries: AtomicU64,
     pub rows_dropped: AtomicU64,
@@ -90,6 +94,10 @@ impl Metrics {
         self.requests_rejected[reason as usize].fetch_add(1, Relaxed);
     }
 
+    pub fn rows_written(&self, table: Table, rows: u64) {
+        self.rows_written[table.code() as usize].fetch_add(rows, Relaxed);
+    }
+
     pub fn observe_insert(&self, took: Duration) {
         let secs = took.as_secs_f64();
         for (bucket, bound) in self.insert_seconds_buckets.iter().zip(INSERT_BUCKETS) {
@@ -122,11 +130,6 @@ impl Metrics {
             self.spans_accepted.load(Relaxed),
         );
         counter(
-            "spanlens_rows_written_total",
-            "Span rows written to ClickHouse.",
-            self.rows_written.load(Relaxed),
-        );
-        counter(
             "spanlens_log_records_received_total",
             "Log records decoded from OTLP requests.",
             self.log_records_received.load(Relaxed),
@@ -135,11 +138,6 @@ impl Metrics {
             "spanlens_log_records_accepted_total",
             "Log records accepted into the queue.",
             self.log_records_accepted.load(Relaxed),
-        );
-        counter(
-            "spanlens_log_rows_written_total",
-            "Log rows written to ClickHouse.",
-            self.log_rows_written.load(Relaxed),
         );
         counter(
             "spanlens_langfuse_events_accepted_total",
@@ -207,7 +205,20 @@ impl Metrics {
             "Rows of batches ClickHouse rejected permanently.",
             self.rows_dropped.load(Relaxed),
         );
-        let labelled = |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 4]| {
+        let name = "spanlens_rows_written_total";
+        let _ = write!(
+            out,
+            "# HELP {name} Rows written to ClickHouse, by table.\n# TYPE {name} counter\n"
+        );
+        for table in Table::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{table=\"{}\"}} {}",
+                table.name(),
+                self.rows_written[table.code() as usize].load(Relaxed)
+            );
+        }
+        let labelled = |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 5]| {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
             for (reason, label) in REASONS {
                 let _ = writeln!(

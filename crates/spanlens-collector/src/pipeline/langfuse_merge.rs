@@ -82,7 +82,7 @@ pub struct MergeTask {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
-    log: Option<Spool>,
+    log: Option<Arc<Spool>>,
     durable: bool,
 }
 
@@ -165,6 +165,7 @@ impl LangfuseMerge {
                 Spool::open(&dir, config.pipeline.spool_max_bytes, LOG_SEGMENT_BYTES)?;
             state.committed = manifest.committed;
             state.last_seq = manifest.committed;
+            let log = Arc::new(log);
             replay(&log, &mut state, Instant::now())?;
             Some(log)
         };
@@ -249,7 +250,7 @@ impl MergeTask {
 }
 
 /// Re-holds every logged event not yet released (markers name the released ones).
-fn replay(log: &Spool, state: &mut State, now: Instant) -> Result<(), SpoolError> {
+fn replay(log: &Arc<Spool>, state: &mut State, now: Instant) -> Result<(), SpoolError> {
     let mut released: HashSet<(String, String)> = HashSet::new();
     let mut batches = Vec::new();
     let mut reader = log.reader(state.committed);

@@ -78,25 +78,17 @@ async fn ingestion(
             );
         }
     };
-    let score_ingest = ingest.clone();
+    let metrics_ingest = ingest.clone();
     let result = tokio::task::spawn_blocking(move || process(&ingest, &project, parsed)).await;
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => return internal(&e.to_string()),
     };
-    let mut outcome = match outcome {
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => return failure(e),
     };
-    if !outcome.scores.is_empty() {
-        let ids: Vec<String> = outcome.scores.iter().map(|(id, _)| id.clone()).collect();
-        let rows: Vec<ScoreRow> = outcome.scores.into_iter().map(|(_, r)| r).collect();
-        if let Err(e) = scores::store(&score_ingest, &rows).await {
-            return failure(e);
-        }
-        outcome.successes.extend(ids);
-    }
-    let m = &score_ingest.pipeline.metrics;
+    let m = &metrics_ingest.pipeline.metrics;
     m.langfuse_events_accepted
         .fetch_add(outcome.successes.len() as u64, Relaxed);
     m.langfuse_events_rejected
@@ -156,8 +148,6 @@ fn parse_envelope(bytes: &Bytes) -> Result<Envelope, String> {
 struct Outcome {
     successes: Vec<String>,
     errors: Vec<(String, String)>,
-    /// Score events, stored by the caller (async) before the reply.
-    scores: Vec<(String, ScoreRow)>,
 }
 
 /// Validates every event and takes the accepted ones on their durable path (blocking: fsync).
@@ -166,6 +156,8 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
     let mut held = Vec::new();
     let mut logs: Vec<LogRow> = Vec::new();
     let mut log_ids = Vec::new();
+    let mut scores: Vec<ScoreRow> = Vec::new();
+    let mut score_ids = Vec::new();
     let now = now_nanos();
     for raw in envelope.batch {
         let id = raw
@@ -189,7 +181,10 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
                     log_ids.push(id);
                 }
                 _ => match score_row(&event, project, now) {
-                    Ok(row) => out.scores.push((id, row)),
+                    Ok(row) => {
+                        scores.push(row);
+                        score_ids.push(id);
+                    }
                     Err(e) => out.errors.push((id, e)),
                 },
             },
@@ -202,6 +197,11 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
         })?;
         out.successes.extend(log_ids);
     }
+    if !scores.is_empty() {
+        // The scores endpoint's path: validated rows into the pipeline (Table::Scores).
+        ingest.submit(&scores, scores.len() as u64, |_, _| {})?;
+        out.successes.extend(score_ids);
+    }
     if !held.is_empty() {
         let ids: Vec<String> = held.iter().map(|a| a.event.id.clone()).collect();
         let batch = Batch {
@@ -210,8 +210,12 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
             events: held,
         };
         ingest.langfuse.accept(batch).map_err(|e| {
-            ingest.pipeline.metrics.reject_request(Rejection::QueueFull);
-            IngestError::Backpressure(e)
+            let e = IngestError::from(e);
+            ingest
+                .pipeline
+                .metrics
+                .reject_request(Rejection::Unavailable);
+            e
         })?;
         out.successes.extend(ids);
     }
@@ -255,21 +259,21 @@ fn failure(e: IngestError) -> Response {
             StatusCode::BAD_REQUEST,
             json!({"message": "Invalid request data", "errors": [m]}),
         ),
-        IngestError::Backpressure(e) => {
-            let mut r = reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"message": e.to_string()}),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(1));
-            r
-        }
+        IngestError::Busy(m) => retry_later(StatusCode::TOO_MANY_REQUESTS, &m, 1),
+        IngestError::Unavailable(m) => retry_later(StatusCode::SERVICE_UNAVAILABLE, &m, 5),
         IngestError::Unauthenticated(e) => reply(
             StatusCode::UNAUTHORIZED,
             json!({"error": "UnauthorizedError", "message": e.to_string()}),
         ),
         IngestError::Internal(m) => internal(&m),
     }
+}
+
+fn retry_later(status: StatusCode, message: &str, secs: u32) -> Response {
+    let mut r = reply(status, json!({"message": message}));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
 }
 
 fn internal(message: &str) -> Response {

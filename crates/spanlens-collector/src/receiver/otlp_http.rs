@@ -5,8 +5,9 @@
 //! generic over the [`Signal`], serves both: same limits, errors and authentication.
 
 use std::io::Read;
-use std::sync::Arc;
 
+use super::inflight::InflightBudget;
+use super::{Ingest, IngestError, Logs, Signal, Traces};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -14,24 +15,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prost::Message;
-use tokio::sync::Semaphore;
-
-use super::{Ingest, IngestError, Logs, Signal, Traces};
 
 #[derive(Clone)]
 struct HttpState {
     ingest: Ingest,
     max_body_bytes: usize,
-    /// Bytes of requests being read and decoded (see `receiver.max_inflight_bytes`).
-    inflight: Arc<Semaphore>,
-    inflight_limit: usize,
+    inflight: InflightBudget,
 }
 
-/// Memory reserved per request, as a multiple of its body size: the raw body, the decoded
-/// request and the rows built from it are alive together.
-const INFLIGHT_FACTOR: usize = 3;
-
-pub fn router(ingest: Ingest, max_body_bytes: usize, max_inflight_bytes: usize) -> Router {
+pub fn router(ingest: Ingest, max_body_bytes: usize, inflight: InflightBudget) -> Router {
     Router::new()
         .route("/v1/traces", post(export::<Traces>))
         .route("/api/public/otel/v1/traces", post(export::<Traces>))
@@ -42,8 +34,7 @@ pub fn router(ingest: Ingest, max_body_bytes: usize, max_inflight_bytes: usize) 
         .with_state(HttpState {
             ingest,
             max_body_bytes,
-            inflight: Arc::new(Semaphore::new(max_inflight_bytes)),
-            inflight_limit: max_inflight_bytes,
+            inflight,
         })
 }
 
@@ -123,8 +114,22 @@ impl IntoResponse for Failure {
     }
 }
 
+/// Ready when the spool can take writes and ClickHouse answers.
 async fn readyz(State(state): State<HttpState>) -> Response {
-    match state.ingest.clickhouse.ping().await {
+    let pipeline = state.ingest.pipeline.clone();
+    let spool = tokio::task::spawn_blocking(move || pipeline.check_spool())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let clickhouse = async {
+        state
+            .ingest
+            .clickhouse
+            .ping()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match spool.and(clickhouse.await) {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
     }
@@ -139,6 +144,9 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         "# HELP spanlens_spool_bytes Bytes of the on-disk spool not yet deleted.\n# TYPE spanlens_spool_bytes gauge\nspanlens_spool_bytes {}\n",
         pipeline.spool_bytes()
     ));
+    if let Some(stats) = pipeline.spool_stats() {
+        text.push_str(&stats.render());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -184,10 +192,7 @@ async fn handle_export<S: Signal>(
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(limit)
         .clamp(1, limit);
-    let reserve = declared
-        .saturating_mul(INFLIGHT_FACTOR)
-        .min(state.inflight_limit) as u32;
-    let _permit = state.inflight.clone().try_acquire_many_owned(reserve).map_err(|_| {
+    let _permit = state.inflight.try_reserve(declared).ok_or_else(|| {
         state.ingest.reject_busy();
         Failure {
             retry_after: Some(1),
@@ -243,9 +248,13 @@ async fn handle_export<S: Signal>(
 fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
     match e {
         IngestError::BadRequest(m) => Failure::new(StatusCode::BAD_REQUEST, encoding, m),
-        IngestError::Backpressure(e) => Failure {
+        IngestError::Busy(m) => Failure {
             retry_after: Some(1),
-            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, e.to_string())
+            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, m)
+        },
+        IngestError::Unavailable(m) => Failure {
+            retry_after: Some(5),
+            ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, encoding, m)
         },
         IngestError::Unauthenticated(e) => {
             Failure::new(StatusCode::UNAUTHORIZED, encoding, e.to_string())

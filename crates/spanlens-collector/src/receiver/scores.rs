@@ -1,26 +1,23 @@
 //! Scores endpoint: POST /v1/scores (Spanlens SDK) and POST /api/public/scores (Langfuse SDKs'
 //! shape, so `langfuse.create_score` works unchanged). A JSON object or an array of them;
 //! every score is validated (the error names the score's index and field), then all are
-//! written to the `scores` table before the reply — a 200 means stored. A score's id is its
-//! key: re-sending a score with the same id replaces it (ReplacingMergeTree on updated_at);
-//! without an id, one is derived from (trace, span, session, name, source), so a re-sent
-//! score still replaces the earlier one.
+//! appended to the spool — the spans' durable path — before the reply: a 200 means safe (a
+//! ClickHouse outage only delays the write). A score's id is its key: re-sending a score with
+//! the same id replaces it (ReplacingMergeTree on updated_at); without an id, one is derived
+//! from (trace, span, session, name, source), so a re-sent score still replaces the earlier one.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use clickhouse::Row;
 use serde::Deserialize;
 
 use super::{Ingest, IngestError};
-use crate::pipeline::redact::Redact;
 use crate::storage::row::ScoreRow;
-use crate::storage::rowbinary::encode_row;
 
 pub fn router(ingest: Ingest) -> Router {
     Router::new()
@@ -77,46 +74,34 @@ async fn create_scores(State(ingest): State<Ingest>, headers: HeaderMap, body: B
         Ok(rows) => rows,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    match store(&ingest, &rows).await {
-        Ok(()) => {
-            let ids: Vec<&str> = rows.iter().map(|r| r.score_id.as_str()).collect();
-            json(StatusCode::OK, serde_json::json!({ "ids": ids }))
-        }
-        Err(e) => {
-            let status = match &e {
-                IngestError::Backpressure(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            error(status, &e.to_string())
-        }
+    // Scores take the spans' durable path: a 200 means spooled (fsynced with ack = durable).
+    let ids: Vec<String> = rows.iter().map(|r| r.score_id.clone()).collect();
+    let submitted =
+        tokio::task::spawn_blocking(move || ingest.submit(&rows, rows.len() as u64, |_, _| {}))
+            .await;
+    match submitted {
+        Ok(Ok(())) => json(StatusCode::OK, serde_json::json!({ "ids": ids })),
+        Ok(Err(e)) => ingest_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
-/// Writes validated scores to the `scores` table (the one path every score takes: this
-/// endpoint and Langfuse `score-create` events).
-pub(crate) async fn store(ingest: &Ingest, rows: &[ScoreRow]) -> Result<(), IngestError> {
-    let Some(first) = rows.first() else {
-        return Ok(());
+/// The HTTP answer to a refused submit: the same codes as the OTLP receivers.
+fn ingest_error(e: IngestError) -> Response {
+    let (status, retry_after) = match &e {
+        IngestError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+        IngestError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, Some(1)),
+        IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
+        IngestError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, None),
+        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
     };
-    let mut encoded = Vec::new();
-    for row in rows {
-        // Until scores take the pipeline (EncodedChunk), strip credentials here the same way.
-        let clean = row.redacted();
-        encode_row(&mut encoded, clean.as_ref().unwrap_or(row))
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
+    let mut response = error(status, &e.to_string());
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
-    let token = format!("scores-{}-{}", first.score_id, first.updated_at);
-    ingest
-        .clickhouse
-        .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, encoded.into(), &token)
-        .await
-        .map_err(|e| {
-            if e.is_retryable() {
-                IngestError::Backpressure(crate::pipeline::SubmitError::ShuttingDown)
-            } else {
-                IngestError::Internal(e.to_string())
-            }
-        })
+    response
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -158,7 +143,7 @@ fn parse(body: &[u8], project: &str, now: i64) -> Result<Vec<ScoreRow>, String> 
         .collect()
 }
 
-/// One score object, validated.
+/// One score object, validated (also for Langfuse `score-create` events).
 pub(crate) fn parse_one(
     item: serde_json::Value,
     project: &str,

@@ -112,15 +112,18 @@ pub struct LogRow {
     pub log_attributes: AttrMap,
 }
 
-/// The tables the pipeline writes. Each has its own batches (and deduplication tokens).
+/// The tables the pipeline writes. Each has its own batches (and deduplication tokens). The
+/// discriminant is the table's code in spool records: never reuse or renumber one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Table {
-    Spans,
-    Logs,
+    Spans = 0,
+    Logs = 1,
+    Scores = 2,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Spans, Table::Logs];
+    pub const ALL: [Table; 3] = [Table::Spans, Table::Logs, Table::Scores];
 
     /// The table's code in the spool's records.
     pub const fn code(self) -> u8 {
@@ -135,6 +138,7 @@ impl Table {
         match self {
             Table::Spans => "spans",
             Table::Logs => "logs",
+            Table::Scores => "scores",
         }
     }
 
@@ -143,6 +147,7 @@ impl Table {
         match self {
             Table::Spans => <SpanRow as clickhouse::Row>::COLUMN_NAMES,
             Table::Logs => <LogRow as clickhouse::Row>::COLUMN_NAMES,
+            Table::Scores => <ScoreRow as clickhouse::Row>::COLUMN_NAMES,
         }
     }
 }
@@ -158,4 +163,8 @@ impl TableRow for SpanRow {
 
 impl TableRow for LogRow {
     const TABLE: Table = Table::Logs;
+}
+
+impl TableRow for ScoreRow {
+    const TABLE: Table = Table::Scores;
 }
