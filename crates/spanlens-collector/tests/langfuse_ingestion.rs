@@ -501,3 +501,80 @@ async fn batches_merge_out_of_order_and_answer_like_langfuse() {
     assert_eq!(other, 0);
     t.shutdown().await;
 }
+
+/// Held events are acknowledged: a `kill -9` while they wait for their updates loses none of
+/// them, and what was already written is not written again after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_events_survive_kill_9_and_are_written_once() {
+    let config = support::test_config("lf_kill9");
+    let bin = env!("CARGO_BIN_EXE_spanlens-collector");
+    let (mut child, http) =
+        support::start_binary(bin, &config, &["--set", "langfuse.merge_window_ms=60000"]);
+    let events = json!([
+        {"id": "k-trace", "timestamp": "2026-11-30T01:00:00.000Z", "type": "trace-create",
+         "body": {"id": "t-kill", "name": "held"}},
+        {"id": "k-gen", "timestamp": "2026-11-30T01:00:00.100Z", "type": "generation-create",
+         "body": {"id": "g-kill", "traceId": "t-kill", "name": "gen-held", "model": "gpt-4o-mini",
+                  "startTime": "2026-11-30T01:00:00.100Z"}},
+        {"id": "k-span", "timestamp": "2026-11-30T01:00:00.200Z", "type": "span-create",
+         "body": {"id": "s-kill", "traceId": "t-kill", "name": "done", "startTime": "2026-11-30T01:00:00.200Z",
+                  "endTime": "2026-11-30T01:00:00.300Z"}}
+    ]);
+    let (status, _, body) = post(
+        &format!("{http}/api/public/ingestion"),
+        &[("content-type", "application/json")],
+        batch(events),
+    )
+    .await;
+    assert_eq!(status, 207, "{}", String::from_utf8_lossy(&body));
+    let ch = spanlens_collector::storage::clickhouse::server_client(&config.clickhouse)
+        .with_database(&config.clickhouse.database);
+    let count = || async {
+        ch.query("SELECT count() FROM spans")
+            .fetch_one::<u64>()
+            .await
+            .unwrap_or(0)
+    };
+    // The complete span is written at once; the trace and the generation are held.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count().await < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(count().await, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // its release is recorded
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = child.wait();
+
+    let (mut child, _http) =
+        support::start_binary(bin, &config, &["--set", "langfuse.merge_window_ms=300"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count().await < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let names: Vec<String> = ch
+        .query("SELECT name FROM spans ORDER BY name")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["done", "gen-held", "held"]);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    ch.query(&format!("DROP DATABASE {}", config.clickhouse.database))
+        .execute()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(
+        std::path::Path::new(&config.pipeline.spool_dir)
+            .parent()
+            .unwrap(),
+    );
+}
