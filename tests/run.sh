@@ -3,13 +3,17 @@
 # real OpenTelemetry Python SDK for end-to-end tests), starts the project's local ClickHouse
 # server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
 # ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace and the
-# Grafana dashboard tests (dashboards/tests).
+# Grafana dashboard tests (dashboards/tests). Node (npm) must be installed for the JS SDK tests.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 export SPANLENS_VENV=${SPANLENS_VENV:-$repo/.venv}
 deploy/local/venv.sh tests/requirements.txt
+# Node senders (the Langfuse JS SDK v3): exact versions from tests/js/package-lock.json.
+if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
+  npm ci --prefix tests/js --no-audit --no-fund --silent
+fi
 py="$SPANLENS_VENV/bin/python"
 export SPANLENS_PYTHON="$py"
 

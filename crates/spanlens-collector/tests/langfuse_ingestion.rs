@@ -64,12 +64,14 @@ async fn scores(t: &TestCollector, expected: u64) -> Vec<ScoreRow> {
         .unwrap()
 }
 
-/// The row named `name` of the Langfuse trace `trace` (exactly one).
-fn row<'a>(rows: &'a [SpanRow], trace: &str, name: &str) -> &'a SpanRow {
+/// The observation row (`trace_itself`: the trace's own row) named `name` of the Langfuse
+/// trace `trace` (exactly one).
+fn find<'a>(rows: &'a [SpanRow], trace: &str, name: &str, trace_itself: bool) -> &'a SpanRow {
     let hex = trace_hex(trace);
+    let own = trace_row_hex(trace);
     let found: Vec<&SpanRow> = rows
         .iter()
-        .filter(|r| r.trace_id == hex && r.name == name)
+        .filter(|r| r.trace_id == hex && r.name == name && (r.span_id == own) == trace_itself)
         .collect();
     assert_eq!(
         found.len(),
@@ -88,7 +90,7 @@ fn attr<'a>(row: &'a SpanRow, key: &str) -> Option<&'a str> {
 
 /// The row of a trace itself: the root, under the id derived from the trace id.
 fn trace_row<'a>(rows: &'a [SpanRow], trace: &str, name: &str) -> &'a SpanRow {
-    let r = row(rows, trace, name);
+    let r = find(rows, trace, name, true);
     assert_eq!(r.span_id, trace_row_hex(trace));
     assert_eq!(r.parent_span_id, "");
     assert_eq!(attr(r, "langfuse.trace.id"), Some(trace));
@@ -97,7 +99,7 @@ fn trace_row<'a>(rows: &'a [SpanRow], trace: &str, name: &str) -> &'a SpanRow {
 
 /// An observation row: its span id comes from its Langfuse id, kept in `langfuse.observation.id`.
 fn observation<'a>(rows: &'a [SpanRow], trace: &str, name: &str, parent: &str) -> &'a SpanRow {
-    let r = row(rows, trace, name);
+    let r = find(rows, trace, name, false);
     let id = attr(r, "langfuse.observation.id").expect("the Langfuse observation id is kept");
     assert_eq!(r.span_id, observation_hex(id));
     assert_eq!(r.parent_span_id, parent, "{name}'s parent");
@@ -457,7 +459,7 @@ async fn batches_merge_out_of_order_and_answer_like_langfuse() {
                 .to_string()
         )]
     );
-    let g = row(&rows, "t-merge-1", "gen");
+    let g = find(&rows, "t-merge-1", "gen", false);
     assert_eq!(
         (g.span_id.clone(), g.parent_span_id.clone()),
         (observation_hex("g-1"), trace_row.span_id.clone())
@@ -577,4 +579,194 @@ async fn held_events_survive_kill_9_and_are_written_once() {
             .parent()
             .unwrap(),
     );
+}
+
+/// The fake OpenAI server (tests/python/fake_openai.py) on a free port; its base URL.
+fn fake_openai() -> (support::ChildGuard, String) {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/fake_openai.py"
+    );
+    let mut child = Command::new(python())
+        .args([script, "--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the fake OpenAI server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "fake OpenAI: {line:?}");
+    (
+        support::ChildGuard(child),
+        format!("http://127.0.0.1:{port}/v1"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_sdk_v3_end_to_end() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/js");
+    assert!(
+        std::path::Path::new(dir)
+            .join("node_modules/langfuse")
+            .exists(),
+        "tests/js/node_modules is missing: run tests/run.sh (npm ci in tests/js)"
+    );
+    let t = TestCollector::start_with(config("lf_js")).await;
+    let (_fake, openai_url) = fake_openai();
+    let host = t.http_url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(format!("{dir}/langfuse_v3_app.mjs"))
+            .env("LANGFUSE_BASEURL", host)
+            .env("LANGFUSE_PUBLIC_KEY", PUBLIC)
+            .env("LANGFUSE_SECRET_KEY", SECRET)
+            .env("OPENAI_BASE_URL", openai_url)
+            .output()
+            .expect("run the Langfuse JS v3 app")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "app failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Value = serde_json::from_slice(&out.stdout).expect("app prints its ids");
+    let id = |k: &str| ids[k].as_str().unwrap().to_string();
+    // 3 traces (one row each) + 4 observations.
+    let rows = rows(&t, 7).await;
+    assert!(rows.iter().all(|r| r.scope_version == "3.38.20"
+        && r.resource_attributes[1] == ("telemetry.sdk.language".into(), "langfuse-js".into())));
+
+    // observeOpenAI: its trace (named by traceName) and the generation under it.
+    let chat = id("chat");
+    let trace = trace_row(&rows, &chat, "js-chat-trace");
+    let g = observation(&rows, &chat, "js-chat", &trace.span_id);
+    for r in [trace, g] {
+        assert_eq!(
+            (r.session_id.as_str(), r.user_id.as_str()),
+            ("js-session", "js-user")
+        );
+        assert_eq!(
+            (r.tags.clone(), r.metadata.clone()),
+            (
+                vec!["js".to_string()],
+                vec![("feature".to_string(), "js-planner".to_string())]
+            )
+        );
+        assert_eq!(
+            r.input,
+            r#"{"messages":[{"role":"user","content":"Plan a trip to Porto"}]}"#
+        );
+        assert_eq!(
+            r.output,
+            r#"{"role":"assistant","content":"echo: Plan a trip to Porto","refusal":null}"#
+        );
+    }
+    assert_eq!(
+        (g.observation_type.as_str(), g.response_model.as_str()),
+        ("llm", "gpt-4o-mini-2024-07-18")
+    );
+    assert_eq!(
+        (
+            g.input_tokens,
+            g.output_tokens,
+            g.total_tokens,
+            g.cached_tokens
+        ),
+        (Some(5), Some(6), Some(11), Some(0))
+    );
+    assert_eq!((g.temperature, g.is_streaming), (Some(0.3), Some(false)));
+
+    // A streamed call: time to first token, streaming from the recorded parameters.
+    let stream = id("stream");
+    let s = observation(
+        &rows,
+        &stream,
+        "js-stream",
+        &trace_row(&rows, &stream, "js-stream").span_id,
+    );
+    assert_eq!(
+        (s.is_streaming, s.output.as_str()),
+        (Some(true), r#""echo: Count to three""#)
+    );
+    assert!(
+        s.time_to_first_token_ns
+            .is_some_and(|t| t > 0 && t <= s.duration_ns)
+    );
+    assert_eq!((s.input_tokens, s.output_tokens), (Some(3), Some(4)));
+    assert!(
+        s.span_attributes
+            .iter()
+            .all(|(k, _)| !k.contains("metadata")),
+        "empty metadata is not kept"
+    );
+
+    // The low-level client: a trace updated after its observations, span, generation.
+    let manual = id("manual");
+    let m = trace_row(&rows, &manual, "js-manual");
+    assert_eq!(
+        (m.input.as_str(), m.output.as_str(), m.user_id.as_str()),
+        (r#"{"q":"why"}"#, r#""because""#, "js-user-2")
+    );
+    let step = observation(&rows, &manual, "js-step", &m.span_id);
+    assert_eq!(
+        (step.input.as_str(), step.output.as_str()),
+        (r#""in""#, r#""out""#)
+    );
+    let generation = observation(&rows, &manual, "js-gen", &m.span_id);
+    assert_eq!(
+        (
+            generation.input_tokens,
+            generation.output_tokens,
+            generation.output.as_str()
+        ),
+        (Some(4), Some(1), r#""hello""#)
+    );
+
+    let scores = scores(&t, 1).await;
+    assert_eq!(
+        (
+            scores[0].name.as_str(),
+            scores[0].value,
+            scores[0].comment.as_str(),
+            scores[0].trace_id.clone()
+        ),
+        ("js-thumbs", Some(0.0), "meh", trace_hex(&manual))
+    );
+
+    // The SDK put its secret key into the trace bodies; nothing stored keeps it: not the rows,
+    // not the spools on disk.
+    for r in &rows {
+        assert!(
+            !format!("{r:?}").contains(SECRET),
+            "a secret was stored: {r:?}"
+        );
+    }
+    let spool_root = std::path::Path::new(&t.config.pipeline.spool_dir).to_path_buf();
+    let mut files = vec![spool_root];
+    let mut scanned = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            scanned += bytes.len();
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "the secret key is on disk in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(scanned > 0);
+    t.shutdown().await;
 }

@@ -597,8 +597,8 @@ fn trace_attributes(t: &MergedTrace) -> Vec<KeyValue> {
             any_value::Value::ArrayValue(ArrayValue { values }),
         ));
     }
-    if let Some(meta) = b.get("metadata") {
-        attrs.push(kv_str("langfuse.trace.metadata", &metadata_text(meta)));
+    if let Some(meta) = metadata_text(b) {
+        attrs.push(kv_str("langfuse.trace.metadata", &meta));
     }
     if let Some(release) = str_of(b, "release") {
         attrs.push(kv_str("langfuse.release", release));
@@ -677,11 +677,8 @@ fn observation_span(
     if let Some(output) = output {
         attrs.push(kv_str("langfuse.observation.output", &json_text(output)));
     }
-    if let Some(meta) = b.get("metadata") {
-        attrs.push(kv_str(
-            "langfuse.observation.metadata",
-            &metadata_text(meta),
-        ));
+    if let Some(meta) = metadata_text(b) {
+        attrs.push(kv_str("langfuse.observation.metadata", &meta));
     }
     for (field, key) in [
         ("model", "langfuse.observation.model.name"),
@@ -804,11 +801,12 @@ fn json_text(v: &Value) -> String {
 }
 
 /// Metadata as a JSON object (the mapping table reads its entries); a scalar becomes
-/// `{"metadata": value}`.
-fn metadata_text(v: &Value) -> String {
-    match v {
-        Value::Object(_) => v.to_string(),
-        other => serde_json::json!({ "metadata": other }).to_string(),
+/// `{"metadata": value}`; none when absent or empty.
+fn metadata_text(b: &Map<String, Value>) -> Option<String> {
+    match b.get("metadata")? {
+        Value::Object(map) if map.is_empty() => None,
+        v @ Value::Object(_) => Some(v.to_string()),
+        other => Some(serde_json::json!({ "metadata": other }).to_string()),
     }
 }
 

@@ -33,6 +33,7 @@ use serde_json::Map;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::redact::redact_text;
 use super::spool::{Spool, SpoolError};
 use super::{EncodedChunk, Pipeline, SubmitError};
 use crate::config::{AckMode, Config};
@@ -226,8 +227,11 @@ impl LangfuseMerge {
         let Some(log) = &self.shared.log else {
             return Ok(0);
         };
-        let payload = serde_json::to_vec(batch).expect("a batch serializes");
-        let seq = log.append(RECORD_EVENTS, batch.events.len() as u32, &payload)?;
+        let payload = serde_json::to_string(batch).expect("a batch serializes");
+        // Stored on disk: credentials stripped here too (the JS SDK v3 copies its secret key
+        // into trace bodies).
+        let payload = redact_text(&payload);
+        let seq = log.append(RECORD_EVENTS, batch.events.len() as u32, payload.as_bytes())?;
         if self.shared.durable {
             log.sync_through(seq)?;
         }
