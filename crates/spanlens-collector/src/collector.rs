@@ -17,7 +17,7 @@ use crate::pipeline::content_join::{ContentJoin, JoinTask};
 use crate::pipeline::langfuse_merge::{LangfuseMerge, MergeTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
 use crate::receiver::inflight::InflightBudget;
-use crate::receiver::{Ingest, langfuse_ingestion, otlp_grpc, otlp_http, scores};
+use crate::receiver::{Ingest, langfuse_ingestion, langfuse_read, otlp_grpc, otlp_http, scores};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
 
@@ -100,6 +100,7 @@ impl Collector {
             inflight.clone(),
         )
         .merge(scores::router(ingest.clone()))
+        .merge(langfuse_read::router(ingest.clone()))
         .merge(langfuse_ingestion::router(
             ingest.clone(),
             config.receiver.max_body_bytes,

@@ -106,9 +106,8 @@ fn observation<'a>(rows: &'a [SpanRow], trace: &str, name: &str, parent: &str) -
     r
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_v2_end_to_end() {
-    let t = TestCollector::start_with(config("lf_py")).await;
+/// Runs tests/python/langfuse_v2_app.py against the collector; the ids it used.
+async fn run_v2_app(t: &TestCollector) -> Value {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/langfuse_v2_app.py"
@@ -130,7 +129,13 @@ async fn python_sdk_v2_end_to_end() {
         "app failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ids: Value = serde_json::from_slice(&out.stdout).expect("app prints its ids");
+    serde_json::from_slice(&out.stdout).expect("app prints its ids")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_v2_end_to_end() {
+    let t = TestCollector::start_with(config("lf_py")).await;
+    let ids = run_v2_app(&t).await;
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
     // 5 traces (one row each) + 8 observations; creates and updates merged, nothing twice.
     let rows = rows(&t, 13).await;
@@ -768,5 +773,110 @@ async fn js_sdk_v3_end_to_end() {
         }
     }
     assert!(scanned > 0);
+    t.shutdown().await;
+}
+
+/// The v1 read API through Langfuse's own generated client (langfuse 2.x `FernLangfuse`, which
+/// validates every response against Langfuse's schema), on what the Python SDK v2 app wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_api_v1_through_langfuse_client() {
+    let t = TestCollector::start_with(config("lf_read")).await;
+    let ids = run_v2_app(&t).await;
+    let id = |k: &str| ids[k].as_str().unwrap().to_string();
+    t.spans(13).await;
+    scores(&t, 2).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/langfuse_read_v1.py"
+    );
+    let host = t.http_url("");
+    let ids_text = ids.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .args([
+                script,
+                &host,
+                PUBLIC,
+                SECRET,
+                "pk-lf-other",
+                "sk-lf-other",
+                &ids_text,
+            ])
+            .output()
+            .expect("run the read client")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "read client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    let (simple, stream, agent, manual) = (id("simple"), id("stream"), id("agent"), id("manual"));
+    // Five traces, two per page, oldest first.
+    assert_eq!(
+        read["trace_pages"],
+        json!({"page1": [simple, stream], "page3": [manual],
+               "meta": {"totalItems": 5, "totalPages": 3}, "list_observations": 1})
+    );
+    assert_eq!(read["traces_by_user"], json!(["manual"]));
+    assert_eq!(read["traces_by_tags"], json!(["manual"]));
+    assert_eq!(read["traces_by_session"], json!(["agent"]));
+    assert_eq!(read["traces_by_name"], json!([agent]));
+    assert_eq!(
+        read["trace"],
+        json!({
+            "id": manual, "name": "manual", "input": {"question": "why?"}, "output": "because",
+            "userId": "user-3", "sessionId": "session-3", "tags": ["manual"], "release": "r-3",
+            "metadata": {"team": "search", "attempt": "2"}, "latency_positive": true,
+            "totalCost": 3.3e-06, "htmlPath": format!("/project/lf/traces/{manual}"),
+            "observations": [
+                ["cache-miss", "EVENT", null, 0, 0, "DEBUG"],
+                ["llm-step", "GENERATION", null, 10, 3, "WARNING"],
+                ["step", "SPAN", null, 0, 0, "DEFAULT"]
+            ],
+            "scores": [["thumbs", 1.0, "BOOLEAN"]]
+        })
+    );
+    assert_eq!(
+        read["generations"],
+        json!([[id("manual_generation"), "llm-step", "gpt-4o-mini", {"input": 10, "output": 3, "total": 13}, "slow"]])
+    );
+    assert_eq!(
+        read["agent_observations"],
+        json!([["answer", null], ["retrieve", null]])
+    );
+    assert_eq!(
+        read["observation"],
+        json!({"id": id("manual_generation"), "traceId": manual,
+               "input": [{"role": "user", "content": "hi"}], "output": {"role": "assistant", "content": "hello"},
+               "modelParameters": {"temperature": "0.5", "max_tokens": 20}, "latency_positive": true})
+    );
+    assert_eq!(read["stream_ttft_positive"], json!(true));
+    assert_eq!(
+        read["sessions"],
+        json!(["session-1", "session-2", "session-3"])
+    );
+    assert_eq!(
+        read["session"],
+        json!({"id": "session-3", "traces": [manual]})
+    );
+    assert_eq!(read["scores"], json!([["thumbs", 1.0, manual, "user-3"]]));
+    // One day: 5 traces, 8 observations, tokens per model (the failed call counts 0).
+    assert_eq!(
+        read["daily"],
+        json!([{"countTraces": 5, "countObservations": 8,
+                "usage": [["gpt-4o-mini", 10, 3], ["gpt-4o-mini-2024-07-18", 18, 14]]}])
+    );
+    assert_eq!(
+        read["bad_limit"],
+        json!([400, {"message": "limit must be at most 100, got 1000"}])
+    );
+    // Another project's key sees nothing.
+    for k in ["other_traces", "other_sessions", "other_scores"] {
+        assert_eq!(read[k], json!(0), "{k}");
+    }
+    assert_eq!(read["other_trace"], json!(404));
     t.shutdown().await;
 }

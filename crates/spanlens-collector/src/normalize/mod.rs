@@ -24,6 +24,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::storage::row::{AttrMap, SpanRow};
+pub use extract::parse_rfc3339_nanos;
 use extract::{Mapped, Scratch, Val};
 pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
 pub use otlp_json::{decode_json_logs, decode_json_traces};

@@ -4,6 +4,7 @@
 
 pub mod inflight;
 pub mod langfuse_ingestion;
+pub mod langfuse_read;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod scores;
