@@ -17,7 +17,9 @@ use crate::pipeline::content_join::{ContentJoin, JoinTask};
 use crate::pipeline::langfuse_merge::{LangfuseMerge, MergeTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
 use crate::receiver::inflight::InflightBudget;
-use crate::receiver::{Ingest, langfuse_ingestion, langfuse_read, otlp_grpc, otlp_http, scores};
+use crate::receiver::{
+    Ingest, langfuse_ingestion, langfuse_read, langfuse_read_v2, otlp_grpc, otlp_http, scores,
+};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
 
@@ -101,6 +103,7 @@ impl Collector {
         )
         .merge(scores::router(ingest.clone()))
         .merge(langfuse_read::router(ingest.clone()))
+        .merge(langfuse_read_v2::router(ingest.clone()))
         .merge(langfuse_ingestion::router(
             ingest.clone(),
             config.receiver.max_body_bytes,

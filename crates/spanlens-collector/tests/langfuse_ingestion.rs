@@ -880,3 +880,121 @@ async fn read_api_v1_through_langfuse_client() {
     assert_eq!(read["other_trace"], json!(404));
     t.shutdown().await;
 }
+
+/// The current generation of the read API (v2 observations, v3 scores, v2 metrics) through the
+/// current Langfuse Python SDK's generated client (`LangfuseAPI`, langfuse 5.x, installed apart
+/// from the test virtualenv's 2.x SDK by tests/run.sh: SPANLENS_LANGFUSE_CURRENT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_api_v2_v3_through_current_langfuse_client() {
+    let current = std::env::var("SPANLENS_LANGFUSE_CURRENT").expect(
+        "SPANLENS_LANGFUSE_CURRENT is not set: run tests/run.sh (it installs the current Langfuse SDK)",
+    );
+    let t = TestCollector::start_with(config("lf_read2")).await;
+    let ids = run_v2_app(&t).await;
+    let id = |k: &str| ids[k].as_str().unwrap().to_string();
+    t.spans(13).await;
+    scores(&t, 2).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/langfuse_read_current.py"
+    );
+    let host = t.http_url("");
+    let ids_text = ids.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .args([
+                script,
+                &host,
+                PUBLIC,
+                SECRET,
+                "pk-lf-other",
+                "sk-lf-other",
+                &ids_text,
+            ])
+            .env("PYTHONPATH", current)
+            .output()
+            .expect("run the read client")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "read client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    let (agent, manual) = (id("agent"), id("manual"));
+    // v2 observations: the default groups (core, basic), then every group.
+    assert_eq!(
+        read["manual_default"],
+        json!([
+            ["cache-miss", "EVENT", null, "DEBUG", true, null],
+            ["llm-step", "GENERATION", null, "WARNING", true, null],
+            ["step", "SPAN", null, "DEFAULT", true, null]
+        ])
+    );
+    assert_eq!(
+        read["generation"],
+        json!({
+            "id": id("manual_generation"), "traceId": manual,
+            "input": [{"role": "user", "content": "hi"}], "output": {"role": "assistant", "content": "hello"},
+            "usageDetails": {"input": 10, "output": 3, "total": 13}, "model": "gpt-4o-mini",
+            "latency_positive": true, "traceName": "manual", "tags": ["manual"], "release": "r-3",
+            "userId": "user-3", "sessionId": "session-3", "statusMessage": "slow",
+            "metadata": {"team": "search", "attempt": "2"}
+        })
+    );
+    // 8 observations, 3 per page, followed by cursor.
+    assert_eq!(read["observation_pages"], json!([3, 3, 2]));
+    assert_eq!(read["by_level"], json!(["llm-step"]));
+    assert_eq!(read["by_user"], json!(["answer", "retrieve"]));
+    assert_eq!(read["bad_fields"], json!(400));
+    // v3 scores with their subjects (the Langfuse trace ids).
+    assert_eq!(
+        read["scores"],
+        json!([
+            ["quality", "NUMERIC", 0.9, "good", "trace", agent],
+            ["thumbs", "BOOLEAN", true, "ok", "trace", manual]
+        ])
+    );
+    // v2 metrics: counts and token sums per type, percentiles per day, score averages.
+    assert_eq!(
+        read["metrics_by_type"],
+        json!([
+            {"type": "EVENT", "count_count": 1, "sum_totalTokens": 0},
+            {"type": "GENERATION", "count_count": 5, "sum_totalTokens": 45},
+            {"type": "SPAN", "count_count": 2, "sum_totalTokens": 0}
+        ])
+    );
+    let latency = read["metrics_latency"].as_array().unwrap();
+    assert_eq!(latency.len(), 1, "{latency:?}");
+    assert!(
+        latency[0]["time_dimension"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00.000Z")
+    );
+    assert!(latency[0]["p95_latency"].as_f64().unwrap() > 0.0);
+    assert!(latency[0]["max_timeToFirstToken"].as_f64().unwrap() > 0.0);
+    let avg: Vec<(String, f64)> = read["metrics_scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["avg_value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        avg,
+        vec![("quality".to_string(), 0.9), ("thumbs".to_string(), 1.0)]
+    );
+    assert_eq!(read["bad_view"], json!(400));
+    // Another project's key sees nothing.
+    assert_eq!(read["other_observations"], json!(0));
+    assert_eq!(read["other_scores"], json!(0));
+    assert_eq!(read["other_metrics"], json!([{"count_count": 0}]));
+    t.shutdown().await;
+}

@@ -45,9 +45,10 @@ pub fn router(ingest: Ingest) -> Router {
 }
 
 /// A failed read, answered as Langfuse does (`{message}` with the status).
-struct Failure(StatusCode, String);
+#[derive(Debug)]
+pub(super) struct Failure(pub(super) StatusCode, pub(super) String);
 
-type Reply = Result<Response, Failure>;
+pub(super) type Reply = Result<Response, Failure>;
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -65,11 +66,11 @@ impl IntoResponse for Failure {
     }
 }
 
-fn bad(message: impl Into<String>) -> Failure {
+pub(super) fn bad(message: impl Into<String>) -> Failure {
     Failure(StatusCode::BAD_REQUEST, message.into())
 }
 
-fn ok(body: Value) -> Reply {
+pub(super) fn ok(body: Value) -> Reply {
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -78,7 +79,7 @@ fn ok(body: Value) -> Reply {
         .into_response())
 }
 
-fn project(ingest: &Ingest, headers: &HeaderMap) -> Result<String, Failure> {
+pub(super) fn project(ingest: &Ingest, headers: &HeaderMap) -> Result<String, Failure> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     ingest
         .project(header(header::AUTHORIZATION.as_str()), header("x-api-key"))
@@ -88,10 +89,10 @@ fn project(ingest: &Ingest, headers: &HeaderMap) -> Result<String, Failure> {
 // ---- query parameters -------------------------------------------------------------------------
 
 /// The query string's parameters; a key may repeat (`tags=a&tags=b`).
-struct Params(Vec<(String, String)>);
+pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn parse(raw: Option<String>) -> Params {
+    pub(super) fn parse(raw: Option<String>) -> Params {
         let pairs = raw
             .as_deref()
             .map(|q| {
@@ -104,14 +105,14 @@ impl Params {
         Params(pairs)
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 
-    fn all(&self, key: &str) -> Vec<&str> {
+    pub(super) fn all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
@@ -141,7 +142,7 @@ impl Params {
     }
 
     /// An ISO 8601 timestamp parameter as Unix ns.
-    fn time(&self, key: &str) -> Result<Option<u64>, Failure> {
+    pub(super) fn time(&self, key: &str) -> Result<Option<u64>, Failure> {
         self.get(key)
             .map(|v| {
                 crate::normalize::parse_rfc3339_nanos(v)
@@ -191,34 +192,34 @@ fn decode(s: &str) -> String {
 
 /// A WHERE clause under construction: SQL text with `?` placeholders and their values.
 #[derive(Default)]
-struct Where {
-    sql: Vec<String>,
-    binds: Vec<Bind>,
+pub(super) struct Where {
+    pub(super) sql: Vec<String>,
+    pub(super) binds: Vec<Bind>,
 }
 
-enum Bind {
+pub(super) enum Bind {
     Str(String),
     U64(u64),
 }
 
 impl Where {
-    fn new(project: &str) -> Where {
+    pub(super) fn new(project: &str) -> Where {
         let mut w = Where::default();
         w.add("project = ?", Bind::Str(project.to_string()));
         w
     }
 
-    fn add(&mut self, sql: &str, bind: Bind) {
+    pub(super) fn add(&mut self, sql: &str, bind: Bind) {
         self.sql.push(sql.to_string());
         self.binds.push(bind);
     }
 
-    fn raw(&mut self, sql: &str) {
+    pub(super) fn raw(&mut self, sql: &str) {
         self.sql.push(sql.to_string());
     }
 
     /// `start_time` within [from, to): the sort key's time bucket prunes parts.
-    fn time(&mut self, column: &str, from: Option<u64>, to: Option<u64>) {
+    pub(super) fn time(&mut self, column: &str, from: Option<u64>, to: Option<u64>) {
         if let Some(from) = from {
             self.add(
                 &format!("{column} >= fromUnixTimestamp64Nano(toInt64(?))"),
@@ -234,8 +235,17 @@ impl Where {
     }
 }
 
-async fn query_json(ingest: &Ingest, sql: &str, binds: &[Bind]) -> Result<Vec<Value>, Failure> {
-    let mut q = ingest.clickhouse.client().query(sql);
+pub(super) async fn query_json(
+    ingest: &Ingest,
+    sql: &str,
+    binds: &[Bind],
+) -> Result<Vec<Value>, Failure> {
+    // Counts as JSON numbers, as Langfuse answers them (ClickHouse quotes 64-bit integers).
+    let mut q = ingest
+        .clickhouse
+        .client()
+        .query(sql)
+        .with_setting("output_format_json_quote_64bit_integers", "0");
     for b in binds {
         q = match b {
             Bind::Str(s) => q.bind(s.as_str()),
@@ -260,7 +270,7 @@ async fn query_json(ingest: &Ingest, sql: &str, binds: &[Bind]) -> Result<Vec<Va
 }
 
 /// The row columns an observation (or a trace) is read from.
-const ROW_COLUMNS: &str = "trace_id, span_id, parent_span_id, name, observation_type, \
+pub(super) const ROW_COLUMNS: &str = "trace_id, span_id, parent_span_id, name, observation_type, \
     toUnixTimestamp64Nano(start_time) AS start_ns, duration_ns, request_model, response_model, \
     input, output, metadata, status_code, status_message, input_tokens, output_tokens, \
     total_tokens, input_cost, output_cost, total_cost, time_to_first_token_ns, prompt_name, \
@@ -276,16 +286,16 @@ const ROW_COLUMNS: &str = "trace_id, span_id, parent_span_id, name, observation_
     span_attributes['langfuse.version'] AS lf_version";
 
 /// Rows of the Langfuse ingestion API's trace rows carry no observation type.
-const IS_TRACE_ROW: &str = "(resource_attributes['telemetry.sdk.name'] = 'langfuse' \
+pub(super) const IS_TRACE_ROW: &str = "(resource_attributes['telemetry.sdk.name'] = 'langfuse' \
     AND NOT mapContains(span_attributes, 'langfuse.observation.type'))";
 
 // ---- shaping rows -------------------------------------------------------------------------------
 
-fn s<'a>(row: &'a Value, key: &str) -> &'a str {
+pub(super) fn s<'a>(row: &'a Value, key: &str) -> &'a str {
     row.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-fn n(row: &Value, key: &str) -> Option<f64> {
+pub(super) fn n(row: &Value, key: &str) -> Option<f64> {
     match row.get(key)? {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
@@ -293,7 +303,7 @@ fn n(row: &Value, key: &str) -> Option<f64> {
     }
 }
 
-fn u(row: &Value, key: &str) -> Option<u64> {
+pub(super) fn u(row: &Value, key: &str) -> Option<u64> {
     match row.get(key)? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
@@ -301,7 +311,7 @@ fn u(row: &Value, key: &str) -> Option<u64> {
     }
 }
 
-fn opt(text: &str) -> Value {
+pub(super) fn opt(text: &str) -> Value {
     if text.is_empty() {
         Value::Null
     } else {
@@ -310,14 +320,14 @@ fn opt(text: &str) -> Value {
 }
 
 /// Stored input / output text as the JSON value it holds (else the text itself).
-fn io(text: &str) -> Value {
+pub(super) fn io(text: &str) -> Value {
     if text.is_empty() {
         return Value::Null;
     }
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-fn iso(ns: u64) -> String {
+pub(super) fn iso(ns: u64) -> String {
     let secs = ns / 1_000_000_000;
     let millis = (ns % 1_000_000_000) / 1_000_000;
     let t = std::time::UNIX_EPOCH + std::time::Duration::new(secs, 0);
@@ -326,21 +336,21 @@ fn iso(ns: u64) -> String {
 }
 
 /// The Langfuse trace id of a row.
-fn trace_id_of(row: &Value) -> String {
+pub(super) fn trace_id_of(row: &Value) -> String {
     match s(row, "lf_trace_id") {
         "" => s(row, "trace_id").to_string(),
         id => id.to_string(),
     }
 }
 
-fn observation_id_of(row: &Value) -> String {
+pub(super) fn observation_id_of(row: &Value) -> String {
     match s(row, "lf_id") {
         "" => s(row, "span_id").to_string(),
         id => id.to_string(),
     }
 }
 
-fn metadata(row: &Value) -> Value {
+pub(super) fn metadata(row: &Value) -> Value {
     match row.get("metadata") {
         Some(Value::Object(m)) if !m.is_empty() => {
             Value::Object(m.iter().map(|(k, v)| (k.clone(), io_meta(v))).collect())
@@ -360,7 +370,7 @@ fn io_meta(v: &Value) -> Value {
 }
 
 /// The Langfuse observation type of a row.
-fn obs_type(row: &Value) -> &'static str {
+pub(super) fn obs_type(row: &Value) -> &'static str {
     match (s(row, "lf_type"), s(row, "observation_type")) {
         ("event", _) => "EVENT",
         (_, "llm") => "GENERATION",
@@ -375,7 +385,7 @@ fn obs_type(row: &Value) -> &'static str {
     }
 }
 
-fn level(row: &Value) -> &str {
+pub(super) fn level(row: &Value) -> &str {
     match s(row, "lf_level") {
         "" if s(row, "status_code") == "Error" => "ERROR",
         "" => "DEFAULT",
@@ -384,7 +394,7 @@ fn level(row: &Value) -> &str {
 }
 
 /// An `ObservationsView`. `parents` maps stored parent span ids to Langfuse ids.
-fn observation_view(row: &Value, parents: &HashMap<String, Option<String>>) -> Value {
+pub(super) fn observation_view(row: &Value, parents: &HashMap<String, Option<String>>) -> Value {
     let start = u(row, "start_ns").unwrap_or(0);
     let duration = u(row, "duration_ns").unwrap_or(0);
     let model = match s(row, "response_model") {
@@ -482,7 +492,7 @@ fn observation_view(row: &Value, parents: &HashMap<String, Option<String>>) -> V
     })
 }
 
-fn env_of(row: &Value) -> &str {
+pub(super) fn env_of(row: &Value) -> &str {
     match s(row, "environment") {
         "" => "default",
         e => e,
@@ -663,14 +673,14 @@ async fn list_traces(
 
 /// What a trace's details need: its rows and scores.
 #[derive(Default)]
-struct TraceDetails {
-    rows: Vec<Value>,
+pub(super) struct TraceDetails {
+    pub(super) rows: Vec<Value>,
     scores: Vec<Value>,
 }
 
 /// Rows and scores of the given traces, read through the trace-id → time-range table so only
 /// those hours of the project's data are scanned.
-async fn trace_details(
+pub(super) async fn trace_details(
     ingest: &Ingest,
     project: &str,
     roots: &[Value],
@@ -790,7 +800,7 @@ fn extend_trace(t: &mut Value, project: &str, d: Option<&TraceDetails>, full: bo
 }
 
 /// Stored span id → Langfuse id of the rows' parents (None: the parent is a trace row).
-fn parent_ids(rows: &[Value]) -> HashMap<String, Option<String>> {
+pub(super) fn parent_ids(rows: &[Value]) -> HashMap<String, Option<String>> {
     rows.iter()
         .map(|r| {
             let trace_row = matches!(r.get("is_trace_row"), Some(Value::Bool(true)))
@@ -897,7 +907,7 @@ async fn list_observations(
 }
 
 /// The Langfuse `type` filter as a condition on the row.
-fn type_filter(t: &str) -> Result<(&'static str, &'static str), Failure> {
+pub(super) fn type_filter(t: &str) -> Result<(&'static str, &'static str), Failure> {
     Ok(match t {
         "GENERATION" => ("observation_type = ?", "llm"),
         "SPAN" => (
@@ -921,7 +931,7 @@ fn type_filter(t: &str) -> Result<(&'static str, &'static str), Failure> {
 }
 
 /// Langfuse ids of the rows' parents: rows of the same page, else one look-up.
-async fn resolve_parents(
+pub(super) async fn resolve_parents(
     ingest: &Ingest,
     project: &str,
     rows: &[Value],
@@ -1089,18 +1099,18 @@ async fn get_session(
 
 // ---- scores -------------------------------------------------------------------------------------
 
-const SCORE_COLUMNS: &str = "score_id, trace_id, span_id, session_id, name, data_type, value, \
+pub(super) const SCORE_COLUMNS: &str = "score_id, trace_id, span_id, session_id, name, data_type, value, \
     string_value, comment, source, toUnixTimestamp64Nano(timestamp) AS ts_ns, \
     toUnixTimestamp64Nano(updated_at) AS updated_ns, metadata";
 
 /// Langfuse ids of a trace's rows: stored span id → observation id, and the trace's own id.
-struct Ids {
-    trace: Option<String>,
-    observations: HashMap<String, Option<String>>,
+pub(super) struct Ids {
+    pub(super) trace: Option<String>,
+    pub(super) observations: HashMap<String, Option<String>>,
 }
 
 impl Ids {
-    fn of(d: Option<&TraceDetails>) -> Ids {
+    pub(super) fn of(d: Option<&TraceDetails>) -> Ids {
         let rows = d.map_or(&[][..], |d| &d.rows[..]);
         Ids {
             trace: rows.first().map(trace_id_of),

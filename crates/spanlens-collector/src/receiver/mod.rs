@@ -5,6 +5,7 @@
 pub mod inflight;
 pub mod langfuse_ingestion;
 pub mod langfuse_read;
+pub mod langfuse_read_v2;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod scores;
