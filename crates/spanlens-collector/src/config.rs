@@ -113,6 +113,14 @@ pub struct ReceiverConfig {
     /// 429 + Retry-After / gRPC RESOURCE_EXHAUSTED with RetryInfo instead of memory.
     /// Default 256 MiB.
     pub max_inflight_bytes: usize,
+    /// PEM certificate chain: when set, both receivers serve TLS only (HTTP and gRPC).
+    /// Default empty (plain TCP).
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: String,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one of them
+    /// (mutual TLS). Default empty.
+    pub tls_client_ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -133,6 +141,9 @@ pub struct ClickHouseConfig {
     pub migrate_on_start: bool,
     /// Per-insert timeout in milliseconds. Default 30000.
     pub insert_timeout_ms: u64,
+    /// PEM CA certificates to verify an https `url` against. Default empty: the bundled
+    /// Mozilla roots.
+    pub tls_ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -208,6 +219,9 @@ impl Default for ReceiverConfig {
             http_listen: ([127, 0, 0, 1], 4318).into(),
             max_body_bytes: 16 << 20,
             max_inflight_bytes: 256 << 20,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_client_ca_file: String::new(),
         }
     }
 }
@@ -223,6 +237,7 @@ impl Default for ClickHouseConfig {
             retention_days: 0,
             migrate_on_start: true,
             insert_timeout_ms: 30_000,
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -345,6 +360,15 @@ impl Config {
         }
         if l.merge_max_entries == 0 || l.merge_max_bytes == 0 {
             return invalid("langfuse.merge_max_entries and merge_max_bytes must be > 0");
+        }
+        let r = &self.receiver;
+        if r.tls_cert_file.is_empty() != r.tls_key_file.is_empty() {
+            return invalid("receiver.tls_cert_file and receiver.tls_key_file go together");
+        }
+        if !r.tls_client_ca_file.is_empty() && r.tls_cert_file.is_empty() {
+            return invalid(
+                "receiver.tls_client_ca_file needs receiver.tls_cert_file and tls_key_file",
+            );
         }
         if self.receiver.max_body_bytes == 0 {
             return invalid("receiver.max_body_bytes must be > 0");

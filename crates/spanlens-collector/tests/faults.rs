@@ -298,7 +298,9 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
             })
         })
         .collect();
-    let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
+    let ch = server_client(&config.clickhouse)
+        .unwrap()
+        .with_database(&config.clickhouse.database);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stored: u64 = ch

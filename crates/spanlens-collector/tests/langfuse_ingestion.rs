@@ -45,10 +45,6 @@ fn basic(public: &str, secret: &str) -> String {
     )
 }
 
-fn python() -> String {
-    std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON is not set: run tests/run.sh")
-}
-
 async fn rows(t: &TestCollector, expected: u64) -> Vec<SpanRow> {
     t.spans(expected).await
 }
@@ -108,28 +104,37 @@ fn observation<'a>(rows: &'a [SpanRow], trace: &str, name: &str, parent: &str) -
 
 /// Runs tests/python/langfuse_v2_app.py against the collector; the ids it used.
 async fn run_v2_app(t: &TestCollector) -> Value {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/langfuse_v2_app.py"
-    );
     let host = t.http_url("");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .arg(script)
-            .env("LANGFUSE_HOST", host)
-            .env("LANGFUSE_PUBLIC_KEY", PUBLIC)
-            .env("LANGFUSE_SECRET_KEY", SECRET)
-            .output()
-            .expect("run the Langfuse v2 app")
+    tokio::task::spawn_blocking(move || {
+        let env = [
+            ("LANGFUSE_HOST", host.as_str()),
+            ("LANGFUSE_PUBLIC_KEY", PUBLIC),
+            ("LANGFUSE_SECRET_KEY", SECRET),
+        ];
+        support::run_python("langfuse_v2_app.py", &[], &env)
     })
     .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "app failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("app prints its ids")
+    .unwrap()
+    .unwrap_or_else(|e| panic!("the Langfuse v2 app failed: {e}"))
+}
+
+/// Runs a read-API client script with both projects' keys and the app's ids.
+async fn run_reader(
+    t: &TestCollector,
+    script: &'static str,
+    ids: &Value,
+    env: Vec<(&'static str, String)>,
+) -> Value {
+    let host = t.http_url("");
+    let ids = ids.to_string();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args = [&host, PUBLIC, SECRET, "pk-lf-other", "sk-lf-other", &ids];
+        support::run_python(script, &args, &env)
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("the read client failed: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -535,6 +540,7 @@ async fn held_events_survive_kill_9_and_are_written_once() {
     .await;
     assert_eq!(status, 207, "{}", String::from_utf8_lossy(&body));
     let ch = spanlens_collector::storage::clickhouse::server_client(&config.clickhouse)
+        .unwrap()
         .with_database(&config.clickhouse.database);
     let count = || async {
         ch.query("SELECT count() FROM spans")
@@ -598,7 +604,9 @@ fn fake_openai() -> (support::ChildGuard, String) {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/fake_openai.py"
     );
-    let mut child = Command::new(python())
+    let python =
+        std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON is not set: run tests/run.sh");
+    let mut child = Command::new(python)
         .args([script, "--port", &port.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -785,34 +793,7 @@ async fn read_api_v1_through_langfuse_client() {
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
     t.spans(13).await;
     scores(&t, 2).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/langfuse_read_v1.py"
-    );
-    let host = t.http_url("");
-    let ids_text = ids.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .args([
-                script,
-                &host,
-                PUBLIC,
-                SECRET,
-                "pk-lf-other",
-                "sk-lf-other",
-                &ids_text,
-            ])
-            .output()
-            .expect("run the read client")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "read client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    let read = run_reader(&t, "langfuse_read_v1.py", &ids, vec![]).await;
     let (simple, stream, agent, manual) = (id("simple"), id("stream"), id("agent"), id("manual"));
     // Five traces, two per page, oldest first.
     assert_eq!(
@@ -894,35 +875,13 @@ async fn read_api_v2_v3_through_current_langfuse_client() {
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
     t.spans(13).await;
     scores(&t, 2).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/langfuse_read_current.py"
-    );
-    let host = t.http_url("");
-    let ids_text = ids.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python())
-            .args([
-                script,
-                &host,
-                PUBLIC,
-                SECRET,
-                "pk-lf-other",
-                "sk-lf-other",
-                &ids_text,
-            ])
-            .env("PYTHONPATH", current)
-            .output()
-            .expect("run the read client")
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "read client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read: Value = serde_json::from_slice(&out.stdout).expect("the client prints JSON");
+    let read = run_reader(
+        &t,
+        "langfuse_read_current.py",
+        &ids,
+        vec![("PYTHONPATH", current)],
+    )
+    .await;
     let (agent, manual) = (id("agent"), id("manual"));
     // v2 observations: the default groups (core, basic), then every group.
     assert_eq!(

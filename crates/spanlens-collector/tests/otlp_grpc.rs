@@ -52,7 +52,6 @@ async fn grpc_plain_and_gzip_become_exact_rows() {
 
 #[tokio::test]
 async fn grpc_shares_the_in_flight_budget_and_answers_resource_exhausted() {
-    use tokio::io::AsyncWriteExt;
     use tonic_types::StatusExt;
     let mut config = support::test_config("grpc_inflight");
     config.receiver.max_body_bytes = 64 * 1024;
@@ -63,13 +62,7 @@ async fn grpc_shares_the_in_flight_budget_and_answers_resource_exhausted() {
         .unwrap();
 
     // A slow HTTP client holds most of the budget: gRPC requests are refused meanwhile.
-    let mut slow = tokio::net::TcpStream::connect(t.collector.http_addr)
-        .await
-        .unwrap();
-    let head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 60000\r\n\r\n";
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(&[0u8; 100]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let slow = support::slow_request(t.collector.http_addr, 60_000).await;
     // 20 kB of the 200 kB budget are left: a 10 kB request (30 kB reserved) does not fit.
     let mut request = otlp::agent_with_chat(1);
     request.resource_spans[0].scope_spans[0].spans[0]

@@ -92,7 +92,7 @@ fn full_span() -> SpanRow {
 async fn rows_match_schema_and_round_trip() {
     let cfg = config("schema");
     migrate(&cfg).await.unwrap();
-    let ch = server_client(&cfg).with_database(&cfg.database);
+    let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
 
     assert_eq!(
         insertable_columns(&ch, "spans").await,
@@ -115,6 +115,7 @@ async fn rows_match_schema_and_round_trip() {
         encode_row(&mut body, row).unwrap();
     }
     ClickHouse::new(&cfg)
+        .unwrap()
         .insert_rowbinary("spans", SpanRow::COLUMN_NAMES, Bytes::from(body), "t1")
         .await
         .unwrap();
@@ -152,6 +153,7 @@ async fn rows_match_schema_and_round_trip() {
     let mut body = Vec::new();
     encode_row(&mut body, &score).unwrap();
     ClickHouse::new(&cfg)
+        .unwrap()
         .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, Bytes::from(body), "s1")
         .await
         .unwrap();
@@ -198,6 +200,7 @@ async fn rows_match_schema_and_round_trip() {
         encode_row(&mut body, row).unwrap();
     }
     ClickHouse::new(&cfg)
+        .unwrap()
         .insert_rowbinary("logs", LogRow::COLUMN_NAMES, Bytes::from(body), "l1")
         .await
         .unwrap();
@@ -233,7 +236,7 @@ async fn migrate_is_idempotent_and_sets_retention() {
     assert!(second.applied.is_empty());
     assert_eq!(second.already_applied, MIGRATIONS.len());
 
-    let ch = server_client(&cfg).with_database(&cfg.database);
+    let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
     let recorded: u64 = ch
         .query("SELECT count() FROM schema_migrations")
         .fetch_one()
@@ -283,7 +286,7 @@ async fn a_retried_batch_is_stored_once() {
     let mut body = Vec::new();
     encode_row(&mut body, &full_span()).unwrap();
     let body = Bytes::from(body);
-    let ch = ClickHouse::new(&cfg);
+    let ch = ClickHouse::new(&cfg).unwrap();
     ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token")
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 use clickhouse::Client;
 
 use crate::config::ClickHouseConfig;
-use crate::storage::clickhouse::server_client;
+use crate::storage::clickhouse::{error_chain, server_client};
 
 pub struct Migration {
     pub version: u32,
@@ -36,7 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("migration {name} failed: {source}")]
+    #[error("migration {name} failed: {}", error_chain(source))]
     Statement {
         name: String,
         source: clickhouse::error::Error,
@@ -49,8 +49,10 @@ pub enum MigrateError {
         applied: String,
         current: String,
     },
-    #[error("cannot reach ClickHouse to migrate: {0}")]
+    #[error("cannot reach ClickHouse to migrate: {}", error_chain(.0))]
     Client(#[from] clickhouse::error::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// What `migrate` did.
@@ -67,11 +69,11 @@ const RETENTION_TABLES: [(&str, &str); 2] = [("spans", "start_time"), ("logs", "
 /// spans and logs TTL from `retention_days` (0 removes it).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, MigrateError> {
     let db = &config.database;
-    server_client(config)
+    server_client(config)?
         .query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))
         .execute()
         .await?;
-    let client = server_client(config).with_database(db);
+    let client = server_client(config)?.with_database(db);
     client
         .query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, \
