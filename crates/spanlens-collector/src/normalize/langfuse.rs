@@ -117,6 +117,7 @@ pub fn validate(event: &Event) -> Result<Option<Target>, String> {
     let kind = EventType::parse(&event.kind)
         .ok_or_else(|| format!("unknown event type {:?}", event.kind))?;
     let body = event.body.as_object().ok_or("body must be a JSON object")?;
+    check_sizes(body)?;
     match kind {
         EventType::ScoreCreate => Ok(None),
         EventType::SdkLog => {
@@ -180,6 +181,25 @@ pub fn validate(event: &Event) -> Result<Option<Target>, String> {
             }))
         }
     }
+}
+
+/// Fields whose value becomes one span attribute: each must fit the per-value limit the
+/// normalizer enforces on every span ([`super::MAX_VALUE_BYTES`]).
+const BIG_FIELDS: [&str; 5] = ["input", "output", "metadata", "prompt", "completion"];
+
+fn check_sizes(body: &Map<String, Value>) -> Result<(), String> {
+    for field in BIG_FIELDS {
+        if let Some(v) = body.get(field) {
+            let len = v.to_string().len();
+            if len > super::MAX_VALUE_BYTES {
+                return Err(format!(
+                    "body.{field} is {len} bytes as JSON, over the limit of {} bytes",
+                    super::MAX_VALUE_BYTES
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn typed<T: serde::de::DeserializeOwned>(body: &Map<String, Value>) -> Result<T, String> {
@@ -552,7 +572,12 @@ pub fn rows(
             ..Default::default()
         }],
     };
-    normalize_traces(request, project).rows
+    let normalized = normalize_traces(request, project);
+    if normalized.rejected_spans > 0 {
+        // Events are validated on arrival against the same limits; this is a bug, said loudly.
+        tracing::error!(rejected = normalized.rejected_spans, reason = %normalized.error_message, "langfuse: merged observations rejected by the normalizer");
+    }
+    normalized.rows
 }
 
 /// A sdk-log event as a log record (the SDK's own diagnostics).
@@ -824,4 +849,255 @@ fn kv_str(key: &str, value: &str) -> KeyValue {
 
 fn kv_bool(key: &str, value: bool) -> KeyValue {
     kv(key, any_value::Value::BoolValue(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(kind: &str, body: Value) -> Event {
+        Event {
+            id: "e1".into(),
+            timestamp: "2026-11-30T01:00:00.000Z".into(),
+            kind: kind.into(),
+            body,
+        }
+    }
+
+    #[test]
+    fn every_langfuse_event_type_is_known_and_typed_creates_are_observations() {
+        for kind in [
+            "trace-create",
+            "score-create",
+            "sdk-log",
+            "event-create",
+            "span-create",
+            "span-update",
+            "generation-create",
+            "generation-update",
+            "agent-create",
+            "tool-create",
+            "chain-create",
+            "retriever-create",
+            "evaluator-create",
+            "embedding-create",
+            "guardrail-create",
+            "observation-create",
+            "observation-update",
+        ] {
+            assert!(EventType::parse(kind).is_some(), "{kind}");
+        }
+        let tool = validate(&event("tool-create", json!({"id": "o1", "traceId": "t1"}))).unwrap();
+        assert_eq!(
+            tool,
+            Some(Target {
+                subject: Subject::Observation,
+                id: "o1".into(),
+                trace_id: Some("t1".into())
+            })
+        );
+        assert_eq!(
+            event_obs_type(&event("retriever-create", json!({}))),
+            Some("retriever".into())
+        );
+        // Legacy shapes: the patch names its observation spanId / generationId; the legacy
+        // observation-create carries its type.
+        let patch = validate(&event("span-update", json!({"spanId": "s1"}))).unwrap();
+        assert_eq!(patch.unwrap().id, "s1");
+        let legacy = event(
+            "observation-create",
+            json!({"id": "o2", "type": "GENERATION"}),
+        );
+        assert!(validate(&legacy).is_ok());
+        assert_eq!(event_obs_type(&legacy), Some("generation".into()));
+    }
+
+    #[test]
+    fn invalid_events_name_the_field() {
+        let cases = [
+            (event("nope-create", json!({})), "unknown event type"),
+            (
+                event("span-create", json!([])),
+                "body must be a JSON object",
+            ),
+            (event("span-create", json!({"level": "LOUD"})), "body.level"),
+            (
+                event("span-create", json!({"startTime": "yesterday"})),
+                "body.startTime",
+            ),
+            (
+                event("span-update", json!({"name": "x"})),
+                "body.id is required for an update",
+            ),
+            (
+                event("span-create", json!({"id": "a\rb"})),
+                "carriage return",
+            ),
+            (
+                event("span-create", json!({"id": "x".repeat(801)})),
+                "1 to 800",
+            ),
+            (
+                event("trace-create", json!({"environment": "langfuse-x"})),
+                "body.environment",
+            ),
+            (
+                event("trace-create", json!({"environment": "Prod"})),
+                "body.environment",
+            ),
+            (
+                event("trace-create", json!({"name": "n".repeat(1001)})),
+                "body.name",
+            ),
+            (event("trace-create", json!({"tags": "a"})), "body:"),
+            (
+                event("generation-create", json!({"promptName": "p"})),
+                "promptVersion",
+            ),
+            (
+                event("generation-create", json!({"usageDetails": {"input": -1}})),
+                "usageDetails.input",
+            ),
+            (
+                event("generation-create", json!({"costDetails": {"total": -0.5}})),
+                "costDetails.total",
+            ),
+            (
+                event("generation-create", json!({"usage": {"unit": "BYTES"}})),
+                "usage.unit",
+            ),
+            (
+                event(
+                    "generation-create",
+                    json!({"modelParameters": {"t": {"a": 1}}}),
+                ),
+                "modelParameters.t",
+            ),
+            (event("observation-create", json!({"id": "o"})), "body.type"),
+            (event("sdk-log", json!({})), "body.log"),
+            (
+                event(
+                    "span-create",
+                    json!({"input": "x".repeat(crate::normalize::MAX_VALUE_BYTES)}),
+                ),
+                "body.input is",
+            ),
+        ];
+        for (e, want) in cases {
+            let err = validate(&e).unwrap_err();
+            assert!(err.contains(want), "{}: {err}", e.kind);
+        }
+        let mut bad_time = event("trace-create", json!({}));
+        bad_time.timestamp = "2026-11-30".into();
+        assert!(validate(&bad_time).unwrap_err().contains("timestamp"));
+        // OpenAI-style usage details (with their *_details objects) are accepted.
+        let openai = json!({"usageDetails": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 1}}});
+        assert!(validate(&event("generation-create", openai)).is_ok());
+    }
+
+    #[test]
+    fn ids_map_to_stored_ids_deterministically() {
+        let uuid = "0c62b4d1-8a74-42a9-a09b-4b76524e7de7";
+        assert_eq!(trace_hex(uuid), "0c62b4d18a7442a9a09b4b76524e7de7");
+        assert_eq!(
+            trace_hex("0C62B4D18A7442A9A09B4B76524E7DE7"),
+            "0c62b4d18a7442a9a09b4b76524e7de7"
+        );
+        assert_eq!(trace_hex("my-trace"), trace_hex("my-trace"));
+        assert_eq!(trace_hex("my-trace").len(), 32);
+        assert_ne!(trace_hex("my-trace"), trace_hex("my-trace-2"));
+        assert_ne!(trace_hex(&"0".repeat(32)), "0".repeat(32));
+        assert_eq!(observation_hex("b7ad6b7169203331"), "b7ad6b7169203331");
+        assert_eq!(observation_hex(uuid).len(), 16);
+        assert_ne!(trace_row_hex(uuid), observation_hex(uuid));
+    }
+
+    #[test]
+    fn merging_overrides_set_fields_and_merges_metadata() {
+        let mut body = Map::new();
+        merge_body(
+            &mut body,
+            &json!({"name": "a", "metadata": {"x": 1, "y": 1}, "output": null}),
+        );
+        merge_body(
+            &mut body,
+            &json!({"name": null, "output": "o", "metadata": {"y": 2}}),
+        );
+        assert_eq!(
+            Value::Object(body),
+            json!({"name": "a", "metadata": {"x": 1, "y": 2}, "output": "o"})
+        );
+    }
+
+    fn generation(body: Value) -> SpanRow {
+        let o = MergedObservation {
+            id: "g1".into(),
+            obs_type: "generation".into(),
+            body: body.as_object().unwrap().clone(),
+            first_seen: 1_000,
+        };
+        rows("p", &Sdk::default(), None, None, &[o]).remove(0)
+    }
+
+    #[test]
+    fn usage_shapes_reach_the_token_and_cost_columns() {
+        // Legacy OpenAI-style usage object, with costs.
+        let r = generation(
+            json!({"usage": {"promptTokens": 5, "completionTokens": 2, "totalTokens": 7,
+            "inputCost": 0.1, "outputCost": 0.2, "totalCost": 0.3}}),
+        );
+        assert_eq!(
+            (r.input_tokens, r.output_tokens, r.total_tokens),
+            (Some(5), Some(2), Some(7))
+        );
+        assert_eq!(
+            (r.input_cost, r.output_cost, r.total_cost),
+            (Some(0.1), Some(0.2), Some(0.3))
+        );
+        // usageDetails win over usage; costDetails over the usage's costs.
+        let r = generation(
+            json!({"usage": {"input": 1}, "usageDetails": {"input": 9, "output_reasoning_tokens": 4},
+            "costDetails": {"total": 1.5}}),
+        );
+        assert_eq!(
+            (r.input_tokens, r.reasoning_tokens, r.total_cost),
+            (Some(9), Some(4), Some(1.5))
+        );
+        // Model, parameters, level, prompt and time to first token.
+        let r = generation(
+            json!({"model": "gpt-4o", "modelParameters": {"temperature": 0.5, "max_tokens": 9},
+            "level": "ERROR", "statusMessage": "boom", "promptName": "p", "promptVersion": 3,
+            "startTime": "2026-11-30T01:00:00.000Z", "completionStartTime": "2026-11-30T01:00:00.250Z",
+            "endTime": "2026-11-30T01:00:01.000Z", "input": "hi", "output": {"a": 1}}),
+        );
+        assert_eq!(
+            (r.observation_type.as_str(), r.response_model.as_str()),
+            ("llm", "gpt-4o")
+        );
+        assert_eq!((r.temperature, r.max_tokens), (Some(0.5), Some(9)));
+        assert_eq!(
+            (r.status_code.as_str(), r.status_message.as_str()),
+            ("Error", "boom")
+        );
+        assert_eq!(
+            (r.prompt_name.as_str(), r.prompt_version.as_str()),
+            ("p", "3")
+        );
+        assert_eq!(
+            (r.time_to_first_token_ns, r.duration_ns),
+            (Some(250_000_000), 1_000_000_000)
+        );
+        assert_eq!(
+            (r.input.as_str(), r.output.as_str()),
+            (r#""hi""#, r#"{"a":1}"#)
+        );
+        // No start time: the first event's time; no end: zero duration.
+        let r = generation(json!({}));
+        assert_eq!(
+            (r.start_time, r.duration_ns, r.parent_span_id.as_str()),
+            (1_000, 0, "")
+        );
+    }
 }

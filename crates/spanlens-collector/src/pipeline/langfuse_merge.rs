@@ -215,7 +215,6 @@ impl LangfuseMerge {
             }
         };
         let mut st = self.lock();
-        st.last_seq = st.last_seq.max(seq);
         st.add(batch, seq, Instant::now());
         drop(st);
         self.shared.wake.notify_one();
@@ -411,6 +410,7 @@ impl State {
     }
 
     fn add(&mut self, batch: Batch, seq: u64, now: Instant) {
+        self.last_seq = self.last_seq.max(seq);
         let Batch {
             project,
             sdk,
@@ -432,9 +432,6 @@ impl State {
                 id,
                 trace_id,
             } = a.target;
-            if let Some(trace_id) = &trace_id {
-                self.refresh_trace(&project, trace_id, now);
-            }
             let key = (project.clone(), subject, id);
             let window = self.window;
             let hold_max = self.trace_hold_max;
@@ -459,7 +456,12 @@ impl State {
                 entry.trace_id = trace_id;
             }
             entry.events.push((seq, a.event));
+            // An update may omit its trace id: the entry knows it from the create.
+            let trace = entry.trace_id.clone();
             self.bytes += size;
+            if let Some(trace_id) = trace {
+                self.refresh_trace(&project, &trace_id, now);
+            }
         }
     }
 
@@ -648,5 +650,175 @@ fn merged_observation(id: String, entry: Entry) -> MergedObservation {
         obs_type: obs_type.unwrap_or_else(|| "span".into()),
         first_seen: first_seen(&events),
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn state(max_entries: usize) -> State {
+        let mut config = Config::default();
+        config.langfuse.merge_window_ms = 1000;
+        config.langfuse.trace_hold_max_ms = 3000;
+        config.langfuse.merge_max_entries = max_entries;
+        State::new(&config)
+    }
+
+    fn batch(events: Vec<(&str, &str, Value)>) -> Batch {
+        let events = events
+            .into_iter()
+            .map(|(id, kind, body)| {
+                let event = Event {
+                    id: id.into(),
+                    timestamp: "2026-11-30T01:00:00.000Z".into(),
+                    kind: kind.into(),
+                    body,
+                };
+                let target = langfuse::validate(&event).unwrap().unwrap();
+                Accepted { event, target }
+            })
+            .collect();
+        Batch {
+            project: "p".into(),
+            sdk: Sdk::default(),
+            events,
+        }
+    }
+
+    fn released(r: &Release) -> Vec<String> {
+        let mut names: Vec<String> = r
+            .groups
+            .iter()
+            .flat_map(|g| {
+                g.observations
+                    .iter()
+                    .map(|o| o.id.clone())
+                    .chain(g.trace_row.iter().map(|t| format!("trace:{}", t.id)))
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn complete_observations_go_at_once_and_halves_wait_for_each_other() {
+        let (mut st, t0) = (state(100), Instant::now());
+        st.add(
+            batch(vec![
+                (
+                    "e1",
+                    "span-create",
+                    json!({"id": "done", "traceId": "t", "endTime": "2026-11-30T01:00:01Z"}),
+                ),
+                (
+                    "e2",
+                    "generation-create",
+                    json!({"id": "g", "traceId": "t", "name": "gen"}),
+                ),
+                ("e3", "event-create", json!({"id": "ev", "traceId": "t"})),
+                ("e4", "trace-create", json!({"id": "t", "name": "trace"})),
+            ]),
+            1,
+            t0,
+        );
+        assert_eq!(released(&st.tick(t0)), vec!["done", "ev"]);
+        // The update, in another batch: now the generation is complete, merged into one.
+        st.add(
+            batch(vec![(
+                "e5",
+                "generation-update",
+                json!({"id": "g", "output": "o", "endTime": "2026-11-30T01:00:02Z"}),
+            )]),
+            2,
+            t0 + 10 * MS,
+        );
+        let r = st.tick(t0 + 10 * MS);
+        assert_eq!(released(&r), vec!["g"]);
+        let g = &r.groups[0].observations[0];
+        assert_eq!(
+            (g.body["name"].as_str(), g.body["output"].as_str()),
+            (Some("gen"), Some("o"))
+        );
+        assert_eq!(
+            r.groups[0].trace.as_ref().unwrap().body["name"],
+            "trace",
+            "the held trace's attributes"
+        );
+        // The trace has no end: it goes when its window since the last activity ends.
+        assert!(
+            released(&st.tick(t0 + 1000 * MS)).is_empty(),
+            "refreshed by the update at +10 ms"
+        );
+        assert_eq!(released(&st.tick(t0 + 1010 * MS)), vec!["trace:t"]);
+        assert_eq!(
+            st.commit_point(),
+            2,
+            "nothing held: the log is done through the last seq"
+        );
+        assert!(st.entries.is_empty() && st.by_seq.is_empty() && st.bytes == 0);
+    }
+
+    #[test]
+    fn nothing_is_held_forever_or_beyond_the_bounds() {
+        let (mut st, t0) = (state(100), Instant::now());
+        st.add(
+            batch(vec![("e1", "trace-create", json!({"id": "t"}))]),
+            1,
+            t0,
+        );
+        // Observations of the trace keep arriving: the trace waits, but not past its maximum.
+        for i in 1..=5u64 {
+            let at = t0 + 900 * i as u32 * MS;
+            st.add(
+                batch(vec![(
+                    &format!("o{i}"),
+                    "span-create",
+                    json!({"id": format!("s{i}"), "traceId": "t"}),
+                )]),
+                1 + i,
+                at,
+            );
+            let r = st.tick(at);
+            assert!(!released(&r).contains(&"trace:t".to_string()) || at >= t0 + 3000 * MS);
+        }
+        assert!(
+            !st.entries
+                .contains_key(&("p".to_string(), Subject::Trace, "t".to_string()))
+        );
+        st.tick(t0 + 10_000 * MS);
+        assert!(st.entries.is_empty());
+        // An update without its create (it was written before) is a row of its own, later.
+        let t1 = t0 + 20_000 * MS;
+        st.add(
+            batch(vec![(
+                "late",
+                "span-update",
+                json!({"id": "gone", "output": "x"}),
+            )]),
+            10,
+            t1,
+        );
+        assert_eq!(st.commit_point(), 9, "the oldest held event is seq 10");
+        assert!(released(&st.tick(t1)).is_empty());
+        assert_eq!(released(&st.tick(t1 + 1000 * MS)), vec!["gone"]);
+    }
+
+    #[test]
+    fn a_full_hold_writes_the_oldest_early_and_ids_are_remembered() {
+        let (mut st, t0) = (state(2), Instant::now());
+        for (seq, id) in [(1, "a"), (2, "b"), (3, "c")] {
+            st.add(batch(vec![(id, "span-create", json!({"id": id}))]), seq, t0);
+        }
+        assert_eq!(released(&st.tick(t0)), vec!["a"]);
+        assert_eq!(st.commit_point(), 1);
+        assert!(
+            !st.remember(("p".into(), "a".into())),
+            "a re-sent event is known"
+        );
+        assert!(st.remember(("q".into(), "a".into())), "ids are per project");
     }
 }
