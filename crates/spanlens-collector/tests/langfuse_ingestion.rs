@@ -957,3 +957,65 @@ async fn read_api_v2_v3_through_current_langfuse_client() {
     assert_eq!(read["other_metrics"], json!([{"count_count": 0}]));
     t.shutdown().await;
 }
+
+/// Credentials are stripped whichever path a row comes by: here the OTLP path (the Langfuse
+/// OTel export path, Basic auth), with a header attribute, a key inside JSON metadata and a
+/// secret key in the prompt text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_stripped_on_the_otlp_path_too() {
+    use prost::Message;
+    use support::otlp;
+    let t = TestCollector::start_with(config("lf_otlp_secrets")).await;
+    let span = opentelemetry_proto::tonic::trace::v1::Span {
+        trace_id: otlp::trace_id(7),
+        span_id: otlp::span_id(7),
+        name: "chat".into(),
+        start_time_unix_nano: otlp::T0,
+        end_time_unix_nano: otlp::T0 + 1_000,
+        attributes: vec![
+            otlp::s(
+                "http.request.header.authorization",
+                "Basic cGstbGY6c2stbGY=",
+            ),
+            otlp::s(
+                "langfuse.observation.metadata",
+                &format!(r#"{{"clientInitParams":{{"secretKey":"{SECRET}"}},"k":"v"}}"#),
+            ),
+            otlp::s("langfuse.observation.input", &format!("my key is {SECRET}")),
+        ],
+        ..Default::default()
+    };
+    let (status, _, _) = post(
+        &t.http_url("/api/public/otel/v1/traces"),
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("authorization", &basic(PUBLIC, SECRET)),
+        ],
+        otlp::request(vec![span]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rows = t.spans(1).await;
+    let r = &rows[0];
+    assert_eq!(r.input, "my key is [REDACTED]");
+    assert_eq!(
+        r.metadata,
+        vec![
+            (
+                "clientInitParams".to_string(),
+                r#"{"secretKey":"[REDACTED]"}"#.to_string()
+            ),
+            ("k".to_string(), "v".to_string())
+        ]
+    );
+    assert!(
+        r.span_attributes.contains(&(
+            "http.request.header.authorization".to_string(),
+            "[REDACTED]".to_string()
+        )),
+        "{:?}",
+        r.span_attributes
+    );
+    assert!(!format!("{r:?}").contains(SECRET));
+    t.shutdown().await;
+}
