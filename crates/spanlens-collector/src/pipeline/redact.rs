@@ -25,11 +25,18 @@ pub trait Redact: Clone {
     fn redacted(&self) -> Option<Self>;
 }
 
-/// Words that precede every credential this module strips (fast literal prefilter).
+/// Words that come with every inline credential this module strips (a literal prefilter: text
+/// without them is not scanned further).
 fn hint() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api.?key|password|authoriz").expect("valid"))
+}
+
+/// Map keys that name a credential.
+fn secret_key_name() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
-        Regex::new(r"(?i)sk-lf-|secret|api.?key|password|authoriz|bearer|basic").expect("valid")
+        Regex::new(r"(?i)authorization|secret[_-]?key|api[_-]?key|password").expect("valid")
     })
 }
 
@@ -55,28 +62,23 @@ fn header_value() -> &'static Regex {
 
 /// Whether a map key names a credential.
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "authorization",
-        "secret_key",
-        "secretkey",
-        "secret-key",
-        "api_key",
-        "apikey",
-        "api-key",
-        "password",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
+    secret_key_name().is_match(key)
+}
+
+/// A whole (short) value that is `Bearer …` / `Basic …`.
+fn is_header_credential(text: &str) -> bool {
+    matches!(text.trim_start().as_bytes().first(), Some(b'b' | b'B'))
+        && text.len() <= 8192
+        && header_value().is_match(text)
 }
 
 /// The text with credentials replaced (borrowed when there are none).
 pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if is_header_credential(text) {
+        return Cow::Owned(REDACTED.to_string());
+    }
     if !hint().is_match(text) {
         return Cow::Borrowed(text);
-    }
-    if header_value().is_match(text) {
-        return Cow::Owned(REDACTED.to_string());
     }
     inline().replace_all(text, |c: &Captures<'_>| {
         if let Some(prefix) = c.name("json") {
@@ -242,5 +244,20 @@ mod tests {
         );
         assert!(clean.redacted().is_none());
         assert!(SpanRow::default().redacted().is_none());
+        let log = LogRow {
+            body: "token sk-lf-0000-1111".into(),
+            log_attributes: vec![("x-api-key".into(), "k".into())],
+            ..Default::default()
+        };
+        let clean = log.redacted().unwrap();
+        assert_eq!(
+            (clean.body.as_str(), clean.log_attributes[0].1.as_str()),
+            ("token [REDACTED]", REDACTED)
+        );
+        let score = ScoreRow {
+            metadata: vec![("password".into(), "hunter2".into())],
+            ..Default::default()
+        };
+        assert_eq!(score.redacted().unwrap().metadata[0].1, REDACTED);
     }
 }
