@@ -111,6 +111,7 @@ impl Collector {
         .merge(langfuse_ingestion::router(
             ingest.clone(),
             config.receiver.max_body_bytes,
+            inflight.clone(),
         ));
         let http = tokio::spawn(serve_http(
             http_listener,

@@ -20,6 +20,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::inflight::InflightBudget;
 use super::{Ingest, IngestError, scores};
 use crate::metrics::Rejection;
 use crate::normalize::langfuse::{self, Event, EventType, Sdk};
@@ -33,14 +34,17 @@ pub const MAX_BATCH_BYTES: usize = 4_718_592;
 struct IngestionState {
     ingest: Ingest,
     max_body_bytes: usize,
+    /// The receivers' shared memory budget (`receiver.max_inflight_bytes`).
+    inflight: InflightBudget,
 }
 
-pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
+pub fn router(ingest: Ingest, max_body_bytes: usize, inflight: InflightBudget) -> Router {
     Router::new()
         .route("/api/public/ingestion", post(ingestion))
         .with_state(IngestionState {
             ingest,
             max_body_bytes: max_body_bytes.min(MAX_BATCH_BYTES),
+            inflight,
         })
 }
 
@@ -60,6 +64,21 @@ async fn ingestion(
                 json!({"error": "UnauthorizedError", "message": e.to_string()}),
             );
         }
+    };
+    // Reserve memory before reading: never more request bytes in flight than the budget.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(state.max_body_bytes)
+        .clamp(1, state.max_body_bytes);
+    let Some(_permit) = state.inflight.try_reserve(declared) else {
+        ingest.reject_busy();
+        return retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "collector busy: too many request bytes in flight (receiver.max_inflight_bytes); retry later",
+            1,
+        );
     };
     let Ok(bytes) = axum::body::to_bytes(body, state.max_body_bytes).await else {
         ingest.reject_request();
