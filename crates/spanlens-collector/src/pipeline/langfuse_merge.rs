@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -119,6 +120,11 @@ impl Entry {
 struct Release {
     groups: Vec<Group>,
     event_ids: Vec<(String, String)>,
+    /// Observations released without their create or end; entries released for room.
+    incomplete: u64,
+    evicted: u64,
+    /// Entries still held afterwards.
+    held: u64,
 }
 
 /// Released entries of one project and trace.
@@ -299,6 +305,10 @@ async fn run(shared: Arc<Shared>, pipeline: Pipeline, prices: Arc<PriceTable>) {
             let release = st.tick(now);
             (release, st.next_deadline(), st.closed)
         };
+        let m = &pipeline.metrics;
+        m.langfuse_held.store(release.held, Relaxed);
+        m.langfuse_incomplete.fetch_add(release.incomplete, Relaxed);
+        m.langfuse_evicted.fetch_add(release.evicted, Relaxed);
         if !release.event_ids.is_empty() {
             write(&shared, &pipeline, &prices, release).await;
         }
@@ -348,7 +358,7 @@ async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, releas
     pipeline
         .metrics
         .langfuse_rows_released
-        .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(rows.len() as u64, Relaxed);
     let Some(log) = &shared.log else { return };
     let payload = serde_json::to_vec(&release.event_ids).expect("ids serialize");
     let marker = match log.append(RECORD_RELEASED, release.event_ids.len() as u32, &payload) {
@@ -494,6 +504,7 @@ impl State {
             .filter(|(k, e)| self.closed || e.deadline <= now || e.complete(k.1))
             .map(|(k, _)| k.clone())
             .collect();
+        let on_time = due.len();
         let mut over_entries = self.entries.len().saturating_sub(self.max_entries);
         let mut over_bytes = self.bytes.saturating_sub(self.max_bytes);
         if over_entries > 0 || over_bytes > 0 {
@@ -510,9 +521,12 @@ impl State {
                 }
             }
         }
+        let mut release = Release {
+            evicted: (due.len() - on_time) as u64,
+            ..Default::default()
+        };
         // Traces after their observations, so a group's rows see the trace still held.
         due.sort_by_key(|k| std::cmp::Reverse(k.1));
-        let mut release = Release::default();
         let mut groups: HashMap<(String, String), Group> = HashMap::new();
         for key in due {
             let Some(entry) = self.take(&key) else {
@@ -537,7 +551,12 @@ impl State {
                     observations: Vec::new(),
                 });
             match subject {
-                Subject::Observation => group.observations.push(merged_observation(id, entry)),
+                Subject::Observation => {
+                    if !entry.complete(subject) {
+                        release.incomplete += 1;
+                    }
+                    group.observations.push(merged_observation(id, entry));
+                }
                 Subject::Trace => {
                     let trace = merged_trace(id, entry);
                     group.trace = Some(trace.clone());
@@ -547,6 +566,7 @@ impl State {
             }
         }
         release.groups = groups.into_values().collect();
+        release.held = self.entries.len() as u64;
         release
     }
 
@@ -804,7 +824,8 @@ mod tests {
         );
         assert_eq!(st.commit_point(), 9, "the oldest held event is seq 10");
         assert!(released(&st.tick(t1)).is_empty());
-        assert_eq!(released(&st.tick(t1 + 1000 * MS)), vec!["gone"]);
+        let r = st.tick(t1 + 1000 * MS);
+        assert_eq!((released(&r), r.incomplete), (vec!["gone".to_string()], 1));
     }
 
     #[test]
@@ -813,7 +834,11 @@ mod tests {
         for (seq, id) in [(1, "a"), (2, "b"), (3, "c")] {
             st.add(batch(vec![(id, "span-create", json!({"id": id}))]), seq, t0);
         }
-        assert_eq!(released(&st.tick(t0)), vec!["a"]);
+        let r = st.tick(t0);
+        assert_eq!(
+            (released(&r), r.evicted, r.held),
+            (vec!["a".to_string()], 1, 2)
+        );
         assert_eq!(st.commit_point(), 1);
         assert!(
             !st.remember(("p".into(), "a".into())),
