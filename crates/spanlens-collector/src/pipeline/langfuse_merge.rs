@@ -23,7 +23,7 @@
 //! Envelope ids deduplicate: an event id already accepted (held, released or logged) for the
 //! project is acknowledged again and not stored twice (a bounded memory of recent ids).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -101,17 +101,13 @@ struct Entry {
     bytes: usize,
     has_create: bool,
     has_end: bool,
+    /// An `event` observation: complete with its create (it has no end).
+    is_event: bool,
 }
 
 impl Entry {
     fn complete(&self, subject: Subject) -> bool {
-        subject == Subject::Observation
-            && self.has_create
-            && (self.has_end
-                || self
-                    .events
-                    .iter()
-                    .any(|(_, e)| event_obs_type(e).as_deref() == Some("event")))
+        subject == Subject::Observation && self.has_create && (self.has_end || self.is_event)
     }
 }
 
@@ -125,6 +121,8 @@ struct Release {
     evicted: u64,
     /// Entries still held afterwards.
     held: u64,
+    /// The lowest log seq of the released events (pinned if they cannot be queued).
+    min_seq: Option<u64>,
 }
 
 /// Released entries of one project and trace.
@@ -144,6 +142,14 @@ struct State {
     entries: HashMap<Key, Entry>,
     /// first log seq → keys (release order for eviction; the log's commit point).
     by_seq: BTreeMap<u64, Vec<Key>>,
+    /// Deadlines in time order; an item is stale when its entry's deadline moved on (checked
+    /// when it comes due), so a tick never walks every held entry.
+    deadlines: BTreeSet<(Instant, Key)>,
+    /// Observations that became complete since the last tick.
+    completed: Vec<Key>,
+    /// The log must not be committed at or past this seq: rows released from it could not be
+    /// queued (they are written from the log at the next start).
+    pinned: Option<u64>,
     bytes: usize,
     seen: HashSet<(String, String)>,
     seen_order: VecDeque<(String, String)>,
@@ -350,8 +356,10 @@ async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, releas
             })),
         };
         if let Err(e) = result {
-            // Not committed in the log: replayed (and retried) at the next start.
+            // Kept in the log (the commit point stays below them): written at the next start.
             tracing::error!(rows = chunk.len(), error = %e, "langfuse merge: cannot queue released rows");
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.pinned = st.pinned.min(release.min_seq).or(release.min_seq);
             return;
         }
     }
@@ -394,6 +402,9 @@ impl State {
             max_bytes: l.merge_max_bytes,
             entries: HashMap::new(),
             by_seq: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            completed: Vec::new(),
+            pinned: None,
             bytes: 0,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
@@ -447,6 +458,7 @@ impl State {
             let hold_max = self.trace_hold_max;
             let entry = self.entries.entry(key.clone()).or_insert_with(|| {
                 self.by_seq.entry(seq).or_default().push(key.clone());
+                self.deadlines.insert((now + window, key.clone()));
                 Entry {
                     sdk: sdk.clone(),
                     trace_id: trace_id.clone(),
@@ -457,8 +469,11 @@ impl State {
                     bytes: 0,
                     has_create: false,
                     has_end: false,
+                    is_event: false,
                 }
             });
+            let was_complete = entry.complete(subject);
+            entry.is_event |= event_obs_type(&a.event).as_deref() == Some("event");
             entry.has_create |= !update;
             entry.has_end |= has_end;
             entry.bytes += size;
@@ -466,6 +481,9 @@ impl State {
                 entry.trace_id = trace_id;
             }
             entry.events.push((seq, a.event));
+            if !was_complete && entry.complete(subject) {
+                self.completed.push(key.clone());
+            }
             // An update may omit its trace id: the entry knows it from the create.
             let trace = entry.trace_id.clone();
             self.bytes += size;
@@ -479,31 +497,56 @@ impl State {
     fn refresh_trace(&mut self, project: &str, trace_id: &str, now: Instant) {
         let key = (project.to_string(), Subject::Trace, trace_id.to_string());
         if let Some(t) = self.entries.get_mut(&key) {
-            t.deadline = t.deadline.max(now + self.window).min(t.hold_until);
+            let deadline = t.deadline.max(now + self.window).min(t.hold_until);
+            if deadline != t.deadline {
+                t.deadline = deadline;
+                self.deadlines.insert((deadline, key));
+            }
         }
     }
 
     /// The log may be committed through the seq before the oldest event still held.
     fn commit_point(&self) -> u64 {
-        match self.by_seq.first_key_value() {
+        let held = match self.by_seq.first_key_value() {
             Some((&seq, _)) => seq.saturating_sub(1),
             None => self.last_seq,
-        }
+        };
+        self.pinned.map_or(held, |p| held.min(p.saturating_sub(1)))
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.entries.values().map(|e| e.deadline).min()
+    /// The next deadline of a held entry (stale items are dropped on the way).
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some((at, key)) = self.deadlines.first().cloned() {
+            if self.entries.get(&key).is_some_and(|e| e.deadline == at) {
+                return Some(at);
+            }
+            self.deadlines.pop_first();
+        }
+        None
     }
 
     /// Takes out every entry due now: complete observations, ended windows, everything once
     /// closed, and the oldest entries while over the bounds.
     fn tick(&mut self, now: Instant) -> Release {
-        let mut due: Vec<Key> = self
-            .entries
-            .iter()
-            .filter(|(k, e)| self.closed || e.deadline <= now || e.complete(k.1))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut due: Vec<Key> = if self.closed {
+            self.deadlines.clear();
+            self.entries.keys().cloned().collect()
+        } else {
+            let mut due: Vec<Key> = std::mem::take(&mut self.completed)
+                .into_iter()
+                .filter(|k| self.entries.contains_key(k))
+                .collect();
+            while let Some((at, key)) = self.deadlines.first().cloned() {
+                if at > now {
+                    break;
+                }
+                self.deadlines.pop_first();
+                if self.entries.get(&key).is_some_and(|e| e.deadline == at) && !due.contains(&key) {
+                    due.push(key);
+                }
+            }
+            due
+        };
         let on_time = due.len();
         let mut over_entries = self.entries.len().saturating_sub(self.max_entries);
         let mut over_bytes = self.bytes.saturating_sub(self.max_bytes);
@@ -539,6 +582,10 @@ impl State {
                     .iter()
                     .map(|(_, e)| (project.clone(), e.id.clone())),
             );
+            release.min_seq = release
+                .min_seq
+                .min(Some(entry.first_seq))
+                .or(Some(entry.first_seq));
             let trace_key = entry.trace_id.clone().unwrap_or_else(|| id.clone());
             let trace_now = self.trace_of(&project, &trace_key);
             let group = groups
@@ -780,6 +827,10 @@ mod tests {
             "nothing held: the log is done through the last seq"
         );
         assert!(st.entries.is_empty() && st.by_seq.is_empty() && st.bytes == 0);
+        assert_eq!(st.next_deadline(), None, "stale deadlines are dropped");
+        // Rows that could not be queued pin the log below their events.
+        st.pinned = Some(2);
+        assert_eq!(st.commit_point(), 1);
     }
 
     #[test]
