@@ -87,6 +87,13 @@ q = dict(
 )
 out["metrics_latency"] = c.metrics.metrics(query=json.dumps(q)).data
 q = dict(
+    view="observations",
+    metrics=[{"measure": "count", "aggregation": "count"}],
+    filters=[{"column": "traceId", "operator": "=", "value": ids["manual"], "type": "string"}],
+    **window,
+)
+out["metrics_one_trace"] = c.metrics.metrics(query=json.dumps(q)).data
+q = dict(
     view="scores-numeric",
     dimensions=[{"field": "name"}],
     metrics=[{"measure": "value", "aggregation": "avg"}],

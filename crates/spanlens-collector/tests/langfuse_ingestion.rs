@@ -950,6 +950,7 @@ async fn read_api_v2_v3_through_current_langfuse_client() {
         avg,
         vec![("quality".to_string(), 0.9), ("thumbs".to_string(), 1.0)]
     );
+    assert_eq!(read["metrics_one_trace"], json!([{"count_count": 3}]));
     assert_eq!(read["bad_view"], json!(400));
     // Another project's key sees nothing.
     assert_eq!(read["other_observations"], json!(0));

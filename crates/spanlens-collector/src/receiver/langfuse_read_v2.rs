@@ -705,9 +705,17 @@ fn filter(w: &mut Where, f: &Value, view: &View) -> Result<(), Failure> {
         .ok_or_else(|| bad(format!("query.filters: unknown column {column:?}")))?;
     let op = f["operator"].as_str().unwrap_or("");
     let value = &f["value"];
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    // Trace ids are compared as stored (a Langfuse id maps to its hex id).
+    let text = |v: &Value| {
+        let t = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if column == "traceId" {
+            trace_hex(&t)
+        } else {
+            t
+        }
     };
     match (f["type"].as_str().unwrap_or("string"), op) {
         ("string" | "number" | "boolean", "=" | "<>" | "!=" | ">" | "<" | ">=" | "<=") => {
