@@ -1020,3 +1020,80 @@ async fn credentials_are_stripped_on_the_otlp_path_too() {
     assert!(!format!("{r:?}").contains(SECRET));
     t.shutdown().await;
 }
+
+/// The read API serves what the Langfuse OTel SDK sent too (the captured langfuse 5.0.4
+/// workflow: an agent span with two generations): the root span is the trace and one of its
+/// observations, with the trace attributes the SDK propagated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_api_serves_the_otel_path_too() {
+    let t = TestCollector::start("lf_read_otel").await; // single-project mode: no key needed
+    let pb = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/otlp/langfuse/e_workflow.pb"
+    ))
+    .unwrap();
+    let (status, _, _) = post(
+        &t.http_url("/api/public/otel/v1/traces"),
+        &[("content-type", "application/x-protobuf")],
+        pb,
+    )
+    .await;
+    assert_eq!(status, 200);
+    t.spans(3).await;
+    let trace = "c6f2daab2ca90a758062062d8b137ce2";
+    let (status, body) = support::get(&t.http_url("/api/public/traces")).await;
+    assert_eq!(status, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["meta"]["totalItems"], 1);
+    let item = &list["data"][0];
+    assert_eq!(
+        (
+            &item["id"],
+            &item["name"],
+            &item["userId"],
+            &item["sessionId"],
+            &item["tags"]
+        ),
+        (
+            &json!(trace),
+            &json!("fixture_agent"),
+            &json!("user-fixture-42"),
+            &json!("session-fixture-001"),
+            &json!(["fixtures", "workflow"])
+        )
+    );
+    assert_eq!(item["observations"].as_array().unwrap().len(), 3);
+    let (status, body) = support::get(&t.http_url(&format!("/api/public/traces/{trace}"))).await;
+    assert_eq!(status, 200, "{body}");
+    let full: Value = serde_json::from_str(&body).unwrap();
+    let mut obs: Vec<(String, String, Value)> = full["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_string(),
+                o["type"].as_str().unwrap().to_string(),
+                o["parentObservationId"].clone(),
+            )
+        })
+        .collect();
+    obs.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        obs,
+        vec![
+            (
+                "OpenAI-generation".into(),
+                "GENERATION".into(),
+                json!("f45a572a80c982a5")
+            ),
+            (
+                "OpenAI-generation".into(),
+                "GENERATION".into(),
+                json!("f45a572a80c982a5")
+            ),
+            ("fixture_agent".into(), "AGENT".into(), Value::Null),
+        ]
+    );
+    t.shutdown().await;
+}
