@@ -528,11 +528,11 @@ impl State {
     /// Takes out every entry due now: complete observations, ended windows, everything once
     /// closed, and the oldest entries while over the bounds.
     fn tick(&mut self, now: Instant) -> Release {
-        let mut due: Vec<Key> = if self.closed {
+        let mut due: HashSet<Key> = if self.closed {
             self.deadlines.clear();
             self.entries.keys().cloned().collect()
         } else {
-            let mut due: Vec<Key> = std::mem::take(&mut self.completed)
+            let mut due: HashSet<Key> = std::mem::take(&mut self.completed)
                 .into_iter()
                 .filter(|k| self.entries.contains_key(k))
                 .collect();
@@ -541,33 +541,32 @@ impl State {
                     break;
                 }
                 self.deadlines.pop_first();
-                if self.entries.get(&key).is_some_and(|e| e.deadline == at) && !due.contains(&key) {
-                    due.push(key);
+                if self.entries.get(&key).is_some_and(|e| e.deadline == at) {
+                    due.insert(key);
                 }
             }
             due
         };
+        // Over the bounds after this release: the oldest remaining entries go too.
         let on_time = due.len();
-        let mut over_entries = self.entries.len().saturating_sub(self.max_entries);
-        let mut over_bytes = self.bytes.saturating_sub(self.max_bytes);
-        if over_entries > 0 || over_bytes > 0 {
-            for keys in self.by_seq.values() {
-                for key in keys {
-                    if over_entries == 0 && over_bytes == 0 {
-                        break;
-                    }
-                    if !due.contains(key) {
-                        over_entries = over_entries.saturating_sub(1);
-                        over_bytes = over_bytes.saturating_sub(self.entries[key].bytes);
-                        due.push(key.clone());
-                    }
-                }
+        let due_bytes: usize = due.iter().map(|k| self.entries[k].bytes).sum();
+        let mut over_entries = (self.entries.len() - due.len()).saturating_sub(self.max_entries);
+        let mut over_bytes = (self.bytes - due_bytes).saturating_sub(self.max_bytes);
+        for key in self.by_seq.values().flatten() {
+            if over_entries == 0 && over_bytes == 0 {
+                break;
+            }
+            if !due.contains(key) {
+                over_entries = over_entries.saturating_sub(1);
+                over_bytes = over_bytes.saturating_sub(self.entries[key].bytes);
+                due.insert(key.clone());
             }
         }
         let mut release = Release {
             evicted: (due.len() - on_time) as u64,
             ..Default::default()
         };
+        let mut due: Vec<Key> = due.into_iter().collect();
         // Traces after their observations, so a group's rows see the trace still held.
         due.sort_by_key(|k| std::cmp::Reverse(k.1));
         let mut groups: HashMap<(String, String), Group> = HashMap::new();
