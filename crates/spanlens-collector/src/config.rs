@@ -144,6 +144,56 @@ pub struct ClickHouseConfig {
     /// PEM CA certificates to verify an https `url` against. Default empty: the bundled
     /// Mozilla roots.
     pub tls_ca_file: String,
+    /// How the tables are laid out: "single" (default: one server, plain MergeTree engines),
+    /// "replicated" (every table Replicated* and created ON CLUSTER `cluster`: one shard, N
+    /// replicas) or "sharded" (also `<table>_local` tables on every shard under Distributed
+    /// tables that keep the names the collector and dashboards use, sharded by trace id).
+    /// `migrate` renders every schema file for it (`migrate --print` shows the DDL).
+    pub topology: Topology,
+    /// Cluster name from the servers' `remote_servers` config (ON CLUSTER, Distributed).
+    /// Required for "replicated" and "sharded"; unused for "single". Default empty.
+    pub cluster: String,
+    /// Seconds `migrate` waits for each ON CLUSTER statement to finish on every host
+    /// (ClickHouse's `distributed_ddl_task_timeout`); past it the migration fails and says so.
+    /// Default 300.
+    pub ddl_timeout_s: u64,
+    /// Seconds `migrate` waits for another migrator's lock before failing. Default 600.
+    pub migrate_lock_wait_s: u64,
+    /// "sharded" only: inserts into the Distributed tables are "foreground" (default: the insert
+    /// returns once every shard stored its part, so a retried batch is deduplicated by its token)
+    /// or "background" (the server queues the parts and ships them later: faster replies, but a
+    /// retried batch may be stored twice — insert deduplication does not see through the queue).
+    pub distributed_insert: DistributedInsert,
+}
+
+/// ClickHouse table layout (see `ClickHouseConfig::topology`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    #[default]
+    Single,
+    Replicated,
+    Sharded,
+}
+
+impl std::fmt::Display for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Topology::Single => "single",
+            Topology::Replicated => "replicated",
+            Topology::Sharded => "sharded",
+        })
+    }
+}
+
+/// How inserts into Distributed tables reach the shards (see
+/// `ClickHouseConfig::distributed_insert`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DistributedInsert {
+    #[default]
+    Foreground,
+    Background,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -237,6 +287,11 @@ impl Default for ClickHouseConfig {
             retention_days: 0,
             migrate_on_start: true,
             insert_timeout_ms: 30_000,
+            topology: Topology::Single,
+            cluster: String::new(),
+            ddl_timeout_s: 300,
+            migrate_lock_wait_s: 600,
+            distributed_insert: DistributedInsert::Foreground,
             tls_ca_file: String::new(),
         }
     }
@@ -385,6 +440,18 @@ impl Config {
         if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return invalid("clickhouse.database must be a plain identifier ([A-Za-z0-9_]+)");
         }
+        let cluster = &self.clickhouse.cluster;
+        if self.clickhouse.topology != Topology::Single && cluster.is_empty() {
+            return invalid(
+                "clickhouse.cluster must name the cluster (remote_servers) when clickhouse.topology is replicated or sharded",
+            );
+        }
+        if !cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.{}".contains(c))
+        {
+            return invalid("clickhouse.cluster may hold only [A-Za-z0-9_.-] and {macro} braces");
+        }
         Ok(())
     }
 }
@@ -455,5 +522,11 @@ mod tests {
         assert!(err.to_string().contains("batch_max_rows"), "{err}");
         let err = Config::load(None, vec![], &["clickhouse.database=a-b".into()]).unwrap_err();
         assert!(err.to_string().contains("clickhouse.database"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.topology=sharded".into()]).unwrap_err();
+        assert!(err.to_string().contains("clickhouse.cluster"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.topology=ring".into()]).unwrap_err();
+        assert!(err.to_string().contains("ring"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.cluster=a'b".into()]).unwrap_err();
+        assert!(err.to_string().contains("clickhouse.cluster"), "{err}");
     }
 }

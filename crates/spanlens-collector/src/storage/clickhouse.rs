@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::ClickHouseConfig;
+use crate::config::{ClickHouseConfig, DistributedInsert, Topology};
 use crate::tls::{self, TlsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 impl StorageError {
-    fn from_client(err: clickhouse::error::Error) -> StorageError {
+    pub(crate) fn from_client(err: clickhouse::error::Error) -> StorageError {
         let text = error_chain(&err);
         match parse_exception_code(&text) {
             Some(code) => StorageError::Server {
@@ -97,10 +97,25 @@ pub struct ClickHouse {
     insert_timeout: Duration,
 }
 
+/// `insert_distributed_sync` for inserts into Distributed tables (sharded topology only; see
+/// `ClickHouseConfig::distributed_insert`): foreground inserts reach the shards before the
+/// reply, so the batch's deduplication token protects a retry.
+fn distributed_insert_setting(config: &ClickHouseConfig) -> Option<&'static str> {
+    match (config.topology, config.distributed_insert) {
+        (Topology::Sharded, DistributedInsert::Foreground) => Some("1"),
+        (Topology::Sharded, DistributedInsert::Background) => Some("0"),
+        _ => None,
+    }
+}
+
 impl ClickHouse {
     pub fn new(config: &ClickHouseConfig) -> Result<ClickHouse, TlsError> {
+        let client = server_client(config)?.with_database(&config.database);
         Ok(ClickHouse {
-            client: server_client(config)?.with_database(&config.database),
+            client: match distributed_insert_setting(config) {
+                Some(sync) => client.with_setting("insert_distributed_sync", sync),
+                None => client,
+            },
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
         })
     }
@@ -174,6 +189,28 @@ pub fn server_client(config: &ClickHouseConfig) -> Result<Client, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distributed_insert_mode_only_for_sharded() {
+        let config = |topology, distributed_insert| ClickHouseConfig {
+            topology,
+            distributed_insert,
+            ..ClickHouseConfig::default()
+        };
+        let (fg, bg) = (DistributedInsert::Foreground, DistributedInsert::Background);
+        let cases = [
+            (Topology::Single, bg, None),
+            (Topology::Replicated, bg, None),
+            (Topology::Sharded, fg, Some("1")),
+            (Topology::Sharded, bg, Some("0")),
+        ];
+        for (topology, mode, expected) in cases {
+            assert_eq!(
+                distributed_insert_setting(&config(topology, mode)),
+                expected
+            );
+        }
+    }
 
     #[test]
     fn classifies_server_codes() {
