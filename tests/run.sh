@@ -4,8 +4,8 @@
 # server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
 # ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace, the
 # Grafana dashboard tests (dashboards/tests) and the deploy tests (tests/deploy: Helm chart,
-# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh). Node (npm) must be installed for
-# the Langfuse JS SDK tests.
+# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh). Node
+# (npm) must be installed for the Langfuse JS SDK tests.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
