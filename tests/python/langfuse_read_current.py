@@ -68,6 +68,15 @@ out["scores"] = sorted(
     for s in scores.data
 )
 
+first = c.scores.get_many(limit=1)
+second = c.scores.get_many(limit=1, cursor=first.meta.cursor)
+out["score_pages"] = [
+    [s.name for s in first.data],
+    first.meta.cursor is not None,
+    [s.name for s in second.data],
+    second.meta.cursor,
+]
+
 # v2 metrics.
 window = {"fromTimestamp": "2020-01-01T00:00:00.000Z", "toTimestamp": "2100-01-01T00:00:00.000Z"}
 q = dict(

@@ -56,6 +56,8 @@ out["trace"] = {
     "scores": [[s.name, s.value, s.data_type] for s in t.scores],
 }
 
+page2 = c.observations.get_many(trace_id=ids["manual"], limit=2, page=2)
+out["observations_page2"] = {"items": len(page2.data), "totalItems": page2.meta.total_items}
 gens = c.observations.get_many(trace_id=ids["manual"], type="GENERATION")
 out["generations"] = [[o.id, o.name, o.model, o.usage_details, o.status_message] for o in gens.data]
 agent = c.observations.get_many(trace_id=ids["agent"])
@@ -74,6 +76,8 @@ out["stream_ttft_positive"] = stream.time_to_first_token is not None and stream.
 
 sessions = c.sessions.list()
 out["sessions"] = sorted(s.id for s in sessions.data)
+sessions_page2 = c.sessions.list(limit=2, page=2)
+out["sessions_page2"] = {"items": [s.id for s in sessions_page2.data], "totalPages": sessions_page2.meta.total_pages}
 session = c.sessions.get("session-3")
 out["session"] = {"id": session.id, "traces": [t.id for t in session.traces]}
 

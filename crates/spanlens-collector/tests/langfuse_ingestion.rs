@@ -839,6 +839,15 @@ async fn read_api_v1_through_langfuse_client() {
         read["sessions"],
         json!(["session-1", "session-2", "session-3"])
     );
+    // Newest first: page 2 of 2 holds the oldest session.
+    assert_eq!(
+        read["sessions_page2"],
+        json!({"items": ["session-1"], "totalPages": 2})
+    );
+    assert_eq!(
+        read["observations_page2"],
+        json!({"items": 1, "totalItems": 3})
+    );
     assert_eq!(
         read["session"],
         json!({"id": "session-3", "traces": [manual]})
@@ -915,6 +924,11 @@ async fn read_api_v2_v3_through_current_langfuse_client() {
             ["quality", "NUMERIC", 0.9, "good", "trace", agent],
             ["thumbs", "BOOLEAN", true, "ok", "trace", manual]
         ])
+    );
+    // Newest first, one per page, then no cursor.
+    assert_eq!(
+        read["score_pages"],
+        json!([["thumbs"], true, ["quality"], null])
     );
     // v2 metrics: counts and token sums per type, percentiles per day, score averages.
     assert_eq!(
