@@ -21,7 +21,12 @@
 //! window for a duplicate is a crash between step 3's pipeline write and its marker append.
 //!
 //! Envelope ids deduplicate: an event id already accepted (held, released or logged) for the
-//! project is acknowledged again and not stored twice (a bounded memory of recent ids).
+//! project is acknowledged again and not stored twice. The memory of ids is bounded (the last
+//! [`MAX_SEEN_IDS`]) and after a restart holds only what the log replays, so an SDK re-sending an
+//! event long after it was written stores it again.
+//!
+//! Without a spool (`pipeline.spool_dir` empty) there is no event log: held events live in
+//! memory only, like everything else in that mode.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::Path;

@@ -112,6 +112,11 @@ async fn ingestion(
         .fetch_add(outcome.successes.len() as u64, Relaxed);
     m.langfuse_events_rejected
         .fetch_add(outcome.errors.len() as u64, Relaxed);
+    multi_status(&outcome)
+}
+
+/// Langfuse's 207 body: `{successes: [{id, status}], errors: [{id, status, message, error}]}`.
+fn multi_status(outcome: &Outcome) -> Response {
     let successes: Vec<Value> = outcome
         .successes
         .iter()
