@@ -244,6 +244,15 @@ async fn python_sdk_v2_end_to_end() {
         ),
         ("session-2", "user-2", "v2-release")
     );
+    // The trace's row spans its observations (the OTel SDK's root span spans its children).
+    let last_end = rows
+        .iter()
+        .filter(|r| r.trace_id == a.trace_id)
+        .map(|r| r.start_time + r.duration_ns as i64)
+        .max()
+        .unwrap();
+    assert_eq!(a.start_time + a.duration_ns as i64, last_end);
+    assert!(a.duration_ns > 0);
     let retrieve = observation(&rows, &agent, "retrieve", &a.span_id);
     assert_eq!(retrieve.observation_type, "span");
     assert_eq!(retrieve.output, r#"["Lisbon is the capital of Portugal."]"#);

@@ -477,6 +477,9 @@ pub struct MergedTrace {
     pub body: Map<String, Value>,
     /// The envelope time of its first event (Unix ns), when the body has no timestamp.
     pub first_seen: u64,
+    /// The latest end of the observations seen with it (Unix ns, 0: none): the trace's row
+    /// spans them, as the root span of the OTel SDK spans its children.
+    pub observations_end: u64,
 }
 
 /// An observation's merged events.
@@ -663,7 +666,7 @@ fn trace_span(t: &MergedTrace, trace_attrs: &[KeyValue]) -> Span {
         name: str_of(b, "name").unwrap_or_default().to_string(),
         kind: 1,
         start_time_unix_nano: start,
-        end_time_unix_nano: start,
+        end_time_unix_nano: start.max(t.observations_end),
         attributes: attrs,
         ..Default::default()
     }

@@ -108,6 +108,8 @@ struct Entry {
     has_end: bool,
     /// An `event` observation: complete with its create (it has no end).
     is_event: bool,
+    /// Traces: the latest end (else start) time of the observations seen while held (Unix ns).
+    observations_end: u64,
 }
 
 impl Entry {
@@ -453,6 +455,9 @@ impl State {
                 )
             );
             let has_end = a.event.body.get("endTime").is_some_and(|v| !v.is_null());
+            let span_end = ["endTime", "startTime"].iter().find_map(|f| {
+                crate::normalize::parse_rfc3339_nanos(a.event.body.get(*f)?.as_str()?)
+            });
             let Target {
                 subject,
                 id,
@@ -475,6 +480,7 @@ impl State {
                     has_create: false,
                     has_end: false,
                     is_event: false,
+                    observations_end: 0,
                 }
             });
             let was_complete = entry.complete(subject);
@@ -493,15 +499,17 @@ impl State {
             let trace = entry.trace_id.clone();
             self.bytes += size;
             if let Some(trace_id) = trace {
-                self.refresh_trace(&project, &trace_id, now);
+                self.refresh_trace(&project, &trace_id, now, span_end);
             }
         }
     }
 
-    /// A trace stays held while its observations keep arriving (bounded by `hold_until`).
-    fn refresh_trace(&mut self, project: &str, trace_id: &str, now: Instant) {
+    /// A trace stays held while its observations keep arriving (bounded by `hold_until`), and
+    /// its row spans the observations it saw.
+    fn refresh_trace(&mut self, project: &str, trace_id: &str, now: Instant, end: Option<u64>) {
         let key = (project.to_string(), Subject::Trace, trace_id.to_string());
         if let Some(t) = self.entries.get_mut(&key) {
+            t.observations_end = t.observations_end.max(end.unwrap_or(0));
             let deadline = t.deadline.max(now + self.window).min(t.hold_until);
             if deadline != t.deadline {
                 t.deadline = deadline;
@@ -687,6 +695,7 @@ fn merged_trace_ref(id: &str, entry: &Entry) -> MergedTrace {
     MergedTrace {
         id: id.to_string(),
         first_seen: first_seen(&events),
+        observations_end: entry.observations_end,
         body,
     }
 }
@@ -824,7 +833,11 @@ mod tests {
             released(&st.tick(t0 + 1000 * MS)).is_empty(),
             "refreshed by the update at +10 ms"
         );
-        assert_eq!(released(&st.tick(t0 + 1010 * MS)), vec!["trace:t"]);
+        let r = st.tick(t0 + 1010 * MS);
+        assert_eq!(released(&r), vec!["trace:t"]);
+        // Its row spans its observations: to the latest end seen (01:00:02).
+        let trace = r.groups[0].trace_row.as_ref().unwrap();
+        assert_eq!(trace.observations_end, 1_796_000_402_000_000_000);
         assert_eq!(
             st.commit_point(),
             2,
