@@ -417,19 +417,37 @@ async fn batches_merge_out_of_order_and_answer_like_langfuse() {
     let bad_level = json!({"id": "ev-bad", "timestamp": "2026-11-30T01:00:00.000Z", "type": "span-create",
         "body": {"id": "s-bad", "traceId": "t-merge-1", "level": "LOUD"}});
     let bad_type = json!({"id": "ev-unknown", "timestamp": "2026-11-30T01:00:00.000Z", "type": "thing-create", "body": {}});
+    let sdk_log = json!({"id": "ev-log", "timestamp": "2026-11-30T01:00:00.000Z", "type": "sdk-log",
+        "body": {"log": {"message": "flush failed once"}}});
+    let score = json!({"id": "ev-score", "timestamp": "2026-11-30T01:00:03.000Z", "type": "score-create",
+        "body": {"id": "sc-1", "traceId": "t-merge-1", "observationId": "g-1", "name": "relevance", "value": 0.5}});
+    let bad_score = json!({"id": "ev-bad-score", "timestamp": "2026-11-30T01:00:03.000Z", "type": "score-create",
+        "body": {"traceId": "t-merge-1", "name": "ok", "value": 2, "dataType": "BOOLEAN"}});
     let (status, body) = ingest(
         &t,
         &auth,
-        batch(json!([update, trace, bad_level, bad_type])),
+        batch(json!([
+            update, trace, bad_level, bad_type, sdk_log, score, bad_score
+        ])),
     )
     .await;
     assert_eq!(status, 207);
+    // Each event on its path: the log record, the score, then the held trace and observation.
     assert_eq!(
         body["successes"],
-        json!([{"id": "ev-update", "status": 201}, {"id": "ev-trace", "status": 201}])
+        json!([{"id": "ev-log", "status": 201}, {"id": "ev-score", "status": 201},
+               {"id": "ev-update", "status": 201}, {"id": "ev-trace", "status": 201}])
     );
     let errors = body["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 2);
+    assert_eq!(errors.len(), 3);
+    assert_eq!(errors[2]["id"], "ev-bad-score");
+    assert!(
+        errors[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be 0 or 1"),
+        "{errors:?}"
+    );
     assert_eq!(
         (
             &errors[0]["id"],
@@ -505,6 +523,34 @@ async fn batches_merge_out_of_order_and_answer_like_langfuse() {
             "a secret was stored: {r:?}"
         );
     }
+    // The score is on the stored ids of its trace and observation; the SDK log is a log record.
+    let scores = scores(&t, 1).await;
+    assert_eq!(
+        (
+            scores[0].score_id.as_str(),
+            scores[0].trace_id.clone(),
+            scores[0].span_id.clone(),
+            scores[0].value
+        ),
+        (
+            "sc-1",
+            trace_hex("t-merge-1"),
+            observation_hex("g-1"),
+            Some(0.5)
+        )
+    );
+    let logs: Vec<(String, String)> =
+        t.ch.query("SELECT event_name, body FROM logs")
+            .fetch_all()
+            .await
+            .unwrap();
+    assert_eq!(
+        logs,
+        vec![(
+            "langfuse.sdk_log".to_string(),
+            r#"{"message":"flush failed once"}"#.to_string()
+        )]
+    );
 
     // Still exactly two rows once everything held is written; the other project sees none.
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
