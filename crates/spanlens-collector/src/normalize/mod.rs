@@ -9,6 +9,7 @@
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
 mod extract;
+pub mod langfuse;
 pub mod logs;
 mod messages;
 pub mod otlp_json;
@@ -23,6 +24,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::storage::row::{AttrMap, SpanRow};
+pub use extract::parse_rfc3339_nanos;
 use extract::{Mapped, Scratch, Val};
 pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
 pub use otlp_json::{decode_json_logs, decode_json_traces};
