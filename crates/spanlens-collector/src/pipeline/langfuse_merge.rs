@@ -339,8 +339,8 @@ async fn run(shared: Arc<Shared>, pipeline: Pipeline, prices: Arc<PriceTable>) {
     }
 }
 
-/// Writes released rows, then records the release in the log and commits what is done.
-async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, release: Release) {
+/// The rows of a release's groups.
+fn release_rows(release: &Release) -> Vec<SpanRow> {
     let mut rows: Vec<SpanRow> = Vec::new();
     for g in &release.groups {
         rows.extend(langfuse::rows(
@@ -351,6 +351,22 @@ async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, releas
             &g.observations,
         ));
     }
+    rows
+}
+
+/// Every event of `batch` merged and released at once, as rows: the merge without its log and
+/// task (a fuzz target's view of it).
+#[cfg(feature = "fuzzing")]
+pub fn merge_now(batch: Batch) -> Vec<SpanRow> {
+    let mut state = State::new(&Config::default());
+    state.add(batch, 1, Instant::now());
+    state.closed = true;
+    release_rows(&state.tick(Instant::now()))
+}
+
+/// Writes released rows, then records the release in the log and commits what is done.
+async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, release: Release) {
+    let mut rows = release_rows(&release);
     for row in &mut rows {
         prices.apply(row);
     }

@@ -12,7 +12,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -136,12 +136,12 @@ fn multi_status(outcome: &Outcome) -> Response {
 }
 
 /// The envelope: `{batch: [...], metadata?}`.
-struct Envelope {
-    batch: Vec<Value>,
-    sdk: Sdk,
+pub(crate) struct Envelope {
+    pub batch: Vec<Value>,
+    pub sdk: Sdk,
 }
 
-fn parse_envelope(bytes: &Bytes) -> Result<Envelope, String> {
+pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
     let Value::Object(mut envelope) = value else {
         return Err("expected a JSON object {batch, metadata}".into());
@@ -174,16 +174,22 @@ struct Outcome {
     errors: Vec<(String, String)>,
 }
 
-/// Validates every event and takes the accepted ones on their durable path (blocking: fsync).
-fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome, IngestError> {
-    let mut out = Outcome::default();
-    let mut held = Vec::new();
-    let mut logs: Vec<LogRow> = Vec::new();
-    let mut log_ids = Vec::new();
-    let mut scores: Vec<ScoreRow> = Vec::new();
-    let mut score_ids = Vec::new();
-    let now = now_nanos();
-    for raw in envelope.batch {
+/// A batch's events sorted by where they go (invalid ones already in `out.errors`).
+#[derive(Default)]
+pub(crate) struct Classified {
+    out: Outcome,
+    pub held: Vec<Accepted>,
+    pub logs: Vec<LogRow>,
+    log_ids: Vec<String>,
+    pub scores: Vec<ScoreRow>,
+    score_ids: Vec<String>,
+}
+
+/// Validates every event and sorts the valid ones: traces and observations to hold,
+/// `sdk-log` records, scores.
+pub(crate) fn classify(project: &str, batch: Vec<Value>, now: i64) -> Classified {
+    let mut c = Classified::default();
+    for raw in batch {
         let id = raw
             .get("id")
             .and_then(Value::as_str)
@@ -192,28 +198,41 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
         let event: Event = match serde_json::from_value(raw) {
             Ok(e) => e,
             Err(e) => {
-                out.errors.push((id, format!("event: {e}")));
+                c.out.errors.push((id, format!("event: {e}")));
                 continue;
             }
         };
         match langfuse::validate(&event) {
-            Err(e) => out.errors.push((id, e)),
-            Ok(Some(target)) => held.push(Accepted { event, target }),
+            Err(e) => c.out.errors.push((id, e)),
+            Ok(Some(target)) => c.held.push(Accepted { event, target }),
             Ok(None) => match EventType::parse(&event.kind) {
                 Some(EventType::SdkLog) => {
-                    logs.push(langfuse::sdk_log_row(project, &event));
-                    log_ids.push(id);
+                    c.logs.push(langfuse::sdk_log_row(project, &event));
+                    c.log_ids.push(id);
                 }
                 _ => match score_row(&event, project, now) {
                     Ok(row) => {
-                        scores.push(row);
-                        score_ids.push(id);
+                        c.scores.push(row);
+                        c.score_ids.push(id);
                     }
-                    Err(e) => out.errors.push((id, e)),
+                    Err(e) => c.out.errors.push((id, e)),
                 },
             },
         }
     }
+    c
+}
+
+/// Validates every event and takes the accepted ones on their durable path (blocking: fsync).
+fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome, IngestError> {
+    let Classified {
+        mut out,
+        held,
+        logs,
+        log_ids,
+        scores,
+        score_ids,
+    } = classify(project, envelope.batch, now_nanos());
     if !logs.is_empty() {
         let n = logs.len() as u64;
         ingest.submit(&logs, n, |reason, n| {
