@@ -348,14 +348,14 @@ mod tests {
 
     #[test]
     fn envelope_errors_name_the_problem() {
-        let err = |s: &str| parse_envelope(&Bytes::from(s.to_string())).err().unwrap();
+        let err = |s: &str| parse_envelope(s.as_bytes()).err().unwrap();
         assert!(err("{").contains("invalid JSON"));
         assert!(err("[]").contains("expected a JSON object"));
         assert!(err("{}").contains("batch: required"));
         assert!(err(r#"{"batch": 1}"#).contains("batch: expected an array"));
-        let ok = parse_envelope(&Bytes::from(
-            r#"{"batch": [], "metadata": {"sdk_name": "python", "sdk_version": "2.60.10"}}"#,
-        ))
+        let ok = parse_envelope(
+            br#"{"batch": [], "metadata": {"sdk_name": "python", "sdk_version": "2.60.10"}}"#,
+        )
         .unwrap();
         assert_eq!(ok.sdk.name, "python");
     }
