@@ -1,13 +1,15 @@
-//! The pipeline between receivers and ClickHouse: a bounded queue of encoded rows (budget in
-//! bytes) → the batcher (rows / bytes / age) → the writer (retries with backoff, one
-//! deduplication token per batch).
+//! The pipeline between receivers and ClickHouse. Rows are encoded to RowBinary once (credentials
+//! stripped, [`redact`]), on the receiver's task, and every chunk knows its table.
 //!
-//! Rows are encoded to RowBinary once, on the receiver's task, so the queue budget is exact and
-//! a retried batch re-sends the very same bytes. Every chunk knows its table (spans or logs):
-//! both share the queue budget, the batcher keeps one batch per table and the one writer
-//! inserts each batch into its table.
+//! With `pipeline.spool_dir` set (the default): chunk → the on-disk [`spool`] (appended, fsynced
+//! in `durable` ack mode, before the reply) → `spool_writer` (reads back in order, batches
+//! consecutive records of a table by rows / bytes / age, one deduplication token per batch
+//! from its seqs, retries with backoff). Without a spool: a bounded in-memory queue (budget in
+//! bytes) → `batcher` → `writer`; a crash loses what it held.
 //!
-//! In front of it, [`content_join`] joins GenAI content log records into their span rows.
+//! In front of it, stages that hold acknowledged rows for a while: [`content_join`] (GenAI
+//! content log records → their span rows) and [`langfuse_merge`] (Langfuse create / update
+//! events → one row), each with a log of its own so a crash loses nothing they hold.
 
 mod batcher;
 pub mod content_join;
