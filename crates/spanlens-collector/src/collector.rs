@@ -104,7 +104,8 @@ impl Collector {
         });
 
         let grpc_traces = otlp_grpc::trace_service(ingest.clone(), config.receiver.max_body_bytes);
-        let grpc_logs = otlp_grpc::logs_service(ingest, config.receiver.max_body_bytes);
+        let grpc_logs = otlp_grpc::logs_service(ingest.clone(), config.receiver.max_body_bytes);
+        let grpc_metrics = otlp_grpc::metrics_service(ingest, config.receiver.max_body_bytes);
         let grpc_stop = wait_stop(stopped);
         let grpc = tokio::spawn(async move {
             let incoming = tokio_stream_listener(grpc_listener);
@@ -114,6 +115,7 @@ impl Collector {
                 .concurrency_limit_per_connection(32)
                 .add_service(grpc_traces)
                 .add_service(grpc_logs)
+                .add_service(grpc_metrics)
                 .serve_with_incoming_shutdown(incoming, grpc_stop)
                 .await
             {

@@ -39,6 +39,11 @@ pub struct Metrics {
     /// Span rows written.
     pub rows_written: AtomicU64,
     pub log_rows_written: AtomicU64,
+    pub metric_points_received: AtomicU64,
+    pub metric_points_accepted: AtomicU64,
+    metric_points_rejected: [AtomicU64; 4],
+    /// Metric data point rows written (all five metric tables).
+    pub metric_rows_written: AtomicU64,
     pub batches_written: AtomicU64,
     pub insert_retries: AtomicU64,
     pub rows_dropped: AtomicU64,
@@ -79,6 +84,10 @@ impl Metrics {
 
     pub fn reject_log_records(&self, reason: Rejection, records: u64) {
         self.log_records_rejected[reason as usize].fetch_add(records, Relaxed);
+    }
+
+    pub fn reject_metric_points(&self, reason: Rejection, points: u64) {
+        self.metric_points_rejected[reason as usize].fetch_add(points, Relaxed);
     }
 
     pub fn reject_request(&self, reason: Rejection) {
@@ -136,6 +145,21 @@ impl Metrics {
             "Log rows written to ClickHouse.",
             self.log_rows_written.load(Relaxed),
         );
+        counter(
+            "spanlens_metric_points_received_total",
+            "Metric data points decoded from OTLP requests.",
+            self.metric_points_received.load(Relaxed),
+        );
+        counter(
+            "spanlens_metric_points_accepted_total",
+            "Metric data points accepted into the queue.",
+            self.metric_points_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_metric_rows_written_total",
+            "Metric data point rows written to ClickHouse.",
+            self.metric_rows_written.load(Relaxed),
+        );
         let j = &self.join;
         counter(
             "spanlens_content_join_content_total",
@@ -187,45 +211,50 @@ impl Metrics {
             "Rows of batches ClickHouse rejected permanently.",
             self.rows_dropped.load(Relaxed),
         );
-        let labelled = |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 4]| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
-            for (reason, label) in REASONS {
-                let _ = writeln!(
-                    out,
-                    "{name}{{reason=\"{label}\"}} {}",
-                    values[reason as usize].load(Relaxed)
-                );
-            }
-        };
+        // `invalid` names the InvalidSpan reason for what is counted (span, record, point).
+        let labelled =
+            |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 4], invalid: &str| {
+                let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+                for (reason, label) in REASONS {
+                    let label = match reason {
+                        Rejection::InvalidSpan => invalid,
+                        _ => label,
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{name}{{reason=\"{label}\"}} {}",
+                        values[reason as usize].load(Relaxed)
+                    );
+                }
+            };
         labelled(
             &mut out,
             "spanlens_spans_rejected_total",
             "Spans refused, by reason.",
             &self.spans_rejected,
+            "invalid_span",
         );
         labelled(
             &mut out,
             "spanlens_requests_rejected_total",
             "OTLP requests refused, by reason.",
             &self.requests_rejected,
+            "invalid_span",
         );
-        let name = "spanlens_log_records_rejected_total";
-        let _ = write!(
-            out,
-            "# HELP {name} Log records refused, by reason.\n# TYPE {name} counter\n"
+        labelled(
+            &mut out,
+            "spanlens_log_records_rejected_total",
+            "Log records refused, by reason.",
+            &self.log_records_rejected,
+            "invalid_record",
         );
-        for (reason, label) in REASONS {
-            let label = if label == "invalid_span" {
-                "invalid_record"
-            } else {
-                label
-            };
-            let _ = writeln!(
-                out,
-                "{name}{{reason=\"{label}\"}} {}",
-                self.log_records_rejected[reason as usize].load(Relaxed)
-            );
-        }
+        labelled(
+            &mut out,
+            "spanlens_metric_points_rejected_total",
+            "Metric data points refused, by reason.",
+            &self.metric_points_rejected,
+            "invalid_point",
+        );
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = write!(
                 out,

@@ -11,6 +11,7 @@
 mod extract;
 pub mod logs;
 mod messages;
+pub mod metrics;
 pub mod otlp_json;
 pub mod table;
 pub mod value;
@@ -25,7 +26,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use crate::storage::row::{AttrMap, SpanRow};
 use extract::{Mapped, Scratch, Val};
 pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
-pub use otlp_json::{decode_json_logs, decode_json_traces};
+pub use metrics::{NormalizedMetrics, normalize_metrics};
+pub use otlp_json::{decode_json_logs, decode_json_metrics, decode_json_traces};
 use table::Col;
 use value::{attrs_to_map, take_as_string, value_to_string};
 

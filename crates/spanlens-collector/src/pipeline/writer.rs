@@ -59,6 +59,11 @@ impl Inserter<'_> {
                     let written = match table {
                         Table::Spans => &metrics.rows_written,
                         Table::Logs => &metrics.log_rows_written,
+                        Table::MetricsGauge
+                        | Table::MetricsSum
+                        | Table::MetricsHistogram
+                        | Table::MetricsExponentialHistogram
+                        | Table::MetricsSummary => &metrics.metric_rows_written,
                     };
                     written.fetch_add(rows as u64, Ordering::Relaxed);
                     metrics.batches_written.fetch_add(1, Ordering::Relaxed);

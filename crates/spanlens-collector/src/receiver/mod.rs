@@ -1,5 +1,5 @@
 //! OTLP receivers (HTTP and gRPC) and the ingest step they share: decoded request →
-//! normalize → encode → pipeline, for traces and logs (a [`Signal`] each). The transports only
+//! normalize → encode → pipeline, for traces, logs and metrics (a [`Signal`] each). The transports only
 //! translate outcomes to their status codes.
 
 pub mod otlp_grpc;
@@ -8,6 +8,9 @@ pub mod scores;
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -19,7 +22,7 @@ use crate::auth::{ApiKeys, AuthError};
 use crate::enrich::cost::PriceTable;
 use crate::metrics::Rejection;
 use crate::normalize::otlp_json::OtlpJson;
-use crate::normalize::{normalize_logs, normalize_traces};
+use crate::normalize::{normalize_logs, normalize_metrics, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
@@ -44,6 +47,8 @@ pub trait Signal: Send + Sync + 'static {
 pub struct Traces;
 /// Logs: `/v1/logs`, `LogsService`.
 pub struct Logs;
+/// Metrics: `/v1/metrics`, `MetricsService`.
+pub struct Metrics;
 
 impl Signal for Traces {
     type Request = ExportTraceServiceRequest;
@@ -68,6 +73,19 @@ impl Signal for Logs {
         project: &str,
     ) -> Result<Self::Response, IngestError> {
         ingest.export_logs(request, project)
+    }
+}
+
+impl Signal for Metrics {
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    const REQUEST: &'static str = "ExportMetricsServiceRequest";
+    fn export(
+        ingest: &Ingest,
+        request: Self::Request,
+        project: &str,
+    ) -> Result<Self::Response, IngestError> {
+        ingest.export_metrics(request, project)
     }
 }
 
@@ -184,6 +202,37 @@ impl Ingest {
                 error_message: normalized.error_message,
             });
         Ok(ExportLogsServiceResponse { partial_success })
+    }
+
+    /// Normalizes and enqueues one metrics export request for `project`: every data point
+    /// becomes a row of its type's table; invalid points are rejected one by one (partial
+    /// success). Each table's rows are one chunk; as with spans, a queue that fills between two
+    /// chunks refuses the request after the earlier chunks were queued.
+    pub fn export_metrics(
+        &self,
+        request: ExportMetricsServiceRequest,
+        project: &str,
+    ) -> Result<ExportMetricsServiceResponse, IngestError> {
+        let metrics = &self.pipeline.metrics;
+        let normalized = normalize_metrics(request, project);
+        let points = normalized.points() as u64;
+        let rejected = normalized.rejected_data_points;
+        metrics
+            .metric_points_received
+            .fetch_add(points + rejected as u64, Relaxed);
+        metrics.reject_metric_points(Rejection::InvalidSpan, rejected as u64);
+        let reject = |reason, n| metrics.reject_metric_points(reason, n);
+        self.submit(&normalized.gauge, points, reject)?;
+        self.submit(&normalized.sum, points, reject)?;
+        self.submit(&normalized.histogram, points, reject)?;
+        self.submit(&normalized.exponential_histogram, points, reject)?;
+        self.submit(&normalized.summary, points, reject)?;
+        metrics.metric_points_accepted.fetch_add(points, Relaxed);
+        let partial_success = (rejected > 0).then_some(ExportMetricsPartialSuccess {
+            rejected_data_points: rejected,
+            error_message: normalized.error_message,
+        });
+        Ok(ExportMetricsServiceResponse { partial_success })
     }
 
     /// Encodes and queues rows without waiting; a full queue is the client's signal to retry.

@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_usage_1h.sql"),
     migration!(7, "0007_llm_calls.sql"),
     migration!(10, "0010_logs.sql"),
+    migration!(20, "0020_metrics.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +62,18 @@ pub struct MigrateReport {
 }
 
 /// Tables `clickhouse.retention_days` applies to, with the time column their TTL is keyed on.
-const RETENTION_TABLES: [(&str, &str); 2] = [("spans", "start_time"), ("logs", "timestamp")];
+const RETENTION_TABLES: [(&str, &str); 7] = [
+    ("spans", "start_time"),
+    ("logs", "timestamp"),
+    ("otel_metrics_gauge", "TimeUnix"),
+    ("otel_metrics_sum", "TimeUnix"),
+    ("otel_metrics_histogram", "TimeUnix"),
+    ("otel_metrics_exponential_histogram", "TimeUnix"),
+    ("otel_metrics_summary", "TimeUnix"),
+];
 
 /// Creates the database if needed, applies pending migrations in version order, then sets the
-/// spans and logs TTL from `retention_days` (0 removes it).
+/// spans, logs and metrics TTL from `retention_days` (0 removes it).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, MigrateError> {
     let db = &config.database;
     server_client(config)
@@ -112,7 +121,7 @@ pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, Migrate
         report.applied.push(m.name);
     }
 
-    // Retention: the same TTL on the span and log tables (keyed by their time column).
+    // Retention: the same TTL on the span, log and metric tables (keyed by their time column).
     for (table, time_column) in RETENTION_TABLES {
         let ttl = match config.retention_days {
             0 => format!("ALTER TABLE {table} REMOVE TTL"),
