@@ -114,6 +114,9 @@ pub struct PipelineConfig {
     pub spool_dir: String,
     /// Disk the spool may use; when full, receivers answer 503 / UNAVAILABLE. Default 1 GiB.
     pub spool_max_bytes: u64,
+    /// Size at which a spool segment file is sealed and the next one started; committed
+    /// segments are deleted whole, so smaller segments free disk sooner. Default 64 MiB.
+    pub spool_segment_bytes: u64,
     /// When the reply is sent: "durable" (default) after the spool write is fsynced; "fast"
     /// after it reaches the operating system (survives a collector crash, not a power loss).
     pub ack: AckMode,
@@ -195,6 +198,7 @@ impl Default for PipelineConfig {
             queue_max_bytes: 256 << 20,
             spool_dir: ".data/spool".into(),
             spool_max_bytes: 1 << 30,
+            spool_segment_bytes: 64 << 20,
             ack: AckMode::Durable,
             batch_max_rows: 20_000,
             batch_max_bytes: 16 << 20,
@@ -279,6 +283,11 @@ impl Config {
         }
         if p.queue_max_bytes < p.batch_max_bytes {
             return invalid("pipeline.queue_max_bytes must be >= pipeline.batch_max_bytes");
+        }
+        if p.spool_segment_bytes < 4096 || p.spool_segment_bytes > p.spool_max_bytes {
+            return invalid(
+                "pipeline.spool_segment_bytes must be >= 4096 and <= pipeline.spool_max_bytes",
+            );
         }
         if p.content_join_window_ms > 600_000 {
             return invalid(

@@ -5,23 +5,28 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::storage::row::Table;
+
 /// Why spans or requests were refused (the `reason` label).
 #[derive(Clone, Copy, Debug)]
 pub enum Rejection {
     /// A span with invalid ids, rejected alone (partial success).
     InvalidSpan,
-    /// The queue was full; the client was told to retry.
-    QueueFull,
+    /// A memory budget was exhausted (429 / RESOURCE_EXHAUSTED); the client was told to retry.
+    Busy,
     Unauthenticated,
     /// Undecodable body, wrong content type, too large.
     BadRequest,
+    /// The spool could not take the data: full, disk full or failing (503 / UNAVAILABLE).
+    Unavailable,
 }
 
-const REASONS: [(Rejection, &str); 4] = [
+const REASONS: [(Rejection, &str); 5] = [
     (Rejection::InvalidSpan, "invalid_span"),
-    (Rejection::QueueFull, "queue_full"),
+    (Rejection::Busy, "busy"),
     (Rejection::Unauthenticated, "unauthenticated"),
     (Rejection::BadRequest, "bad_request"),
+    (Rejection::Unavailable, "unavailable"),
 ];
 
 /// Upper bounds (seconds) of the insert latency histogram.
@@ -31,19 +36,16 @@ const INSERT_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 pub struct Metrics {
     pub spans_received: AtomicU64,
     pub spans_accepted: AtomicU64,
-    spans_rejected: [AtomicU64; 4],
-    requests_rejected: [AtomicU64; 4],
+    spans_rejected: [AtomicU64; 5],
+    requests_rejected: [AtomicU64; 5],
     pub log_records_received: AtomicU64,
     pub log_records_accepted: AtomicU64,
-    log_records_rejected: [AtomicU64; 4],
-    /// Span rows written.
-    pub rows_written: AtomicU64,
-    pub log_rows_written: AtomicU64,
+    log_records_rejected: [AtomicU64; 5],
     pub metric_points_received: AtomicU64,
     pub metric_points_accepted: AtomicU64,
-    metric_points_rejected: [AtomicU64; 4],
-    /// Metric data point rows written (all five metric tables).
-    pub metric_rows_written: AtomicU64,
+    metric_points_rejected: [AtomicU64; 5],
+    /// Rows written, by table code.
+    rows_written: [AtomicU64; 16],
     pub batches_written: AtomicU64,
     pub insert_retries: AtomicU64,
     pub rows_dropped: AtomicU64,
@@ -94,6 +96,10 @@ impl Metrics {
         self.requests_rejected[reason as usize].fetch_add(1, Relaxed);
     }
 
+    pub fn rows_written(&self, table: Table, rows: u64) {
+        self.rows_written[table.code() as usize].fetch_add(rows, Relaxed);
+    }
+
     pub fn observe_insert(&self, took: Duration) {
         let secs = took.as_secs_f64();
         for (bucket, bound) in self.insert_seconds_buckets.iter().zip(INSERT_BUCKETS) {
@@ -126,11 +132,6 @@ impl Metrics {
             self.spans_accepted.load(Relaxed),
         );
         counter(
-            "spanlens_rows_written_total",
-            "Span rows written to ClickHouse.",
-            self.rows_written.load(Relaxed),
-        );
-        counter(
             "spanlens_log_records_received_total",
             "Log records decoded from OTLP requests.",
             self.log_records_received.load(Relaxed),
@@ -141,11 +142,6 @@ impl Metrics {
             self.log_records_accepted.load(Relaxed),
         );
         counter(
-            "spanlens_log_rows_written_total",
-            "Log rows written to ClickHouse.",
-            self.log_rows_written.load(Relaxed),
-        );
-        counter(
             "spanlens_metric_points_received_total",
             "Metric data points decoded from OTLP requests.",
             self.metric_points_received.load(Relaxed),
@@ -154,11 +150,6 @@ impl Metrics {
             "spanlens_metric_points_accepted_total",
             "Metric data points accepted into the queue.",
             self.metric_points_accepted.load(Relaxed),
-        );
-        counter(
-            "spanlens_metric_rows_written_total",
-            "Metric data point rows written to ClickHouse.",
-            self.metric_rows_written.load(Relaxed),
         );
         let j = &self.join;
         counter(
@@ -211,9 +202,22 @@ impl Metrics {
             "Rows of batches ClickHouse rejected permanently.",
             self.rows_dropped.load(Relaxed),
         );
+        let name = "spanlens_rows_written_total";
+        let _ = write!(
+            out,
+            "# HELP {name} Rows written to ClickHouse, by table.\n# TYPE {name} counter\n"
+        );
+        for table in Table::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{table=\"{}\"}} {}",
+                table.name(),
+                self.rows_written[table.code() as usize].load(Relaxed)
+            );
+        }
         // `invalid` names the InvalidSpan reason for what is counted (span, record, point).
         let labelled =
-            |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 4], invalid: &str| {
+            |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 5], invalid: &str| {
                 let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
                 for (reason, label) in REASONS {
                     let label = match reason {

@@ -198,7 +198,7 @@ async fn bad_requests_get_a_clear_4xx_and_the_collector_keeps_serving() {
         "spanlens_requests_rejected_total{reason=\"bad_request\"} 9",
         "spanlens_spans_received_total 2",
         "spanlens_spans_accepted_total 2",
-        "spanlens_rows_written_total 2",
+        "spanlens_rows_written_total{table=\"spans\"} 2",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),

@@ -327,8 +327,8 @@ async fn otel_openai_v2_fixture_content_joins_in_either_order() {
     for line in [
         "spanlens_log_records_received_total 12",
         "spanlens_log_records_accepted_total 12",
-        "spanlens_log_rows_written_total 12",
-        "spanlens_rows_written_total 14",
+        "spanlens_rows_written_total{table=\"logs\"} 12",
+        "spanlens_rows_written_total{table=\"spans\"} 14",
         // logs_first: 6 spans found waiting content; spans_first: a_simple's likewise, 5 held.
         "spanlens_content_join_spans_held_total 5",
         "spanlens_content_join_spans_merged_total 12",

@@ -1,6 +1,7 @@
 //! Scores end to end: POST /v1/scores (Spanlens SDK shape) and /api/public/scores (the Langfuse
 //! SDK's captured request) land in the scores table; a re-sent score replaces the old one;
-//! invalid scores get a 400 naming the problem and nothing of that request is stored.
+//! invalid scores get a 400 naming the problem and nothing of that request is stored. Scores
+//! take the spool like spans (a ClickHouse outage during score writes: tests/faults.rs).
 
 mod support;
 
@@ -48,6 +49,9 @@ async fn scores_are_stored_replaced_and_validated() {
         String::from_utf8_lossy(&reply)
     );
 
+    // A 200 means spooled; the writer inserts them shortly after.
+    t.wait_for_count("SELECT count() FROM scores FINAL", 3)
+        .await;
     let rows: Vec<(String, String, String, Option<f64>, String, String)> = t
         .ch
         .query("SELECT score_id, name, data_type, value, comment, trace_id FROM scores FINAL ORDER BY name")

@@ -128,7 +128,8 @@ impl Pipeline {
         } else {
             drop(rx);
             let dir = Path::new(&config.spool_dir);
-            let (spool, manifest) = Spool::open(dir, config.spool_max_bytes, SEGMENT_BYTES)?;
+            let (spool, manifest) =
+                Spool::open(dir, config.spool_max_bytes, config.spool_segment_bytes)?;
             let handle = Arc::new(SpoolHandle {
                 spool: Arc::new(spool),
                 appended: Arc::new(Notify::new()),
@@ -157,8 +158,9 @@ impl Pipeline {
         Ok((pipeline, PipelineTasks { tasks, stop }))
     }
 
-    /// Enqueues a chunk or says why not, without waiting: a full queue is the client's signal
-    /// to back off (HTTP 429 / gRPC UNAVAILABLE), never a reason to grow.
+    /// Enqueues a chunk or says why not, without waiting: a full queue (HTTP 429 / gRPC
+    /// RESOURCE_EXHAUSTED) or spool (503 / UNAVAILABLE) is the client's signal to back off,
+    /// never a reason to grow.
     pub fn try_submit(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
         if chunk.rows == 0 {
             return Ok(());
@@ -205,7 +207,9 @@ impl Pipeline {
             loop {
                 match spool.append(&chunk) {
                     Ok(_) => return Ok(()),
-                    Err(SpoolError::Full { .. }) => {
+                    // Full or failing (disk full): wait until the writer frees space.
+                    Err(e @ (SpoolError::Full { .. } | SpoolError::Io { .. })) => {
+                        tracing::debug!(error = %e, "held rows wait for the spool");
                         tokio::time::sleep(Duration::from_millis(100)).await
                     }
                     Err(e) => return Err(e.into()),
@@ -236,10 +240,19 @@ impl Pipeline {
     pub fn spool_bytes(&self) -> u64 {
         self.spool.as_ref().map_or(0, |s| s.spool.bytes_on_disk())
     }
-}
 
-/// Spool segment size: large enough for sequential I/O, small enough to free disk promptly.
-const SEGMENT_BYTES: u64 = 64 << 20;
+    /// The spool's damage and error counters (None without a spool).
+    pub fn spool_stats(&self) -> Option<&spool::SpoolStats> {
+        self.spool.as_ref().map(|s| &s.spool.stats)
+    }
+
+    /// Whether the spool can take writes (after a failed write, a probe write decides).
+    pub fn check_spool(&self) -> Result<(), SpoolError> {
+        self.spool
+            .as_ref()
+            .map_or(Ok(()), |s| s.spool.check_writable())
+    }
+}
 
 impl PipelineTasks {
     /// Waits until every chunk submitted before all `Pipeline` handles were dropped is written.

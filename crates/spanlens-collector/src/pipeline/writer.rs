@@ -56,16 +56,7 @@ impl Inserter<'_> {
             {
                 Ok(()) => {
                     metrics.observe_insert(started.elapsed());
-                    let written = match table {
-                        Table::Spans => &metrics.rows_written,
-                        Table::Logs => &metrics.log_rows_written,
-                        Table::MetricsGauge
-                        | Table::MetricsSum
-                        | Table::MetricsHistogram
-                        | Table::MetricsExponentialHistogram
-                        | Table::MetricsSummary => &metrics.metric_rows_written,
-                    };
-                    written.fetch_add(rows as u64, Ordering::Relaxed);
+                    metrics.rows_written(table, rows as u64);
                     metrics.batches_written.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(table = table.name(), rows, bytes = body.len(), took = ?started.elapsed(), "batch written");
                     return Outcome::Written;

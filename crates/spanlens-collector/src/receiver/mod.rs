@@ -94,14 +94,41 @@ pub enum IngestError {
     /// The request itself is wrong (4xx / INVALID_ARGUMENT); retrying will not help.
     #[error("{0}")]
     BadRequest(String),
-    /// The collector is saturated; the client should retry later (429 / UNAVAILABLE).
+    /// A memory budget is exhausted: retry shortly (429 / RESOURCE_EXHAUSTED).
     #[error("{0}")]
-    Backpressure(SubmitError),
+    Busy(String),
+    /// The spool cannot take data now (full, disk full, I/O error) or the collector is
+    /// stopping: retry later (503 / UNAVAILABLE).
+    #[error("{0}")]
+    Unavailable(String),
     /// Missing or wrong credentials (401 / UNAUTHENTICATED).
     #[error(transparent)]
     Unauthenticated(#[from] AuthError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl IngestError {
+    /// The rejection reason counted for the refused items.
+    fn rejection(&self) -> Rejection {
+        match self {
+            IngestError::BadRequest(_) | IngestError::Internal(_) => Rejection::BadRequest,
+            IngestError::Busy(_) => Rejection::Busy,
+            IngestError::Unavailable(_) => Rejection::Unavailable,
+            IngestError::Unauthenticated(_) => Rejection::Unauthenticated,
+        }
+    }
+}
+
+impl From<SubmitError> for IngestError {
+    fn from(e: SubmitError) -> IngestError {
+        let message = e.to_string();
+        match e {
+            SubmitError::TooLarge(_) => IngestError::BadRequest(message),
+            SubmitError::QueueFull { .. } => IngestError::Busy(message),
+            SubmitError::ShuttingDown | SubmitError::Spool(_) => IngestError::Unavailable(message),
+        }
+    }
 }
 
 /// Everything a receiver needs, shared by both transports.
@@ -137,7 +164,7 @@ impl Ingest {
 
     /// Counts a request refused because too many request bytes were in flight.
     pub fn reject_busy(&self) {
-        self.pipeline.metrics.reject_request(Rejection::QueueFull);
+        self.pipeline.metrics.reject_request(Rejection::Busy);
     }
 
     /// Normalizes and enqueues one trace export request for `project`. Invalid spans are
@@ -235,9 +262,10 @@ impl Ingest {
         Ok(ExportMetricsServiceResponse { partial_success })
     }
 
-    /// Encodes and queues rows without waiting; a full queue is the client's signal to retry.
-    /// `count` is what `reject` counts as refused when it fails.
-    fn submit<R: TableRow>(
+    /// Encodes and queues rows without waiting (blocking: with `ack = durable` it waits for
+    /// the spool's fsync, so call it off the async workers); a full queue or spool is the
+    /// client's signal to retry. `count` is what `reject` counts as refused when it fails.
+    pub fn submit<R: TableRow>(
         &self,
         rows: &[R],
         count: u64,
@@ -247,15 +275,10 @@ impl Ingest {
             return Ok(());
         }
         let chunk = EncodedChunk::encode(rows).map_err(|e| IngestError::Internal(e.to_string()))?;
-        self.pipeline.try_submit(chunk).map_err(|e| match e {
-            SubmitError::TooLarge(_) => {
-                reject(Rejection::BadRequest, count);
-                IngestError::BadRequest(e.to_string())
-            }
-            other => {
-                reject(Rejection::QueueFull, count);
-                IngestError::Backpressure(other)
-            }
+        self.pipeline.try_submit(chunk).map_err(|e| {
+            let e = IngestError::from(e);
+            reject(e.rejection(), count);
+            e
         })
     }
 }

@@ -20,7 +20,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{Ingest, IngestError, Logs, Metrics, Signal, Traces};
 
@@ -116,9 +117,20 @@ async fn export<S: Signal>(
 fn status(e: IngestError) -> Status {
     match e {
         IngestError::BadRequest(m) => Status::invalid_argument(m),
+        IngestError::Busy(m) => resource_exhausted(m),
         // UNAVAILABLE is the code OTLP exporters always retry.
-        IngestError::Backpressure(e) => Status::unavailable(e.to_string()),
+        IngestError::Unavailable(m) => Status::unavailable(m),
         IngestError::Unauthenticated(e) => Status::unauthenticated(e.to_string()),
         IngestError::Internal(m) => Status::internal(m),
     }
 }
+
+/// RESOURCE_EXHAUSTED with a RetryInfo detail: OTLP exporters retry it only when the server
+/// says recovery is possible (the OTLP specification's throttling rule).
+pub(crate) fn resource_exhausted(message: String) -> Status {
+    let details = ErrorDetails::with_retry_info(Some(RETRY_DELAY));
+    Status::with_error_details(Code::ResourceExhausted, message, details)
+}
+
+/// How long a client told "busy" should wait before retrying.
+const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);

@@ -124,8 +124,22 @@ impl IntoResponse for Failure {
     }
 }
 
+/// Ready when the spool can take writes and ClickHouse answers.
 async fn readyz(State(state): State<HttpState>) -> Response {
-    match state.ingest.clickhouse.ping().await {
+    let pipeline = state.ingest.pipeline.clone();
+    let spool = tokio::task::spawn_blocking(move || pipeline.check_spool())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let clickhouse = async {
+        state
+            .ingest
+            .clickhouse
+            .ping()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match spool.and(clickhouse.await) {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
     }
@@ -140,6 +154,9 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         "# HELP spanlens_spool_bytes Bytes of the on-disk spool not yet deleted.\n# TYPE spanlens_spool_bytes gauge\nspanlens_spool_bytes {}\n",
         pipeline.spool_bytes()
     ));
+    if let Some(stats) = pipeline.spool_stats() {
+        text.push_str(&stats.render());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -244,9 +261,13 @@ async fn handle_export<S: Signal>(
 fn ingest_failure(e: IngestError, encoding: Encoding) -> Failure {
     match e {
         IngestError::BadRequest(m) => Failure::new(StatusCode::BAD_REQUEST, encoding, m),
-        IngestError::Backpressure(e) => Failure {
+        IngestError::Busy(m) => Failure {
             retry_after: Some(1),
-            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, e.to_string())
+            ..Failure::new(StatusCode::TOO_MANY_REQUESTS, encoding, m)
+        },
+        IngestError::Unavailable(m) => Failure {
+            retry_after: Some(5),
+            ..Failure::new(StatusCode::SERVICE_UNAVAILABLE, encoding, m)
         },
         IngestError::Unauthenticated(e) => {
             Failure::new(StatusCode::UNAUTHORIZED, encoding, e.to_string())

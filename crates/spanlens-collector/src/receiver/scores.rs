@@ -1,25 +1,23 @@
 //! Scores endpoint: POST /v1/scores (Spanlens SDK) and POST /api/public/scores (Langfuse SDKs'
 //! shape, so `langfuse.create_score` works unchanged). A JSON object or an array of them;
 //! every score is validated (the error names the score's index and field), then all are
-//! written to the `scores` table before the reply — a 200 means stored. A score's id is its
-//! key: re-sending a score with the same id replaces it (ReplacingMergeTree on updated_at);
-//! without an id, one is derived from (trace, span, session, name, source), so a re-sent
-//! score still replaces the earlier one.
+//! appended to the spool — the spans' durable path — before the reply: a 200 means safe (a
+//! ClickHouse outage only delays the write). A score's id is its key: re-sending a score with
+//! the same id replaces it (ReplacingMergeTree on updated_at); without an id, one is derived
+//! from (trace, span, session, name, source), so a re-sent score still replaces the earlier one.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use clickhouse::Row;
 use serde::Deserialize;
 
 use super::{Ingest, IngestError};
 use crate::storage::row::ScoreRow;
-use crate::storage::rowbinary::encode_row;
 
 pub fn router(ingest: Ingest) -> Router {
     Router::new()
@@ -76,31 +74,34 @@ async fn create_scores(State(ingest): State<Ingest>, headers: HeaderMap, body: B
         Ok(rows) => rows,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    let mut encoded = Vec::new();
-    for row in &rows {
-        if let Err(e) = encode_row(&mut encoded, row) {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-        }
+    // Scores take the spans' durable path: a 200 means spooled (fsynced with ack = durable).
+    let ids: Vec<String> = rows.iter().map(|r| r.score_id.clone()).collect();
+    let submitted =
+        tokio::task::spawn_blocking(move || ingest.submit(&rows, rows.len() as u64, |_, _| {}))
+            .await;
+    match submitted {
+        Ok(Ok(())) => json(StatusCode::OK, serde_json::json!({ "ids": ids })),
+        Ok(Err(e)) => ingest_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
-    let token = format!("scores-{}-{}", rows[0].score_id, rows[0].updated_at);
-    match ingest
-        .clickhouse
-        .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, encoded.into(), &token)
-        .await
-    {
-        Ok(()) => {
-            let ids: Vec<&str> = rows.iter().map(|r| r.score_id.as_str()).collect();
-            json(StatusCode::OK, serde_json::json!({ "ids": ids }))
-        }
-        Err(e) => {
-            let status = if e.is_retryable() {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
-            error(status, &IngestError::Internal(e.to_string()).to_string())
-        }
+}
+
+/// The HTTP answer to a refused submit: the same codes as the OTLP receivers.
+fn ingest_error(e: IngestError) -> Response {
+    let (status, retry_after) = match &e {
+        IngestError::BadRequest(_) => (StatusCode::BAD_REQUEST, None),
+        IngestError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, Some(1)),
+        IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(5)),
+        IngestError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, None),
+        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
+    };
+    let mut response = error(status, &e.to_string());
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    response
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -290,12 +290,14 @@ metric_row! {
     }
 }
 
-/// The tables the pipeline writes. Each has its own batches (and deduplication tokens); the
-/// discriminant is the table's code in spool records, so it never changes.
+/// The tables the pipeline writes. Each has its own batches (and deduplication tokens). The
+/// discriminant is the table's code in spool records: never reuse or renumber one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Table {
     Spans = 0,
     Logs = 1,
+    Scores = 2,
     MetricsGauge = 3,
     MetricsSum = 4,
     MetricsHistogram = 5,
@@ -304,9 +306,10 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Spans,
         Table::Logs,
+        Table::Scores,
         Table::MetricsGauge,
         Table::MetricsSum,
         Table::MetricsHistogram,
@@ -327,6 +330,7 @@ impl Table {
         match self {
             Table::Spans => "spans",
             Table::Logs => "logs",
+            Table::Scores => "scores",
             Table::MetricsGauge => "otel_metrics_gauge",
             Table::MetricsSum => "otel_metrics_sum",
             Table::MetricsHistogram => "otel_metrics_histogram",
@@ -341,6 +345,7 @@ impl Table {
         match self {
             Table::Spans => SpanRow::COLUMN_NAMES,
             Table::Logs => LogRow::COLUMN_NAMES,
+            Table::Scores => ScoreRow::COLUMN_NAMES,
             Table::MetricsGauge => GaugeRow::COLUMN_NAMES,
             Table::MetricsSum => SumRow::COLUMN_NAMES,
             Table::MetricsHistogram => HistogramRow::COLUMN_NAMES,
@@ -366,6 +371,7 @@ macro_rules! table_row {
 table_row! {
     SpanRow => Table::Spans,
     LogRow => Table::Logs,
+    ScoreRow => Table::Scores,
     GaugeRow => Table::MetricsGauge,
     SumRow => Table::MetricsSum,
     HistogramRow => Table::MetricsHistogram,

@@ -1,0 +1,819 @@
+//! The on-disk write-ahead spool: every accepted chunk is appended here before it is
+//! acknowledged, and the writer reads it back in order, so neither a ClickHouse outage nor a
+//! `kill -9` loses an acknowledged span.
+//!
+//! Layout: `DIR/<first seq, 20 digits>.seg` segment files of records (format: [`record`]),
+//! `DIR/manifest`, `DIR/damaged/` and the `DIR/lock` file.
+//!
+//! The manifest records `committed` (every record up to this seq is in ClickHouse) and the
+//! batch being inserted (`pending first-last`). The batch's deduplication token is derived
+//! from those seqs, so after a crash the same batch is re-sent with the same token and
+//! ClickHouse drops the second copy. Segments wholly at or below `committed` are deleted.
+//!
+//! Damage costs only what is damaged: records carry a sync marker, so a bad record (found at
+//! open or by the reader) is skipped to the next valid one; its bytes are copied to
+//! `DIR/damaged/<segment>-<offset>.bin`, counted and logged once with the seqs around it. A
+//! torn record at the end of the last segment (a crash mid-write) is cut at open. A failed
+//! append is undone (the segment is cut back to its last whole record) and the spool reports
+//! itself unhealthy until a write succeeds again.
+
+mod manifest;
+mod reader;
+pub mod record;
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+pub use manifest::Manifest;
+use manifest::ManifestFile;
+pub use reader::SpoolReader;
+pub use record::Record;
+use record::{Item, SEGMENT_MAGIC};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("spool full: {used} of {max} bytes on disk (pipeline.spool_max_bytes); retry later")]
+    Full { used: u64, max: u64 },
+    #[error("spool I/O error in {path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("spool manifest {path} is invalid: {reason}")]
+    Manifest { path: String, reason: String },
+    #[error("spool {path} is in use by another collector (one spool per collector process)")]
+    Locked { path: String },
+    #[error(
+        "spool segment {path} was written by an older Spanlens (spool format 1), which this \
+         version cannot read. Nothing was deleted: let the previous version drain it \
+         (spanlens_spool_bytes falls to 0), or move the directory aside and start with an empty spool"
+    )]
+    OldFormat { path: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+struct Segment {
+    first_seq: u64,
+    path: PathBuf,
+    /// Highest seq in it (0: none); lowered when the reader finds its last records damaged.
+    last_seq: u64,
+    /// End of what is written and readable: the reader never reads past it.
+    bytes: u64,
+}
+
+struct Appender {
+    file: File,
+    /// In file order; the last one is being appended to.
+    segments: VecDeque<Segment>,
+    next_seq: u64,
+    bytes_on_disk: u64,
+    /// A failed append could not be undone: start a new segment before the next one.
+    rotate: bool,
+}
+
+/// Counters of the spool's health, for /metrics.
+#[derive(Default, Debug)]
+pub struct SpoolStats {
+    /// Damaged regions skipped (each set aside once).
+    pub damaged_regions: AtomicU64,
+    pub damaged_bytes: AtomicU64,
+    /// Failed writes and fsyncs (answered 503).
+    pub io_errors: AtomicU64,
+}
+
+impl SpoolStats {
+    /// Prometheus text for these counters.
+    pub fn render(&self) -> String {
+        let counters = [
+            (
+                "spanlens_spool_damaged_regions_total",
+                "Damaged spool regions skipped and set aside in spool_dir/damaged/.",
+                &self.damaged_regions,
+            ),
+            (
+                "spanlens_spool_damaged_bytes_total",
+                "Bytes of damaged spool regions skipped.",
+                &self.damaged_bytes,
+            ),
+            (
+                "spanlens_spool_io_errors_total",
+                "Failed spool writes and fsyncs (answered 503 / UNAVAILABLE).",
+                &self.io_errors,
+            ),
+        ];
+        counters
+            .iter()
+            .map(|(name, help, value)| {
+                format!(
+                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                    value.load(Relaxed)
+                )
+            })
+            .collect()
+    }
+}
+
+/// Damaged regions of segments: each is set aside, counted and logged once.
+struct Damaged {
+    dir: PathBuf,
+    /// (segment first seq, offset) of the regions already set aside.
+    seen: Mutex<HashSet<(u64, u64)>>,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    appender: Mutex<Appender>,
+    manifest: Mutex<ManifestFile>,
+    /// Serializes fsyncs; holds the highest seq a finished fsync covered.
+    sync_lock: Mutex<u64>,
+    /// False from a failed write until one succeeds again (readiness).
+    healthy: AtomicBool,
+    pub stats: SpoolStats,
+    damaged: Damaged,
+    /// Held (flock) for the spool's lifetime: two processes must never share a spool.
+    _lock: File,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`: validates every record, sets damaged regions
+    /// aside and cuts a torn tail.
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        segment_bytes: u64,
+    ) -> Result<(Spool, Manifest), SpoolError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+        lock.try_lock().map_err(|_| SpoolError::Locked {
+            path: dir.display().to_string(),
+        })?;
+        let (manifest_file, manifest) = ManifestFile::open(dir)?;
+        let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let seq = name.strip_suffix(".seg")?.parse().ok()?;
+                Some((seq, e.path()))
+            })
+            .collect();
+        paths.sort();
+
+        let stats = SpoolStats::default();
+        let damaged = Damaged {
+            dir: dir.join("damaged"),
+            seen: Mutex::new(HashSet::new()),
+        };
+        let count = paths.len();
+        let mut segments = VecDeque::new();
+        for (i, (first_seq, path)) in paths.into_iter().enumerate() {
+            let last = i + 1 == count;
+            segments.push_back(open_segment(first_seq, path, last, &damaged, &stats)?);
+        }
+        let last_seq = segments.iter().map(|s| s.last_seq).max().unwrap_or(0);
+        let next_seq = (manifest.committed + 1).max(last_seq + 1);
+        let file = new_segment(dir, next_seq, &mut segments)?;
+        let bytes_on_disk = segments.iter().map(|s| s.bytes).sum();
+        let spool = Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes,
+            appender: Mutex::new(Appender {
+                file,
+                segments,
+                next_seq,
+                bytes_on_disk,
+                rotate: false,
+            }),
+            manifest: Mutex::new(manifest_file),
+            sync_lock: Mutex::new(next_seq - 1),
+            healthy: AtomicBool::new(true),
+            stats,
+            damaged,
+            _lock: lock,
+        };
+        spool.delete_committed(manifest.committed);
+        Ok((spool, manifest))
+    }
+
+    /// Appends a record (written to the OS, not yet fsynced) and returns its seq.
+    pub fn append(&self, table: u8, rows: u32, payload: &[u8]) -> Result<u64, SpoolError> {
+        let size = record::disk_size(payload.len());
+        let mut a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        if a.bytes_on_disk + size > self.max_bytes {
+            return Err(SpoolError::Full {
+                used: a.bytes_on_disk,
+                max: self.max_bytes,
+            });
+        }
+        let current = a.segments.back().expect("a current segment exists");
+        let header = SEGMENT_MAGIC.len() as u64;
+        if a.rotate || (current.bytes > header && current.bytes + size > self.segment_bytes) {
+            self.rotate(&mut a).inspect_err(|_| self.io_failed())?;
+        }
+        let seq = a.next_seq;
+        if let Err(e) = record::write_record(&mut a.file, seq, table, rows, payload) {
+            // Undo a partial write so the next record starts where the reader expects one.
+            let end = a.segments.back().expect("current").bytes;
+            a.rotate = a.file.set_len(end).is_err();
+            self.io_failed();
+            return Err(io_err(&self.current_path(&a))(e));
+        }
+        a.next_seq += 1;
+        a.bytes_on_disk += size;
+        let segment = a.segments.back_mut().expect("a current segment exists");
+        segment.bytes += size;
+        segment.last_seq = seq;
+        self.healthy.store(true, Relaxed);
+        Ok(seq)
+    }
+
+    /// Seals the current segment (durable) and starts the next one.
+    fn rotate(&self, a: &mut Appender) -> Result<(), SpoolError> {
+        a.file.sync_data().map_err(io_err(&self.current_path(a)))?;
+        let first = a.next_seq;
+        a.file = new_segment(&self.dir, first, &mut a.segments)?;
+        a.bytes_on_disk += SEGMENT_MAGIC.len() as u64;
+        a.rotate = false;
+        Ok(())
+    }
+
+    fn current_path(&self, a: &Appender) -> PathBuf {
+        a.segments
+            .back()
+            .map_or_else(|| self.dir.clone(), |s| s.path.clone())
+    }
+
+    fn io_failed(&self) {
+        self.healthy.store(false, Relaxed);
+        self.stats.io_errors.fetch_add(1, Relaxed);
+    }
+
+    /// Makes every record up to `seq` durable. Concurrent callers share one fsync (group commit).
+    pub fn sync_through(&self, seq: u64) -> Result<(), SpoolError> {
+        let mut synced = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if *synced >= seq {
+            return Ok(());
+        }
+        let (file, last) = {
+            let a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                a.file.try_clone().map_err(io_err(&self.dir))?,
+                a.next_seq - 1,
+            )
+        };
+        file.sync_data()
+            .map_err(io_err(&self.dir))
+            .inspect_err(|_| self.io_failed())?;
+        *synced = last;
+        Ok(())
+    }
+
+    /// Whether the spool can take writes: true unless the last write failed and a probe write
+    /// (64 KiB, fsynced, removed) still fails. Err carries the reason.
+    pub fn check_writable(&self) -> Result<(), SpoolError> {
+        if self.healthy.load(Relaxed) {
+            return Ok(());
+        }
+        let path = self.dir.join("probe");
+        let probe = File::create(&path)
+            .and_then(|mut f| f.write_all(&[0u8; 64 << 10]).and_then(|_| f.sync_data()));
+        let _ = fs::remove_file(&path);
+        probe.map_err(io_err(&path))?;
+        self.healthy.store(true, Relaxed);
+        Ok(())
+    }
+
+    /// Bytes of records on disk (not yet deleted).
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.appender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bytes_on_disk
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Records the batch about to be inserted.
+    pub fn set_pending(&self, committed: u64, first: u64, last: u64) -> Result<(), SpoolError> {
+        self.write_manifest(&Manifest {
+            committed,
+            pending: Some((first, last)),
+        })
+    }
+
+    /// Records that everything up to `seq` is stored, and deletes segments no longer needed.
+    pub fn commit(&self, seq: u64) -> Result<(), SpoolError> {
+        self.write_manifest(&Manifest {
+            committed: seq,
+            pending: None,
+        })?;
+        self.delete_committed(seq);
+        Ok(())
+    }
+
+    fn write_manifest(&self, manifest: &Manifest) -> Result<(), SpoolError> {
+        let mut file = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        file.write(manifest).inspect_err(|_| self.io_failed())
+    }
+
+    fn delete_committed(&self, committed: u64) {
+        let mut a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        // Never delete the segment being appended to (the last one).
+        while a.segments.len() > 1 && a.segments.front().is_some_and(|s| s.last_seq <= committed) {
+            let segment = a.segments.pop_front().expect("checked");
+            a.bytes_on_disk -= segment.bytes;
+            if let Err(e) = fs::remove_file(&segment.path) {
+                tracing::warn!(path = %segment.path.display(), error = %e, "spool: cannot delete segment");
+            }
+        }
+    }
+
+    /// The reader found damage in a segment.
+    fn damage_found(
+        &self,
+        first_seq: u64,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        after_seq: u64,
+        next_seq: Option<u64>,
+    ) {
+        let (stats, after) = (&self.stats, Some(after_seq));
+        self.damaged
+            .found(stats, first_seq, path, offset, len, after, next_seq);
+    }
+
+    /// The segment to start reading after `seq`: the first that may hold a later record.
+    fn segment_after_seq(&self, seq: u64) -> Option<(u64, PathBuf)> {
+        let a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        let n = a.segments.len();
+        a.segments
+            .iter()
+            .enumerate()
+            .find(|(i, s)| s.last_seq > seq || i + 1 == n)
+            .map(|(_, s)| (s.first_seq, s.path.clone()))
+    }
+
+    /// The segment following the one that starts at `first_seq`.
+    fn segment_following(&self, first_seq: u64) -> Option<(u64, PathBuf)> {
+        let a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        a.segments
+            .iter()
+            .find(|s| s.first_seq > first_seq)
+            .map(|s| (s.first_seq, s.path.clone()))
+    }
+
+    /// How far the segment starting at `first_seq` may be read, and whether it is sealed (no
+    /// more appends). None once it was deleted.
+    fn segment_limit(&self, first_seq: u64) -> Option<(u64, bool)> {
+        let a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        let n = a.segments.len();
+        a.segments
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.first_seq == first_seq)
+            .map(|(i, s)| (s.bytes, i + 1 < n))
+    }
+
+    /// The reader has read a sealed segment to its end; `last_read` is the highest seq it found
+    /// there (lower than recorded when damage hid the last records), so it can be deleted
+    /// once that is committed.
+    fn finished_segment(&self, first_seq: u64, last_read: u64) {
+        let mut a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = a.segments.iter_mut().find(|s| s.first_seq == first_seq) {
+            s.last_seq = s.last_seq.min(last_read);
+        }
+    }
+}
+
+impl Damaged {
+    /// Copies a damaged region to `DIR/damaged/`, counts it and logs it, once per region.
+    #[allow(clippy::too_many_arguments)]
+    fn found(
+        &self,
+        stats: &SpoolStats,
+        first_seq: u64,
+        path: &Path,
+        offset: u64,
+        len: u64,
+        after_seq: Option<u64>,
+        next_seq: Option<u64>,
+    ) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.insert((first_seq, offset)) {
+            return;
+        }
+        drop(seen);
+        stats.damaged_regions.fetch_add(1, Relaxed);
+        stats.damaged_bytes.fetch_add(len, Relaxed);
+        let saved_to = self.dir.join(format!("{first_seq:020}-{offset}.bin"));
+        let saved = copy_range(path, offset, len, &saved_to);
+        tracing::error!(
+            segment = %path.display(),
+            offset,
+            bytes = len,
+            after_seq = ?after_seq,
+            next_seq = ?next_seq,
+            saved_to = %saved_to.display(),
+            saved = ?saved.err().map(|e| e.to_string()),
+            "spool: damaged bytes skipped and set aside; records between after_seq and next_seq are lost"
+        );
+    }
+}
+
+/// Checks one segment at open: its header, every record (damage set aside), and for the
+/// last segment a torn tail (cut).
+fn open_segment(
+    first_seq: u64,
+    path: PathBuf,
+    last: bool,
+    damaged: &Damaged,
+    stats: &SpoolStats,
+) -> Result<Segment, SpoolError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let len = file.metadata().map_err(io_err(&path))?.len();
+    let header_len = SEGMENT_MAGIC.len() as u64;
+    let mut header = [0u8; SEGMENT_MAGIC.len()];
+    let whole = file.read_exact(&mut header).is_ok();
+    if !whole || header != SEGMENT_MAGIC {
+        if whole && record::is_format1(&path).map_err(io_err(&path))? {
+            return Err(SpoolError::OldFormat {
+                path: path.display().to_string(),
+            });
+        }
+        if len > 0 {
+            // A damaged header (an empty file is a segment whose creation was cut short).
+            damaged.found(stats, first_seq, &path, 0, len.min(header_len), None, None);
+        }
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(&SEGMENT_MAGIC))
+            .and_then(|_| file.sync_data())
+            .map_err(io_err(&path))?;
+    }
+    let len = len.max(header_len);
+    let mut reader = BufReader::new(file);
+    let mut offset = header_len;
+    reader
+        .seek(SeekFrom::Start(offset))
+        .map_err(io_err(&path))?;
+    let mut last_seq = 0;
+    while let Some(item) =
+        record::next_item(&mut reader, &mut offset, len).map_err(io_err(&path))?
+    {
+        match item {
+            Item::Record(r) => last_seq = r.seq,
+            Item::Damage {
+                offset: at,
+                len: n,
+                next_seq: None,
+            } if last => {
+                tracing::warn!(path = %path.display(), kept = at, cut = n, "spool: cutting a torn record at the end");
+                reader.get_mut().set_len(at).map_err(io_err(&path))?;
+                offset = at;
+                break;
+            }
+            Item::Damage {
+                offset: at,
+                len: n,
+                next_seq,
+            } => damaged.found(stats, first_seq, &path, at, n, Some(last_seq), next_seq),
+        }
+    }
+    Ok(Segment {
+        first_seq,
+        path,
+        last_seq,
+        bytes: offset,
+    })
+}
+
+/// Copies `len` bytes at `offset` of `from` into the new file `to`.
+fn copy_range(from: &Path, offset: u64, len: u64, to: &Path) -> io::Result<()> {
+    fs::create_dir_all(to.parent().expect("inside the spool dir"))?;
+    let mut src = File::open(from)?;
+    src.seek(SeekFrom::Start(offset))?;
+    let mut dst = File::create(to)?;
+    io::copy(&mut src.take(len), &mut dst)?;
+    dst.sync_data()
+}
+
+/// Creates the segment starting at `first_seq` (header written, directory entry durable).
+fn new_segment(
+    dir: &Path,
+    first_seq: u64,
+    segments: &mut VecDeque<Segment>,
+) -> Result<File, SpoolError> {
+    if let Some(last) = segments.back()
+        && last.last_seq == 0
+        && last.bytes == SEGMENT_MAGIC.len() as u64
+    {
+        // Reuse an empty trailing segment (e.g. left by a previous start).
+        return OpenOptions::new()
+            .append(true)
+            .open(&last.path)
+            .map_err(io_err(&last.path));
+    }
+    let path = dir.join(format!("{first_seq:020}.seg"));
+    let created = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&SEGMENT_MAGIC).map(|_| f))
+        .and_then(|f| File::open(dir)?.sync_all().map(|_| f));
+    let file = created.map_err(|e| {
+        let _ = fs::remove_file(&path);
+        io_err(&path)(e)
+    })?;
+    segments.push_back(Segment {
+        first_seq,
+        path,
+        last_seq: 0,
+        bytes: SEGMENT_MAGIC.len() as u64,
+    });
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("spanlens-spool-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn open(dir: &Path, max: u64, segment: u64) -> (Arc<Spool>, Manifest) {
+        let (spool, manifest) = Spool::open(dir, max, segment).unwrap();
+        (Arc::new(spool), manifest)
+    }
+
+    fn read_all(reader: &mut SpoolReader) -> Vec<Record> {
+        std::iter::from_fn(|| reader.next_record().unwrap()).collect()
+    }
+
+    fn seqs(records: &[Record]) -> Vec<u64> {
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+        dir.join(format!("{first_seq:020}.seg"))
+    }
+
+    /// Flips one byte of a file.
+    fn flip(path: &Path, offset: u64) {
+        let mut bytes = fs::read(path).unwrap();
+        bytes[offset as usize] ^= 0x5a;
+        fs::write(path, bytes).unwrap();
+    }
+
+    const PAYLOAD: usize = 40;
+    /// Segment header, then records of 29 + PAYLOAD bytes.
+    const fn record_offset(index_in_segment: u64) -> u64 {
+        8 + index_in_segment * record::disk_size(PAYLOAD)
+    }
+
+    #[test]
+    fn appends_reads_back_in_order_across_segments_and_reopens() {
+        let dir = temp_dir("order");
+        let (spool, manifest) = open(&dir, 1 << 20, 100);
+        assert_eq!(manifest, Manifest::default());
+        let mut reader = spool.reader(0);
+        for i in 0..10u32 {
+            let seq = spool.append((i % 2) as u8, i, &[i as u8; PAYLOAD]).unwrap();
+            assert_eq!(seq, i as u64 + 1);
+        }
+        spool.sync_through(10).unwrap();
+        let got = read_all(&mut reader);
+        assert_eq!(seqs(&got), (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            got[3],
+            Record {
+                seq: 4,
+                table: 1,
+                rows: 3,
+                payload: vec![3; PAYLOAD]
+            }
+        );
+        assert!(reader.next_record().unwrap().is_none());
+        spool.append(0, 99, b"later").unwrap();
+        assert_eq!(reader.next_record().unwrap().unwrap().rows, 99);
+
+        spool.set_pending(0, 1, 6).unwrap();
+        let err = Spool::open(&dir, 1 << 20, 100).err().unwrap();
+        assert!(matches!(err, SpoolError::Locked { .. }), "{err}");
+        drop((reader, spool));
+        let (spool, manifest) = open(&dir, 1 << 20, 100);
+        assert_eq!(
+            manifest,
+            Manifest {
+                committed: 0,
+                pending: Some((1, 6))
+            }
+        );
+        assert_eq!(
+            spool.append(0, 1, b"x").unwrap(),
+            12,
+            "seq continues after a restart"
+        );
+        spool.commit(6).unwrap();
+        let mut reader = spool.reader(6);
+        assert_eq!(reader.next_record().unwrap().unwrap().seq, 7);
+        assert_eq!(spool.stats.damaged_regions.load(Relaxed), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn commit_deletes_old_segments_and_frees_space() {
+        let dir = temp_dir("commit");
+        let (spool, _) = open(&dir, 10_000, 300);
+        for _ in 0..20 {
+            spool.append(0, 1, &[7; 80]).unwrap();
+        }
+        // 2 records of 109 bytes per segment after its 8-byte header: 10 segments.
+        assert_eq!(spool.bytes_on_disk(), 20 * 109 + 10 * 8);
+        spool.commit(20).unwrap();
+        assert!(
+            spool.bytes_on_disk() < 300,
+            "only the current segment remains"
+        );
+        let segs = fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "seg")
+            })
+            .count();
+        assert_eq!(segs, 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn full_spool_refuses_and_torn_tail_is_cut() {
+        let dir = temp_dir("full");
+        let (spool, _) = open(&dir, 300, 1 << 20);
+        spool.append(0, 1, &[1; 100]).unwrap();
+        spool.append(0, 1, &[2; 100]).unwrap();
+        let err = spool.append(0, 1, &[3; 100]).unwrap_err();
+        assert!(matches!(err, SpoolError::Full { .. }), "{err}");
+        drop(spool);
+        // A crash mid-write: part of a record at the end.
+        let seg = segment_path(&dir, 1);
+        let whole = fs::read(&seg).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(&whole[8..8 + 40]).unwrap();
+        drop(f);
+        let (spool, _) = open(&dir, 1 << 20, 1 << 20);
+        assert_eq!(
+            fs::metadata(&seg).unwrap().len(),
+            whole.len() as u64,
+            "tail cut"
+        );
+        let mut reader = spool.reader(0);
+        let got = read_all(&mut reader);
+        assert_eq!(got.iter().map(|r| r.payload[0]).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(spool.append(0, 1, b"ok").unwrap(), 3);
+        assert_eq!(
+            spool.stats.damaged_regions.load(Relaxed),
+            0,
+            "a torn tail is not damage"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Three segments of four records each (seqs 1-12, segment size fits four), plus an
+    /// empty current one.
+    fn three_segments(dir: &Path) -> Arc<Spool> {
+        let (spool, _) = open(dir, 1 << 20, record_offset(4));
+        for i in 1..=12u8 {
+            spool.append(0, 1, &[i; PAYLOAD]).unwrap();
+        }
+        spool
+    }
+
+    /// (segment first seq, byte offset in it, the seq whose record it damages).
+    const DAMAGE: [(u64, u64, u64, &str); 6] = [
+        (
+            1,
+            record_offset(0) + 2,
+            1,
+            "first record of the first segment: its sync marker",
+        ),
+        (1, record_offset(0) + 9, 1, "first record: its length field"),
+        (
+            5,
+            record_offset(1) + 30,
+            6,
+            "middle segment, second record: payload",
+        ),
+        (
+            5,
+            record_offset(3) + 20,
+            8,
+            "last record of a middle segment: seq (under the CRC)",
+        ),
+        (9, record_offset(2) + 12, 11, "last segment: its CRC"),
+        (9, 3, 0, "segment header"),
+    ];
+
+    #[test]
+    fn damage_anywhere_while_stopped_costs_only_the_damaged_record() {
+        for (segment, offset, lost, what) in DAMAGE {
+            let dir = temp_dir("damage-stopped");
+            drop(three_segments(&dir));
+            flip(&segment_path(&dir, segment), offset);
+            let (spool, _) = open(&dir, 1 << 20, record_offset(4));
+            let got = seqs(&read_all(&mut spool.reader(0)));
+            let expected: Vec<u64> = (1..=12).filter(|s| *s != lost).collect();
+            assert_eq!(got, expected, "{what}");
+            assert_eq!(
+                spool.stats.damaged_regions.load(Relaxed),
+                1,
+                "{what}: counted once"
+            );
+            let aside: Vec<_> = fs::read_dir(dir.join("damaged")).unwrap().collect();
+            assert_eq!(aside.len(), 1, "{what}: set aside");
+            assert_eq!(spool.append(0, 1, b"next").unwrap(), 13, "{what}");
+            fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn damage_while_running_is_skipped_by_the_reader_and_segments_are_freed() {
+        for (segment, offset, lost, what) in DAMAGE.into_iter().filter(|d| d.2 != 0) {
+            let dir = temp_dir("damage-running");
+            let spool = three_segments(&dir);
+            let mut reader = spool.reader(0);
+            flip(&segment_path(&dir, segment), offset);
+            let got = read_all(&mut reader);
+            let expected: Vec<u64> = (1..=12).filter(|s| *s != lost).collect();
+            assert_eq!(seqs(&got), expected, "{what}");
+            assert_eq!(spool.stats.damaged_regions.load(Relaxed), 1, "{what}");
+            spool.append(0, 1, b"after").unwrap();
+            assert_eq!(reader.next_record().unwrap().unwrap().seq, 13, "{what}");
+            spool.commit(13).unwrap();
+            let segments = fs::read_dir(&dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "seg")
+                })
+                .count();
+            assert_eq!(
+                segments, 1,
+                "{what}: sealed segments deleted once committed"
+            );
+            drop((reader, spool));
+            fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_spool_of_the_previous_format_is_refused_with_a_clear_message() {
+        let dir = temp_dir("format1");
+        fs::create_dir_all(&dir).unwrap();
+        // Format 1: len u32 | crc u32 | seq u64 | table u8 | rows u32 | payload.
+        let mut body = 1u64.to_le_bytes().to_vec();
+        body.push(0);
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(b"old rows");
+        let mut bytes = (body.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        fs::write(segment_path(&dir, 1), &bytes).unwrap();
+        let err = Spool::open(&dir, 1 << 20, 1 << 20).err().unwrap();
+        assert!(matches!(err, SpoolError::OldFormat { .. }), "{err}");
+        assert!(err.to_string().contains("older Spanlens"), "{err}");
+        assert_eq!(
+            fs::read(segment_path(&dir, 1)).unwrap(),
+            bytes,
+            "left untouched"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
