@@ -8,6 +8,7 @@
 //! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
+pub mod evaluation;
 mod extract;
 pub mod logs;
 mod messages;
@@ -23,7 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::storage::row::{AttrMap, SpanRow};
+use crate::storage::row::{AttrMap, ScoreRow, SpanRow};
 use extract::{Mapped, Scratch, Val};
 pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
 pub use metrics::{NormalizedMetrics, normalize_metrics};
@@ -35,6 +36,8 @@ use value::{attrs_to_map, take_as_string, value_to_string};
 #[derive(Debug, Default)]
 pub struct Normalized {
     pub rows: Vec<SpanRow>,
+    /// Scores from `gen_ai.evaluation.result` span events (see [`evaluation`]).
+    pub scores: Vec<ScoreRow>,
     /// Spans rejected as invalid (OTLP `partial_success.rejected_spans`).
     pub rejected_spans: i64,
     /// Empty when nothing was rejected; otherwise the first few reasons, e.g.
@@ -87,6 +90,10 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
     };
     let mut rejections = Rejections::default();
     let mut scratch = Scratch::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default();
 
     for resource_spans in request.resource_spans {
         let resource_attrs: Vec<KeyValue> = resource_spans
@@ -115,6 +122,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                     rejections.reject(|| format!("span {i} of scope '{scope_name}': {reason}"));
                     continue;
                 }
+                evaluation_scores(&span, project, now, &mut out.scores);
                 let scope = Scope {
                     name: &scope_name,
                     version: &scope_version,
@@ -133,6 +141,29 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
 
     (out.rejected_spans, out.error_message) = rejections.finish("span(s)");
     out
+}
+
+/// The scores of a span's `gen_ai.evaluation.result` events: the span is the evaluated one.
+fn evaluation_scores(span: &Span, project: &str, now: i64, out: &mut Vec<ScoreRow>) {
+    let mut ids = None;
+    for event in &span.events {
+        if event.name != evaluation::EVALUATION_RESULT {
+            continue;
+        }
+        let (trace_id, span_id) =
+            ids.get_or_insert_with(|| (hex::encode(&span.trace_id), hex::encode(&span.span_id)));
+        let target = evaluation::Target {
+            project,
+            trace_id,
+            span_id,
+            time_unix_nano: event.time_unix_nano as i64,
+            now,
+        };
+        out.extend(evaluation::score_from_attributes(
+            &event.attributes,
+            &target,
+        ));
+    }
 }
 
 /// Per-span limits: a span beyond them is rejected alone (partial success, with the reason),

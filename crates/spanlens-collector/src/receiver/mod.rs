@@ -168,7 +168,8 @@ impl Ingest {
     }
 
     /// Normalizes and enqueues one trace export request for `project`. Invalid spans are
-    /// rejected one by one and reported as partial success; their neighbours are stored. LLM
+    /// rejected one by one and reported as partial success; their neighbours are stored.
+    /// `gen_ai.evaluation.result` span events also become scores. LLM
     /// spans whose content may still come as log records wait in the content join (accepted,
     /// written when the content arrives or the window ends).
     pub fn export_traces(
@@ -187,6 +188,8 @@ impl Ingest {
             self.prices.apply(row);
         }
         let reject = |reason, n| metrics.reject_spans(reason, n);
+        // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
+        self.submit(&normalized.scores, rows, reject)?;
         let routed = self.join.route(project, normalized.rows);
         self.submit(&routed.now, rows, reject)?;
         let late = self.join.commit(routed.pending);
@@ -201,8 +204,9 @@ impl Ingest {
     }
 
     /// Normalizes and enqueues one logs export request for `project`: every record goes to the
-    /// `logs` table; the prompt / completion of GenAI content events then goes to the content
-    /// join (only once the records are queued, so a refused request leaves nothing behind).
+    /// `logs` table, GenAI evaluation results also to `scores`; the prompt / completion of GenAI
+    /// content events then goes to the content join (only once the records are queued, so a
+    /// refused request leaves nothing behind).
     pub fn export_logs(
         &self,
         request: ExportLogsServiceRequest,
@@ -218,9 +222,10 @@ impl Ingest {
             Rejection::InvalidSpan,
             normalized.rejected_log_records as u64,
         );
-        self.submit(&normalized.rows, rows, |reason, n| {
-            metrics.reject_log_records(reason, n)
-        })?;
+        let reject = |reason, n| metrics.reject_log_records(reason, n);
+        // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
+        self.submit(&normalized.scores, rows, reject)?;
+        self.submit(&normalized.rows, rows, reject)?;
         metrics.log_records_accepted.fetch_add(rows, Relaxed);
         self.join.add_content(project, normalized.content);
         let partial_success =

@@ -86,6 +86,18 @@ pub struct ScoreRow {
     pub updated_at: i64,
 }
 
+/// A stable score id from a score's identity (FNV-1a 64 of the parts), so re-sending the same
+/// score replaces it.
+pub fn derived_score_id(parts: &[&str]) -> String {
+    let hash = parts
+        .iter()
+        .flat_map(|p| p.bytes().chain([0u8]))
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+    format!("{hash:016x}")
+}
+
 /// One OTLP log record, flattened resource → scope → record, as the OTel ClickHouse exporter's
 /// `otel_logs` keeps it (plus the project). Timestamps are Unix nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clickhouse::Row)]
