@@ -60,6 +60,7 @@ fn full_span() -> SpanRow {
         output_tokens: Some(34),
         total_tokens: Some(46),
         cached_tokens: Some(5),
+        cache_creation_tokens: Some(3),
         reasoning_tokens: None,
         input_cost: Some(0.25),
         output_cost: Some(0.5),

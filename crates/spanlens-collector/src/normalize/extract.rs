@@ -433,15 +433,32 @@ impl Scratch {
                 as_text(value)?;
                 convert_str(c, kind)
             }
-            Get::Json(path) | Get::JsonOrFalse(path) => {
+            Get::Json(path)
+            | Get::JsonOrFalse(path)
+            | Get::JsonIfHas(path, _)
+            | Get::JsonIfLacks(path, _) => {
                 let or_false = matches!(src.get, Get::JsonOrFalse(_));
+                let shape = |doc: &J| match src.get {
+                    Get::JsonIfHas(_, key) => doc.get(key).is_some(),
+                    Get::JsonIfLacks(_, key) => doc.get(key).is_none(),
+                    _ => true,
+                };
                 let parsed: J = match attr {
-                    Some(i) => self.json_of(i, value)?.clone_path(path, or_false)?,
+                    Some(i) => {
+                        let doc = self.json_of(i, value)?;
+                        if !shape(doc) {
+                            return None;
+                        }
+                        doc.clone_path(path, or_false)?
+                    }
                     None => {
                         let owned = match value {
                             Value::StringValue(s) => serde_json::from_str::<J>(s).ok()?,
                             other => to_json_value(other),
                         };
+                        if !shape(&owned) {
+                            return None;
+                        }
                         owned.clone_path(path, or_false)?
                     }
                 };

@@ -369,10 +369,15 @@ fn span_to_row(
     row.provider = m.text(Col::Provider);
     row.request_model = m.text(Col::RequestModel);
     row.response_model = m.text(Col::ResponseModel);
-    row.input_tokens = m.u64(Col::InputTokens);
+    row.cached_tokens = m.u64(Col::CachedTokens);
+    row.cache_creation_tokens = m.u64(Col::CacheCreationTokens);
+    // Every library's input_tokens means all input, cache reads and writes included.
+    row.input_tokens = m.u64(Col::InputTokens).or_else(|| {
+        let uncached = m.u64(Col::UncachedInputTokens)?;
+        Some(uncached + row.cached_tokens.unwrap_or(0) + row.cache_creation_tokens.unwrap_or(0))
+    });
     row.output_tokens = m.u64(Col::OutputTokens);
     row.total_tokens = m.u64(Col::TotalTokens);
-    row.cached_tokens = m.u64(Col::CachedTokens);
     row.reasoning_tokens = m.u64(Col::ReasoningTokens);
     row.input_cost = m.f64(Col::InputCost);
     row.output_cost = m.f64(Col::OutputCost);

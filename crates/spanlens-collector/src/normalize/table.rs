@@ -27,6 +27,12 @@ pub enum Col {
     OutputTokens,
     TotalTokens,
     CachedTokens,
+    /// Cache-write input tokens.
+    CacheCreationTokens,
+    /// Input tokens as reported WITHOUT the cached ones (Anthropic's `usage.input_tokens`):
+    /// used only when no `InputTokens` source matched; `input_tokens` is then this plus the
+    /// cache reads and writes, so every library's `input_tokens` means the same (all input).
+    UncachedInputTokens,
     ReasoningTokens,
     InputCost,
     OutputCost,
@@ -73,8 +79,8 @@ impl Col {
     pub const fn kind(self) -> Kind {
         use Col::*;
         match self {
-            InputTokens | OutputTokens | TotalTokens | CachedTokens | ReasoningTokens
-            | MaxTokens => Kind::U64,
+            InputTokens | OutputTokens | TotalTokens | CachedTokens | CacheCreationTokens
+            | UncachedInputTokens | ReasoningTokens | MaxTokens => Kind::U64,
             InputCost | OutputCost | TotalCost | Temperature | TopP => Kind::F64,
             IsStreaming => Kind::Bool,
             FinishReasons | Tags => Kind::List,
@@ -96,6 +102,8 @@ impl Col {
             OutputTokens => "output_tokens",
             TotalTokens => "total_tokens",
             CachedTokens => "cached_tokens",
+            CacheCreationTokens => "cache_creation_tokens",
+            UncachedInputTokens => "input_tokens (reported without cache reads / writes)",
             ReasoningTokens => "reasoning_tokens",
             InputCost => "input_cost",
             OutputCost => "output_cost",
@@ -209,6 +217,12 @@ pub enum Get {
     /// The value is JSON text; the value at this path (empty path: the decoded value itself,
     /// e.g. a JSON-quoted string).
     Json(&'static [&'static str]),
+    /// As `Json`, but only when the decoded value is an object that also has this top-level
+    /// key (the shape of one API's object, e.g. Anthropic's usage with its cache fields);
+    /// otherwise the source does not match.
+    JsonIfHas(&'static [&'static str], &'static str),
+    /// As `JsonIfHas`, but only when the object does NOT have the key.
+    JsonIfLacks(&'static [&'static str], &'static str),
     /// As `Json`, but when the value is a JSON object without that path the answer is `false`:
     /// a recorded request-parameter object without `stream` means "not streamed".
     JsonOrFalse(&'static [&'static str]),
@@ -634,7 +648,12 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["prompt_tokens"]),
             jp(LF, LF_USAGE, &["input_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens"]),
-            jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens"]),
+            // Anthropic's usage object counts input without the cache: see UncachedInputTokens.
+            peek(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                Get::JsonIfLacks(&["input_tokens"], "cache_read_input_tokens"),
+            ),
             a(AI, "ai.usage.inputTokens"),
             a(AI, "ai.usage.promptTokens"),
             a(AI, "ai.usage.tokens"),
@@ -696,6 +715,32 @@ pub static RULES: &[Rule] = &[
             ),
             jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
             a(AI, "ai.usage.cachedInputTokens"),
+        ],
+    },
+    Rule {
+        col: Col::CacheCreationTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.usage.cache_creation.input_tokens"),
+            a(OTEL_OLD, "gen_ai.usage.cache_creation_input_tokens"),
+            a(TL, "llm.usage.cache_creation_input_tokens"),
+            a(OI, "llm.token_count.prompt_details.cache_write"),
+            jp(LF, LF_USAGE, &["input_cache_creation"]),
+            jp(LF, LF_USAGE, &["cache_creation_input_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["cache_creation_input_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::UncachedInputTokens,
+        merge: false,
+        sources: &[
+            // An Anthropic Messages usage object (it has the cache fields): input_tokens there
+            // excludes the cache reads and writes.
+            peek(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                Get::JsonIfHas(&["input_tokens"], "cache_read_input_tokens"),
+            ),
         ],
     },
     Rule {
@@ -1066,6 +1111,15 @@ pub(crate) fn describe(src: &Src) -> String {
         Get::Json([]) => " (JSON-decoded)".into(),
         Get::Json(p) => format!(" JSON `.{}`", p.join(".")),
         Get::JsonOrFalse(p) => format!(" JSON `.{}` (object without it → false)", p.join(".")),
+        Get::JsonIfHas(p, key) => {
+            format!(" JSON `.{}` (only in an object with `{key}`)", p.join("."))
+        }
+        Get::JsonIfLacks(p, key) => {
+            format!(
+                " JSON `.{}` (only in an object without `{key}`)",
+                p.join(".")
+            )
+        }
         Get::Seconds => " (seconds)".into(),
         Get::Millis => " (milliseconds)".into(),
         Get::SinceStart => " (timestamp − span start)".into(),

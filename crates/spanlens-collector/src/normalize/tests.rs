@@ -273,6 +273,22 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
             &c,
         );
         assert_u64(row.total_tokens, &call["total_tokens"], "total_tokens", &c);
+        // Cache parts, where the capture's expected.json records them (prompt caching).
+        if call.get("cached_tokens").is_some() {
+            assert_u64(
+                row.cached_tokens,
+                &call["cached_tokens"],
+                "cached_tokens",
+                &c,
+            );
+            let created = &call["cache_creation_tokens"];
+            assert_u64(
+                row.cache_creation_tokens,
+                created,
+                "cache_creation_tokens",
+                &c,
+            );
+        }
         assert_eq!(
             row.is_streaming,
             call["streamed"].as_bool(),
@@ -392,7 +408,8 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
 }
 
 /// Same LLM call → same row, whichever library produced it: the a_simple scenario (one chat
-/// call, same fake response) must agree on the columns every library records.
+/// call, same fake response — OpenAI's, or Anthropic's for the `*-anthropic` captures) must
+/// agree on the columns every library records.
 #[test]
 fn fixtures_same_call_same_columns() {
     let mut seen = Vec::new();
@@ -418,7 +435,12 @@ fn fixtures_same_call_same_columns() {
     for (lib, row, content_on_spans) in &seen {
         assert_eq!(row.observation_type, "llm", "{lib}");
         assert_eq!(row.operation, "chat", "{lib}");
-        assert_eq!(row.response_model, "gpt-4o-mini-2024-07-18", "{lib}");
+        let model = if lib.ends_with("-anthropic") {
+            "claude-sonnet-4-5-20251001"
+        } else {
+            "gpt-4o-mini-2024-07-18"
+        };
+        assert_eq!(row.response_model, model, "{lib}");
         assert_eq!(
             (row.input_tokens, row.output_tokens),
             (Some(6), Some(7)),
@@ -2354,4 +2376,75 @@ fn vercel_ai_sdk_spans() {
         ("embedding", "embeddings")
     );
     assert_eq!(embed.input_tokens, Some(4));
+}
+
+/// input_tokens always counts every input token, cache reads and writes included, whichever
+/// way the library reports them; the cache parts get their own columns (never added twice).
+#[test]
+fn cache_tokens_are_counted_once_inside_input_tokens() {
+    // Semconv 1.41: input_tokens already includes the cache reads and writes.
+    let r = one(vec![
+        kv("gen_ai.operation.name", s("chat")),
+        kv("gen_ai.usage.input_tokens", Value::IntValue(21)),
+        kv("gen_ai.usage.cache_read.input_tokens", Value::IntValue(4)),
+        kv(
+            "gen_ai.usage.cache_creation.input_tokens",
+            Value::IntValue(16),
+        ),
+    ]);
+    assert_eq!(
+        (r.input_tokens, r.cached_tokens, r.cache_creation_tokens),
+        (Some(21), Some(4), Some(16))
+    );
+    // OpenLLMetry's names for the same.
+    let r = one(vec![
+        kv("gen_ai.operation.name", s("chat")),
+        kv("gen_ai.usage.prompt_tokens", Value::IntValue(21)),
+        kv(
+            "gen_ai.usage.cache_creation_input_tokens",
+            Value::IntValue(16),
+        ),
+        kv("gen_ai.usage.cache_read_input_tokens", Value::IntValue(0)),
+    ]);
+    assert_eq!(
+        (r.input_tokens, r.cached_tokens, r.cache_creation_tokens),
+        (Some(21), Some(0), Some(16))
+    );
+    // Only Anthropic's raw usage object (input_tokens there excludes the cache): the cache
+    // parts are added back.
+    let anthropic_raw = r#"{"cache_creation_input_tokens":16,"cache_read_input_tokens":3,"input_tokens":5,"output_tokens":6}"#;
+    let r = one(vec![
+        kv("gen_ai.operation.name", s("chat")),
+        kv("gen_ai.usage.raw", s(anthropic_raw)),
+    ]);
+    assert_eq!(
+        (
+            r.input_tokens,
+            r.cached_tokens,
+            r.cache_creation_tokens,
+            r.output_tokens
+        ),
+        (Some(24), Some(3), Some(16), Some(6))
+    );
+    // The same next to the library's own (inclusive) count: that count wins, nothing added.
+    let r = one(vec![
+        kv("gen_ai.operation.name", s("chat")),
+        kv("gen_ai.usage.input_tokens", Value::IntValue(24)),
+        kv("gen_ai.usage.raw", s(anthropic_raw)),
+    ]);
+    assert_eq!(r.input_tokens, Some(24));
+    // OpenAI's Responses usage (input_tokens includes cached ones, no Anthropic cache fields).
+    let r = one(vec![
+        kv("gen_ai.operation.name", s("chat")),
+        kv(
+            "gen_ai.usage.raw",
+            s(
+                r#"{"input_tokens":10,"input_tokens_details":{"cached_tokens":8},"output_tokens":2}"#,
+            ),
+        ),
+    ]);
+    assert_eq!(
+        (r.input_tokens, r.cached_tokens, r.cache_creation_tokens),
+        (Some(10), Some(8), None)
+    );
 }

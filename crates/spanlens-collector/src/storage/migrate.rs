@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_llm_calls.sql"),
     migration!(10, "0010_logs.sql"),
     migration!(20, "0020_metrics.sql"),
+    migration!(21, "0021_spans_cache_creation.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

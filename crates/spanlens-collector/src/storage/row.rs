@@ -37,6 +37,8 @@ pub struct SpanRow {
     pub output_tokens: Option<u64>,
     pub total_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
+    /// Cache-write input tokens (counted inside `input_tokens`).
+    pub cache_creation_tokens: Option<u64>,
     pub reasoning_tokens: Option<u64>,
     pub input_cost: Option<f64>,
     pub output_cost: Option<f64>,

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerates the captured fixtures of tests/fixtures/otlp/ that this folder makes: each library
+# in its own virtualenv (.venv-capture/<name>, from requirements/<name>.txt — capture-only
+# packages, never needed by the test suite), driven against the fake providers in tools/, its
+# OTLP captured by tools/capture_server.py and turned into a fixture folder by build_fixture.py.
+#   tests/capture/run.sh logfire-anthropic
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+here="$repo/tests/capture"
+py="${SPANLENS_VENV:-$repo/.venv}/bin/python"   # the project venv: opentelemetry-proto for building
+work=$(mktemp -d -t spanlens-capture.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cap=$(free_port); anth=$(free_port); oai=$(free_port)
+"$py" "$here/tools/capture_server.py" --port "$cap" --outdir "$work/raw" >"$work/capture.log" 2>&1 & pids+=($!)
+"$py" "$here/tools/fake_anthropic.py" --port "$anth" --log "$work/anthropic.jsonl" >/dev/null 2>&1 & pids+=($!)
+"$py" "$here/tools/fake_openai.py" --port "$oai" --log "$work/openai.jsonl" >/dev/null 2>&1 & pids+=($!)
+sleep 1
+export CAPTURE_URL="http://127.0.0.1:$cap" FAKE_ANTHROPIC_URL="http://127.0.0.1:$anth" FAKE_OPENAI_URL="http://127.0.0.1:$oai/v1"
+
+venv() {
+  local name=$1
+  if [ ! -x "$repo/.venv-capture/$name/bin/python" ]; then
+    python3 -m venv "$repo/.venv-capture/$name"
+    "$repo/.venv-capture/$name/bin/pip" install -q -r "$here/requirements/$name.txt"
+  fi
+  echo "$repo/.venv-capture/$name/bin/python"
+}
+
+anthropic_fixture() {  # library-name venv-name capture-flag llm-scope description
+  local vpy; vpy=$(venv "$2")
+  "$vpy" "$here/capture_anthropic.py" --library "$3"
+  "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider-log "$work/anthropic.jsonl" \
+    --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$4" --description "$5" --python "$vpy" \
+    --packages anthropic logfire traceloop-sdk \
+    --scenario "a_simple=Say hello to the fixture collector" \
+    --scenario "g_cache=Use the cached instructions please" \
+    --scenario "h_cache_hit=Use the cached instructions again"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic)
+for target in "${targets[@]}"; do
+  case "$target" in
+    logfire-anthropic) anthropic_fixture logfire-anthropic logfire logfire logfire.anthropic \
+      "pydantic logfire instrument_anthropic(): Anthropic Messages, prompt caching (cache writes and reads)" ;;
+    traceloop-anthropic) anthropic_fixture traceloop-anthropic traceloop-anthropic traceloop \
+      opentelemetry.instrumentation.anthropic \
+      "traceloop-sdk (OpenLLMetry) with its opentelemetry-instrumentation-anthropic: Anthropic Messages, prompt caching" ;;
+    *) echo "unknown target $target" >&2; exit 2 ;;
+  esac
+done
