@@ -5,8 +5,8 @@ same as spec OTLP/JSON) and expected.json. The facts of each LLM call in expecte
 the fake provider's log (what the API really answered: ids, models, token counts with the cache
 parts), not from the library's payload; the span tree comes from the payload.
 
-    python build_fixture.py --raw RAW --library NAME --provider-log LOG --out DIR \
-        --scenario a_simple=... [--llm-scope SCOPE] [--description TEXT]
+    python build_fixture.py --raw RAW --library NAME --provider openai|anthropic \
+        --provider-log LOG --out DIR --llm-scope SCOPE --scenario a_simple [--scenario …]
 """
 import argparse
 import base64
@@ -39,30 +39,74 @@ def attr(span, key):
     return None
 
 
+def last_user_text(body):
+    """The text of the request's last user message (OpenAI or Anthropic shape)."""
+    text = ""
+    for m in body.get("messages") or []:
+        if m.get("role") != "user":
+            continue
+        c = m.get("content")
+        if isinstance(c, str):
+            text = c
+        elif isinstance(c, list):
+            text = " ".join(b.get("text", "") for b in c if isinstance(b, dict) and b.get("type") == "text")
+    return text
+
+
+def truth(request, provider):
+    """The call facts the API answered (expected.json llm_calls fields)."""
+    answer = request.get("answer") or {}
+    usage = answer.get("usage")
+    # The fakes answer HTTP 500 to a prompt containing FAIL (the planned answer is not sent).
+    failed = usage is None or "FAIL" in last_user_text(request["body"])
+    if provider == "anthropic" and not failed:
+        cache_read = usage.get("cache_read_input_tokens") or 0
+        cache_write = usage.get("cache_creation_input_tokens") or 0
+        tokens = {"input_tokens": usage["input_tokens"] + cache_read + cache_write,
+                  "output_tokens": usage["output_tokens"], "total_tokens": None,
+                  "cached_tokens": cache_read, "cache_creation_tokens": cache_write}
+        finish = answer["stop_reason"]
+    elif not failed:
+        tokens = {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
+                  "total_tokens": usage["total_tokens"]}
+        finish = answer.get("finish_reason")
+    else:
+        tokens = {"input_tokens": None, "output_tokens": None, "total_tokens": None}
+        finish = None
+    prompt = last_user_text(request["body"])
+    return {"error": failed, "request_model": request["body"]["model"],
+            "response_model": None if failed else answer["model"], "provider": provider, "operation": "chat",
+            **tokens, "streamed": bool(request["body"].get("stream")), "ttft_present": False,
+            "prompt_contains": prompt, "completion_contains": None if failed else "echo: " + prompt,
+            "finish_reason": finish, "response_id": None if failed else answer["id"],
+            "session_id": None, "user_id": None}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
     ap.add_argument("--library", required=True)
+    ap.add_argument("--provider", choices=["openai", "anthropic"], required=True)
     ap.add_argument("--provider-log", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--description", default="")
     ap.add_argument("--llm-scope", required=True, help="instrumentation scope of the LLM spans")
-    ap.add_argument("--llm-marker", default="", help="KEY=VALUE an LLM span also has")
-    ap.add_argument("--scenario", action="append", required=True,
-                    help="NAME=PROMPT: scenario and the user prompt of its call(s)")
+    ap.add_argument("--llm-marker", default="", help="KEY=VALUE an LLM span also has (value as OTLP/JSON shows it)")
+    ap.add_argument("--other-role", default="http-client", help="role of the other spans")
+    ap.add_argument("--scenario", action="append", required=True)
     ap.add_argument("--packages", nargs="*", default=[])
     ap.add_argument("--python", default=sys.executable, help="the capture venv's python (pip freeze)")
+    ap.add_argument("--ttft", action="store_true", help="the library records time to first token on streams")
     args = ap.parse_args()
 
     index = [json.loads(l) for l in open(os.path.join(args.raw, "index.jsonl"))]
     index = [e for e in index if e["library"] == args.library and e["signal"] == "traces"]
-    answers = [json.loads(l) for l in open(args.provider_log)]
+    requests = [json.loads(l) for l in open(args.provider_log)]
     os.makedirs(args.out, exist_ok=True)
     marker = args.llm_marker.split("=", 1) if args.llm_marker else None
 
     scenarios = {}
-    for spec in args.scenario:
-        name, prompt = spec.split("=", 1)
+    for name in args.scenario:
         merged = ExportTraceServiceRequest()
         for e in (e for e in index if e["scenario"] == name):
             part = ExportTraceServiceRequest()
@@ -72,45 +116,31 @@ def main():
         doc = hexify(MessageToDict(merged, use_integers_for_enums=True))
         open(os.path.join(args.out, name + ".json"), "w").write(json.dumps(doc, indent=2) + "\n")
 
-        spans, calls, by_id = [], [], {}
-        for rs in merged.resource_spans:
-            for ss in rs.scope_spans:
-                for sp in ss.spans:
-                    by_id[sp.span_id.hex()] = sp.name
-        for rs in merged.resource_spans:
-            for ss in rs.scope_spans:
-                for sp in ss.spans:
-                    llm = ss.scope.name == args.llm_scope and (not marker or attr(sp, marker[0]) == marker[1])
-                    parent = sp.parent_span_id.hex() or None
-                    spans.append({"name": sp.name, "span_id": sp.span_id.hex(), "trace_id": sp.trace_id.hex(),
-                                  "parent_span_id": parent, "parent_name": by_id.get(parent) if parent else None,
-                                  "kind": KIND[sp.kind], "scope": ss.scope.name, "status": STATUS[sp.status.code],
-                                  "role": "llm" if llm else "http-client"})
-                    if not llm:
-                        continue
-                    # The provider's answer to this call: the request whose last user text is the prompt.
-                    answer = next(a["answer"] for a in answers if prompt in json.dumps(a.get("body", a)))
-                    usage = answer["usage"]
-                    cache_read = usage.get("cache_read_input_tokens") or 0
-                    cache_write = usage.get("cache_creation_input_tokens") or 0
-                    inputs = usage["input_tokens"] + cache_read + cache_write
-                    request = next(a for a in answers if prompt in json.dumps(a.get("body", a)))
-                    calls.append({
-                        "span_name": sp.name, "span_id": sp.span_id.hex(), "parent_span_name": None,
-                        "error": False, "request_model": request["body"]["model"], "response_model": answer["model"],
-                        "provider": "anthropic", "operation": "chat",
-                        "input_tokens": inputs, "output_tokens": usage["output_tokens"],
-                        "total_tokens": None, "cached_tokens": cache_read, "cache_creation_tokens": cache_write,
-                        "streamed": bool(request["body"].get("stream")), "ttft_present": False,
-                        "prompt_contains": prompt, "completion_contains": "echo: " + prompt,
-                        "finish_reason": answer["stop_reason"], "response_id": answer["id"],
-                        "session_id": None, "user_id": None,
-                    })
+        all_spans = [(ss.scope.name, sp) for rs in merged.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+        names = {sp.span_id.hex(): sp.name for _, sp in all_spans}
+        spans, calls = [], []
+        for scope, sp in all_spans:
+            llm = scope == args.llm_scope and (not marker or attr(sp, marker[0]) == marker[1])
+            parent = sp.parent_span_id.hex() or None
+            spans.append({"name": sp.name, "span_id": sp.span_id.hex(), "trace_id": sp.trace_id.hex(),
+                          "parent_span_id": parent, "parent_name": names.get(parent) if parent else None,
+                          "kind": KIND[sp.kind], "scope": scope, "status": STATUS[sp.status.code],
+                          "role": "llm" if llm else args.other_role})
+            if not llm:
+                continue
+            # The API call this span describes: the request whose prompt the span carries.
+            text = json.dumps(MessageToDict(sp))
+            request = next(r for r in requests if last_user_text(r["body"]) and
+                           json.dumps(last_user_text(r["body"]))[1:-1] in text)
+            call = {"span_name": sp.name, "span_id": sp.span_id.hex(),
+                    "parent_span_name": names.get(parent) if parent else None, **truth(request, args.provider)}
+            call["ttft_present"] = args.ttft and call["streamed"]
+            calls.append(call)
         scenarios[name] = {
             "files": {"traces_pb": [name + ".pb"], "traces_json": [name + ".json"]},
             "span_count": len(spans), "trace_count": len({s["trace_id"] for s in spans}),
             "log_record_count": 0, "log_event_names": [], "spans": spans, "llm_calls": calls,
-            "error": False, "session_ids": [], "user_ids": [],
+            "error": any(c["error"] for c in calls), "session_ids": [], "user_ids": [],
         }
 
     first = index[0]

@@ -10,7 +10,7 @@ here="$repo/tests/capture"
 py="${SPANLENS_VENV:-$repo/.venv}/bin/python"   # the project venv: opentelemetry-proto for building
 work=$(mktemp -d -t spanlens-capture.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP_CAPTURE:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -33,16 +33,25 @@ venv() {
 anthropic_fixture() {  # library-name venv-name capture-flag llm-scope description
   local vpy; vpy=$(venv "$2")
   "$vpy" "$here/capture_anthropic.py" --library "$3"
-  "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider-log "$work/anthropic.jsonl" \
-    --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$4" --description "$5" --python "$vpy" \
-    --packages anthropic logfire traceloop-sdk \
-    --scenario "a_simple=Say hello to the fixture collector" \
-    --scenario "g_cache=Use the cached instructions please" \
-    --scenario "h_cache_hit=Use the cached instructions again"
+  "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider anthropic \
+    --provider-log "$work/anthropic.jsonl" --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$4" \
+    --description "$5" --python "$vpy" --packages anthropic logfire traceloop-sdk \
+    --scenario a_simple --scenario g_cache --scenario h_cache_hit
+}
+
+mlflow_fixture() {
+  local vpy; vpy=$(venv mlflow)
+  "$vpy" "$here/capture_mlflow.py"
+  "$py" "$here/build_fixture.py" --raw "$work/raw" --library mlflow --provider openai \
+    --provider-log "$work/openai.jsonl" --out "$repo/tests/fixtures/otlp/mlflow" \
+    --llm-scope mlflow.tracing.provider --llm-marker 'mlflow.spanType="CHAT_MODEL"' \
+    --other-role parent/workflow --python "$vpy" --packages mlflow-tracing openai \
+    --description "mlflow-tracing with mlflow.openai.autolog(), exported over OTLP (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)" \
+    --scenario a_simple --scenario b_stream --scenario d_fail --scenario e_workflow
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic)
+[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow)
 for target in "${targets[@]}"; do
   case "$target" in
     logfire-anthropic) anthropic_fixture logfire-anthropic logfire logfire logfire.anthropic \
@@ -50,6 +59,7 @@ for target in "${targets[@]}"; do
     traceloop-anthropic) anthropic_fixture traceloop-anthropic traceloop-anthropic traceloop \
       opentelemetry.instrumentation.anthropic \
       "traceloop-sdk (OpenLLMetry) with its opentelemetry-instrumentation-anthropic: Anthropic Messages, prompt caching" ;;
+    mlflow) mlflow_fixture ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done

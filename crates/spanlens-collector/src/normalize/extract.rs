@@ -429,6 +429,12 @@ impl Scratch {
                 let (_, v) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(text))?;
                 convert_str(v, kind)
             }
+            Get::JsonVocab(map) => {
+                let decoded: String = serde_json::from_str(as_text(value)?.trim()).ok()?;
+                let decoded = decoded.trim();
+                let (_, v) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(decoded))?;
+                convert_str(v, kind)
+            }
             Get::Const(c) => {
                 as_text(value)?;
                 convert_str(c, kind)
@@ -613,7 +619,12 @@ impl ClonePath for J {
     fn clone_path(&self, path: &[&str], or_false: bool) -> Option<J> {
         let mut cur = self;
         for seg in path {
-            match cur.get(*seg) {
+            // A numeric segment indexes an array (`choices.0.finish_reason`).
+            let next = match (cur, seg.parse::<usize>()) {
+                (J::Array(items), Ok(i)) => items.get(i),
+                _ => cur.get(*seg),
+            };
+            match next {
                 Some(next) => cur = next,
                 None if or_false && self.is_object() => return Some(J::Bool(false)),
                 None => return None,

@@ -152,12 +152,14 @@ pub enum Conv {
     Logfire,
     /// Vercel AI SDK (TypeScript) `ai.*` telemetry.
     VercelAi,
+    /// MLflow Tracing (`mlflow.*` attributes, values JSON-encoded).
+    MLflow,
     /// General OpenTelemetry semantic conventions (not GenAI specific).
     General,
 }
 
 impl Conv {
-    pub const ALL: [Conv; 9] = [
+    pub const ALL: [Conv; 10] = [
         Conv::OTel,
         Conv::OTelOld,
         Conv::OpenInference,
@@ -166,6 +168,7 @@ impl Conv {
         Conv::OpenLit,
         Conv::Logfire,
         Conv::VercelAi,
+        Conv::MLflow,
         Conv::General,
     ];
 
@@ -179,6 +182,7 @@ impl Conv {
             Conv::OpenLit => "OpenLIT",
             Conv::Logfire => "Pydantic Logfire",
             Conv::VercelAi => "Vercel AI SDK",
+            Conv::MLflow => "MLflow Tracing",
             Conv::General => "General OpenTelemetry",
         }
     }
@@ -212,6 +216,8 @@ pub enum Get {
     /// Mapped through a vocabulary (case-insensitive); values not listed do not match, so the
     /// next source is tried.
     Vocab(&'static [(&'static str, &'static str)]),
+    /// `Vocab` of a JSON-encoded string (`"\"CHAT_MODEL\""`, as MLflow writes its values).
+    JsonVocab(&'static [(&'static str, &'static str)]),
     /// The mere presence of the source (a non-empty value) yields this constant.
     Const(&'static str),
     /// The value is JSON text; the value at this path (empty path: the decoded value itself,
@@ -374,8 +380,8 @@ const fn eva(conv: Conv, event: &'static str, key: &'static str, consume: bool) 
 }
 
 use Conv::{
-    General as GEN, Langfuse as LF, Logfire as LOGFIRE, OTel as OTEL, OTelOld as OTEL_OLD,
-    OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL, VercelAi as AI,
+    General as GEN, Langfuse as LF, Logfire as LOGFIRE, MLflow as MLFLOW, OTel as OTEL,
+    OTelOld as OTEL_OLD, OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL, VercelAi as AI,
 };
 
 // ---- vocabularies ---------------------------------------------------------------------------
@@ -419,6 +425,28 @@ const OBS_OPENINFERENCE: &[(&str, &str)] = &[
     ("RERANKER", "retrieval"),
     ("GUARDRAIL", "guardrail"),
     ("EVALUATOR", "evaluator"),
+];
+/// MLflow `mlflow.spanType` (SpanType constants; UNKNOWN, PARSER… do not match).
+const OBS_MLFLOW: &[(&str, &str)] = &[
+    ("CHAT_MODEL", "llm"),
+    ("LLM", "llm"),
+    ("EMBEDDING", "embedding"),
+    ("TOOL", "tool"),
+    ("AGENT", "agent"),
+    ("CHAIN", "chain"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "retrieval"),
+    ("GUARDRAIL", "guardrail"),
+    ("EVALUATOR", "evaluator"),
+];
+const OP_MLFLOW: &[(&str, &str)] = &[
+    ("CHAT_MODEL", "chat"),
+    ("LLM", "chat"),
+    ("EMBEDDING", "embeddings"),
+    ("TOOL", "execute_tool"),
+    ("AGENT", "invoke_agent"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "rerank"),
 ];
 const OBS_TRACELOOP: &[(&str, &str)] = &[
     ("workflow", "chain"),
@@ -558,6 +586,10 @@ const OI_PARAMS: &str = "llm.invocation_parameters";
 const OI_EMB_PARAMS: &str = "embedding.invocation_parameters";
 const LOGFIRE_REQUEST: &str = "request_data";
 const LOGFIRE_USAGE: &str = "gen_ai.usage.raw";
+const ML_TYPE: &str = "mlflow.spanType";
+const ML_INPUTS: &str = "mlflow.spanInputs";
+const ML_OUTPUTS: &str = "mlflow.spanOutputs";
+const ML_USAGE: &str = "mlflow.chat.tokenUsage";
 
 pub static RULES: &[Rule] = &[
     Rule {
@@ -572,6 +604,7 @@ pub static RULES: &[Rule] = &[
             peek(LF, "langfuse.observation.type", Get::Vocab(OBS_LANGFUSE)),
             peek(OI, "openinference.span.kind", Get::Vocab(OBS_OPENINFERENCE)),
             peek(TL, "traceloop.span.kind", Get::Vocab(OBS_TRACELOOP)),
+            peek(MLFLOW, ML_TYPE, Get::JsonVocab(OBS_MLFLOW)),
             peek(AI, "ai.operationId", Get::Vocab(AI_OPERATION_OBS)),
             peek(OTEL, "gen_ai.operation.name", Get::Vocab(OBS_OPERATION)),
             peek(TL, "llm.request.type", Get::Vocab(OBS_LLM_REQUEST_TYPE)),
@@ -593,6 +626,7 @@ pub static RULES: &[Rule] = &[
             peek(OI, "openinference.span.kind", Get::Vocab(OP_OPENINFERENCE)),
             peek(LF, "langfuse.observation.type", Get::Vocab(OP_LANGFUSE)),
             peek(TL, "traceloop.span.kind", Get::Vocab(OP_TRACELOOP_KIND)),
+            ag(MLFLOW, ML_TYPE, Get::JsonVocab(OP_MLFLOW)),
             peek(AI, "ai.operationId", Get::Vocab(AI_OPERATION)),
             peek(OTEL, "gen_ai.tool.name", Get::Const("execute_tool")),
         ],
@@ -607,6 +641,8 @@ pub static RULES: &[Rule] = &[
             ag(OI, "llm.system", Get::Norm(PROVIDER_ALIASES)),
             ag(TL, "llm.vendor", Get::Norm(PROVIDER_ALIASES)),
             ag(AI, "ai.model.provider", Get::Norm(PROVIDER_ALIASES)),
+            // The message format of an autologged call is its provider's API.
+            ag(MLFLOW, "mlflow.message.format", Get::Json(&[])),
         ],
     },
     Rule {
@@ -620,6 +656,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["model"]),
             jp(OI, OI_EMB_PARAMS, &["model"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["model"]),
+            jp(MLFLOW, ML_INPUTS, &["model"]),
         ],
     },
     Rule {
@@ -634,6 +671,8 @@ pub static RULES: &[Rule] = &[
             a(OI, "reranker.model_name"),
             a(LF, "langfuse.observation.model.name"),
             a(AI, "ai.response.model"),
+            ag(MLFLOW, "mlflow.llm.model", Get::Json(&[])),
+            jp(MLFLOW, ML_OUTPUTS, &["model"]),
         ],
     },
     Rule {
@@ -654,6 +693,7 @@ pub static RULES: &[Rule] = &[
                 LOGFIRE_USAGE,
                 Get::JsonIfLacks(&["input_tokens"], "cache_read_input_tokens"),
             ),
+            jp(MLFLOW, ML_USAGE, &["input_tokens"]),
             a(AI, "ai.usage.inputTokens"),
             a(AI, "ai.usage.promptTokens"),
             a(AI, "ai.usage.tokens"),
@@ -672,6 +712,7 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["output_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens"]),
+            jp(MLFLOW, ML_USAGE, &["output_tokens"]),
             a(AI, "ai.usage.outputTokens"),
             a(AI, "ai.usage.completionTokens"),
         ],
@@ -687,6 +728,7 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["total"]),
             jp(LF, LF_USAGE, &["total_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["total_tokens"]),
+            jp(MLFLOW, ML_USAGE, &["total_tokens"]),
             a(AI, "ai.usage.totalTokens"),
         ],
     },
@@ -715,6 +757,7 @@ pub static RULES: &[Rule] = &[
             ),
             jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
             a(AI, "ai.usage.cachedInputTokens"),
+            jp(MLFLOW, ML_USAGE, &["cache_read_input_tokens"]),
         ],
     },
     Rule {
@@ -728,6 +771,7 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["input_cache_creation"]),
             jp(LF, LF_USAGE, &["cache_creation_input_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["cache_creation_input_tokens"]),
+            jp(MLFLOW, ML_USAGE, &["cache_creation_input_tokens"]),
         ],
     },
     Rule {
@@ -830,6 +874,7 @@ pub static RULES: &[Rule] = &[
             peek(OI, OI_EMB_PARAMS, Get::JsonOrFalse(&["stream"])),
             peek(LF, LF_PARAMS, Get::JsonOrFalse(&["stream"])),
             peek(LOGFIRE, LOGFIRE_REQUEST, Get::JsonOrFalse(&["stream"])),
+            peek(MLFLOW, ML_INPUTS, Get::JsonOrFalse(&["stream"])),
             peek(AI, "ai.operationId", Get::Vocab(AI_STREAMING)),
         ],
     },
@@ -852,6 +897,7 @@ pub static RULES: &[Rule] = &[
                 Get::Json(&[]),
             ),
             a(AI, "ai.response.finishReason"),
+            jp(MLFLOW, ML_OUTPUTS, &["choices", "0", "finish_reason"]),
         ],
     },
     Rule {
@@ -861,6 +907,7 @@ pub static RULES: &[Rule] = &[
             a(OTEL, "gen_ai.response.id"),
             jp(OI, "output.value", &["id"]),
             a(AI, "ai.response.id"),
+            jp(MLFLOW, ML_OUTPUTS, &["id"]),
         ],
     },
     Rule {
@@ -872,6 +919,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["temperature"]),
             jp(LF, LF_PARAMS, &["temperature"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["temperature"]),
+            jp(MLFLOW, ML_INPUTS, &["temperature"]),
             a(AI, "ai.settings.temperature"),
         ],
     },
@@ -886,6 +934,8 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_PARAMS, &["max_tokens"]),
             jp(LF, LF_PARAMS, &["max_completion_tokens"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["max_tokens"]),
+            jp(MLFLOW, ML_INPUTS, &["max_tokens"]),
+            jp(MLFLOW, ML_INPUTS, &["max_completion_tokens"]),
             a(AI, "ai.settings.maxOutputTokens"),
             a(AI, "ai.settings.maxTokens"),
         ],
@@ -899,6 +949,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["top_p"]),
             jp(LF, LF_PARAMS, &["top_p"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["top_p"]),
+            jp(MLFLOW, ML_INPUTS, &["top_p"]),
             a(AI, "ai.settings.topP"),
         ],
     },
@@ -928,6 +979,9 @@ pub static RULES: &[Rule] = &[
             a(TL, "traceloop.entity.input"),
             a(OI, "input.value"),
             a(LOGFIRE, LOGFIRE_REQUEST),
+            ag(MLFLOW, ML_INPUTS, Get::Json(&["messages"])),
+            ag(MLFLOW, ML_INPUTS, Get::Json(&["input"])),
+            a(MLFLOW, ML_INPUTS),
             a(AI, "ai.prompt.messages"),
             a(AI, "ai.prompt"),
             a(AI, "ai.toolCall.args"),
@@ -964,6 +1018,7 @@ pub static RULES: &[Rule] = &[
             a(TL, "traceloop.entity.output"),
             a(OI, "output.value"),
             a(LOGFIRE, "response_data"),
+            a(MLFLOW, ML_OUTPUTS),
             a(AI, "ai.response.text"),
             a(AI, "ai.response.object"),
             a(AI, "ai.response.toolCalls"),
@@ -1078,7 +1133,11 @@ pub static RULES: &[Rule] = &[
     Rule {
         col: Col::StatusMessage,
         merge: false,
-        sources: &[a(LF, "langfuse.observation.status_message")],
+        sources: &[
+            a(LF, "langfuse.observation.status_message"),
+            // An error status without a message (MLflow): the exception's message.
+            eva(GEN, "exception", "exception.message", false),
+        ],
     },
     Rule {
         col: Col::StatusFromLevel,
@@ -1103,7 +1162,7 @@ pub(crate) fn describe(src: &Src) -> String {
     let get = match src.get {
         Get::Value => String::new(),
         Get::Norm(_) => " (normalised)".into(),
-        Get::Vocab(map) => {
+        Get::Vocab(map) | Get::JsonVocab(map) => {
             let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}→{v}")).collect();
             format!(" ({})", pairs.join(", "))
         }

@@ -2448,3 +2448,47 @@ fn cache_tokens_are_counted_once_inside_input_tokens() {
         (Some(10), Some(8), None)
     );
 }
+
+/// MLflow Tracing: JSON-encoded values (`"\"CHAT_MODEL\""`), the request and response objects,
+/// token usage; an error status without a message takes the exception event's message.
+#[test]
+fn mlflow_tracing_attributes() {
+    let r = one(vec![
+        kv("mlflow.spanType", s(r#""EMBEDDING""#)),
+        kv("mlflow.message.format", s(r#""openai""#)),
+        kv(
+            "mlflow.spanInputs",
+            s(r#"{"model": "text-embedding-3-small", "input": ["a b c"]}"#),
+        ),
+        kv(
+            "mlflow.chat.tokenUsage",
+            s(r#"{"input_tokens": 3, "output_tokens": 0, "total_tokens": 3}"#),
+        ),
+        kv(
+            "mlflow.spanOutputs",
+            s(
+                r#"{"id": "r-1", "model": "text-embedding-3-small-v1", "choices": [{"finish_reason": "stop"}]}"#,
+            ),
+        ),
+    ]);
+    assert_eq!(
+        (r.observation_type.as_str(), r.operation.as_str()),
+        ("embedding", "embeddings")
+    );
+    assert_eq!(r.provider, "openai");
+    assert_eq!(
+        (r.request_model.as_str(), r.response_model.as_str()),
+        ("text-embedding-3-small", "text-embedding-3-small-v1")
+    );
+    assert_eq!((r.input_tokens, r.total_tokens), (Some(3), Some(3)));
+    assert_eq!(r.input, r#"["a b c"]"#);
+    assert_eq!(r.finish_reasons, vec!["stop"]);
+    assert_eq!(r.response_id, "r-1");
+    assert_eq!(attr(&r, "mlflow.spanInputs"), None, "consumed into input");
+    // A span type MLflow does not classify falls through to the next source.
+    let r = one(vec![kv("mlflow.spanType", s(r#""UNKNOWN""#))]);
+    assert_eq!(
+        (r.observation_type.as_str(), r.operation.as_str()),
+        ("span", "")
+    );
+}
