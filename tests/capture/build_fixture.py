@@ -82,6 +82,41 @@ def truth(request, provider):
             "session_id": None, "user_id": None}
 
 
+def recorded_stream_flag(span):
+    """Whether the span's data says the call streamed: a flag attribute, or a recorded request
+    object (without `stream`: not streamed); None when the data does not say."""
+    for key in ("gen_ai.request.stream", "gen_ai.is_streaming", "llm.is_streaming"):
+        value = attr(span, key)
+        if value is not None:
+            return bool(value)
+    for key in ("request_data", "mlflow.spanInputs", "llm.invocation_parameters"):
+        value = attr(span, key)
+        if isinstance(value, str):
+            try:
+                return bool(json.loads(value).get("stream", False))
+            except (ValueError, AttributeError):
+                pass
+    return None
+
+
+def recorded_total(span):
+    """The total token count the span's data records (a total is never computed): None if none."""
+    for key in ("gen_ai.usage.total_tokens", "llm.usage.total_tokens"):
+        value = attr(span, key)
+        if value is not None:
+            return int(value)
+    for key in ("gen_ai.usage.raw", "mlflow.chat.tokenUsage"):
+        value = attr(span, key)
+        if isinstance(value, str):
+            try:
+                total = json.loads(value).get("total_tokens")
+            except (ValueError, AttributeError):
+                continue
+            if total is not None:
+                return int(total)
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -90,7 +125,11 @@ def main():
     ap.add_argument("--provider-log", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--description", default="")
-    ap.add_argument("--llm-scope", required=True, help="instrumentation scope of the LLM spans")
+    ap.add_argument("--llm-scope", action="append", required=True, help="instrumentation scope of LLM spans")
+    ap.add_argument("--no-content-scope", action="append", default=[],
+                    help="an LLM span scope that records no prompt / completion")
+    ap.add_argument("--finish-reason-attr", action="store_true",
+                    help="record where the span's finish reason differs from the API's stop reason")
     ap.add_argument("--llm-marker", default="", help="KEY=VALUE an LLM span also has (value as OTLP/JSON shows it)")
     ap.add_argument("--other-role", default="http-client", help="role of the other spans")
     ap.add_argument("--scenario", action="append", required=True)
@@ -120,7 +159,7 @@ def main():
         names = {sp.span_id.hex(): sp.name for _, sp in all_spans}
         spans, calls = [], []
         for scope, sp in all_spans:
-            llm = scope == args.llm_scope and (not marker or attr(sp, marker[0]) == marker[1])
+            llm = scope in args.llm_scope and (not marker or attr(sp, marker[0]) == marker[1])
             parent = sp.parent_span_id.hex() or None
             spans.append({"name": sp.name, "span_id": sp.span_id.hex(), "trace_id": sp.trace_id.hex(),
                           "parent_span_id": parent, "parent_name": names.get(parent) if parent else None,
@@ -128,13 +167,32 @@ def main():
                           "role": "llm" if llm else args.other_role})
             if not llm:
                 continue
-            # The API call this span describes: the request whose prompt the span carries.
+            # The API call this span describes: the answer whose id it records, else the
+            # request whose prompt it carries.
             text = json.dumps(MessageToDict(sp))
-            request = next(r for r in requests if last_user_text(r["body"]) and
-                           json.dumps(last_user_text(r["body"]))[1:-1] in text)
+            request = next((r for r in requests if (r.get("answer") or {}).get("id", "\0") in text), None) or next(
+                r for r in requests
+                if last_user_text(r["body"]) and json.dumps(last_user_text(r["body"]))[1:-1] in text)
             call = {"span_name": sp.name, "span_id": sp.span_id.hex(),
                     "parent_span_name": names.get(parent) if parent else None, **truth(request, args.provider)}
             call["ttft_present"] = args.ttft and call["streamed"]
+            call["streamed"] = recorded_stream_flag(sp)
+            if not call["error"]:
+                call["total_tokens"] = recorded_total(sp)
+            differs = {}
+            if scope in args.no_content_scope:
+                differs["prompt"] = {"truth": call["prompt_contains"], "data": None}
+                differs["completion"] = {"truth": call["completion_contains"], "data": None}
+            if args.finish_reason_attr and not call["error"]:
+                reported = attr(sp, "gen_ai.response.finish_reasons") or attr(sp, "anthropic.message.stop_reason")
+                if isinstance(reported, dict):  # an OTLP array value
+                    reported = next((v.get("stringValue") for v in reported.get("values", [])), None)
+                elif isinstance(reported, str) and reported.startswith("["):  # a JSON array text
+                    reported = next(iter(json.loads(reported)), None)
+                if reported != call["finish_reason"]:
+                    differs["finish_reason"] = {"truth": call["finish_reason"], "data": reported}
+            if differs:
+                call["differs_from_truth"] = differs
             calls.append(call)
         scenarios[name] = {
             "files": {"traces_pb": [name + ".pb"], "traces_json": [name + ".json"]},

@@ -30,12 +30,15 @@ venv() {
   echo "$repo/.venv-capture/$name/bin/python"
 }
 
+# The Anthropic Python SDK traces its own calls (scope com.anthropic.sdk.python, no content)
+# whenever a global TracerProvider is set, next to the instrumentation's span.
 anthropic_fixture() {  # library-name venv-name capture-flag llm-scope description
   local vpy; vpy=$(venv "$2")
   "$vpy" "$here/capture_anthropic.py" --library "$3"
   "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider anthropic \
     --provider-log "$work/anthropic.jsonl" --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$4" \
-    --description "$5" --python "$vpy" --packages anthropic logfire traceloop-sdk \
+    --llm-scope com.anthropic.sdk.python --no-content-scope com.anthropic.sdk.python \
+    --finish-reason-attr --description "$5" --python "$vpy" --packages anthropic logfire traceloop-sdk \
     --scenario a_simple --scenario g_cache --scenario h_cache_hit
 }
 

@@ -154,12 +154,14 @@ pub enum Conv {
     VercelAi,
     /// MLflow Tracing (`mlflow.*` attributes, values JSON-encoded).
     MLflow,
+    /// Provider SDKs' own tracing (the Anthropic Python SDK's `anthropic.*` spans).
+    ProviderSdk,
     /// General OpenTelemetry semantic conventions (not GenAI specific).
     General,
 }
 
 impl Conv {
-    pub const ALL: [Conv; 10] = [
+    pub const ALL: [Conv; 11] = [
         Conv::OTel,
         Conv::OTelOld,
         Conv::OpenInference,
@@ -169,6 +171,7 @@ impl Conv {
         Conv::Logfire,
         Conv::VercelAi,
         Conv::MLflow,
+        Conv::ProviderSdk,
         Conv::General,
     ];
 
@@ -183,6 +186,7 @@ impl Conv {
             Conv::Logfire => "Pydantic Logfire",
             Conv::VercelAi => "Vercel AI SDK",
             Conv::MLflow => "MLflow Tracing",
+            Conv::ProviderSdk => "Provider SDKs' built-in tracing",
             Conv::General => "General OpenTelemetry",
         }
     }
@@ -381,7 +385,8 @@ const fn eva(conv: Conv, event: &'static str, key: &'static str, consume: bool) 
 
 use Conv::{
     General as GEN, Langfuse as LF, Logfire as LOGFIRE, MLflow as MLFLOW, OTel as OTEL,
-    OTelOld as OTEL_OLD, OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL, VercelAi as AI,
+    OTelOld as OTEL_OLD, OpenInference as OI, OpenLit as OPENLIT, ProviderSdk as SDK,
+    Traceloop as TL, VercelAi as AI,
 };
 
 // ---- vocabularies ---------------------------------------------------------------------------
@@ -766,6 +771,7 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(OTEL, "gen_ai.usage.cache_creation.input_tokens"),
             a(OTEL_OLD, "gen_ai.usage.cache_creation_input_tokens"),
+            a(SDK, "gen_ai.usage.cache_write.input_tokens"),
             a(TL, "llm.usage.cache_creation_input_tokens"),
             a(OI, "llm.token_count.prompt_details.cache_write"),
             jp(LF, LF_USAGE, &["input_cache_creation"]),
@@ -898,6 +904,7 @@ pub static RULES: &[Rule] = &[
             ),
             a(AI, "ai.response.finishReason"),
             jp(MLFLOW, ML_OUTPUTS, &["choices", "0", "finish_reason"]),
+            a(SDK, "anthropic.message.stop_reason"),
         ],
     },
     Rule {
