@@ -135,7 +135,8 @@ def main():
     ap.add_argument("--scenario", action="append", required=True)
     ap.add_argument("--packages", nargs="*", default=[])
     ap.add_argument("--python", default=sys.executable, help="the capture venv's python (pip freeze)")
-    ap.add_argument("--ttft", action="store_true", help="the library records time to first token on streams")
+    ap.add_argument("--ttft-scope", action="append", default=[],
+                    help="a scope whose streamed calls record the time to first token")
     args = ap.parse_args()
 
     index = [json.loads(l) for l in open(os.path.join(args.raw, "index.jsonl"))]
@@ -156,6 +157,10 @@ def main():
         open(os.path.join(args.out, name + ".json"), "w").write(json.dumps(doc, indent=2) + "\n")
 
         all_spans = [(ss.scope.name, sp) for rs in merged.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+        # Logfire's streaming companion spans are joined into their call's row by the collector.
+        companions = [sp for _, sp in all_spans
+                      if str(attr(sp, "logfire.msg_template") or "").startswith("streaming response from ")]
+        all_spans = [(scope, sp) for scope, sp in all_spans if sp not in companions]
         names = {sp.span_id.hex(): sp.name for _, sp in all_spans}
         spans, calls = [], []
         for scope, sp in all_spans:
@@ -175,28 +180,36 @@ def main():
                 if last_user_text(r["body"]) and json.dumps(last_user_text(r["body"]))[1:-1] in text)
             call = {"span_name": sp.name, "span_id": sp.span_id.hex(),
                     "parent_span_name": names.get(parent) if parent else None, **truth(request, args.provider)}
-            call["ttft_present"] = args.ttft and call["streamed"]
-            call["streamed"] = recorded_stream_flag(sp)
+            call["ttft_present"] = scope in args.ttft_scope and call["streamed"]
+            companion = next((c for c in companions
+                              if attr(c, "gen_ai.input.messages") == attr(sp, "gen_ai.input.messages")), None)
+            call["streamed"] = True if companion else recorded_stream_flag(sp)
             if not call["error"]:
-                call["total_tokens"] = recorded_total(sp)
+                call["total_tokens"] = recorded_total(companion or sp)
             differs = {}
             if scope in args.no_content_scope:
                 differs["prompt"] = {"truth": call["prompt_contains"], "data": None}
                 differs["completion"] = {"truth": call["completion_contains"], "data": None}
             if args.finish_reason_attr and not call["error"]:
-                reported = attr(sp, "gen_ai.response.finish_reasons") or attr(sp, "anthropic.message.stop_reason")
+                source = companion or sp
+                reported = attr(source, "gen_ai.response.finish_reasons") or attr(source, "anthropic.message.stop_reason")
                 if isinstance(reported, dict):  # an OTLP array value
                     reported = next((v.get("stringValue") for v in reported.get("values", [])), None)
                 elif isinstance(reported, str) and reported.startswith("["):  # a JSON array text
                     reported = next(iter(json.loads(reported)), None)
                 if reported != call["finish_reason"]:
                     differs["finish_reason"] = {"truth": call["finish_reason"], "data": reported}
+                for field in ("input_tokens", "output_tokens"):
+                    counted = attr(source, "gen_ai.usage." + field)
+                    if counted is not None and int(counted) != call[field]:
+                        differs[field] = {"truth": call[field], "data": int(counted)}
             if differs:
                 call["differs_from_truth"] = differs
             calls.append(call)
         scenarios[name] = {
             "files": {"traces_pb": [name + ".pb"], "traces_json": [name + ".json"]},
             "span_count": len(spans), "trace_count": len({s["trace_id"] for s in spans}),
+            "companions_joined": len(companions),
             "log_record_count": 0, "log_event_names": [], "spans": spans, "llm_calls": calls,
             "error": any(c["error"] for c in calls), "session_ids": [], "user_ids": [],
         }

@@ -32,14 +32,14 @@ venv() {
 
 # The Anthropic Python SDK traces its own calls (scope com.anthropic.sdk.python, no content)
 # whenever a global TracerProvider is set, next to the instrumentation's span.
-anthropic_fixture() {  # library-name venv-name capture-flag llm-scope description
+anthropic_fixture() {  # library-name venv-name capture-flag llm-scope description [builder flags]
   local vpy; vpy=$(venv "$2")
   "$vpy" "$here/capture_anthropic.py" --library "$3"
   "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider anthropic \
     --provider-log "$work/anthropic.jsonl" --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$4" \
     --llm-scope com.anthropic.sdk.python --no-content-scope com.anthropic.sdk.python \
     --finish-reason-attr --description "$5" --python "$vpy" --packages anthropic logfire traceloop-sdk \
-    --scenario a_simple --scenario g_cache --scenario h_cache_hit
+    --scenario a_simple --scenario b_stream --scenario g_cache --scenario h_cache_hit "${@:6}"
 }
 
 mlflow_fixture() {
@@ -61,7 +61,8 @@ for target in "${targets[@]}"; do
       "pydantic logfire instrument_anthropic(): Anthropic Messages, prompt caching (cache writes and reads)" ;;
     traceloop-anthropic) anthropic_fixture traceloop-anthropic traceloop-anthropic traceloop \
       opentelemetry.instrumentation.anthropic \
-      "traceloop-sdk (OpenLLMetry) with its opentelemetry-instrumentation-anthropic: Anthropic Messages, prompt caching" ;;
+      "traceloop-sdk (OpenLLMetry) with its opentelemetry-instrumentation-anthropic: Anthropic Messages, prompt caching" \
+      --ttft-scope com.anthropic.sdk.python ;;
     mlflow) mlflow_fixture ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac

@@ -8,6 +8,7 @@
 //! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
+mod companion;
 pub mod evaluation;
 mod extract;
 pub mod logs;
@@ -38,6 +39,8 @@ pub struct Normalized {
     pub rows: Vec<SpanRow>,
     /// Scores from `gen_ai.evaluation.result` span events (see [`evaluation`]).
     pub scores: Vec<ScoreRow>,
+    /// Logfire streaming companion spans joined into their call's row (not rows themselves).
+    pub joined_companions: usize,
     /// Spans rejected as invalid (OTLP `partial_success.rejected_spans`).
     pub rejected_spans: i64,
     /// Empty when nothing was rejected; otherwise the first few reasons, e.g.
@@ -139,6 +142,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
         }
     }
 
+    out.joined_companions = companion::join_streaming_companions(&mut out.rows);
     (out.rejected_spans, out.error_message) = rejections.finish("span(s)");
     out
 }

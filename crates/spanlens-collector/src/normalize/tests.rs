@@ -265,10 +265,12 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
             expected_operation(call["operation"].as_str().unwrap()),
             "{c}: operation"
         );
-        assert_u64(row.input_tokens, &call["input_tokens"], "input_tokens", &c);
+        // Where the library's count differs from the API's, the data's count is stored.
+        let tokens = |f| fixture_support::data_value(call, f);
+        assert_u64(row.input_tokens, tokens("input_tokens"), "input_tokens", &c);
         assert_u64(
             row.output_tokens,
-            &call["output_tokens"],
+            tokens("output_tokens"),
             "output_tokens",
             &c,
         );

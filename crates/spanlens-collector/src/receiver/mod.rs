@@ -180,9 +180,10 @@ impl Ingest {
         let metrics = &self.pipeline.metrics;
         let mut normalized = normalize_traces(request, project);
         let rows = normalized.rows.len() as u64;
+        let joined = normalized.joined_companions as u64;
         metrics
             .spans_received
-            .fetch_add(rows + normalized.rejected_spans as u64, Relaxed);
+            .fetch_add(rows + joined + normalized.rejected_spans as u64, Relaxed);
         metrics.reject_spans(Rejection::InvalidSpan, normalized.rejected_spans as u64);
         for row in &mut normalized.rows {
             self.prices.apply(row);
@@ -194,7 +195,7 @@ impl Ingest {
         self.submit(&routed.now, rows, reject)?;
         let late = self.join.commit(routed.pending);
         self.submit(&late, rows, reject)?;
-        metrics.spans_accepted.fetch_add(rows, Relaxed);
+        metrics.spans_accepted.fetch_add(rows + joined, Relaxed);
         let partial_success =
             (normalized.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: normalized.rejected_spans,
