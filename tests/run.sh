@@ -2,14 +2,15 @@
 # The whole test suite, on a fresh machine too: creates the Python virtualenv (chDB engine and the
 # real OpenTelemetry Python SDK for end-to-end tests), starts the project's local ClickHouse
 # server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
-# ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace and the
-# Grafana dashboard tests (dashboards/tests).
+# ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace, the
+# Grafana dashboard tests (dashboards/tests) and the deploy tests (tests/deploy: Helm chart,
+# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 export SPANLENS_VENV=${SPANLENS_VENV:-$repo/.venv}
-deploy/local/venv.sh tests/requirements.txt
+deploy/local/venv.sh tests/requirements.txt tests/deploy/requirements.txt
 py="$SPANLENS_VENV/bin/python"
 export SPANLENS_PYTHON="$py"
 
@@ -44,3 +45,5 @@ echo "== cargo tests"
 cargo test --workspace --all-features --locked "$@"
 echo "== dashboard tests (after cargo: they migrate with the freshly built spanlens-collector)"
 "$py" -m unittest discover -s dashboards/tests -p 'test_*.py'
+echo "== deploy tests (Helm chart, compose, Dockerfile, cluster DDL; uses the collector binary cargo built)"
+SPANLENS_TOOLS_BIN=$(deploy/tools/install.sh) "$py" -m unittest discover -s tests/deploy -p 'test_*.py'

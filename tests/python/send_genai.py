@@ -88,14 +88,17 @@ def exporter_for(protocol, endpoint, gzip):
     if protocol == "grpc":
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        return OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression, timeout=10)
+        # https://host:port: TLS with the CA (and client certificate) from the standard
+        # OTEL_EXPORTER_OTLP_CERTIFICATE / _CLIENT_CERTIFICATE / _CLIENT_KEY variables.
+        insecure = not endpoint.startswith("https://")
+        return OTLPSpanExporter(endpoint=endpoint, insecure=insecure, compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression, timeout=10)
     raise SystemExit(f"unknown protocol {protocol}")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--protocol", required=True, choices=["http/protobuf", "http/json", "grpc"])
-    ap.add_argument("--endpoint", required=True, help="http://host:port (HTTP) or host:port (gRPC)")
+    ap.add_argument("--endpoint", required=True, help="http(s)://host:port (HTTP) or host:port / https://host:port (gRPC)")
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--tag", required=True, help="distinguishes this run's service and prompt")
     args = ap.parse_args()

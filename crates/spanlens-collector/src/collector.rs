@@ -15,9 +15,11 @@ use crate::enrich::cost::{PriceError, PriceTable};
 use crate::metrics::Metrics;
 use crate::pipeline::content_join::{ContentJoin, JoinTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
+use crate::receiver::inflight::InflightBudget;
 use crate::receiver::{Ingest, otlp_grpc, otlp_http, scores};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
+use crate::tls::{ServerTls, TlsError, TlsIncoming};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,6 +31,8 @@ pub enum StartError {
     Spool(#[from] crate::pipeline::spool::SpoolError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -56,7 +60,8 @@ impl Collector {
             let report = migrate(&config.clickhouse).await?;
             tracing::info!(applied = ?report.applied, already = report.already_applied, "migrations");
         }
-        let clickhouse = ClickHouse::new(&config.clickhouse);
+        let clickhouse = ClickHouse::new(&config.clickhouse)?;
+        let tls = ServerTls::from_config(&config.receiver)?;
         let metrics = Arc::new(Metrics::default());
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics)?;
         let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
@@ -87,38 +92,55 @@ impl Collector {
             let _ = rx.wait_for(|s| *s).await;
         };
 
+        let inflight = InflightBudget::new(config.receiver.max_inflight_bytes);
         let http_app = otlp_http::router(
             ingest.clone(),
             config.receiver.max_body_bytes,
-            config.receiver.max_inflight_bytes,
+            inflight.clone(),
         )
         .merge(scores::router(ingest.clone()));
-        let http_stop = wait_stop(stopped.clone());
-        let http = tokio::spawn(async move {
-            if let Err(e) = axum::serve(http_listener, http_app)
-                .with_graceful_shutdown(http_stop)
-                .await
-            {
-                tracing::error!(error = %e, "OTLP/HTTP server failed");
-            }
-        });
-
-        let grpc_traces = otlp_grpc::trace_service(ingest.clone(), config.receiver.max_body_bytes);
-        let grpc_logs = otlp_grpc::logs_service(ingest.clone(), config.receiver.max_body_bytes);
-        let grpc_metrics = otlp_grpc::metrics_service(ingest, config.receiver.max_body_bytes);
-        let grpc_stop = wait_stop(stopped);
+        let http = tokio::spawn(serve_http(
+            http_listener,
+            http_app,
+            tls.as_ref().map(|t| t.http.clone()),
+            wait_stop(stopped.clone()),
+        ));
+        let grpc_router = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(32)
+            // The in-flight budget (shared with HTTP) bounds the memory of all requests.
+            .layer(otlp_grpc::InflightLayer {
+                budget: inflight,
+                max_body_bytes: config.receiver.max_body_bytes,
+            })
+            .add_service(otlp_grpc::trace_service(
+                ingest.clone(),
+                config.receiver.max_body_bytes,
+            ))
+            .add_service(otlp_grpc::logs_service(
+                ingest.clone(),
+                config.receiver.max_body_bytes,
+            ))
+            .add_service(otlp_grpc::metrics_service(
+                ingest,
+                config.receiver.max_body_bytes,
+            ));
         let grpc = tokio::spawn(async move {
-            let incoming = tokio_stream_listener(grpc_listener);
-            // Per-connection stream limit plus the decoder's message size bound the memory a
-            // gRPC client can pin.
-            if let Err(e) = tonic::transport::Server::builder()
-                .concurrency_limit_per_connection(32)
-                .add_service(grpc_traces)
-                .add_service(grpc_logs)
-                .add_service(grpc_metrics)
-                .serve_with_incoming_shutdown(incoming, grpc_stop)
-                .await
-            {
+            let stop = wait_stop(stopped);
+            let served = match tls {
+                Some(tls) => {
+                    let incoming = TlsIncoming::new(grpc_listener, tls.grpc).into_stream();
+                    grpc_router
+                        .serve_with_incoming_shutdown(incoming, stop)
+                        .await
+                }
+                None => {
+                    let incoming = tcp_incoming(grpc_listener);
+                    grpc_router
+                        .serve_with_incoming_shutdown(incoming, stop)
+                        .await
+                }
+            };
+            if let Err(e) = served {
                 tracing::error!(error = %e, "OTLP/gRPC server failed");
             }
         });
@@ -147,7 +169,32 @@ impl Collector {
     }
 }
 
-fn tokio_stream_listener(
+/// Serves OTLP/HTTP on `listener`, over TLS when an acceptor is given, until `stop`.
+async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let served = match tls {
+        Some(tls) => {
+            let incoming = TlsIncoming::new(listener, tls);
+            axum::serve(incoming, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    };
+    if let Err(e) = served {
+        tracing::error!(error = %e, "OTLP/HTTP server failed");
+    }
+}
+
+fn tcp_incoming(
     listener: TcpListener,
 ) -> impl futures::Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
     futures::stream::unfold(listener, |listener| async move {

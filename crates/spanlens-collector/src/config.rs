@@ -73,12 +73,22 @@ pub struct ReceiverConfig {
     pub grpc_listen: SocketAddr,
     /// OTLP/HTTP listen address (also /healthz, /readyz). Default 127.0.0.1:4318.
     pub http_listen: SocketAddr,
-    /// Largest accepted request body, after gzip decompression. Default 16 MiB.
+    /// Largest accepted request: an HTTP body after gzip decompression (past it 413), a gRPC
+    /// message (past it OUT_OF_RANGE). Default 16 MiB.
     pub max_body_bytes: usize,
-    /// Memory budget for OTLP/HTTP requests being read and decoded at once (each reserves
-    /// three times its body size); past it requests get 429 + Retry-After instead of memory.
+    /// Memory budget for requests being read and handled at once, shared by every HTTP and
+    /// gRPC connection (each reserves three times its body size); past it requests get HTTP
+    /// 429 + Retry-After / gRPC RESOURCE_EXHAUSTED with RetryInfo instead of memory.
     /// Default 256 MiB.
     pub max_inflight_bytes: usize,
+    /// PEM certificate chain: when set, both receivers serve TLS only (HTTP and gRPC).
+    /// Default empty (plain TCP).
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: String,
+    /// PEM CA certificates: when set, clients must present a certificate signed by one of them
+    /// (mutual TLS). Default empty.
+    pub tls_client_ca_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,6 +109,59 @@ pub struct ClickHouseConfig {
     pub migrate_on_start: bool,
     /// Per-insert timeout in milliseconds. Default 30000.
     pub insert_timeout_ms: u64,
+    /// PEM CA certificates to verify an https `url` against. Default empty: the bundled
+    /// Mozilla roots.
+    pub tls_ca_file: String,
+    /// How the tables are laid out: "single" (default: one server, plain MergeTree engines),
+    /// "replicated" (every table Replicated* and created ON CLUSTER `cluster`: one shard, N
+    /// replicas) or "sharded" (also `<table>_local` tables on every shard under Distributed
+    /// tables that keep the names the collector and dashboards use, sharded by trace id).
+    /// `migrate` renders every schema file for it (`migrate --print` shows the DDL).
+    pub topology: Topology,
+    /// Cluster name from the servers' `remote_servers` config (ON CLUSTER, Distributed).
+    /// Required for "replicated" and "sharded"; unused for "single". Default empty.
+    pub cluster: String,
+    /// Seconds `migrate` waits for each ON CLUSTER statement to finish on every host
+    /// (ClickHouse's `distributed_ddl_task_timeout`); past it the migration fails and says so.
+    /// Default 300.
+    pub ddl_timeout_s: u64,
+    /// Seconds `migrate` waits for another migrator's lock before failing. Default 600.
+    pub migrate_lock_wait_s: u64,
+    /// "sharded" only: inserts into the Distributed tables are "foreground" (default: the insert
+    /// returns once every shard stored its part, so a retried batch is deduplicated by its token)
+    /// or "background" (the server queues the parts and ships them later: faster replies, but a
+    /// retried batch may be stored twice — insert deduplication does not see through the queue).
+    pub distributed_insert: DistributedInsert,
+}
+
+/// ClickHouse table layout (see `ClickHouseConfig::topology`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    #[default]
+    Single,
+    Replicated,
+    Sharded,
+}
+
+impl std::fmt::Display for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Topology::Single => "single",
+            Topology::Replicated => "replicated",
+            Topology::Sharded => "sharded",
+        })
+    }
+}
+
+/// How inserts into Distributed tables reach the shards (see
+/// `ClickHouseConfig::distributed_insert`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DistributedInsert {
+    #[default]
+    Foreground,
+    Background,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -173,6 +236,9 @@ impl Default for ReceiverConfig {
             http_listen: ([127, 0, 0, 1], 4318).into(),
             max_body_bytes: 16 << 20,
             max_inflight_bytes: 256 << 20,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_client_ca_file: String::new(),
         }
     }
 }
@@ -188,6 +254,12 @@ impl Default for ClickHouseConfig {
             retention_days: 0,
             migrate_on_start: true,
             insert_timeout_ms: 30_000,
+            topology: Topology::Single,
+            cluster: String::new(),
+            ddl_timeout_s: 300,
+            migrate_lock_wait_s: 600,
+            distributed_insert: DistributedInsert::Foreground,
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -301,6 +373,15 @@ impl Config {
                 "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)",
             );
         }
+        let r = &self.receiver;
+        if r.tls_cert_file.is_empty() != r.tls_key_file.is_empty() {
+            return invalid("receiver.tls_cert_file and receiver.tls_key_file go together");
+        }
+        if !r.tls_client_ca_file.is_empty() && r.tls_cert_file.is_empty() {
+            return invalid(
+                "receiver.tls_client_ca_file needs receiver.tls_cert_file and tls_key_file",
+            );
+        }
         if self.receiver.max_body_bytes == 0 {
             return invalid("receiver.max_body_bytes must be > 0");
         }
@@ -315,6 +396,18 @@ impl Config {
         let db = &self.clickhouse.database;
         if db.is_empty() || !db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return invalid("clickhouse.database must be a plain identifier ([A-Za-z0-9_]+)");
+        }
+        let cluster = &self.clickhouse.cluster;
+        if self.clickhouse.topology != Topology::Single && cluster.is_empty() {
+            return invalid(
+                "clickhouse.cluster must name the cluster (remote_servers) when clickhouse.topology is replicated or sharded",
+            );
+        }
+        if !cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.{}".contains(c))
+        {
+            return invalid("clickhouse.cluster may hold only [A-Za-z0-9_.-] and {macro} braces");
         }
         Ok(())
     }
@@ -386,5 +479,11 @@ mod tests {
         assert!(err.to_string().contains("batch_max_rows"), "{err}");
         let err = Config::load(None, vec![], &["clickhouse.database=a-b".into()]).unwrap_err();
         assert!(err.to_string().contains("clickhouse.database"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.topology=sharded".into()]).unwrap_err();
+        assert!(err.to_string().contains("clickhouse.cluster"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.topology=ring".into()]).unwrap_err();
+        assert!(err.to_string().contains("ring"), "{err}");
+        let err = Config::load(None, vec![], &["clickhouse.cluster=a'b".into()]).unwrap_err();
+        assert!(err.to_string().contains("clickhouse.cluster"), "{err}");
     }
 }

@@ -5,8 +5,11 @@ pub mod auth;
 pub mod collector;
 pub mod config;
 pub mod enrich;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod normalize;
 pub mod pipeline;
 pub mod receiver;
 pub mod storage;
+pub mod tls;

@@ -1,12 +1,16 @@
 //! `spanlens-collector` command line: `run` (default) and `migrate`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use spanlens_collector::collector::Collector;
+use spanlens_collector::config::ClickHouseConfig;
 use spanlens_collector::config::Config;
-use spanlens_collector::storage::migrate::migrate;
+use spanlens_collector::storage::migrate::{
+    MIGRATIONS, bookkeeping_statements, migrate, render_migrations, wait_for_schema,
+};
 
 #[derive(Parser)]
 #[command(version, about = "Spanlens: OTLP in, typed LLM rows in ClickHouse out")]
@@ -37,8 +41,21 @@ struct Cli {
 enum Command {
     /// Apply migrations, then receive OTLP until SIGINT/SIGTERM (the default).
     Run,
-    /// Apply pending schema migrations and exit.
-    Migrate,
+    /// Apply pending schema migrations (rendered for clickhouse.topology) and exit.
+    Migrate {
+        /// Print the DDL for the configured topology, cluster and database instead of running
+        /// it (no ClickHouse needed).
+        #[arg(long, conflicts_with = "wait")]
+        print: bool,
+        /// Do not migrate: wait until every migration is applied (by the migrate job), exit 0;
+        /// exit 1 after --timeout. A collector runs this before starting when
+        /// clickhouse.migrate_on_start is off.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits.
+        #[arg(long, default_value_t = 600, requires = "wait")]
+        timeout: u64,
+    },
     /// Print the effective configuration as TOML and exit.
     PrintConfig,
     /// Print the SHA-256 of an API key, for `auth.keys[].key_sha256` in the config file.
@@ -86,7 +103,18 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::HashKey { .. } => unreachable!("handled above"),
         Command::PrintConfig => print!("{}", toml::to_string(&config)?),
-        Command::Migrate => {
+        Command::Migrate { print: true, .. } => print_migrations(&config.clickhouse)?,
+        Command::Migrate {
+            wait: true,
+            timeout,
+            ..
+        } => {
+            wait_for_schema(&config.clickhouse, Duration::from_secs(timeout))
+                .await
+                .context("migrate --wait")?;
+            println!("schema ready: {} migrations applied", MIGRATIONS.len());
+        }
+        Command::Migrate { .. } => {
             let report = migrate(&config.clickhouse).await.context("migrate")?;
             println!(
                 "migrations: {} applied ({}), {} already applied",
@@ -96,6 +124,26 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Run => run(config).await?,
+    }
+    Ok(())
+}
+
+/// `migrate --print`: the DDL `migrate` runs for this topology, one statement per `;` line.
+fn print_migrations(config: &ClickHouseConfig) -> anyhow::Result<()> {
+    let (rendered, _) = render_migrations(config)?;
+    println!(
+        "-- spanlens-collector migrate --print: topology {}, cluster '{}', database {}\n",
+        config.topology, config.cluster, config.database
+    );
+    println!("-- bookkeeping");
+    for statement in bookkeeping_statements(config) {
+        println!("{statement};\n");
+    }
+    for (migration, statements) in rendered {
+        println!("-- {}", migration.name);
+        for statement in statements {
+            println!("{statement};\n");
+        }
     }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Fault tests for the reliability contract, bounded in count and time. Under load:
-//! ClickHouse stops and comes back; ClickHouse rejects inserts for a while; the collector is
-//! killed with SIGKILL and restarted on the same spool. After each, every acknowledged span is
-//! stored exactly once: none missing, none twice.
+//! ClickHouse stops and comes back (spans, scores and log records written meanwhile);
+//! ClickHouse rejects inserts for a while; the collector is killed with SIGKILL and restarted
+//! on the same spool; bytes of the spool are damaged with the collector stopped and while it
+//! runs; the spool's disk fills up. After each, every acknowledged span is stored exactly
+//! once (none missing, none twice) but for the records a damage destroyed.
 
 mod support;
 
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
+use spanlens_collector::pipeline::spool::record::RECORD_MARK;
 use spanlens_collector::storage::clickhouse::server_client;
 use support::{TestCollector, otlp, post};
 
@@ -186,12 +189,38 @@ async fn clickhouse_outage_loses_and_duplicates_nothing() {
         30,
         "every request is acknowledged while ClickHouse is down"
     );
+    // Scores and log records take the same durable path: a valid write never fails.
+    let score = format!(
+        r#"{{"id":"outage-1","name":"helpfulness","value":0.75,"trace_id":"{}"}}"#,
+        acked[0]
+    );
+    let json = [("content-type", "application/json")];
+    let (status, _, reply) = post(&t.http_url("/v1/scores"), &json, score.into_bytes()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let logs = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1764000000000000000","severityText":"INFO","body":{"stringValue":"written during the outage"}}]}]}]}"#;
+    let (status, _, reply) = post(&t.http_url("/v1/logs"), &json, logs.into()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
     assert_eq!(support::get(&t.http_url("/readyz")).await.0, 503);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let ch_server = OwnClickHouse::start(port, &data);
     acked.extend(send(&http, 30..40).await);
 
     assert_exactly_once(&t.ch, &acked).await;
+    t.wait_for_count("SELECT count() FROM scores FINAL", 1)
+        .await;
+    t.wait_for_count("SELECT count() FROM logs", 1).await;
+    let score: (String, f64) =
+        t.ch.query("SELECT score_id, assumeNotNull(value) FROM scores FINAL")
+            .fetch_one()
+            .await
+            .unwrap();
+    assert_eq!(score, ("outage-1".to_string(), 0.75));
+    let body: String =
+        t.ch.query("SELECT body FROM logs")
+            .fetch_one()
+            .await
+            .unwrap();
+    assert_eq!(body, "written during the outage");
     let metrics = support::get(&t.http_url("/metrics")).await.1;
     let retries: u64 = metrics
         .lines()
@@ -269,7 +298,9 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
             })
         })
         .collect();
-    let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
+    let ch = server_client(&config.clickhouse)
+        .unwrap()
+        .with_database(&config.clickhouse.database);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stored: u64 = ch
@@ -315,4 +346,232 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(spool.parent().unwrap());
+}
+
+/// The spool's segment files, oldest first.
+fn segments(spool: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(spool)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// Byte offsets of the records in a segment file (found by their sync marker).
+fn record_offsets(bytes: &[u8]) -> Vec<usize> {
+    (0..bytes.len().saturating_sub(8))
+        .filter(|&i| bytes[i..i + 8] == RECORD_MARK)
+        .collect()
+}
+
+/// Flips one byte at `at` in a record of `segment` and returns the traces that record held.
+fn damage(segment: &Path, record: usize, at: usize, traces: &[String]) -> Vec<String> {
+    let mut bytes = std::fs::read(segment).unwrap();
+    let offsets = record_offsets(&bytes);
+    let start = offsets[record];
+    let end = offsets.get(record + 1).copied().unwrap_or(bytes.len());
+    let held: Vec<String> = traces
+        .iter()
+        .filter(|t| bytes[start..end].windows(32).any(|w| w == t.as_bytes()))
+        .cloned()
+        .collect();
+    bytes[start + at] ^= 0x5a;
+    std::fs::write(segment, bytes).unwrap();
+    held
+}
+
+/// Spans of acknowledged traces stored exactly once, those of `lost` traces absent.
+async fn assert_stored_but(ch: &clickhouse::Client, acked: &[String], lost: &[String]) {
+    let kept: Vec<String> = acked
+        .iter()
+        .filter(|t| !lost.contains(t))
+        .cloned()
+        .collect();
+    assert_exactly_once(ch, &kept).await;
+    let stored: Vec<String> = ch
+        .query("SELECT DISTINCT trace_id FROM spans")
+        .fetch_all()
+        .await
+        .unwrap();
+    for trace in lost {
+        assert!(!stored.contains(trace), "trace {trace} of a damaged record");
+    }
+    assert_eq!(stored.len(), kept.len());
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Small segments (about two requests each) so damage can hit several of them.
+fn small_segments(prefix: &str, clickhouse: &OwnClickHouse) -> spanlens_collector::config::Config {
+    let mut config = support::test_config(prefix);
+    config.clickhouse.url = clickhouse.url();
+    config.pipeline.spool_segment_bytes = 100_000;
+    config.pipeline.retry_initial_backoff_ms = 50;
+    config.pipeline.retry_max_backoff_ms = 300;
+    config
+}
+
+#[tokio::test]
+async fn spool_damage_while_stopped_costs_only_the_damaged_records() {
+    let data = std::env::temp_dir().join(support::unique_database("damage_ch"));
+    let ch_server = OwnClickHouse::start(free_port(), &data);
+    let config = small_segments("damage_stopped", &ch_server);
+    let spool = PathBuf::from(&config.pipeline.spool_dir);
+    let t = TestCollector::start_with(config.clone()).await;
+    let (port, data) = ch_server.stop();
+    let acked = send(&format!("http://{}", t.collector.http_addr), 0..12).await;
+    assert_eq!(acked.len(), 12, "spooled while ClickHouse is down");
+    let ch = t.ch.clone();
+    t.collector.shutdown().await; // the writer gives up on the outage: all 12 stay spooled
+
+    let segs = segments(&spool);
+    assert!(segs.len() >= 4, "{} segments", segs.len());
+    let mut lost = Vec::new();
+    // The first record of the first segment: its length field.
+    lost.extend(damage(&segs[0], 0, 9, &acked));
+    // A middle segment's last record: its payload.
+    lost.extend(damage(&segs[1], 1, 2000, &acked));
+    // Another segment's first record: its CRC; and the next segment's header.
+    lost.extend(damage(&segs[2], 0, 13, &acked));
+    let mut header = std::fs::read(&segs[3]).unwrap();
+    header[2] ^= 0xff;
+    std::fs::write(&segs[3], header).unwrap();
+    assert_eq!(
+        lost.len(),
+        3,
+        "each damaged record held one request's trace"
+    );
+
+    let ch_server = OwnClickHouse::start(port, &data);
+    let t = TestCollector::start_with(config).await;
+    let mut acked = acked;
+    acked.extend(send(&format!("http://{}", t.collector.http_addr), 100..102).await);
+    assert_stored_but(&ch, &acked, &lost).await;
+    let metrics = support::get(&t.http_url("/metrics")).await.1;
+    assert_eq!(metric(&metrics, "spanlens_spool_damaged_regions_total"), 4);
+    let aside = std::fs::read_dir(spool.join("damaged")).unwrap().count();
+    assert_eq!(aside, 4, "every damaged region set aside");
+    t.shutdown().await;
+    ch_server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test]
+async fn spool_damage_while_running_is_skipped_and_the_writer_goes_on() {
+    let data = std::env::temp_dir().join(support::unique_database("damage_run_ch"));
+    let ch_server = OwnClickHouse::start(free_port(), &data);
+    let mut config = small_segments("damage_running", &ch_server);
+    // The writer reads one request ahead at most while ClickHouse is down.
+    config.pipeline.batch_max_rows = SPANS_PER_REQUEST as usize;
+    let spool = PathBuf::from(&config.pipeline.spool_dir);
+    let t = TestCollector::start_with(config).await;
+    let http = format!("http://{}", t.collector.http_addr);
+    let (port, data) = ch_server.stop();
+    let acked = send(&http, 0..10).await;
+    assert_eq!(acked.len(), 10);
+    let segs = segments(&spool);
+    let lost = damage(&segs[segs.len() - 2], 0, 500, &acked);
+    assert_eq!(lost.len(), 1);
+
+    let ch_server = OwnClickHouse::start(port, &data);
+    let mut acked = acked;
+    acked.extend(send(&http, 10..14).await);
+    assert_stored_but(&t.ch, &acked, &lost).await;
+    let metrics = support::get(&t.http_url("/metrics")).await.1;
+    assert_eq!(metric(&metrics, "spanlens_spool_damaged_regions_total"), 1);
+    t.shutdown().await;
+    ch_server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A tmpfs of `size` mounted for the test (root only) and unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = std::env::temp_dir().join(support::unique_database("small_disk"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "this test mounts a small tmpfs and needs root (mount -t tmpfs)"
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_and_recovers_by_itself() {
+    let disk = SmallDisk::mount("1m");
+    let data = std::env::temp_dir().join(support::unique_database("disk_full_ch"));
+    let ch_server = OwnClickHouse::start(free_port(), &data);
+    let mut config = small_segments("disk_full", &ch_server);
+    config.pipeline.spool_dir = disk.0.join("spool").display().to_string();
+    config.pipeline.spool_segment_bytes = 64 << 10;
+    let t = TestCollector::start_with(config).await;
+    let http = format!("http://{}", t.collector.http_addr);
+    let (port, data) = ch_server.stop();
+
+    // Fill the 1 MiB disk: every request is either stored durably (200) or refused (503).
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for n in 0..60 {
+        let (trace, body) = request(n);
+        let (status, headers, reply) = post(
+            &format!("{http}/v1/traces"),
+            &[("content-type", "application/x-protobuf")],
+            body,
+        )
+        .await;
+        match status {
+            200 => acked.push(trace),
+            503 => {
+                assert!(headers.contains_key("retry-after"));
+                refused = Some(String::from_utf8_lossy(&reply).into_owned());
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let refused = refused.expect("the small disk filled up");
+    assert!(refused.contains("No space left"), "{refused}");
+    assert_eq!(support::get(&t.http_url("/healthz")).await.0, 200, "alive");
+    let (ready, why) = support::get(&t.http_url("/readyz")).await;
+    assert_eq!(ready, 503, "not ready while the spool cannot write");
+    assert!(why.contains("spool"), "{why}");
+
+    // ClickHouse comes back: the writer drains the spool, space returns, so does readiness.
+    let ch_server = OwnClickHouse::start(port, &data);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while support::get(&t.http_url("/readyz")).await.0 != 200 {
+        assert!(Instant::now() < deadline, "readiness did not come back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let more = send(&http, 100..104).await;
+    assert_eq!(more.len(), 4, "accepting again");
+    acked.extend(more);
+    assert_exactly_once(&t.ch, &acked).await;
+    let metrics = support::get(&t.http_url("/metrics")).await.1;
+    assert!(metric(&metrics, "spanlens_spool_io_errors_total") > 0);
+    t.shutdown().await;
+    ch_server.stop();
+    let _ = std::fs::remove_dir_all(&data);
+    drop(disk);
 }

@@ -272,7 +272,6 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn request_bytes_in_flight_are_bounded_with_429() {
-    use tokio::io::AsyncWriteExt;
     let mut config = support::test_config("http_inflight");
     config.receiver.max_body_bytes = 64 * 1024;
     config.receiver.max_inflight_bytes = 200_000; // room for one 60 kB request (3x reserved)
@@ -280,13 +279,7 @@ async fn request_bytes_in_flight_are_bounded_with_429() {
     let body = otlp::agent_with_chat(1).encode_to_vec();
 
     // A slow client: headers announce 60 000 bytes, the body trickles (holds its reservation).
-    let mut slow = tokio::net::TcpStream::connect(t.collector.http_addr)
-        .await
-        .unwrap();
-    let head = "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 60000\r\n\r\n";
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(&[0u8; 100]).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let slow = support::slow_request(t.collector.http_addr, 60_000).await;
 
     let (status, headers, reply) =
         post(&t.http_url("/v1/traces"), &[PROTOBUF], vec![0u8; 60_000]).await;

@@ -5,43 +5,16 @@
 
 mod support;
 
-use std::process::Command;
-
 use spanlens_collector::storage::row::SpanRow;
 use support::TestCollector;
 
-fn python() -> String {
-    std::env::var("SPANLENS_PYTHON").expect(
-        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
-    )
-}
-
 /// Runs the sender; returns the trace id it reports.
 fn send(protocol: &str, endpoint: &str, gzip: bool, tag: &str) -> String {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/send_genai.py"
-    );
-    let mut cmd = Command::new(python());
-    cmd.args([
-        script,
-        "--protocol",
-        protocol,
-        "--endpoint",
-        endpoint,
-        "--tag",
-        tag,
-    ]);
+    let mut args = vec!["--protocol", protocol, "--endpoint", endpoint, "--tag", tag];
     if gzip {
-        cmd.arg("--gzip");
+        args.push("--gzip");
     }
-    let out = cmd.output().expect("run python sender");
-    assert!(
-        out.status.success(),
-        "{protocol} sender failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sender prints JSON");
+    let reply = support::run_python("send_genai.py", &args, &[]).unwrap();
     reply["trace_id"].as_str().unwrap().to_string()
 }
 
@@ -133,31 +106,19 @@ async fn python_sdk_over_http_protobuf_json_and_grpc() {
 
 /// Runs the logs sender; returns (trace id, span id) of its chat span.
 fn send_logs(protocol: &str, endpoint: &str, style: &str, order: &str) -> (String, String) {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/send_genai_logs.py"
-    );
-    let out = Command::new(python())
-        .args([
-            script,
-            "--protocol",
-            protocol,
-            "--endpoint",
-            endpoint,
-            "--style",
-            style,
-            "--order",
-            order,
-        ])
-        .args(["--service", "py-genai-bot"])
-        .output()
-        .expect("run python logs sender");
-    assert!(
-        out.status.success(),
-        "{protocol} logs sender failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sender prints JSON");
+    let args = [
+        "--protocol",
+        protocol,
+        "--endpoint",
+        endpoint,
+        "--style",
+        style,
+        "--order",
+        order,
+        "--service",
+        "py-genai-bot",
+    ];
+    let reply = support::run_python("send_genai_logs.py", &args, &[]).unwrap();
     (
         reply["trace_id"].as_str().unwrap().to_string(),
         reply["span_id"].as_str().unwrap().to_string(),

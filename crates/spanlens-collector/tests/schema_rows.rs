@@ -96,7 +96,7 @@ fn full_span() -> SpanRow {
 async fn rows_match_schema_and_round_trip() {
     let cfg = config("schema");
     migrate(&cfg).await.unwrap();
-    let ch = server_client(&cfg).with_database(&cfg.database);
+    let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
 
     assert_eq!(
         insertable_columns(&ch, "spans").await,
@@ -119,6 +119,7 @@ async fn rows_match_schema_and_round_trip() {
         encode_row(&mut body, row).unwrap();
     }
     ClickHouse::new(&cfg)
+        .unwrap()
         .insert_rowbinary("spans", SpanRow::COLUMN_NAMES, Bytes::from(body), "t1")
         .await
         .unwrap();
@@ -156,6 +157,7 @@ async fn rows_match_schema_and_round_trip() {
     let mut body = Vec::new();
     encode_row(&mut body, &score).unwrap();
     ClickHouse::new(&cfg)
+        .unwrap()
         .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, Bytes::from(body), "s1")
         .await
         .unwrap();
@@ -202,6 +204,7 @@ async fn rows_match_schema_and_round_trip() {
         encode_row(&mut body, row).unwrap();
     }
     ClickHouse::new(&cfg)
+        .unwrap()
         .insert_rowbinary("logs", LogRow::COLUMN_NAMES, Bytes::from(body), "l1")
         .await
         .unwrap();
@@ -237,7 +240,7 @@ async fn migrate_is_idempotent_and_sets_retention() {
     assert!(second.applied.is_empty());
     assert_eq!(second.already_applied, MIGRATIONS.len());
 
-    let ch = server_client(&cfg).with_database(&cfg.database);
+    let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
     let recorded: u64 = ch
         .query("SELECT count() FROM schema_migrations")
         .fetch_one()
@@ -287,7 +290,7 @@ async fn a_retried_batch_is_stored_once() {
     let mut body = Vec::new();
     encode_row(&mut body, &full_span()).unwrap();
     let body = Bytes::from(body);
-    let ch = ClickHouse::new(&cfg);
+    let ch = ClickHouse::new(&cfg).unwrap();
     ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token")
         .await
         .unwrap();
@@ -317,7 +320,7 @@ async fn round_trip<R>(cfg: &ClickHouseConfig, table: Table, rows: Vec<R>)
 where
     R: clickhouse::RowOwned + clickhouse::RowRead + serde::Serialize + PartialEq + std::fmt::Debug,
 {
-    let ch = server_client(cfg).with_database(&cfg.database);
+    let ch = server_client(cfg).unwrap().with_database(&cfg.database);
     assert_eq!(
         insertable_columns(&ch, table.name()).await,
         table.columns(),
@@ -329,6 +332,7 @@ where
         encode_row(&mut body, row).unwrap();
     }
     ClickHouse::new(cfg)
+        .unwrap()
         .insert_rowbinary(
             table.name(),
             table.columns(),
@@ -429,6 +433,7 @@ async fn metric_rows_match_schema_and_round_trip() {
     round_trip(&cfg, Table::MetricsSummary, vec![summary]).await;
 
     server_client(&cfg)
+        .unwrap()
         .query(&format!("DROP DATABASE {}", cfg.database))
         .execute()
         .await

@@ -29,7 +29,9 @@ async fn sigterm_flushes_every_accepted_span() {
         .await;
         assert_eq!(status, 200);
     }
-    let ch = server_client(&config.clickhouse).with_database(&database);
+    let ch = server_client(&config.clickhouse)
+        .unwrap()
+        .with_database(&database);
     let before: u64 = ch
         .query("SELECT count() FROM spans")
         .fetch_one()

@@ -18,7 +18,9 @@
 //! Everything is drawn from a seeded RNG, so a seed always yields the same corpus.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
@@ -163,7 +165,10 @@ static LLM_ERRORS: &[(&str, &str)] = &[
 
 static TOOL_ERRORS: &[(&str, &str)] = &[
     ("TimeoutError", "tool did not answer within 10 s"),
-    ("ToolExecutionError", "upstream service returned 502 Bad Gateway"),
+    (
+        "ToolExecutionError",
+        "upstream service returned 502 Bad Gateway",
+    ),
     (
         "ValidationError",
         "argument failed schema validation: missing required property",
@@ -219,7 +224,9 @@ fn sa(key: &str, vs: &[&str]) -> KeyValue {
 }
 
 fn hex_id(rng: &mut impl Rng, n: usize) -> String {
-    (0..n).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..n)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 /// Rough token count of text (≈ 4 characters per token for English), with some noise.
@@ -324,7 +331,11 @@ fn error_status(message: &str) -> Option<Status> {
 
 impl<R: Rng> Generator<R> {
     pub fn new(rng: R, config: CorpusConfig, now_ns: u64) -> Self {
-        Generator { rng, config, now_ns }
+        Generator {
+            rng,
+            config,
+            now_ns,
+        }
     }
 
     fn span_id(&mut self, ids: &mut Ids) -> Vec<u8> {
@@ -362,7 +373,10 @@ impl<R: Rng> Generator<R> {
             spans,
             schema_url: SCHEMA_URL.into(),
         };
-        let mut scope_spans = vec![scope(AGENT_SCOPES[domain_idx % AGENT_SCOPES.len()], all.agent)];
+        let mut scope_spans = vec![scope(
+            AGENT_SCOPES[domain_idx % AGENT_SCOPES.len()],
+            all.agent,
+        )];
         // One scope per provider library, in first-seen order.
         for (provider, span) in all.llm {
             let lib = provider_scope(provider);
@@ -394,7 +408,10 @@ impl<R: Rng> Generator<R> {
                 s("telemetry.sdk.name", "opentelemetry"),
                 s("telemetry.sdk.language", language),
                 s("telemetry.sdk.version", sdk_version),
-                s("host.name", format!("{}-{}", domain.service, hex_id(&mut self.rng, 3))),
+                s(
+                    "host.name",
+                    format!("{}-{}", domain.service, hex_id(&mut self.rng, 3)),
+                ),
                 s(
                     "cloud.region",
                     *["eu-west-1", "us-east-1", "europe-west4"]
@@ -444,15 +461,20 @@ impl<R: Rng> Generator<R> {
 
         // The conversation the model sees, growing with each tool round trip.
         let system = text::system_prompt(domain, prompt_version);
-        let mut messages = vec![json!({"role": "system", "parts": [{"type": "text", "content": system}]})];
+        let mut messages =
+            vec![json!({"role": "system", "parts": [{"type": "text", "content": system}]})];
         if let Some(source) = domain.data_source.filter(|_| self.rng.random_bool(0.6)) {
             let (end, context) = self.retrieval(&mut t, ids, source, cursor, &question);
             messages.push(json!({"role": "user", "parts": [{"type": "text", "content": context}]}));
             cursor = end + self.gap();
         }
-        messages.push(json!({"role": "user", "parts": [{"type": "text", "content": question.clone()}]}));
+        messages.push(
+            json!({"role": "user", "parts": [{"type": "text", "content": question.clone()}]}),
+        );
 
-        let turns = *[1, 1, 1, 2, 2, 2, 3, 3, 3, 4].choose(&mut self.rng).unwrap();
+        let turns = *[1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+            .choose(&mut self.rng)
+            .unwrap();
         let mut outcome = Ok(String::new());
         for turn in 0..turns {
             match self.chat(&mut t, ids, cursor, &mut messages, turn == turns - 1) {
@@ -470,7 +492,8 @@ impl<R: Rng> Generator<R> {
                     let start = end + self.gap();
                     let mut slowest = start;
                     for (tool, call_id, args) in calls {
-                        let (tool_end, result) = self.tool(&mut t, ids, start, tool, &call_id, &args);
+                        let (tool_end, result) =
+                            self.tool(&mut t, ids, start, tool, &call_id, &args);
                         slowest = slowest.max(tool_end);
                         messages.push(json!({"role": "tool", "parts": [{"type": "tool_call_response", "id": call_id, "response": result}]}));
                     }
@@ -488,7 +511,8 @@ impl<R: Rng> Generator<R> {
             s("gen_ai.conversation.id", t.session.clone()),
             s(
                 "gen_ai.input.messages",
-                json!([{"role": "user", "parts": [{"type": "text", "content": question}]}]).to_string(),
+                json!([{"role": "user", "parts": [{"type": "text", "content": question}]}])
+                    .to_string(),
             ),
         ];
         match &outcome {
@@ -517,7 +541,14 @@ impl<R: Rng> Generator<R> {
 
     /// A retrieval span with its query-embedding call. Returns its end and the passages found,
     /// formatted for the prompt.
-    fn retrieval(&mut self, t: &mut Trace, ids: &mut Ids, source: &str, start: u64, question: &str) -> (u64, String) {
+    fn retrieval(
+        &mut self,
+        t: &mut Trace,
+        ids: &mut Ids,
+        source: &str,
+        start: u64,
+        question: &str,
+    ) -> (u64, String) {
         let retrieval_id = self.span_id(ids);
         let embed_id = self.span_id(ids);
         let e_start = start + self.rng.random_range(500..4_000) * US;
@@ -529,7 +560,10 @@ impl<R: Rng> Generator<R> {
             s("gen_ai.provider.name", "openai"),
             s("gen_ai.request.model", "text-embedding-3-small"),
             s("gen_ai.response.model", "text-embedding-3-small"),
-            i("gen_ai.usage.input_tokens", tokens(&mut self.rng, question.len())),
+            i(
+                "gen_ai.usage.input_tokens",
+                tokens(&mut self.rng, question.len()),
+            ),
             i("gen_ai.embeddings.dimension.count", 1536),
             s("server.address", "api.openai.com"),
             i("server.port", 443),
@@ -602,7 +636,10 @@ impl<R: Rng> Generator<R> {
             span.events.push(Event {
                 time_unix_nano: end,
                 name: "exception".into(),
-                attributes: vec![s("exception.type", error_type), s("exception.message", message)],
+                attributes: vec![
+                    s("exception.type", error_type),
+                    s("exception.message", message),
+                ],
                 ..Default::default()
             });
             t.spans.llm.push((model.provider, span));
@@ -616,7 +653,11 @@ impl<R: Rng> Generator<R> {
         let (output, finish) = if last {
             let target = self.rng.random_range(200..3000);
             let answer = text::completion(&mut self.rng, t.domain, target);
-            let finish = if self.rng.random_bool(0.04) { "length" } else { "stop" };
+            let finish = if self.rng.random_bool(0.04) {
+                "length"
+            } else {
+                "stop"
+            };
             (
                 json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": finish}]),
                 finish,
@@ -624,7 +665,9 @@ impl<R: Rng> Generator<R> {
         } else {
             let mut parts = Vec::new();
             if self.rng.random_bool(0.4) {
-                parts.push(json!({"type": "text", "content": "Let me look that up before answering."}));
+                parts.push(
+                    json!({"type": "text", "content": "Let me look that up before answering."}),
+                );
             }
             for _ in 0..if self.rng.random_bool(0.3) { 2 } else { 1 } {
                 let tool = t.domain.tools.choose(&mut self.rng).unwrap();
@@ -646,10 +689,14 @@ impl<R: Rng> Generator<R> {
         };
         // Time to first token, then a realistic decode speed (20–120 tokens/s).
         let ttft = self.rng.random_range(250_000..1_800_000) * US;
-        let end = start + ttft + output_tokens as u64 * 1_000_000_000 / self.rng.random_range(20..120);
+        let end =
+            start + ttft + output_tokens as u64 * 1_000_000_000 / self.rng.random_range(20..120);
         attrs.extend([
             s("gen_ai.response.model", model.response),
-            s("gen_ai.response.id", format!("resp_{}", hex_id(&mut self.rng, 12))),
+            s(
+                "gen_ai.response.id",
+                format!("resp_{}", hex_id(&mut self.rng, 12)),
+            ),
             sa("gen_ai.response.finish_reasons", &[finish]),
             i("gen_ai.usage.input_tokens", input_tokens),
             i("gen_ai.usage.output_tokens", output_tokens),
@@ -701,7 +748,9 @@ impl<R: Rng> Generator<R> {
             None
         };
         let result = match failure {
-            Some((error_type, message)) => json!({"error": error_type, "message": message}).to_string(),
+            Some((error_type, message)) => {
+                json!({"error": error_type, "message": message}).to_string()
+            }
             None => text::tool_result(&mut self.rng, t.domain, tool),
         };
         let mut attrs = vec![
@@ -746,7 +795,12 @@ mod tests {
             llm_error_rate: 0.05,
             tool_error_rate: 0.05,
         };
-        Generator::new(StdRng::seed_from_u64(seed), config, 1_750_000_000_000_000_000).request()
+        Generator::new(
+            StdRng::seed_from_u64(seed),
+            config,
+            1_750_000_000_000_000_000,
+        )
+        .request()
     }
 
     fn all_spans(r: &ExportTraceServiceRequest) -> Vec<&Span> {
@@ -760,8 +814,14 @@ mod tests {
     #[test]
     fn same_seed_same_corpus() {
         use prost::Message;
-        assert_eq!(generate(7).request.encode_to_vec(), generate(7).request.encode_to_vec());
-        assert_ne!(generate(7).request.encode_to_vec(), generate(8).request.encode_to_vec());
+        assert_eq!(
+            generate(7).request.encode_to_vec(),
+            generate(7).request.encode_to_vec()
+        );
+        assert_ne!(
+            generate(7).request.encode_to_vec(),
+            generate(8).request.encode_to_vec()
+        );
     }
 
     #[test]
@@ -771,13 +831,18 @@ mod tests {
             let spans = all_spans(&g.request);
             assert_eq!(spans.len(), g.spans);
             assert!(g.spans >= 100);
-            let by_id: HashMap<&[u8], &Span> = spans.iter().map(|s| (s.span_id.as_slice(), *s)).collect();
+            let by_id: HashMap<&[u8], &Span> =
+                spans.iter().map(|s| (s.span_id.as_slice(), *s)).collect();
             assert_eq!(by_id.len(), spans.len(), "span ids are unique");
             let traces: HashSet<&[u8]> = spans.iter().map(|s| s.trace_id.as_slice()).collect();
             assert_eq!(traces.len(), g.traces);
             let mut roots = 0;
             for span in &spans {
-                assert!(span.start_time_unix_nano < span.end_time_unix_nano, "{}", span.name);
+                assert!(
+                    span.start_time_unix_nano < span.end_time_unix_nano,
+                    "{}",
+                    span.name
+                );
                 if span.parent_span_id.is_empty() {
                     roots += 1;
                     continue;
@@ -825,12 +890,17 @@ mod tests {
                 .iter()
                 .find(|kv| kv.key == "gen_ai.input.messages")
                 .unwrap();
-            let Some(any_value::Value::StringValue(text)) = &input.value.as_ref().unwrap().value else {
+            let Some(any_value::Value::StringValue(text)) = &input.value.as_ref().unwrap().value
+            else {
                 panic!()
             };
             let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(parsed[0]["role"], "system");
-            assert!(text.len() > 500, "realistic prompt length, got {}", text.len());
+            assert!(
+                text.len() > 500,
+                "realistic prompt length, got {}",
+                text.len()
+            );
         }
     }
 }

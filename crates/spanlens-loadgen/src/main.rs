@@ -14,6 +14,7 @@ mod watch;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::corpus::CorpusConfig;
@@ -101,6 +102,10 @@ struct Cli {
     /// No progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Record every acknowledged trace in this file (`trace id<TAB>spans` lines), to check later
+    /// that each was stored exactly once (deploy/local/soak.sh does).
+    #[arg(long, value_name = "FILE")]
+    acked_traces: Option<std::path::PathBuf>,
     /// Tokio worker threads of the load generator.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -222,7 +227,9 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
             endpoint,
             cli.concurrency,
             cli.duration_secs,
-            cli.max_requests.map(|m| format!(" / {m} requests")).unwrap_or_default()
+            cli.max_requests
+                .map(|m| format!(" / {m} requests"))
+                .unwrap_or_default()
         ),
     );
     let run_config = RunConfig {
@@ -233,9 +240,14 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         duration: Duration::from_secs_f64(cli.duration_secs),
         max_requests: cli.max_requests,
         progress_every: (!cli.quiet).then_some(Duration::from_secs(5)),
+        acked_log: acked_log(cli.acked_traces.as_deref())?,
     };
     let mut watch = Watch::start(cli.collector_pid, cli.clickhouse_pid);
     let (stats, first_send) = send::run(&run_config, pool.clone()).await?;
+    if let Some(log) = &run_config.acked_log {
+        use std::io::Write;
+        log.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
+    }
     watch.sending_done();
     errors.extend(stats.errors.iter().cloned());
 
@@ -323,4 +335,18 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         host: usage.host,
         errors,
     })
+}
+
+/// The acknowledged-traces log, created empty.
+fn acked_log(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::fs::File>>>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("creating the acknowledged-traces log {}", path.display()))?;
+    Ok(Some(std::sync::Arc::new(std::sync::Mutex::new(
+        std::io::BufWriter::new(file),
+    ))))
 }

@@ -36,6 +36,8 @@ pub struct Pool {
 pub struct Instance {
     pub bytes: Bytes,
     pub spans: u64,
+    /// Index of its body in the pool (where its ids are).
+    body: usize,
 }
 
 impl Pool {
@@ -86,7 +88,8 @@ impl Pool {
 
     /// The body for the `n`-th request of the run, with ids unique to `n`.
     pub fn instance(&self, n: u64) -> Instance {
-        let body = &self.bodies[(n % self.bodies.len() as u64) as usize];
+        let index = (n % self.bodies.len() as u64) as usize;
+        let body = &self.bodies[index];
         let round = n / self.bodies.len() as u64;
         let k1 = splitmix64(round ^ self.run_nonce);
         let k2 = splitmix64(k1 ^ 0x5bd1_e995_5bd1_e995);
@@ -101,7 +104,21 @@ impl Pool {
         Instance {
             bytes: Bytes::from(buf),
             spans: body.spans,
+            body: index,
         }
+    }
+
+    /// The traces of an instance as (trace id hex, spans in it), in first-seen order.
+    pub fn traces(&self, instance: &Instance) -> Vec<(String, u64)> {
+        let mut traces: Vec<(String, u64)> = Vec::new();
+        for &off in &self.bodies[instance.body].trace_id_offsets {
+            let id = hex::encode(&instance.bytes[off as usize..off as usize + 16]);
+            match traces.iter_mut().find(|(t, _)| *t == id) {
+                Some((_, spans)) => *spans += 1,
+                None => traces.push((id, 1)),
+            }
+        }
+        traces
     }
 }
 
@@ -121,7 +138,11 @@ fn splitmix64(x: u64) -> u64 {
 /// Offsets of the id bytes of Span.trace_id (field 1), Span.span_id (2) and Span.parent_span_id
 /// (4) in an encoded request: a field tag, the length byte, then one of our ids. The ids are
 /// random, so nothing else in the body matches by accident.
-fn find_ids(buf: &[u8], trace_ids: &HashSet<[u8; 16]>, span_ids: &HashSet<[u8; 8]>) -> (Vec<u32>, Vec<u32>) {
+fn find_ids(
+    buf: &[u8],
+    trace_ids: &HashSet<[u8; 16]>,
+    span_ids: &HashSet<[u8; 8]>,
+) -> (Vec<u32>, Vec<u32>) {
     let mut traces = Vec::new();
     let mut spans = Vec::new();
     let mut i = 0;
@@ -181,14 +202,20 @@ mod tests {
             first[0].attributes, first_elsewhere[0].attributes,
             "content depends on the seed only"
         );
-        assert_ne!(first[0].span_id, first_elsewhere[0].span_id, "ids differ between runs");
+        assert_ne!(
+            first[0].span_id, first_elsewhere[0].span_id,
+            "ids differ between runs"
+        );
         let again = spans(&pool.instance(2).bytes); // same body, second round
         let third = spans(&pool.instance(4).bytes);
         assert_eq!(first.len(), again.len());
         let mut seen = HashSet::new();
         for set in [&first, &again, &third] {
             for s in set.iter() {
-                assert!(seen.insert(s.span_id.clone()), "span id reused across rounds");
+                assert!(
+                    seen.insert(s.span_id.clone()),
+                    "span id reused across rounds"
+                );
             }
         }
         for (a, b) in first.iter().zip(&again) {
@@ -196,7 +223,8 @@ mod tests {
             assert_eq!(a.attributes, b.attributes);
             assert_ne!(a.trace_id, b.trace_id);
         }
-        let by_id: HashMap<&[u8], &Span> = again.iter().map(|s| (s.span_id.as_slice(), s)).collect();
+        let by_id: HashMap<&[u8], &Span> =
+            again.iter().map(|s| (s.span_id.as_slice(), s)).collect();
         for s in &again {
             if !s.parent_span_id.is_empty() {
                 assert_eq!(

@@ -51,7 +51,10 @@ fn parse_host_cpu(line: &str) -> Option<(u64, u64)> {
         return None;
     }
     // user nice system idle iowait irq softirq steal (guest times are already in user/nice).
-    let v: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let v: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
     let total: u64 = v.iter().sum();
     let idle = v.get(3)? + v.get(4)?;
     Some((total - idle, total))
@@ -109,7 +112,10 @@ mod tests {
         assert_eq!(parse_status_kib(status, "VmSwap"), None);
         let stat = "4242 (tokio runtime w) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
         assert_eq!(parse_stat_cpu(stat), Some(3.0));
-        assert_eq!(parse_host_cpu("cpu  100 5 50 800 20 3 2 0 0 0"), Some((160, 980)));
+        assert_eq!(
+            parse_host_cpu("cpu  100 5 50 800 20 3 2 0 0 0"),
+            Some((160, 980))
+        );
         assert_eq!(parse_host_cpu("cpu0 1 2 3 4 5 6 7 8"), None);
     }
 

@@ -6,8 +6,8 @@
 //! rejected and the sender backs off for the Retry-After the collector asked for; the next
 //! request carries a fresh body (a benchmark measures what gets in, it does not re-send).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -43,6 +43,9 @@ pub struct RunConfig {
     pub progress_every: Option<Duration>,
     /// Extra request headers / gRPC metadata (e.g. Authorization for an API key).
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Where to record every acknowledged trace (`trace id<TAB>spans` lines), for exactly-once
+    /// checks such as deploy/local/soak.sh.
+    pub acked_log: Option<Arc<Mutex<std::io::BufWriter<std::fs::File>>>>,
 }
 
 /// What the collector answered to one request.
@@ -129,7 +132,11 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 impl Transport {
     async fn send(&mut self, body: Bytes) -> Outcome {
         match self {
-            Transport::Http { client, uri, headers } => {
+            Transport::Http {
+                client,
+                uri,
+                headers,
+            } => {
                 let mut request = http::Request::post(uri.clone())
                     .header(http::header::CONTENT_TYPE, "application/x-protobuf")
                     .body(Full::new(body))
@@ -164,7 +171,10 @@ impl Transport {
                     }
                 } else {
                     let text = String::from_utf8_lossy(&body);
-                    Outcome::Failed(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()))
+                    Outcome::Failed(format!(
+                        "HTTP {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    ))
                 }
             }
             Transport::Grpc { grpc, metadata } => {
@@ -183,13 +193,18 @@ impl Transport {
                         Outcome::Accepted { rejected }
                     }
                     Err(status)
-                        if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted) =>
+                        if matches!(
+                            status.code(),
+                            tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+                        ) =>
                     {
                         Outcome::Throttled {
                             retry_after: Duration::from_secs(1),
                         }
                     }
-                    Err(status) => Outcome::Failed(format!("gRPC {:?}: {}", status.code(), status.message())),
+                    Err(status) => {
+                        Outcome::Failed(format!("gRPC {:?}: {}", status.code(), status.message()))
+                    }
                 }
             }
         }
@@ -230,7 +245,9 @@ impl Decoder for PreEncoded {
         let bytes = src.copy_to_bytes(src.remaining());
         ExportTraceServiceResponse::decode(bytes)
             .map(Some)
-            .map_err(|e| tonic::Status::internal(format!("invalid ExportTraceServiceResponse: {e}")))
+            .map_err(|e| {
+                tonic::Status::internal(format!("invalid ExportTraceServiceResponse: {e}"))
+            })
     }
 }
 
@@ -243,7 +260,9 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
             } else {
                 format!("{base}/v1/traces")
             };
-            let uri: http::Uri = url.parse().with_context(|| format!("invalid endpoint {url}"))?;
+            let uri: http::Uri = url
+                .parse()
+                .with_context(|| format!("invalid endpoint {url}"))?;
             let mut connector = HttpConnector::new();
             connector.set_nodelay(true);
             let client = HttpClient::builder(TokioExecutor::new())
@@ -268,7 +287,9 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
                     .connect()
                     .await
                     .with_context(|| format!("connecting to {}", config.endpoint))?;
-                let metadata = tonic::metadata::MetadataMap::from_headers(config.headers.iter().cloned().collect());
+                let metadata = tonic::metadata::MetadataMap::from_headers(
+                    config.headers.iter().cloned().collect(),
+                );
                 out.push(Transport::Grpc {
                     grpc: tonic::client::Grpc::new(channel),
                     metadata,
@@ -276,6 +297,15 @@ async fn transports(config: &RunConfig) -> anyhow::Result<Vec<Transport>> {
             }
             Ok(out)
         }
+    }
+}
+
+/// Appends `trace id<TAB>spans` lines for an acknowledged request's traces.
+fn record_acked(log: &Mutex<std::io::BufWriter<std::fs::File>>, traces: &[(String, u64)]) {
+    use std::io::Write;
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    for (trace, spans) in traces {
+        writeln!(log, "{trace}\t{spans}").expect("write the acknowledged-traces log");
     }
 }
 
@@ -293,6 +323,7 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
         let pool = pool.clone();
         let next_request = next_request.clone();
         let progress = progress.clone();
+        let acked_log = config.acked_log.clone();
         workers.push(tokio::spawn(async move {
             let mut stats = RunStats::default();
             loop {
@@ -306,7 +337,7 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
                 let body = pool.instance(n);
                 let len = body.bytes.len() as u64;
                 let t = Instant::now();
-                let outcome = transport.send(body.bytes).await;
+                let outcome = transport.send(body.bytes.clone()).await;
                 let latency = t.elapsed();
                 stats.requests += 1;
                 stats.spans_sent += body.spans;
@@ -314,6 +345,9 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
                 progress.requests.fetch_add(1, Ordering::Relaxed);
                 match outcome {
                     Outcome::Accepted { rejected } => {
+                        if let (Some(log), 0) = (&acked_log, rejected) {
+                            record_acked(log, &pool.traces(&body));
+                        }
                         stats.requests_accepted += 1;
                         stats.spans_accepted += body.spans - rejected.min(body.spans);
                         stats.spans_partially_rejected += rejected.min(body.spans);
@@ -326,14 +360,18 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
                     Outcome::Throttled { retry_after } => {
                         stats.requests_throttled += 1;
                         stats.spans_throttled += body.spans;
-                        progress.spans_rejected.fetch_add(body.spans, Ordering::Relaxed);
+                        progress
+                            .spans_rejected
+                            .fetch_add(body.spans, Ordering::Relaxed);
                         let wake = (Instant::now() + retry_after).min(deadline);
                         tokio::time::sleep_until(wake.into()).await;
                     }
                     Outcome::Failed(message) => {
                         stats.requests_failed += 1;
                         stats.spans_failed += body.spans;
-                        progress.spans_rejected.fetch_add(body.spans, Ordering::Relaxed);
+                        progress
+                            .spans_rejected
+                            .fetch_add(body.spans, Ordering::Relaxed);
                         note_error(&mut stats.errors, message);
                         // Don't spin on a dead endpoint.
                         let wake = (Instant::now() + Duration::from_millis(100)).min(deadline);

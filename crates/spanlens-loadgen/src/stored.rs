@@ -66,7 +66,11 @@ impl ClickHouseCounter {
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         let text = String::from_utf8_lossy(&body);
-        anyhow::ensure!(status.is_success(), "ClickHouse answered {status}: {}", text.trim());
+        anyhow::ensure!(
+            status.is_success(),
+            "ClickHouse answered {status}: {}",
+            text.trim()
+        );
         text.trim()
             .parse::<u64>()
             .with_context(|| format!("unexpected count answer {:?}", text.trim()))
@@ -96,7 +100,10 @@ impl ClickHouseCounter {
             }
             let stored = last_count.saturating_sub(baseline);
             if stored >= expected || now - last_change >= settle || now - begin >= timeout {
-                return Ok(StoredWait { stored, last_row_seen });
+                return Ok(StoredWait {
+                    stored,
+                    last_row_seen,
+                });
             }
             tokio::time::sleep(poll).await;
         }

@@ -433,7 +433,10 @@ fn fill(rng: &mut impl Rng, template: &str, d: &Domain) -> String {
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len() - 1);
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e)
+            .unwrap_or(rest.len() - 1);
         match &rest[start + 1..end] {
             "topic" => out.push_str(d.topics.choose(rng).unwrap()),
             "entity" => out.push_str(d.entities.choose(rng).unwrap()),
@@ -546,7 +549,11 @@ pub fn tool_arguments(rng: &mut impl Rng, d: &Domain, tool: &Tool) -> serde_json
             d.entities.choose(rng).unwrap().replace(' ', "_"),
             rng.random_range(7..=90)
         ),
-        "url" => format!("https://example.org/{}/{}", d.service, rng.random_range(1000..9999)),
+        "url" => format!(
+            "https://example.org/{}/{}",
+            d.service,
+            rng.random_range(1000..9999)
+        ),
         _ => fill(rng, "{entity} {topic}", d),
     };
     serde_json::json!({ tool.argument: value })

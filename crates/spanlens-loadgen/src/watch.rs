@@ -33,7 +33,11 @@ impl Watched {
         ProcessStats {
             pid: self.pid,
             peak_rss_mib: procfs::status_kib(self.pid, "VmHWM").map(mib),
-            max_sampled_rss_mib: self.sampler.as_ref().map(|s| mib(s.max_kib())).filter(|m| *m > 0.0),
+            max_sampled_rss_mib: self
+                .sampler
+                .as_ref()
+                .map(|s| mib(s.max_kib()))
+                .filter(|m| *m > 0.0),
             cpu_secs_sending: cpu_sending,
             avg_cores_sending: cpu_sending.map(|c| c / send_secs),
             cpu_secs_total: cpu_total,

@@ -30,7 +30,10 @@ async fn loadgen(args: &[&str]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let database = format!("t_loadgen_{nanos:x}_{}", std::process::id());
     let mut config = Config::default();
     config.clickhouse.url = clickhouse_url();
@@ -84,12 +87,19 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
         assert!(spans["sent"].as_u64().unwrap() >= 7 * 40);
         assert_eq!(report["errors"], serde_json::json!([]), "{protocol}");
         assert_eq!(report["latency_ms"]["count"], 7);
-        assert!(report["throughput"]["stored_spans_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(
+            report["throughput"]["stored_spans_per_sec"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
         assert!(report["collector"]["peak_rss_mib"].as_f64().unwrap() > 0.0);
         total_stored += spans["stored"].as_u64().unwrap();
     }
 
-    let ch = clickhouse::Client::default().with_url(&url).with_database(&database);
+    let ch = clickhouse::Client::default()
+        .with_url(&url)
+        .with_database(&database);
     let count = |sql: &'static str| {
         let ch = ch.clone();
         async move { ch.query(sql).fetch_one::<u64>().await.expect(sql) }
@@ -121,5 +131,8 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
 
     collector.shutdown().await;
     let _ = std::fs::remove_dir_all(&scratch);
-    let _ = ch.query(&format!("DROP DATABASE IF EXISTS {database}")).execute().await;
+    let _ = ch
+        .query(&format!("DROP DATABASE IF EXISTS {database}"))
+        .execute()
+        .await;
 }

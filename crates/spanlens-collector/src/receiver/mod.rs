@@ -2,6 +2,7 @@
 //! normalize → encode → pipeline, for traces, logs and metrics (a [`Signal`] each). The transports only
 //! translate outcomes to their status codes.
 
+pub mod inflight;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod scores;

@@ -1,5 +1,7 @@
 //! OTLP/gRPC receiver on :4317: `TraceService`, `LogsService` and `MetricsService`, gzip
-//! accepted. The services share one export path, generic over the [`Signal`].
+//! accepted. The services share one export path, generic over the [`Signal`]. [`InflightLayer`]
+//! bounds the memory of requests being read and handled across all connections, with the HTTP
+//! receiver's budget.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -19,10 +21,18 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Full};
+use tokio::sync::OwnedSemaphorePermit;
+use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::inflight::InflightBudget;
 use super::{Ingest, IngestError, Logs, Metrics, Signal, Traces};
 
 pub struct GrpcTraces {
@@ -134,3 +144,92 @@ pub(crate) fn resource_exhausted(message: String) -> Status {
 
 /// How long a client told "busy" should wait before retrying.
 const RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads each gRPC request's body while reserving its bytes in the shared in-flight budget,
+/// and holds the reservation until the response is ready; past the budget the request gets
+/// RESOURCE_EXHAUSTED (with RetryInfo) before more of it is read.
+#[derive(Clone)]
+pub struct InflightLayer {
+    pub budget: InflightBudget,
+    pub max_body_bytes: usize,
+}
+
+impl<S> tower::Layer<S> for InflightLayer {
+    type Service = Inflight<S>;
+    fn layer(&self, inner: S) -> Inflight<S> {
+        Inflight {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Inflight<S> {
+    inner: S,
+    layer: InflightLayer,
+}
+
+impl<S> tower::Service<http::Request<Body>> for Inflight<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The ready service handles this request; a clone takes its place for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let (bytes, _reserved) = match layer.read(body).await {
+                Ok(read) => read,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+            inner.call(request).await
+        })
+    }
+}
+
+impl InflightLayer {
+    /// The whole body and the reservation that covers it.
+    async fn read(&self, mut body: Body) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Status> {
+        let mut bytes = BytesMut::new();
+        let mut reserved: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame?.into_data() else {
+                continue; // trailers
+            };
+            // 5 bytes of gRPC framing per message.
+            if bytes.len() + data.len() > self.max_body_bytes + 5 {
+                return Err(Status::out_of_range(format!(
+                    "gRPC message exceeds the limit of {} bytes (receiver.max_body_bytes)",
+                    self.max_body_bytes
+                )));
+            }
+            let permit = self.budget.try_reserve(data.len()).ok_or_else(|| {
+                resource_exhausted(
+                    "collector busy: too many request bytes in flight (receiver.max_inflight_bytes); retry later".into(),
+                )
+            })?;
+            match &mut reserved {
+                Some(r) => r.merge(permit),
+                None => reserved = Some(permit),
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok((bytes.freeze(), reserved))
+    }
+}

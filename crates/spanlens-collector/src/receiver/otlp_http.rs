@@ -5,8 +5,9 @@
 //! generic over the [`Signal`], serves all three: same limits, errors and authentication.
 
 use std::io::Read;
-use std::sync::Arc;
 
+use super::inflight::InflightBudget;
+use super::{Ingest, IngestError, Logs, Metrics, Signal, Traces};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -14,24 +15,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prost::Message;
-use tokio::sync::Semaphore;
-
-use super::{Ingest, IngestError, Logs, Metrics, Signal, Traces};
 
 #[derive(Clone)]
 struct HttpState {
     ingest: Ingest,
     max_body_bytes: usize,
-    /// Bytes of requests being read and decoded (see `receiver.max_inflight_bytes`).
-    inflight: Arc<Semaphore>,
-    inflight_limit: usize,
+    inflight: InflightBudget,
 }
 
-/// Memory reserved per request, as a multiple of its body size: the raw body, the decoded
-/// request and the rows built from it are alive together.
-const INFLIGHT_FACTOR: usize = 3;
-
-pub fn router(ingest: Ingest, max_body_bytes: usize, max_inflight_bytes: usize) -> Router {
+pub fn router(ingest: Ingest, max_body_bytes: usize, inflight: InflightBudget) -> Router {
     Router::new()
         .route("/v1/traces", post(export::<Traces>))
         .route("/api/public/otel/v1/traces", post(export::<Traces>))
@@ -43,8 +35,7 @@ pub fn router(ingest: Ingest, max_body_bytes: usize, max_inflight_bytes: usize) 
         .with_state(HttpState {
             ingest,
             max_body_bytes,
-            inflight: Arc::new(Semaphore::new(max_inflight_bytes)),
-            inflight_limit: max_inflight_bytes,
+            inflight,
         })
 }
 
@@ -202,10 +193,7 @@ async fn handle_export<S: Signal>(
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(limit)
         .clamp(1, limit);
-    let reserve = declared
-        .saturating_mul(INFLIGHT_FACTOR)
-        .min(state.inflight_limit) as u32;
-    let _permit = state.inflight.clone().try_acquire_many_owned(reserve).map_err(|_| {
+    let _permit = state.inflight.try_reserve(declared).ok_or_else(|| {
         state.ingest.reject_busy();
         Failure {
             retry_after: Some(1),

@@ -6,7 +6,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use clickhouse::{Client, Compression};
 
-use crate::config::ClickHouseConfig;
+use hyper_rustls::HttpsConnectorBuilder;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::{ClickHouseConfig, DistributedInsert, Topology};
+use crate::tls::{self, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -18,9 +24,25 @@ pub enum StorageError {
     Unavailable(String),
 }
 
+/// An error with its causes (`a: b: c`): the client's own message often hides the reason, such
+/// as a certificate the server's TLS presented but nobody trusts.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl StorageError {
-    fn from_client(err: clickhouse::error::Error) -> StorageError {
-        let text = err.to_string();
+    pub(crate) fn from_client(err: clickhouse::error::Error) -> StorageError {
+        let text = error_chain(&err);
         match parse_exception_code(&text) {
             Some(code) => StorageError::Server {
                 code,
@@ -75,12 +97,27 @@ pub struct ClickHouse {
     insert_timeout: Duration,
 }
 
+/// `insert_distributed_sync` for inserts into Distributed tables (sharded topology only; see
+/// `ClickHouseConfig::distributed_insert`): foreground inserts reach the shards before the
+/// reply, so the batch's deduplication token protects a retry.
+fn distributed_insert_setting(config: &ClickHouseConfig) -> Option<&'static str> {
+    match (config.topology, config.distributed_insert) {
+        (Topology::Sharded, DistributedInsert::Foreground) => Some("1"),
+        (Topology::Sharded, DistributedInsert::Background) => Some("0"),
+        _ => None,
+    }
+}
+
 impl ClickHouse {
-    pub fn new(config: &ClickHouseConfig) -> ClickHouse {
-        ClickHouse {
-            client: server_client(config).with_database(&config.database),
+    pub fn new(config: &ClickHouseConfig) -> Result<ClickHouse, TlsError> {
+        let client = server_client(config)?.with_database(&config.database);
+        Ok(ClickHouse {
+            client: match distributed_insert_setting(config) {
+                Some(sync) => client.with_setting("insert_distributed_sync", sync),
+                None => client,
+            },
             insert_timeout: Duration::from_millis(config.insert_timeout_ms),
-        }
+        })
     }
 
     pub fn client(&self) -> &Client {
@@ -123,22 +160,57 @@ impl ClickHouse {
     }
 }
 
-/// A client for the server without a database selected (to create it).
-pub fn server_client(config: &ClickHouseConfig) -> Client {
-    let client = Client::default()
+/// A client for the server without a database selected (to create it). https URLs are verified
+/// against `clickhouse.tls_ca_file` when set, else the bundled Mozilla roots.
+pub fn server_client(config: &ClickHouseConfig) -> Result<Client, TlsError> {
+    let mut http = HttpConnector::new();
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.enforce_http(false);
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls::client_config(&config.tls_ca_file)?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    // ClickHouse closes idle keep-alive connections after 3 s: retire ours sooner.
+    let http_client = HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build(connector);
+    let client = Client::with_http_client(http_client)
         .with_url(&config.url)
         .with_user(&config.user)
         .with_password(&config.password);
-    if config.compression {
+    Ok(if config.compression {
         client.with_compression(Compression::Lz4)
     } else {
         client.with_compression(Compression::None)
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distributed_insert_mode_only_for_sharded() {
+        let config = |topology, distributed_insert| ClickHouseConfig {
+            topology,
+            distributed_insert,
+            ..ClickHouseConfig::default()
+        };
+        let (fg, bg) = (DistributedInsert::Foreground, DistributedInsert::Background);
+        let cases = [
+            (Topology::Single, bg, None),
+            (Topology::Replicated, bg, None),
+            (Topology::Sharded, fg, Some("1")),
+            (Topology::Sharded, bg, Some("0")),
+        ];
+        for (topology, mode, expected) in cases {
+            assert_eq!(
+                distributed_insert_setting(&config(topology, mode)),
+                expected
+            );
+        }
+    }
 
     #[test]
     fn classifies_server_codes() {

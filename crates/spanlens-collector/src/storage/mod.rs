@@ -1,6 +1,8 @@
-//! ClickHouse storage: typed rows, their RowBinary encoding, migrations and the client.
+//! ClickHouse storage: typed rows, their RowBinary encoding, migrations (with their cluster
+//! forms) and the client.
 
 pub mod clickhouse;
 pub mod migrate;
 pub mod row;
 pub mod rowbinary;
+pub mod topology;

@@ -58,7 +58,9 @@ impl TestCollector {
         let collector = Collector::start(config.clone())
             .await
             .expect("collector starts");
-        let ch = server_client(&config.clickhouse).with_database(&config.clickhouse.database);
+        let ch = server_client(&config.clickhouse)
+            .unwrap()
+            .with_database(&config.clickhouse.database);
         TestCollector {
             collector,
             config,
@@ -115,6 +117,20 @@ impl TestCollector {
             .execute()
             .await;
     }
+}
+
+/// A slow client: an OTLP/HTTP request announcing `declared` body bytes of which only 100 are
+/// sent, so it holds its in-flight reservation until the stream is dropped.
+pub async fn slow_request(addr: SocketAddr, declared: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {declared}\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&[0u8; 100]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    slow
 }
 
 /// Plain HTTP/1.1 POST (hyper), returning status, headers and body.
@@ -238,6 +254,37 @@ pub async fn get(url: &str) -> (u16, String) {
 
 pub mod fixtures;
 pub mod otlp;
+
+/// Runs `tests/python/<script>` with the test virtualenv's Python (SPANLENS_PYTHON, set by
+/// tests/run.sh), `args` and extra `env`; its stdout is JSON. Err(stderr) when it fails.
+/// Blocking: from an async test, call it through `spawn_blocking` (the runtime serves the
+/// collector the script talks to).
+pub fn run_python(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
+    let python = std::env::var("SPANLENS_PYTHON").expect(
+        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
+    );
+    let script = format!("{}/../../tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .args(args)
+        .envs(env.iter().copied())
+        // requests lets these override an exporter's CA file; some machines set them.
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .output()
+        .expect("run python");
+    if !out.status.success() {
+        return Err(format!(
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(serde_json::from_slice(&out.stdout).expect("the script prints JSON"))
+}
 
 /// Asserts the stored rows of `otlp::agent_with_chat(trace)` exactly.
 pub fn assert_agent_with_chat(rows: &[spanlens_collector::storage::row::SpanRow], trace: u8) {

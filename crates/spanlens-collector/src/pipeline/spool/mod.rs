@@ -575,6 +575,19 @@ mod tests {
         records.iter().map(|r| r.seq).collect()
     }
 
+    fn segment_files(dir: &Path) -> usize {
+        let entries = fs::read_dir(dir).unwrap();
+        entries
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "seg")
+            })
+            .count()
+    }
+
     fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
         dir.join(format!("{first_seq:020}.seg"))
     }
@@ -656,17 +669,7 @@ mod tests {
             spool.bytes_on_disk() < 300,
             "only the current segment remains"
         );
-        let segs = fs::read_dir(&dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "seg")
-            })
-            .count();
-        assert_eq!(segs, 1);
+        assert_eq!(segment_files(&dir), 1);
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -774,20 +777,8 @@ mod tests {
             spool.append(0, 1, b"after").unwrap();
             assert_eq!(reader.next_record().unwrap().unwrap().seq, 13, "{what}");
             spool.commit(13).unwrap();
-            let segments = fs::read_dir(&dir)
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .extension()
-                        .is_some_and(|x| x == "seg")
-                })
-                .count();
-            assert_eq!(
-                segments, 1,
-                "{what}: sealed segments deleted once committed"
-            );
+            let what = format!("{what}: sealed segments deleted once committed");
+            assert_eq!(segment_files(&dir), 1, "{what}");
             drop((reader, spool));
             fs::remove_dir_all(&dir).unwrap();
         }

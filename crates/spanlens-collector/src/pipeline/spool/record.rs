@@ -12,7 +12,7 @@ use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 /// First bytes of every segment file of this format.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SLSPOOL2";
 /// Sync marker in front of every record.
-const RECORD_MARK: [u8; 8] = *b"\xf5SLREC\x1e\x8b";
+pub const RECORD_MARK: [u8; 8] = *b"\xf5SLREC\x1e\x8b";
 /// mark + len + crc.
 const HEADER: usize = 16;
 /// seq + table + rows.

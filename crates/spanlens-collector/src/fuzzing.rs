@@ -1,0 +1,77 @@
+//! Fuzz targets (feature `fuzzing`): each takes arbitrary bytes and drives one input boundary
+//! of the collector the way a request or a damaged disk would. Used by the cargo-fuzz targets
+//! in `fuzz/` and by `tests/fuzz_regressions.rs`, which replays the seed corpus and every input
+//! a fuzzer once crashed on.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use crate::normalize::otlp_json::decode_json;
+use crate::normalize::{normalize_logs, normalize_traces};
+use crate::pipeline::EncodedChunk;
+use crate::pipeline::spool::Spool;
+use crate::pipeline::spool::record::SEGMENT_MAGIC;
+
+/// The OTLP decoders, the normalizer and the row encoder. The first byte picks the body:
+/// 0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON. Whatever decodes must
+/// normalize and encode; whatever does not is an error, never a panic.
+pub fn otlp(data: &[u8]) {
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
+    match kind % 4 {
+        0 => traces(ExportTraceServiceRequest::decode(body).ok()),
+        1 => traces(decode_json::<ExportTraceServiceRequest>(body).ok()),
+        2 => logs(ExportLogsServiceRequest::decode(body).ok()),
+        _ => logs(decode_json::<ExportLogsServiceRequest>(body).ok()),
+    }
+}
+
+fn traces(request: Option<ExportTraceServiceRequest>) {
+    if let Some(request) = request {
+        let normalized = normalize_traces(request, "fuzz");
+        EncodedChunk::encode(&normalized.rows).expect("normalized rows encode");
+    }
+}
+
+fn logs(request: Option<ExportLogsServiceRequest>) {
+    if let Some(request) = request {
+        let normalized = normalize_logs(request, "fuzz");
+        EncodedChunk::encode(&normalized.rows).expect("normalized rows encode");
+    }
+}
+
+/// The spool reading a segment of arbitrary bytes (after a valid segment header when the first
+/// byte is even): opening must cut or set aside what is damaged, the reader must end, and the
+/// records it returns must come in increasing seq order.
+pub fn spool(data: &[u8]) {
+    let Some((&header, body)) = data.split_first() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("spanlens-fuzz-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut segment = if header % 2 == 0 {
+        SEGMENT_MAGIC.to_vec()
+    } else {
+        Vec::new()
+    };
+    segment.extend_from_slice(body);
+    std::fs::write(dir.join(format!("{:020}.seg", 1)), &segment).expect("write segment");
+    if let Ok((spool, _)) = Spool::open(&dir, 1 << 30, 1 << 20) {
+        read_in_order(&Arc::new(spool));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn read_in_order(spool: &Arc<Spool>) {
+    let mut reader = spool.reader(0);
+    let mut last = 0;
+    while let Some(record) = reader.next_record().expect("reading the spool") {
+        assert!(record.seq > last, "seq {} after {last}", record.seq);
+        last = record.seq;
+    }
+}
