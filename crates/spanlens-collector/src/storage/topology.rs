@@ -89,7 +89,10 @@ const SHARDING_COLUMNS: [(&str, &str); 4] = [
     ("trace_id", "cityHash64(trace_id)"),
     ("TraceId", "cityHash64(TraceId)"),
     ("trace_hash", "trace_hash"),
-    ("MetricName", "cityHash64(ServiceName, MetricName, Attributes)"),
+    (
+        "MetricName",
+        "cityHash64(ServiceName, MetricName, Attributes)",
+    ),
 ];
 /// ALTER commands that change columns, which a Distributed table must mirror.
 const COLUMN_COMMANDS: [&str; 5] = [
