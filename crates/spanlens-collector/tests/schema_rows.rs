@@ -439,3 +439,40 @@ async fn metric_rows_match_schema_and_round_trip() {
         .await
         .unwrap();
 }
+
+/// A multimodal message keeps its inline image in `input`, but the preview shows the text.
+#[tokio::test]
+async fn previews_leave_out_inline_binary_data() {
+    let cfg = config("preview");
+    migrate(&cfg).await.unwrap();
+    let image = "iVBORw0KGgoAAAANSUhEUgAA".repeat(20); // 480 base64 characters
+    let input = format!(
+        r#"[{{"role":"user","parts":[{{"type":"blob","mime_type":"image/png","content":"{image}"}},{{"type":"text","content":"What is in the picture?"}}]}}]"#
+    );
+    let row = SpanRow {
+        input: input.clone(),
+        ..full_span()
+    };
+    let mut body = Vec::new();
+    encode_row(&mut body, &row).unwrap();
+    ClickHouse::new(&cfg)
+        .unwrap()
+        .insert_rowbinary("spans", SpanRow::COLUMN_NAMES, Bytes::from(body), "p1")
+        .await
+        .unwrap();
+    let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
+    let (stored, preview): (String, String) = ch
+        .query("SELECT input, input_preview FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(stored, input, "the part is kept as sent");
+    assert_eq!(
+        preview,
+        r#"[{"role":"user","parts":[{"type":"blob","mime_type":"image/png","content":"…"},{"type":"text","content":"What is in the picture?"}]}]"#
+    );
+    ch.query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
+}

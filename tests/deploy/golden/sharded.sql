@@ -675,3 +675,12 @@ ALTER TABLE spanlens.spans_local ON CLUSTER 'spanlens' ADD COLUMN IF NOT EXISTS 
 
 ALTER TABLE spanlens.spans ON CLUSTER 'spanlens' ADD COLUMN IF NOT EXISTS cache_creation_tokens Nullable(UInt64) CODEC(ZSTD(1)) AFTER cached_tokens;
 
+-- 0022_spans_preview_without_blobs.sql
+ALTER TABLE spanlens.spans_local ON CLUSTER 'spanlens' MODIFY COLUMN input_preview String MATERIALIZED substringUTF8(replaceRegexpAll(input, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+
+ALTER TABLE spanlens.spans ON CLUSTER 'spanlens' MODIFY COLUMN input_preview String MATERIALIZED substringUTF8(replaceRegexpAll(input, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+
+ALTER TABLE spanlens.spans_local ON CLUSTER 'spanlens' MODIFY COLUMN output_preview String MATERIALIZED substringUTF8(replaceRegexpAll(output, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+
+ALTER TABLE spanlens.spans ON CLUSTER 'spanlens' MODIFY COLUMN output_preview String MATERIALIZED substringUTF8(replaceRegexpAll(output, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+

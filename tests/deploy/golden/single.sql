@@ -641,3 +641,8 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_dedup
 -- 0021_spans_cache_creation.sql
 ALTER TABLE spans ADD COLUMN IF NOT EXISTS cache_creation_tokens Nullable(UInt64) CODEC(ZSTD(1)) AFTER cached_tokens;
 
+-- 0022_spans_preview_without_blobs.sql
+ALTER TABLE spans MODIFY COLUMN input_preview String MATERIALIZED substringUTF8(replaceRegexpAll(input, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+
+ALTER TABLE spans MODIFY COLUMN output_preview String MATERIALIZED substringUTF8(replaceRegexpAll(output, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+

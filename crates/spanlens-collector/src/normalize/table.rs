@@ -469,6 +469,7 @@ const OBS_OPERATION: &[(&str, &str)] = &[
     ("execute_tool", "tool"),
     ("invoke_agent", "agent"),
     ("create_agent", "agent"),
+    ("invoke_workflow", "chain"),
     ("retrieval", "retrieval"),
     ("rerank", "retrieval"),
 ];
@@ -1038,10 +1039,11 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(LF, "langfuse.session.id"),
             a(OI, "session.id"),
-            a(OTEL, "gen_ai.conversation.id"),
             a(TL, "traceloop.association.properties.session_id"),
             a(LOGFIRE, "session_id"),
             a(AI, "ai.telemetry.metadata.sessionId"),
+            // The conversation is the session only when no session id is set.
+            a(OTEL, "gen_ai.conversation.id"),
         ],
     },
     Rule {

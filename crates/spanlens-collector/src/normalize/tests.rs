@@ -2498,3 +2498,111 @@ fn mlflow_tracing_attributes() {
         ("span", "")
     );
 }
+
+/// Semconv 1.41 (and the semantic-conventions-genai repo): the agent and workflow operations,
+/// structured message AnyValues, system instructions, tool definitions, multimodal parts, and the
+/// conversation id as the session only when no session id is set.
+#[test]
+fn semconv_1_41_genai() {
+    let kvl = |pairs: Vec<(&str, Value)>| {
+        Value::KvlistValue(KeyValueList {
+            values: pairs.into_iter().map(|(k, v)| kv(k, v)).collect(),
+        })
+    };
+    for (operation, observation) in [
+        ("invoke_workflow", "chain"),
+        ("create_agent", "agent"),
+        ("invoke_agent", "agent"),
+        ("execute_tool", "tool"),
+    ] {
+        let r = one(vec![
+            kv("gen_ai.operation.name", s(operation)),
+            kv("gen_ai.agent.name", s("planner")),
+            kv("gen_ai.workflow.name", s("trip")),
+        ]);
+        assert_eq!(
+            (r.observation_type.as_str(), r.operation.as_str()),
+            (observation, operation)
+        );
+        // Agent and workflow identity stay queryable attributes.
+        assert_eq!(attr(&r, "gen_ai.agent.name"), Some("planner"));
+        assert_eq!(attr(&r, "gen_ai.workflow.name"), Some("trip"));
+    }
+
+    // Structured messages (AnyValue arrays, not JSON strings) with a multimodal part, the system
+    // instructions folded in front, tool definitions kept as JSON text.
+    let image = kvl(vec![
+        ("type", s("uri")),
+        ("modality", s("image")),
+        ("uri", s("https://example.com/cat.png")),
+    ]);
+    let blob = kvl(vec![
+        ("type", s("blob")),
+        ("mime_type", s("image/png")),
+        ("content", s("iVBORw0KGgo=")),
+    ]);
+    let user = kvl(vec![
+        ("role", s("user")),
+        (
+            "parts",
+            arr(vec![
+                kvl(vec![("type", s("text")), ("content", s("What is this?"))]),
+                image,
+                blob,
+            ]),
+        ),
+    ]);
+    let answer = kvl(vec![
+        ("role", s("assistant")),
+        (
+            "parts",
+            arr(vec![kvl(vec![
+                ("type", s("text")),
+                ("content", s("A cat.")),
+            ])]),
+        ),
+        ("finish_reason", s("stop")),
+    ]);
+    let r = one(vec![
+        kv("gen_ai.operation.name", s("chat")),
+        kv("gen_ai.input.messages", arr(vec![user])),
+        kv("gen_ai.output.messages", arr(vec![answer])),
+        kv(
+            "gen_ai.system_instructions",
+            arr(vec![kvl(vec![
+                ("type", s("text")),
+                ("content", s("Be brief.")),
+            ])]),
+        ),
+        kv(
+            "gen_ai.tool.definitions",
+            arr(vec![kvl(vec![
+                ("type", s("function")),
+                ("name", s("get_weather")),
+            ])]),
+        ),
+        kv("gen_ai.conversation.id", s("conv-1")),
+    ]);
+    let input: J = serde_json::from_str(&r.input).unwrap();
+    assert_eq!(input[0]["role"], "system", "{}", r.input);
+    assert_eq!(input[0]["parts"][0]["content"], "Be brief.");
+    assert_eq!(input[1]["parts"][1]["uri"], "https://example.com/cat.png");
+    assert_eq!(input[1]["parts"][2]["mime_type"], "image/png", "parts kept");
+    assert_eq!(input[1]["parts"][2]["content"], "iVBORw0KGgo=");
+    let output: J = serde_json::from_str(&r.output).unwrap();
+    assert_eq!(output[0]["parts"][0]["content"], "A cat.");
+    assert_eq!(
+        attr(&r, "gen_ai.tool.definitions"),
+        Some(r#"[{"type":"function","name":"get_weather"}]"#)
+    );
+    assert_eq!(r.session_id, "conv-1", "no session id: the conversation");
+
+    let r = one(vec![
+        kv("gen_ai.conversation.id", s("conv-1")),
+        kv("traceloop.association.properties.session_id", s("sess-9")),
+    ]);
+    assert_eq!(
+        r.session_id, "sess-9",
+        "a session id wins over the conversation"
+    );
+}

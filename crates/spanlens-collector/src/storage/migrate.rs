@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_logs.sql"),
     migration!(20, "0020_metrics.sql"),
     migration!(21, "0021_spans_cache_creation.sql"),
+    migration!(22, "0022_spans_preview_without_blobs.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
