@@ -74,10 +74,14 @@ def truth(request, provider):
         tokens = {"input_tokens": None, "output_tokens": None, "total_tokens": None}
         finish = None
     prompt = last_user_text(request["body"])
+    completion = None if failed else "echo: " + prompt
+    if finish in ("tool_calls", "tool_use"):  # the answer is a call of the request's first tool
+        tool = (request["body"].get("tools") or [{}])[0]
+        completion = tool.get("function", tool).get("name")
     return {"error": failed, "request_model": request["body"]["model"],
             "response_model": None if failed else answer["model"], "provider": provider, "operation": "chat",
             **tokens, "streamed": bool(request["body"].get("stream")), "ttft_present": False,
-            "prompt_contains": prompt, "completion_contains": None if failed else "echo: " + prompt,
+            "prompt_contains": prompt, "completion_contains": completion,
             "finish_reason": finish, "response_id": None if failed else answer["id"],
             "session_id": None, "user_id": None}
 
@@ -114,6 +118,16 @@ def recorded_total(span):
                 continue
             if total is not None:
                 return int(total)
+    return None
+
+
+def recorded_session(span):
+    """The session the span's data names (a conversation id counts when nothing else does)."""
+    for key in ("langfuse.session.id", "session.id", "traceloop.association.properties.session_id",
+                "gen_ai.conversation.id"):
+        value = attr(span, key)
+        if value:
+            return value
     return None
 
 
@@ -169,7 +183,7 @@ def main():
             spans.append({"name": sp.name, "span_id": sp.span_id.hex(), "trace_id": sp.trace_id.hex(),
                           "parent_span_id": parent, "parent_name": names.get(parent) if parent else None,
                           "kind": KIND[sp.kind], "scope": scope, "status": STATUS[sp.status.code],
-                          "role": "llm" if llm else args.other_role})
+                          "role": "llm" if llm else "tool" if attr(sp, "gen_ai.tool.name") else args.other_role})
             if not llm:
                 continue
             # The API call this span describes: the answer whose id it records, else the
@@ -184,6 +198,7 @@ def main():
             companion = next((c for c in companions
                               if attr(c, "gen_ai.input.messages") == attr(sp, "gen_ai.input.messages")), None)
             call["streamed"] = True if companion else recorded_stream_flag(sp)
+            call["session_id"] = recorded_session(sp)
             if not call["error"]:
                 call["total_tokens"] = recorded_total(companion or sp)
             differs = {}
@@ -211,7 +226,8 @@ def main():
             "span_count": len(spans), "trace_count": len({s["trace_id"] for s in spans}),
             "companions_joined": len(companions),
             "log_record_count": 0, "log_event_names": [], "spans": spans, "llm_calls": calls,
-            "error": any(c["error"] for c in calls), "session_ids": [], "user_ids": [],
+            "error": any(c["error"] for c in calls), "user_ids": [],
+            "session_ids": sorted({recorded_session(sp) for _, sp in all_spans} - {None}),
         }
 
     first = index[0]

@@ -42,6 +42,16 @@ anthropic_fixture() {  # library-name venv-name capture-flag llm-scope descripti
     --scenario a_simple --scenario b_stream --scenario g_cache --scenario h_cache_hit "${@:6}"
 }
 
+openai_fixture() {  # library venv/script-name script llm-scope other-role description [builder flags]
+  local vpy; vpy=$(venv "$1")
+  "$vpy" "$here/$2"
+  "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider openai \
+    --provider-log "$work/openai.jsonl" --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$3" \
+    --other-role "$4" --description "$5" --python "$vpy" --packages openai pydantic-ai-slim \
+    langchain-openai langchain-core openinference-instrumentation-langchain openai-agents \
+    openinference-instrumentation-openai-agents "${@:6}"
+}
+
 mlflow_fixture() {
   local vpy; vpy=$(venv mlflow)
   "$vpy" "$here/capture_mlflow.py"
@@ -64,6 +74,10 @@ for target in "${targets[@]}"; do
       "traceloop-sdk (OpenLLMetry) with its opentelemetry-instrumentation-anthropic: Anthropic Messages, prompt caching" \
       --ttft-scope com.anthropic.sdk.python ;;
     mlflow) mlflow_fixture ;;
+    pydantic-ai) openai_fixture pydantic-ai capture_pydantic_ai.py pydantic-ai parent/workflow \
+      "pydantic-ai's own instrumentation (Agent.instrument_all()): agent runs on OpenAI's chat API" \
+      --llm-marker 'gen_ai.operation.name=chat' --finish-reason-attr \
+      --scenario a_simple --scenario b_stream --scenario c_tools ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done

@@ -97,6 +97,7 @@ pub fn expected_observation_type(role: &str, call: Option<&J>, span_name: &str) 
             }
         }
         "http-client" => "span",
+        "tool" => "tool",
         other => panic!("unknown role {other}"),
     }
 }
