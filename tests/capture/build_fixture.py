@@ -105,7 +105,7 @@ def recorded_stream_flag(span):
 
 def recorded_total(span):
     """The total token count the span's data records (a total is never computed): None if none."""
-    for key in ("gen_ai.usage.total_tokens", "llm.usage.total_tokens"):
+    for key in ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"):
         value = attr(span, key)
         if value is not None:
             return int(value)
@@ -143,7 +143,8 @@ def main():
     ap.add_argument("--no-content-scope", action="append", default=[],
                     help="an LLM span scope that records no prompt / completion")
     ap.add_argument("--finish-reason-attr", action="store_true",
-                    help="record where the span's finish reason differs from the API's stop reason")
+                    help="record where the span's finish reason, response model / id or token counts differ "
+                         "from the API's answer (differs_from_truth)")
     ap.add_argument("--llm-marker", default="", help="KEY=VALUE an LLM span also has (value as OTLP/JSON shows it)")
     ap.add_argument("--other-role", default="http-client", help="role of the other spans")
     ap.add_argument("--scenario", action="append", required=True)
@@ -207,13 +208,25 @@ def main():
                 differs["completion"] = {"truth": call["completion_contains"], "data": None}
             if args.finish_reason_attr and not call["error"]:
                 source = companion or sp
-                reported = attr(source, "gen_ai.response.finish_reasons") or attr(source, "anthropic.message.stop_reason")
+                reported = (attr(source, "gen_ai.response.finish_reasons") or attr(source, "anthropic.message.stop_reason")
+                            or attr(source, "llm.finish_reason"))
                 if isinstance(reported, dict):  # an OTLP array value
                     reported = next((v.get("stringValue") for v in reported.get("values", [])), None)
                 elif isinstance(reported, str) and reported.startswith("["):  # a JSON array text
                     reported = next(iter(json.loads(reported)), None)
                 if reported != call["finish_reason"]:
                     differs["finish_reason"] = {"truth": call["finish_reason"], "data": reported}
+                for key in ("gen_ai.response.model", "llm.model_name"):
+                    model = attr(source, key)
+                    if model is not None:
+                        if model != call["response_model"]:
+                            differs["response_model"] = {"truth": call["response_model"], "data": model}
+                        break
+                recorded_id = attr(source, "gen_ai.response.id")
+                if recorded_id is None and call["response_id"] in str(attr(source, "output.value")):
+                    recorded_id = call["response_id"]
+                if recorded_id != call["response_id"]:
+                    differs["response_id"] = {"truth": call["response_id"], "data": recorded_id}
                 for field in ("input_tokens", "output_tokens"):
                     counted = attr(source, "gen_ai.usage." + field)
                     if counted is not None and int(counted) != call[field]:

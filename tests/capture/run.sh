@@ -64,7 +64,7 @@ mlflow_fixture() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow)
+[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference)
 for target in "${targets[@]}"; do
   case "$target" in
     logfire-anthropic) anthropic_fixture logfire-anthropic logfire logfire logfire.anthropic \
@@ -78,6 +78,11 @@ for target in "${targets[@]}"; do
       "pydantic-ai's own instrumentation (Agent.instrument_all()): agent runs on OpenAI's chat API" \
       --llm-marker 'gen_ai.operation.name=chat' --finish-reason-attr \
       --scenario a_simple --scenario b_stream --scenario c_tools ;;
+    langchain-openinference) openai_fixture langchain-openinference capture_langchain_openinference.py \
+      openinference.instrumentation.langchain parent/workflow \
+      "LangChain (langchain-openai ChatOpenAI) through openinference-instrumentation-langchain" \
+      --llm-marker 'openinference.span.kind=LLM' --finish-reason-attr \
+      --scenario a_simple --scenario b_stream --scenario e_workflow ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done

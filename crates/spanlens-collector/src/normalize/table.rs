@@ -430,6 +430,8 @@ const OBS_OPENINFERENCE: &[(&str, &str)] = &[
     ("RERANKER", "retrieval"),
     ("GUARDRAIL", "guardrail"),
     ("EVALUATOR", "evaluator"),
+    // A prompt-template step of a chain (LangChain's ChatPromptTemplate).
+    ("PROMPT", "chain"),
 ];
 /// MLflow `mlflow.spanType` (SpanType constants; UNKNOWN, PARSER… do not match).
 const OBS_MLFLOW: &[(&str, &str)] = &[
@@ -914,6 +916,8 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(OTEL, "gen_ai.response.id"),
             jp(OI, "output.value", &["id"]),
+            // LangChain's LLMResult (OpenInference's LangChain instrumentation).
+            jp(OI, "output.value", &["llm_output", "id"]),
             a(AI, "ai.response.id"),
             jp(MLFLOW, ML_OUTPUTS, &["id"]),
         ],

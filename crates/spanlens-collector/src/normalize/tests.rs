@@ -255,7 +255,7 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
         );
         assert_text(
             &row.response_model,
-            &call["response_model"],
+            fixture_support::data_value(call, "response_model"),
             "response_model",
             &c,
         );
@@ -359,7 +359,8 @@ fn check_scenario(rows: &[SpanRow], exp: &J, ctx: &str) {
                 row.finish_reasons
             ),
         }
-        assert_text(&row.response_id, &call["response_id"], "response_id", &c);
+        let response_id = fixture_support::data_value(call, "response_id");
+        assert_text(&row.response_id, response_id, "response_id", &c);
         assert_text(&row.session_id, &call["session_id"], "session_id", &c);
         assert_text(&row.user_id, &call["user_id"], "user_id", &c);
         let error = call["error"].as_bool().unwrap();

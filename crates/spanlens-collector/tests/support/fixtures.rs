@@ -104,7 +104,7 @@ pub fn expected_observation_type(role: &str, call: Option<&J>, span_name: &str) 
 
 /// The fields `differs_from_truth` may name: expected.json's call field that holds the data's
 /// value for each.
-pub const DIFFERS_FIELDS: [(&str, &str); 8] = [
+pub const DIFFERS_FIELDS: [(&str, &str); 9] = [
     ("finish_reason", "finish_reason"),
     ("response_model", "response_model"),
     ("session_id", "session_id"),
@@ -113,6 +113,7 @@ pub const DIFFERS_FIELDS: [(&str, &str); 8] = [
     ("completion", "completion_contains"),
     ("input_tokens", "input_tokens"),
     ("output_tokens", "output_tokens"),
+    ("response_id", "response_id"),
 ];
 
 /// What a call's field must be in the stored row: where `differs_from_truth` names the field,
