@@ -25,7 +25,10 @@ venv() {
   local name=$1
   if [ ! -x "$repo/.venv-capture/$name/bin/python" ]; then
     python3 -m venv "$repo/.venv-capture/$name"
-    "$repo/.venv-capture/$name/bin/pip" install -q -r "$here/requirements/$name.txt"
+    # A "# constraints: FILE" line resolves the packages against FILE (a capture's pip freeze).
+    local constraints; constraints=$(sed -n 's/^# constraints: //p' "$here/requirements/$name.txt")
+    "$repo/.venv-capture/$name/bin/pip" install -q -r "$here/requirements/$name.txt" \
+      ${constraints:+-c "$repo/$constraints"}
   fi
   echo "$repo/.venv-capture/$name/bin/python"
 }
@@ -42,7 +45,7 @@ anthropic_fixture() {  # library-name venv-name capture-flag llm-scope descripti
     --scenario a_simple --scenario b_stream --scenario g_cache --scenario h_cache_hit "${@:6}"
 }
 
-openai_fixture() {  # library venv/script-name script llm-scope other-role description [builder flags]
+openai_fixture() {  # library script llm-scope other-role description [builder flags]
   local vpy; vpy=$(venv "$1")
   "$vpy" "$here/$2"
   "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider openai \
