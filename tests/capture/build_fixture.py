@@ -121,6 +121,37 @@ def recorded_total(span):
     return None
 
 
+def recorded_request_model(span):
+    """The requested model the span's data names, if any."""
+    for key in ("gen_ai.request.model", "llm.request.model"):
+        if attr(span, key):
+            return attr(span, key)
+    for key in ("llm.invocation_parameters", "request_data", "mlflow.spanInputs"):
+        value = attr(span, key)
+        if isinstance(value, str):
+            try:
+                model = json.loads(value).get("model")
+            except (ValueError, AttributeError):
+                continue
+            if model:
+                return model
+    return None
+
+
+def declared_role(span):
+    """The kind a non-LLM span declares itself (OpenInference span kind, GenAI operation, MLflow
+    span type): tool, agent or chain; None when it declares none."""
+    declared = {
+        "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "PROMPT": "chain",
+        "execute_tool": "tool", "invoke_agent": "agent", "create_agent": "agent", "invoke_workflow": "chain",
+    }
+    for key in ("openinference.span.kind", "gen_ai.operation.name", "mlflow.spanType"):
+        value = attr(span, key)
+        if isinstance(value, str) and value.strip('"') in declared:
+            return declared[value.strip('"')]
+    return "tool" if attr(span, "gen_ai.tool.name") else None
+
+
 def recorded_session(span):
     """The session the span's data names (a conversation id counts when nothing else does)."""
     for key in ("langfuse.session.id", "session.id", "traceloop.association.properties.session_id",
@@ -172,19 +203,20 @@ def main():
         open(os.path.join(args.out, name + ".json"), "w").write(json.dumps(doc, indent=2) + "\n")
 
         all_spans = [(ss.scope.name, sp) for rs in merged.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+        all_spans.sort(key=lambda s: s[1].start_time_unix_nano)  # calls in the order they were made
         # Logfire's streaming companion spans are joined into their call's row by the collector.
         companions = [sp for _, sp in all_spans
                       if str(attr(sp, "logfire.msg_template") or "").startswith("streaming response from ")]
         all_spans = [(scope, sp) for scope, sp in all_spans if sp not in companions]
         names = {sp.span_id.hex(): sp.name for _, sp in all_spans}
-        spans, calls = [], []
+        spans, calls, used = [], [], set()
         for scope, sp in all_spans:
             llm = scope in args.llm_scope and (not marker or attr(sp, marker[0]) == marker[1])
             parent = sp.parent_span_id.hex() or None
             spans.append({"name": sp.name, "span_id": sp.span_id.hex(), "trace_id": sp.trace_id.hex(),
                           "parent_span_id": parent, "parent_name": names.get(parent) if parent else None,
                           "kind": KIND[sp.kind], "scope": scope, "status": STATUS[sp.status.code],
-                          "role": "llm" if llm else "tool" if attr(sp, "gen_ai.tool.name") else args.other_role})
+                          "role": "llm" if llm else declared_role(sp) or args.other_role})
             if not llm:
                 continue
             # The API call this span describes: the answer whose id it records, else the
@@ -192,7 +224,9 @@ def main():
             text = json.dumps(MessageToDict(sp))
             request = next((r for r in requests if (r.get("answer") or {}).get("id", "\0") in text), None) or next(
                 r for r in requests
-                if last_user_text(r["body"]) and json.dumps(last_user_text(r["body"]))[1:-1] in text)
+                if id(r) not in used and last_user_text(r["body"])
+                and json.dumps(last_user_text(r["body"]))[1:-1] in text)
+            used.add(id(request))
             call = {"span_name": sp.name, "span_id": sp.span_id.hex(),
                     "parent_span_name": names.get(parent) if parent else None, **truth(request, args.provider)}
             call["ttft_present"] = scope in args.ttft_scope and call["streamed"]
@@ -222,6 +256,8 @@ def main():
                         if model != call["response_model"]:
                             differs["response_model"] = {"truth": call["response_model"], "data": model}
                         break
+                if recorded_request_model(source) is None:
+                    differs["request_model"] = {"truth": call["request_model"], "data": None}
                 recorded_id = attr(source, "gen_ai.response.id")
                 if recorded_id is None and call["response_id"] in str(attr(source, "output.value")):
                     recorded_id = call["response_id"]

@@ -67,7 +67,7 @@ mlflow_fixture() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference)
+[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference openai-agents)
 for target in "${targets[@]}"; do
   case "$target" in
     logfire-anthropic) anthropic_fixture logfire-anthropic logfire logfire logfire.anthropic \
@@ -81,6 +81,10 @@ for target in "${targets[@]}"; do
       "pydantic-ai's own instrumentation (Agent.instrument_all()): agent runs on OpenAI's chat API" \
       --llm-marker 'gen_ai.operation.name=chat' --finish-reason-attr \
       --scenario a_simple --scenario b_stream --scenario c_tools ;;
+    openai-agents) openai_fixture openai-agents capture_openai_agents.py \
+      openinference.instrumentation.openai_agents parent/workflow \
+      "OpenAI Agents SDK (Chat Completions model) through openinference-instrumentation-openai-agents" \
+      --llm-marker 'openinference.span.kind=LLM' --finish-reason-attr --scenario a_simple --scenario c_tools ;;
     langchain-openinference) openai_fixture langchain-openinference capture_langchain_openinference.py \
       openinference.instrumentation.langchain parent/workflow \
       "LangChain (langchain-openai ChatOpenAI) through openinference-instrumentation-langchain" \
