@@ -93,6 +93,9 @@ def recorded_stream_flag(span):
         value = attr(span, key)
         if value is not None:
             return bool(value)
+    operation = attr(span, "ai.operationId")  # Vercel AI SDK: the provider call says it
+    if operation in ("ai.streamText.doStream", "ai.generateText.doGenerate"):
+        return operation.endswith("doStream")
     for key in ("request_data", "mlflow.spanInputs", "llm.invocation_parameters"):
         value = attr(span, key)
         if isinstance(value, str):
@@ -105,7 +108,8 @@ def recorded_stream_flag(span):
 
 def recorded_total(span):
     """The total token count the span's data records (a total is never computed): None if none."""
-    for key in ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total"):
+    for key in ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total",
+                "ai.usage.totalTokens"):
         value = attr(span, key)
         if value is not None:
             return int(value)
@@ -155,7 +159,7 @@ def declared_role(span):
 def recorded_session(span):
     """The session the span's data names (a conversation id counts when nothing else does)."""
     for key in ("langfuse.session.id", "session.id", "traceloop.association.properties.session_id",
-                "gen_ai.conversation.id"):
+                "ai.telemetry.metadata.sessionId", "gen_ai.conversation.id"):
         value = attr(span, key)
         if value:
             return value
@@ -176,7 +180,8 @@ def main():
     ap.add_argument("--finish-reason-attr", action="store_true",
                     help="record where the span's finish reason, response model / id or token counts differ "
                          "from the API's answer (differs_from_truth)")
-    ap.add_argument("--llm-marker", default="", help="KEY=VALUE an LLM span also has (value as OTLP/JSON shows it)")
+    ap.add_argument("--llm-marker", action="append", default=[],
+                    help="KEY=VALUE an LLM span also has (value as OTLP/JSON shows it); any of several")
     ap.add_argument("--other-role", default="http-client", help="role of the other spans")
     ap.add_argument("--scenario", action="append", required=True)
     ap.add_argument("--packages", nargs="*", default=[])
@@ -189,7 +194,7 @@ def main():
     index = [e for e in index if e["library"] == args.library and e["signal"] == "traces"]
     requests = [json.loads(l) for l in open(args.provider_log)]
     os.makedirs(args.out, exist_ok=True)
-    marker = args.llm_marker.split("=", 1) if args.llm_marker else None
+    markers = [m.split("=", 1) for m in args.llm_marker]
 
     scenarios = {}
     for name in args.scenario:
@@ -211,7 +216,7 @@ def main():
         names = {sp.span_id.hex(): sp.name for _, sp in all_spans}
         spans, calls, used = [], [], set()
         for scope, sp in all_spans:
-            llm = scope in args.llm_scope and (not marker or attr(sp, marker[0]) == marker[1])
+            llm = scope in args.llm_scope and (not markers or any(attr(sp, k) == v for k, v in markers))
             parent = sp.parent_span_id.hex() or None
             spans.append({"name": sp.name, "span_id": sp.span_id.hex(), "trace_id": sp.trace_id.hex(),
                           "parent_span_id": parent, "parent_name": names.get(parent) if parent else None,

@@ -55,6 +55,15 @@ openai_fixture() {  # library script llm-scope other-role description [builder f
     openinference-instrumentation-openai-agents "${@:6}"
 }
 
+node_fixture() {  # library script llm-scope other-role description [builder flags]
+  local dir="$here/node"
+  [ -d "$dir/node_modules" ] || (cd "$dir" && npm ci --no-audit --no-fund)
+  node "$dir/$2"
+  "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider openai \
+    --provider-log "$work/openai.jsonl" --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$3" \
+    --other-role "$4" --description "$5" "${@:6}"
+}
+
 mlflow_fixture() {
   local vpy; vpy=$(venv mlflow)
   "$vpy" "$here/capture_mlflow.py"
@@ -85,6 +94,10 @@ for target in "${targets[@]}"; do
       openinference.instrumentation.openai_agents parent/workflow \
       "OpenAI Agents SDK (Chat Completions model) through openinference-instrumentation-openai-agents" \
       --llm-marker 'openinference.span.kind=LLM' --finish-reason-attr --scenario a_simple --scenario c_tools ;;
+    vercel-ai) node_fixture vercel-ai capture_vercel_ai.mjs ai parent/workflow \
+      "Vercel AI SDK (ai + @ai-sdk/openai, chat model) experimental_telemetry, OpenTelemetry JS SDK OTLP/HTTP" \
+      --llm-marker 'ai.operationId=ai.generateText.doGenerate' --llm-marker 'ai.operationId=ai.streamText.doStream' \
+      --ttft-scope ai --finish-reason-attr --scenario a_simple --scenario b_stream ;;
     langchain-openinference) openai_fixture langchain-openinference capture_langchain_openinference.py \
       openinference.instrumentation.langchain parent/workflow \
       "LangChain (langchain-openai ChatOpenAI) through openinference-instrumentation-langchain" \
