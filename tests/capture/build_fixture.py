@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, ParseDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 ID_KEYS = {"traceId", "spanId", "parentSpanId"}
@@ -28,6 +28,16 @@ def hexify(o):
         return {k: (base64.b64decode(v).hex() if k in ID_KEYS and isinstance(v, str) else hexify(v)) for k, v in o.items()}
     if isinstance(o, list):
         return [hexify(x) for x in o]
+    return o
+
+
+def unhexify(o):
+    """OTLP/JSON ids (hex) as the protobuf JSON mapping wants them (base64)."""
+    if isinstance(o, dict):
+        return {k: (base64.b64encode(bytes.fromhex(v)).decode() if k in ID_KEYS and isinstance(v, str) else unhexify(v))
+                for k, v in o.items()}
+    if isinstance(o, list):
+        return [unhexify(x) for x in o]
     return o
 
 
@@ -93,10 +103,13 @@ def recorded_stream_flag(span):
         value = attr(span, key)
         if value is not None:
             return bool(value)
+    if attr(span, "langfuse.observation.completion_start_time"):  # Langfuse: only streams have it
+        return True
     operation = attr(span, "ai.operationId")  # Vercel AI SDK: the provider call says it
     if operation in ("ai.streamText.doStream", "ai.generateText.doGenerate"):
         return operation.endswith("doStream")
-    for key in ("request_data", "mlflow.spanInputs", "llm.invocation_parameters"):
+    for key in ("request_data", "mlflow.spanInputs", "llm.invocation_parameters",
+                "langfuse.observation.model.parameters"):
         value = attr(span, key)
         if isinstance(value, str):
             try:
@@ -113,11 +126,12 @@ def recorded_total(span):
         value = attr(span, key)
         if value is not None:
             return int(value)
-    for key in ("gen_ai.usage.raw", "mlflow.chat.tokenUsage"):
+    for key in ("gen_ai.usage.raw", "mlflow.chat.tokenUsage", "langfuse.observation.usage_details"):
         value = attr(span, key)
         if isinstance(value, str):
             try:
-                total = json.loads(value).get("total_tokens")
+                usage = json.loads(value)
+                total = usage.get("total_tokens", usage.get("total"))
             except (ValueError, AttributeError):
                 continue
             if total is not None:
@@ -156,14 +170,19 @@ def declared_role(span):
     return "tool" if attr(span, "gen_ai.tool.name") else None
 
 
+def first_attr(span, keys):
+    return next((attr(span, k) for k in keys if attr(span, k)), None)
+
+
 def recorded_session(span):
     """The session the span's data names (a conversation id counts when nothing else does)."""
-    for key in ("langfuse.session.id", "session.id", "traceloop.association.properties.session_id",
-                "ai.telemetry.metadata.sessionId", "gen_ai.conversation.id"):
-        value = attr(span, key)
-        if value:
-            return value
-    return None
+    return first_attr(span, ("langfuse.session.id", "session.id", "traceloop.association.properties.session_id",
+                             "ai.telemetry.metadata.sessionId", "gen_ai.conversation.id"))
+
+
+def recorded_user(span):
+    return first_attr(span, ("langfuse.user.id", "user.id", "traceloop.association.properties.user_id",
+                             "ai.telemetry.metadata.userId", "enduser.id"))
 
 
 def main():
@@ -186,6 +205,7 @@ def main():
     ap.add_argument("--scenario", action="append", required=True)
     ap.add_argument("--packages", nargs="*", default=[])
     ap.add_argument("--python", default=sys.executable, help="the capture venv's python (pip freeze)")
+    ap.add_argument("--npm-package", default=None, help="package.json of a JavaScript capture (its pinned versions)")
     ap.add_argument("--ttft-scope", action="append", default=[],
                     help="a scope whose streamed calls record the time to first token")
     args = ap.parse_args()
@@ -199,9 +219,16 @@ def main():
     scenarios = {}
     for name in args.scenario:
         merged = ExportTraceServiceRequest()
+        as_received = []  # OTLP/JSON bodies, kept byte for byte to be replayed as sent
         for e in (e for e in index if e["scenario"] == name):
+            body = open(os.path.join(args.raw, e["dir"], e["files"]["decoded"]), "rb").read()
             part = ExportTraceServiceRequest()
-            part.ParseFromString(open(os.path.join(args.raw, e["dir"], e["files"]["decoded"]), "rb").read())
+            if e["content_type"].startswith("application/json"):
+                ParseDict(unhexify(json.loads(body)), part)
+                as_received.append(f"{name}.as_received.{len(as_received) + 1}.json")
+                open(os.path.join(args.out, as_received[-1]), "wb").write(body)
+            else:
+                part.ParseFromString(body)
             merged.resource_spans.extend(part.resource_spans)
         open(os.path.join(args.out, name + ".pb"), "wb").write(merged.SerializeToString())
         doc = hexify(MessageToDict(merged, use_integers_for_enums=True))
@@ -239,6 +266,11 @@ def main():
                               if attr(c, "gen_ai.input.messages") == attr(sp, "gen_ai.input.messages")), None)
             call["streamed"] = True if companion else recorded_stream_flag(sp)
             call["session_id"] = recorded_session(sp)
+            call["user_id"] = recorded_user(sp)
+            provider_keys = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system",
+                             "ai.model.provider", "mlflow.message.format")
+            if not any(attr(sp, k) for k in provider_keys):
+                call["provider"] = None  # the data names no provider
             if not call["error"]:
                 call["total_tokens"] = recorded_total(companion or sp)
             differs = {}
@@ -248,14 +280,17 @@ def main():
             if args.finish_reason_attr and not call["error"]:
                 source = companion or sp
                 reported = (attr(source, "gen_ai.response.finish_reasons") or attr(source, "anthropic.message.stop_reason")
-                            or attr(source, "llm.finish_reason"))
+                            or attr(source, "llm.finish_reason")
+                            or attr(source, "langfuse.observation.metadata.finish_reason"))
+                if isinstance(reported, str) and reported.startswith('"'):  # JSON-encoded (Langfuse)
+                    reported = json.loads(reported)
                 if isinstance(reported, dict):  # an OTLP array value
                     reported = next((v.get("stringValue") for v in reported.get("values", [])), None)
                 elif isinstance(reported, str) and reported.startswith("["):  # a JSON array text
                     reported = next(iter(json.loads(reported)), None)
                 if reported != call["finish_reason"]:
                     differs["finish_reason"] = {"truth": call["finish_reason"], "data": reported}
-                for key in ("gen_ai.response.model", "llm.model_name"):
+                for key in ("gen_ai.response.model", "llm.model_name", "langfuse.observation.model.name"):
                     model = attr(source, key)
                     if model is not None:
                         if model != call["response_model"]:
@@ -276,31 +311,40 @@ def main():
                 call["differs_from_truth"] = differs
             calls.append(call)
         scenarios[name] = {
-            "files": {"traces_pb": [name + ".pb"], "traces_json": [name + ".json"]},
+            "files": {"traces_pb": [name + ".pb"], "traces_json": [name + ".json"],
+                      **({"traces_json_as_received": as_received} if as_received else {})},
             "span_count": len(spans), "trace_count": len({s["trace_id"] for s in spans}),
             "companions_joined": len(companions),
             "log_record_count": 0, "log_event_names": [], "spans": spans, "llm_calls": calls,
-            "error": any(c["error"] for c in calls), "user_ids": [],
+            "error": any(c["error"] for c in calls),
+            "user_ids": sorted({recorded_user(sp) for _, sp in all_spans} - {None}),
             "session_ids": sorted({recorded_session(sp) for _, sp in all_spans} - {None}),
         }
 
     first = index[0]
     headers = {k.lower(): v for k, v in first["headers"].items()}
-    freeze = subprocess.run([args.python, "-m", "pip", "freeze"], capture_output=True, text=True).stdout.split()
-    packages = {}
-    for line in freeze:
-        name, _, version = line.partition("==")
-        if name.lower() in args.packages or name.lower().startswith("opentelemetry-"):
-            packages[name] = version
+    basic = headers.get("authorization", "").startswith("Basic ")
+    if args.npm_package:
+        packages = json.load(open(args.npm_package))["dependencies"]
+        freeze = None
+    else:
+        freeze = subprocess.run([args.python, "-m", "pip", "freeze"], capture_output=True, text=True).stdout.split()
+        packages = {}
+        for line in freeze:
+            name, _, version = line.partition("==")
+            if name.lower() in args.packages or name.lower().startswith("opentelemetry-"):
+                packages[name] = version
     expected = {
         "library": args.library, "description": args.description, "packages": packages,
         "export": {"path": first["path"], "content_type": first["content_type"],
                    "content_encoding": first["content_encoding"] or None,
-                   "user_agent": headers.get("user-agent"), "auth_header": None, "other_headers": {}},
+                   "user_agent": headers.get("user-agent"), "auth_header": "Basic" if basic else None,
+                   "other_headers": {k: v for k, v in headers.items() if k.startswith("x-langfuse-")}},
         "scenarios": scenarios,
     }
     open(os.path.join(args.out, "expected.json"), "w").write(json.dumps(expected, indent=2) + "\n")
-    open(os.path.join(args.out, "pip-freeze.txt"), "w").write("\n".join(freeze) + "\n")
+    if freeze is not None:
+        open(os.path.join(args.out, "pip-freeze.txt"), "w").write("\n".join(freeze) + "\n")
 
 
 if __name__ == "__main__":

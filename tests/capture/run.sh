@@ -61,7 +61,7 @@ node_fixture() {  # library script llm-scope other-role description [builder fla
   node "$dir/$2"
   "$py" "$here/build_fixture.py" --raw "$work/raw" --library "$1" --provider openai \
     --provider-log "$work/openai.jsonl" --out "$repo/tests/fixtures/otlp/$1" --llm-scope "$3" \
-    --other-role "$4" --description "$5" "${@:6}"
+    --other-role "$4" --description "$5" --npm-package "$dir/package.json" "${@:6}"
 }
 
 mlflow_fixture() {
@@ -78,6 +78,9 @@ mlflow_fixture() {
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference openai-agents)
 for target in "${targets[@]}"; do
+  # Each library's fixture is built from the provider requests of its own run.
+  : >"$work/openai.jsonl"
+  : >"$work/anthropic.jsonl"
   case "$target" in
     logfire-anthropic) anthropic_fixture logfire-anthropic logfire logfire logfire.anthropic \
       "pydantic logfire instrument_anthropic(): Anthropic Messages, prompt caching (cache writes and reads)" ;;
@@ -98,6 +101,10 @@ for target in "${targets[@]}"; do
       "Vercel AI SDK (ai + @ai-sdk/openai, chat model) experimental_telemetry, OpenTelemetry JS SDK OTLP/HTTP" \
       --llm-marker 'ai.operationId=ai.generateText.doGenerate' --llm-marker 'ai.operationId=ai.streamText.doStream' \
       --ttft-scope ai --finish-reason-attr --scenario a_simple --scenario b_stream ;;
+    langfuse-js) node_fixture langfuse-js capture_langfuse_js.mjs langfuse-sdk parent/workflow \
+      "Langfuse JS SDK (@langfuse/otel LangfuseSpanProcessor + @langfuse/openai observeOpenAI), OTel based" \
+      --llm-marker 'langfuse.observation.type=generation' --finish-reason-attr --ttft-scope langfuse-sdk \
+      --scenario a_simple --scenario b_stream --scenario e_workflow ;;
     langchain-openinference) openai_fixture langchain-openinference capture_langchain_openinference.py \
       openinference.instrumentation.langchain parent/workflow \
       "LangChain (langchain-openai ChatOpenAI) through openinference-instrumentation-langchain" \

@@ -200,7 +200,8 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
     let bodies = match (json, gzip) {
         (false, false) => case.files("traces_pb"),
         (false, true) => case.files("traces_pb_gz_as_received"),
-        (true, _) => panic!("{ctx}: no captured JSON export to replay as sent"),
+        (true, false) => case.files("traces_json_as_received"),
+        (true, true) => panic!("{ctx}: no captured gzipped JSON export to replay as sent"),
     };
     assert!(
         !bodies.is_empty(),
@@ -244,7 +245,8 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
     let log_bodies = match (json, gzip) {
         (false, false) => case.files("logs_pb"),
         (false, true) => case.files("logs_pb_gz_as_received"),
-        (true, _) => unreachable!(),
+        // No JSON-exporting capture sends log records.
+        (true, _) => case.files("logs_json_as_received"),
     };
     assert_eq!(
         log_bodies.len(),
