@@ -9,7 +9,7 @@ use syn::{FnArg, ItemFn, LitBool, LitStr, Pat, ReturnType, Type, parse_macro_inp
 
 struct Opts {
     name: Option<LitStr>,
-    as_type: Option<LitStr>,
+    as_: Option<LitStr>,
     capture_input: bool,
     capture_output: bool,
 }
@@ -20,22 +20,22 @@ struct Opts {
 pub fn observe(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut opts = Opts {
         name: None,
-        as_type: None,
+        as_: None,
         capture_input: true,
         capture_output: true,
     };
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             opts.name = Some(meta.value()?.parse()?);
-        } else if meta.path.is_ident("as_type") {
-            opts.as_type = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("as") {
+            opts.as_ = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("capture_input") {
             opts.capture_input = meta.value()?.parse::<LitBool>()?.value;
         } else if meta.path.is_ident("capture_output") {
             opts.capture_output = meta.value()?.parse::<LitBool>()?.value;
         } else {
             return Err(meta.error(
-                "unknown option; expected `name`, `as_type`, `capture_input` or `capture_output`",
+                "unknown option; expected `name`, `as`, `capture_input` or `capture_output`",
             ));
         }
         Ok(())
@@ -59,14 +59,14 @@ fn observation_type(lit: Option<&LitStr>) -> syn::Result<TokenStream2> {
         "tool" => "Tool",
         "retrieval" | "retriever" => "Retrieval",
         "embedding" => "Embedding",
-        "generation" => "Generation",
+        "generation" | "llm" => "Generation",
         "guardrail" => "Guardrail",
         "evaluator" => "Evaluator",
         other => {
             return Err(syn::Error::new(
                 lit.span(),
                 format!(
-                    "unknown as_type {other:?}; expected span, agent, chain, workflow, tool, retrieval, embedding, generation, guardrail or evaluator"
+                    "unknown observation type {other:?}; expected span, agent, chain, workflow, tool, retrieval, embedding, generation (llm), guardrail or evaluator"
                 ),
             ));
         }
@@ -112,7 +112,7 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
         Some(lit) => lit.value(),
         None => sig.ident.to_string(),
     };
-    let ty = observation_type(opts.as_type.as_ref())?;
+    let ty = observation_type(opts.as_.as_ref())?;
 
     // Inputs: every plain `ident: Type` argument (receivers and destructuring patterns skipped).
     let mut inserts = Vec::new();
@@ -149,14 +149,14 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
             match &__spanlens_out {
                 ::core::result::Result::Ok(__spanlens_ok) => {
                     if #capture_output && ::spanlens::__private::capturing() {
-                        __spanlens_obs.set_output(&#ok_value);
+                        ::spanlens::__private::set_output(&__spanlens_obs, &#ok_value);
                     }
                 }
                 ::core::result::Result::Err(__spanlens_err) => {
                     #[allow(unused_imports)]
                     use ::spanlens::__private::{ErrorDebug as _, ErrorDisplay as _, ErrorOpaque as _};
                     let __spanlens_msg = (&&&::spanlens::__private::Capture(__spanlens_err)).__spanlens_error_message();
-                    __spanlens_obs.record_error(::spanlens::__private::short_type_name_of_val(__spanlens_err), __spanlens_msg);
+                    ::spanlens::__private::record_error(&__spanlens_obs, __spanlens_err, __spanlens_msg);
                 }
             }
         }
@@ -164,7 +164,7 @@ fn expand(opts: Opts, func: ItemFn) -> syn::Result<TokenStream2> {
         let value = capture(quote!(&__spanlens_out));
         quote! {
             if #capture_output && ::spanlens::__private::capturing() {
-                __spanlens_obs.set_output(&#value);
+                ::spanlens::__private::set_output(&__spanlens_obs, &#value);
             }
         }
     };

@@ -87,13 +87,7 @@ async fn answer(client: &Client<OpenAIConfig>, question: &str) -> anyhow::Result
     // 2. Run the tool.
     let args: Value = serde_json::from_str(&call.function.arguments)?;
     let city = args["city"].as_str().unwrap_or("unknown").to_string();
-    let weather = spanlens::observe_with_io(
-        "get_weather",
-        ObservationType::Tool,
-        &args,
-        get_weather(city),
-    )
-    .await;
+    let weather = get_weather(city).await;
 
     // 3. The model answers from the tool result (streamed).
     messages.push(
@@ -128,7 +122,9 @@ async fn answer(client: &Client<OpenAIConfig>, question: &str) -> anyhow::Result
     Ok(answer)
 }
 
-/// The tool (a real agent would call a weather API here).
+/// The tool (a real agent would call a weather API here): a tool span with the arguments as
+/// input and the result as output.
+#[spanlens::observe(as = "tool")]
 async fn get_weather(city: String) -> Value {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     json!({"city": city, "forecast": "sunny", "celsius": 24})
@@ -136,7 +132,7 @@ async fn get_weather(city: String) -> Value {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let spanlens = spanlens::builder()
+    let _guard = spanlens::builder()
         .from_env()
         .service_name("weather-agent")
         .init()?;
@@ -148,6 +144,6 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "What should I wear in Lisbon today?".into());
     let answer = run(&client, &question, "session-1", "user-1").await?;
     println!("{answer}");
-    tokio::task::spawn_blocking(move || spanlens.shutdown()).await??;
+    spanlens::shutdown().await?;
     Ok(())
 }

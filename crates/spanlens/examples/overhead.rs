@@ -11,7 +11,8 @@
 //! the same span with content capture off, and a bare `observe_sync` span. Exporting happens
 //! on the SDK's background thread; the queue is sized so no span is dropped during the run.
 //! Without SPANLENS_ENDPOINT the export goes to a closed local port (spans are discarded after
-//! the caller has paid for them).
+//! the caller has paid for them). Each figure is given as wall time and, on Linux, as the
+//! calling thread's CPU time, which a busy machine does not inflate.
 
 use std::time::Instant;
 
@@ -45,7 +46,7 @@ fn main() {
             .attach();
 
         let llm_span = || {
-            let mut span = spanlens::chat("openai", "gpt-4o-mini")
+            let span = spanlens::chat("openai", "gpt-4o-mini")
                 .temperature(0.2)
                 .max_tokens(300)
                 .input_messages(&input)
@@ -60,23 +61,22 @@ fn main() {
         for _ in 0..1000 {
             llm_span(); // warm up
         }
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), thread_cpu_ns());
         for _ in 0..n {
             llm_span();
         }
-        let per = t0.elapsed().as_nanos() as f64 / n as f64;
         println!(
-            "LLM span (capture {}): {per:.0} ns/span over {n} spans",
-            if capture { "on " } else { "off" }
+            "LLM span (capture {}): {}",
+            if capture { "on " } else { "off" },
+            per_span(t0, c0, n)
         );
 
         if capture {
-            let t0 = Instant::now();
+            let (t0, c0) = (Instant::now(), thread_cpu_ns());
             for _ in 0..n {
                 spanlens::observe_sync("step", ObservationType::Span, || ());
             }
-            let per = t0.elapsed().as_nanos() as f64 / n as f64;
-            println!("observe_sync span:      {per:.0} ns/span over {n} spans");
+            println!("observe_sync span:      {}", per_span(t0, c0, n));
         }
         drop(_scope);
         let t0 = Instant::now();
@@ -91,4 +91,26 @@ fn main() {
             "release"
         }
     );
+}
+
+/// CPU time of the calling thread in ns (Linux `/proc/thread-self/schedstat`): unlike wall time
+/// it does not count time other processes took the core, so it stays meaningful on a busy
+/// machine.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// "W ns/span wall, C ns/span CPU over N spans".
+fn per_span(t0: Instant, cpu0: Option<u64>, n: usize) -> String {
+    let wall = t0.elapsed().as_nanos() as f64 / n as f64;
+    let cpu = match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) => format!("{:.0} ns/span CPU", (b - a) as f64 / n as f64),
+        _ => "CPU time unavailable".into(),
+    };
+    format!("{wall:.0} ns/span wall, {cpu} over {n} spans")
 }

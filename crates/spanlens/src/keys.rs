@@ -81,3 +81,10 @@ pub const STREAM_CANCELLED: &str = "spanlens.stream.cancelled";
 pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment.name";
 /// Resource: service version (stored as the release).
 pub const SERVICE_VERSION: &str = "service.version";
+
+/// Prefix of per-observation metadata entries (`langfuse.observation.metadata.<key>`).
+pub const OBSERVATION_METADATA_PREFIX: &str = "langfuse.observation.metadata.";
+/// The tools offered to the model (JSON array of definitions).
+pub const TOOL_DEFINITIONS: &str = "gen_ai.tool.definitions";
+/// Dimensions of the returned embeddings.
+pub const EMBEDDINGS_DIMENSION_COUNT: &str = "gen_ai.embeddings.dimension.count";

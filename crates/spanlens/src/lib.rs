@@ -3,52 +3,76 @@
 //! Record every LLM call of a Rust application as an OpenTelemetry span that follows the
 //! [OpenTelemetry GenAI semantic conventions](https://opentelemetry.io/docs/specs/semconv/gen-ai/),
 //! together with the agent, tool, retrieval and workflow spans around it, and export them over
-//! OTLP (gRPC or HTTP/protobuf) to a Spanlens collector — or to any OTLP backend.
-//!
-//! The spans are plain OpenTelemetry: the SDK builds on the `opentelemetry` /
-//! `opentelemetry_sdk` / `opentelemetry-otlp` crates, so other OTel instrumentation in the same
-//! process shares the trace.
+//! OTLP (gRPC or HTTP/protobuf, `https://` included) to a Spanlens collector — or to any OTLP
+//! backend.
 //!
 //! ```no_run
-//! use spanlens::{Message, ObservationType, Scope, Usage};
+//! use spanlens::{Message, Scope, Usage};
 //!
-//! # async fn call_openai() -> String { String::new() }
-//! # async fn demo() -> Result<(), spanlens::Error> {
-//! // 1. Setup, once (keep the guard alive; dropping it flushes).
-//! let spanlens = spanlens::builder()
-//!     .endpoint("http://127.0.0.1:4317")
-//!     .api_key("sk-project-key")
-//!     .service_name("checkout-bot")
-//!     .environment("production")
-//!     .init()?;
+//! #[spanlens::observe(as = "agent")]
+//! async fn plan_trip(city: &str) -> anyhow::Result<String> {
+//!     spanlens::current_trace().set_user_id("user-7"); // from anywhere inside the trace
+//!     let llm = spanlens::chat("openai", "gpt-4o-mini")
+//!         .temperature(0.2)
+//!         .input_messages([Message::user(format!("Plan a day in {city}"))])
+//!         .start();
+//!     let answer = String::from("Alfama, then Belém."); // your model call
+//!     llm.set_output_text(&answer);
+//!     llm.set_usage(Usage::new(42, 17));
+//!     llm.end();
+//!     Ok(answer)
+//! }
 //!
-//! // 2. Session / user for everything inside, 3. an agent span, 4. an LLM span inside it.
-//! Scope::new().session_id("session-42").user_id("user-7").run(async {
-//!     spanlens::observe("trip_planner", ObservationType::Agent, async {
-//!         let mut llm = spanlens::chat("openai", "gpt-4o-mini")
-//!             .temperature(0.2)
-//!             .input_messages(vec![Message::user("Plan a trip to Lisbon")])
-//!             .start();
-//!         let answer = call_openai().await;
-//!         llm.set_output_text(&answer);
-//!         llm.set_usage(Usage::new(42, 17));
-//!         llm.end();
-//!     })
-//!     .await
-//! })
-//! .await;
-//!
-//! spanlens.shutdown()?; // waits until the last spans are exported
-//! # Ok(()) }
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     // 1. Setup, once: the guard flushes when dropped; everything else is global.
+//!     let _guard = spanlens::builder()
+//!         .endpoint("https://spanlens.internal:4317")
+//!         .api_key("sk-project-key")
+//!         .service_name("trip-bot")
+//!         .init()?;
+//!     // 2. Session for everything inside; 3. an agent span with an LLM span inside it.
+//!     Scope::new().session_id("session-42").run(plan_trip("Lisbon")).await?;
+//!     spanlens::score(spanlens::Score::boolean("helpful", true).session_id("session-42")).await?;
+//!     // 4. Flush and stop, without blocking a runtime thread.
+//!     spanlens::shutdown().await?;
+//!     Ok(())
+//! }
 //! ```
+//!
+//! ## One way to do each thing
+//!
+//! | to … | use |
+//! | --- | --- |
+//! | set up | [`builder`]`()…`[`init`](SpanlensBuilder::init)`()` → a guard (flushes on drop) |
+//! | record a model call | [`chat`] / [`llm`] / [`embeddings`] → [`LlmSpan`]; or `#[observe(as = "generation")]` and [`current_llm`] |
+//! | record agents, tools, retrieval, steps | [`#[observe]`](macro@observe) on a function; [`observe()`] / [`try_observe`] around a future; [`observation`] for full control |
+//! | fill the span you are in | [`current`] (innermost span), [`current_llm`] (innermost model call) — a [`SpanHandle`] |
+//! | session, user, tags, metadata | [`Scope`] for a block; [`current_trace`] from inside a running trace |
+//! | errors | [`SpanHandle::record_error`]`(&err)`; `Err` results of `#[observe]` / [`try_observe`] are recorded for you |
+//! | scores | [`score`] / [`score_blocking`] with a [`Score`] |
+//! | flush, stop | [`flush`], [`shutdown`] (async, off your runtime's threads); the guard's drop |
+//! | carry the span into a task | [`spawn`] (or [`FutureExt::with_current_context`]) |
+//!
+//! Every setter takes `&self`; [`LlmSpan`] and [`Observation`] own their span (it ends on
+//! `end()` or drop) and dereference to [`SpanHandle`], which [`current`] also returns.
+//!
+//! ## Features
+//!
+//! | feature | default | what |
+//! | --- | --- | --- |
+//! | `macros` | yes | [`#[observe]`](macro@observe) |
+//! | `tls` | yes | `https://` endpoints (rustls with ring, Mozilla roots, extra CA: [`SpanlensBuilder::ca_certificate_pem`]) |
+//! | `async-openai` | no | [`openai`]: chat completions, Responses API, embeddings for the `async-openai` client |
+//! | `tracing` | no | `tracing_layer`: `tracing` spans (and libraries that trace with it, e.g. rig) in the same traces |
 //!
 //! ## What goes where
 //!
 //! | you call | attributes written (read by the Spanlens collector into columns) |
 //! | --- | --- |
-//! | [`chat`], [`llm`], [`embeddings`] | `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.*`, `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.response.*`, `gen_ai.usage.*`, `gen_ai.response.time_to_first_chunk`, `gen_ai.request.stream`, `error.type` + span status |
-//! | [`observe()`], [`observation`], [`#[observe]`](macro@observe) | agent: `gen_ai.operation.name=invoke_agent` + `gen_ai.agent.name`; tool: `execute_tool` + `gen_ai.tool.name` + `gen_ai.tool.call.arguments/result`; retrieval: `retrieval`; embedding: `embeddings`; chain/guardrail/evaluator: `langfuse.observation.type`; input/output: `langfuse.observation.input/output` |
-//! | [`Scope`] | `gen_ai.conversation.id` (session), `user.id`, `langfuse.trace.tags`, `langfuse.trace.metadata.<key>`, `langfuse.observation.prompt.name/version` |
+//! | [`chat`], [`llm`], [`embeddings`], `generation` observations | `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.*`, `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.tool.definitions`, `gen_ai.response.*`, `gen_ai.usage.*`, `gen_ai.response.time_to_first_chunk`, `gen_ai.request.stream`, `error.type` + span status |
+//! | [`observe()`], [`observation`], [`#[observe]`](macro@observe) | agent: `gen_ai.operation.name=invoke_agent` + `gen_ai.agent.name`; tool: `execute_tool` + `gen_ai.tool.name` + `gen_ai.tool.call.arguments/result`; retrieval: `retrieval`; embedding: `embeddings`; generation/chain/guardrail/evaluator: `langfuse.observation.type`; input/output: `langfuse.observation.input/output`; metadata: `langfuse.observation.metadata.<key>` |
+//! | [`Scope`], [`current_trace`] | `gen_ai.conversation.id` (session), `user.id`, `langfuse.trace.tags`, `langfuse.trace.metadata.<key>`, `langfuse.observation.prompt.name/version` |
 //! | [`SpanlensBuilder`] | resource `service.name`, `service.version`, `deployment.environment.name` |
 //!
 //! The exact keys are constants in [`keys`].
@@ -56,24 +80,28 @@
 //! ## Async nesting
 //!
 //! Spans nest under the span that is *current* in the OpenTelemetry [`Context`] when they start.
-//! [`observe()`] and [`Observation::in_scope`] make their span current while the future is polled,
-//! across every `.await`. A task started with `tokio::spawn` does not inherit the context by
-//! itself: wrap the future with [`FutureExt::with_current_context`] (re-exported here), or use
-//! [`spawn`], which does it for you.
+//! [`observe()`], `#[observe]` and [`SpanHandle::in_scope`] make their span current while the
+//! future is polled, across every `.await`. A task started with `tokio::spawn` does not inherit
+//! the context by itself: use [`spawn`], or wrap the future with
+//! [`FutureExt::with_current_context`] (re-exported here).
 //!
 //! ## Content capture and masking
 //!
 //! Inputs and outputs (messages, tool arguments and results, observation inputs/outputs) are
 //! captured by default. [`SpanlensBuilder::capture_content`]`(false)` turns capture off;
 //! [`SpanlensBuilder::mask`] installs a function applied to every captured text before it leaves
-//! the process (see [`SpanlensBuilder::mask`] for exactly which strings it sees).
+//! the process (see [`SpanlensBuilder::mask`] for exactly which strings it sees). Both also
+//! apply, at export, to the content attributes of spans other instrumentation records on the
+//! SDK's provider (e.g. `tracing` spans).
 //!
 //! ## Cost on the caller's thread
 //!
 //! Spans are handed to a batch span processor (a bounded queue drained by a background thread);
 //! exporting never blocks the caller. When the queue is full, spans are dropped rather than
-//! blocking. `examples/overhead.rs` measures the per-span cost.
+//! blocking. `examples/overhead.rs` measures the per-span cost (about 2–4 µs for a full LLM span
+//! with content capture, release build).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod capture;
@@ -92,19 +120,28 @@ mod private;
 mod scope;
 mod score;
 mod setup;
+mod span;
 mod state;
+mod tls;
+mod trace;
 #[cfg(feature = "tracing")]
 mod tracing_bridge;
 
+pub use capture::{DebugText, captures_content, debug};
 pub use llm::{LlmSpan, LlmSpanBuilder, LlmStream, Operation, Usage, chat, embeddings, llm};
 pub use message::{Message, Part};
 pub use observe::{
-    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync,
-    observe_with_io, spawn,
+    Observation, ObservationBuilder, ObservationType, observation, observe, observe_sync, spawn,
+    try_observe,
 };
 pub use scope::{Scope, ScopeProcessor};
 pub use score::{Score, ScoreValue};
-pub use setup::{Error, Protocol, Spanlens, SpanlensBuilder, builder};
+pub use setup::{
+    Error, Protocol, Spanlens, SpanlensBuilder, builder, flush, flush_blocking, score,
+    score_blocking, shutdown,
+};
+pub use span::{SpanHandle, current, current_llm};
+pub use trace::{TraceHandle, current_trace};
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use tracing_bridge::{TRACING_SCOPE, tracing_layer};
@@ -128,17 +165,17 @@ pub use {opentelemetry, opentelemetry_sdk};
 /// destructuring patterns are not captured. Capture follows the SDK's switch and mask
 /// ([`SpanlensBuilder::capture_content`], [`SpanlensBuilder::mask`]).
 ///
-/// Options: `name = "…"` (default: the function name), `as_type = "agent" | "tool" | "chain" |
+/// Options: `name = "…"` (default: the function name), `as = "agent" | "tool" | "chain" |
 /// "workflow" | "retrieval" | "embedding" | "generation" | "guardrail" | "evaluator" | "span"`
 /// (default `span`), `capture_input = false`, `capture_output = false`.
 ///
 /// ```
-/// #[spanlens::observe(as_type = "tool")]
+/// #[spanlens::observe(as = "tool")]
 /// fn get_weather(city: &str, days: u32) -> Result<String, std::io::Error> {
 ///     Ok(format!("{city}: sunny for {days} days"))
 /// }
 ///
-/// #[spanlens::observe(name = "planner", as_type = "agent", capture_output = false)]
+/// #[spanlens::observe(name = "planner", as = "agent", capture_output = false)]
 /// async fn plan(request: String) -> String {
 ///     get_weather("Lisbon", 2).unwrap_or_default()
 /// }

@@ -2,17 +2,18 @@
 //! embeddings, guardrails, evaluators — with correct nesting across `.await` and spawned tasks.
 
 use std::borrow::Cow;
+use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 
-use opentelemetry::context::{ContextGuard, FutureExt, WithContext};
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::context::FutureExt;
+use opentelemetry::trace::{SpanKind, Tracer};
+use opentelemetry::{Key, KeyValue, Value};
 use serde::Serialize;
 
 use crate::capture;
 use crate::keys;
-use crate::llm::short_type_name;
+use crate::span::{self, Kind, Record, SpanHandle};
 use crate::state::{self, State};
 
 /// The kind of work a span records; decides the attributes that classify it.
@@ -101,22 +102,6 @@ impl ObservationType {
             }
         }
     }
-
-    fn input_key(self) -> &'static str {
-        if self == ObservationType::Tool {
-            keys::TOOL_CALL_ARGUMENTS
-        } else {
-            keys::OBSERVATION_INPUT
-        }
-    }
-
-    fn output_key(self) -> &'static str {
-        if self == ObservationType::Tool {
-            keys::TOOL_CALL_RESULT
-        } else {
-            keys::OBSERVATION_OUTPUT
-        }
-    }
 }
 
 /// Starts describing an observation span; finish with [`ObservationBuilder::start`].
@@ -134,19 +119,24 @@ pub fn observation(name: impl Into<Cow<'static, str>>, ty: ObservationType) -> O
         state: state::get(),
         name: name.into(),
         ty,
+        input: None,
         attrs: Vec::new(),
     }
 }
 
 /// Runs `fut` inside a new span of type `ty`, current across every `.await` of `fut`; spans
-/// started inside nest under it. The span ends when `fut` completes or is dropped.
+/// started inside nest under it, and code inside can fill it through [`crate::current`]. The
+/// span ends when `fut` completes or is dropped. The output is not inspected: for a future
+/// that returns a `Result`, [`try_observe`] records an `Err` as the span's error.
 ///
 /// ```no_run
 /// use spanlens::ObservationType;
 /// # async fn search(q: &str) -> Vec<String> { vec![] }
 /// # async fn demo() {
 /// let docs = spanlens::observe("vector_search", ObservationType::Retrieval, async {
-///     search("otlp").await
+///     let docs = search("otlp").await;
+///     spanlens::current().set_output(&docs);
+///     docs
 /// })
 /// .await;
 /// # }
@@ -157,46 +147,41 @@ pub async fn observe<F: Future>(
     fut: F,
 ) -> F::Output {
     let obs = observation(name, ty).start();
-    let out = fut.with_context(obs.context()).await;
+    let out = obs.in_scope(fut).await;
     obs.end();
     out
 }
 
-/// [`observe`] that also records `input` and the future's output (both serialized to JSON,
-/// masked, unless content capture is off).
+/// [`observe`] for a future returning `Result<T, E>`: an `Err` is recorded as the span's error
+/// (status `Error` with the error's `Display` text, `error.type` = its type name).
 ///
 /// ```no_run
 /// use spanlens::ObservationType;
-/// # async fn demo() {
-/// let sum = spanlens::observe_with_io("add", ObservationType::Tool, &(2, 3), async { 2 + 3 }).await;
-/// # }
+/// # async fn fetch(city: &str) -> Result<String, std::io::Error> { Ok(String::new()) }
+/// # async fn demo() -> anyhow::Result<()> {
+/// let forecast = spanlens::try_observe("get_weather", ObservationType::Tool, async {
+///     let forecast = fetch("Lisbon").await?;
+///     Ok::<_, anyhow::Error>(forecast)
+/// })
+/// .await?;
+/// # Ok(()) }
 /// ```
-pub fn observe_with_io<N, I, F>(
-    name: N,
+pub async fn try_observe<F, T, E>(
+    name: impl Into<Cow<'static, str>>,
     ty: ObservationType,
-    input: &I,
     fut: F,
-) -> impl Future<Output = F::Output> + use<N, I, F>
+) -> Result<T, E>
 where
-    N: Into<Cow<'static, str>>,
-    I: Serialize + ?Sized,
-    F: Future,
-    F::Output: Serialize,
+    F: Future<Output = Result<T, E>>,
+    E: Display,
 {
-    // Rendered now, so the returned future does not borrow `input` (it can be spawned).
-    let input = state::get().and_then(|state| capture::render(&state, input));
-    let name = name.into();
-    async move {
-        let mut builder = observation(name, ty);
-        if let Some(input) = input {
-            builder.attrs.push(KeyValue::new(ty.input_key(), input));
-        }
-        let obs = builder.start();
-        let out = fut.with_context(obs.context()).await;
-        obs.set_output(&out);
-        obs.end();
-        out
+    let obs = observation(name, ty).start();
+    let out = obs.in_scope(fut).await;
+    if let Err(e) = &out {
+        obs.record_error(e);
     }
+    obs.end();
+    out
 }
 
 /// Runs synchronous `f` inside a new span of type `ty`.
@@ -212,15 +197,16 @@ pub fn observe_sync<R>(
 ) -> R {
     let obs = observation(name, ty).start();
     let out = {
-        let _guard = obs.context().attach();
+        let _guard = obs.attach();
         f()
     };
     obs.end();
     out
 }
 
-/// `tokio::spawn` that carries the current context (span and [`crate::Scope`]) into the task,
-/// so spans started in it nest under the spawning span. Must be called within a Tokio runtime.
+/// `tokio::spawn` that carries the current context (span, [`crate::Scope`], trace values) into
+/// the task, so spans started in it nest under the spawning span and [`crate::current`] works
+/// in it. Must be called within a Tokio runtime.
 ///
 /// ```no_run
 /// use spanlens::ObservationType;
@@ -247,46 +233,33 @@ pub struct ObservationBuilder {
     state: Option<Arc<State>>,
     name: Cow<'static, str>,
     ty: ObservationType,
+    input: Option<String>,
     attrs: Vec<KeyValue>,
 }
 
 impl ObservationBuilder {
     /// The input, serialized to JSON (strings as-is), masked, unless content capture is off.
-    /// Tool spans write `gen_ai.tool.call.arguments`, others `langfuse.observation.input`.
+    /// Tool spans write `gen_ai.tool.call.arguments`, others `langfuse.observation.input`. For
+    /// a non-`Serialize` value pass `spanlens::debug(&value)`.
     ///
     /// ```
     /// let b = spanlens::observation("lookup", spanlens::ObservationType::Tool).input(&("a", 1));
     /// ```
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        if let Some(state) = &self.state
-            && let Some(text) = capture::render(state, input)
-        {
-            self.attrs.push(KeyValue::new(self.ty.input_key(), text));
+        if let Some(state) = &self.state {
+            self.input = capture::render(state, input);
         }
         self
     }
 
-    /// A metadata entry for this span only (`langfuse.observation.metadata.<key>`).
-    ///
-    /// ```
-    /// let b = spanlens::observation("step", spanlens::ObservationType::Span).metadata("retries", "2");
-    /// ```
-    pub fn metadata(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.attrs.push(KeyValue::new(
-            format!("langfuse.observation.metadata.{key}"),
-            value.into(),
-        ));
-        self
-    }
-
-    /// Any other attribute (e.g. `gen_ai.tool.call.id`).
+    /// Any other attribute (e.g. `gen_ai.tool.call.id`; values: strings, numbers, booleans).
     ///
     /// ```
     /// let b = spanlens::observation("t", spanlens::ObservationType::Tool)
-    ///     .attribute(opentelemetry::KeyValue::new(spanlens::keys::TOOL_CALL_ID, "call_1"));
+    ///     .attribute(spanlens::keys::TOOL_CALL_ID, "call_1");
     /// ```
-    pub fn attribute(mut self, kv: KeyValue) -> Self {
-        self.attrs.push(kv);
+    pub fn attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        self.attrs.push(KeyValue::new(key, value));
         self
     }
 
@@ -298,32 +271,38 @@ impl ObservationBuilder {
     /// ```
     pub fn start(self) -> Observation {
         let Some(state) = self.state else {
-            return Observation { inner: None };
+            return Observation {
+                handle: Some(crate::span::current_none()),
+            };
         };
         let mut attrs = self.attrs;
         self.ty.attributes(&self.name, &mut attrs);
-        let builder = state
-            .tracer
-            .span_builder(self.name)
-            .with_kind(SpanKind::Internal)
-            .with_attributes(attrs);
-        let cx = Context::map_current(|parent| {
-            let span = state.tracer.build_with_context(builder, parent);
-            parent.with_span(span)
-        });
-        let recording = cx.span().is_recording();
+        let record = Record {
+            input: self.input,
+            ..Record::default()
+        };
+        let name = self.name;
+        let handle = span::start(
+            state,
+            Kind::Observation(self.ty),
+            record,
+            |state, parent| {
+                let builder = state
+                    .tracer
+                    .span_builder(name)
+                    .with_kind(SpanKind::Internal)
+                    .with_attributes(attrs);
+                state.tracer.build_with_context(builder, parent)
+            },
+        );
         Observation {
-            inner: Some(Box::new(ObsInner {
-                recording,
-                state,
-                cx,
-                ty: self.ty,
-            })),
+            handle: Some(handle),
         }
     }
 }
 
-/// A started observation span; ends on [`Observation::end`] or when dropped.
+/// A started observation span: a [`SpanHandle`] (every setter) that owns its span; it ends on
+/// [`Observation::end`] or when dropped.
 ///
 /// ```no_run
 /// use spanlens::ObservationType;
@@ -337,129 +316,34 @@ impl ObservationBuilder {
 /// ```
 #[derive(Debug)]
 pub struct Observation {
-    inner: Option<Box<ObsInner>>,
+    /// `None` only after `end`.
+    handle: Option<SpanHandle>,
 }
 
-struct ObsInner {
-    recording: bool,
-    state: Arc<State>,
-    cx: Context,
-    ty: ObservationType,
-}
-
-impl std::fmt::Debug for ObsInner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Observation")
-            .field("type", &self.ty)
-            .field("recording", &self.recording)
-            .finish_non_exhaustive()
+impl std::ops::Deref for Observation {
+    type Target = SpanHandle;
+    fn deref(&self) -> &SpanHandle {
+        self.handle.as_ref().expect("present until end")
     }
 }
 
 impl Observation {
-    fn live(&self) -> Option<&ObsInner> {
-        self.inner.as_deref().filter(|i| i.recording)
-    }
-
-    /// The context with this span current.
-    ///
-    /// ```
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Span).start();
-    /// let child_parent = obs.context();
-    /// ```
-    pub fn context(&self) -> Context {
-        self.inner
-            .as_ref()
-            .map(|i| i.cx.clone())
-            .unwrap_or_else(Context::current)
-    }
-
-    /// Runs `fut` with this span current.
-    ///
-    /// ```no_run
-    /// # async fn demo() {
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Chain).start();
-    /// obs.in_scope(async { /* nested spans */ }).await;
-    /// # }
-    /// ```
-    pub fn in_scope<F: Future>(&self, fut: F) -> WithContext<F> {
-        fut.with_context(self.context())
-    }
-
-    /// Makes this span current for synchronous code until the guard drops.
-    ///
-    /// ```
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Span).start();
-    /// let _g = obs.attach();
-    /// ```
-    pub fn attach(&self) -> ContextGuard {
-        self.context().attach()
-    }
-
-    /// Records the output (JSON, strings as-is, masked, unless content capture is off).
-    /// Tool spans write `gen_ai.tool.call.result`, others `langfuse.observation.output`.
-    ///
-    /// ```
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Span).start();
-    /// obs.set_output(&vec!["doc-1", "doc-2"]);
-    /// ```
-    pub fn set_output<T: Serialize + ?Sized>(&self, output: &T) {
-        if let Some(i) = self.live()
-            && let Some(text) = capture::render(&i.state, output)
-        {
-            i.cx.span()
-                .set_attribute(KeyValue::new(i.ty.output_key(), text));
-        }
-    }
-
-    /// Sets any attribute.
-    ///
-    /// ```
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Retrieval).start();
-    /// obs.set_attribute(opentelemetry::KeyValue::new("retrieval.top_k", 5));
-    /// ```
-    pub fn set_attribute(&self, kv: KeyValue) {
-        if let Some(i) = self.live() {
-            i.cx.span().set_attribute(kv);
-        }
-    }
-
-    /// Records a failure: status `Error` with `message`, and `error.type`.
-    ///
-    /// ```
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Tool).start();
-    /// obs.record_error("timeout", "tool did not answer in 5 s");
-    /// ```
-    pub fn record_error(&self, error_type: impl Into<String>, message: impl Into<String>) {
-        if let Some(i) = self.live() {
-            let span = i.cx.span();
-            span.set_attribute(KeyValue::new(keys::ERROR_TYPE, error_type.into()));
-            span.set_status(Status::error(message.into()));
-        }
-    }
-
-    /// [`Observation::record_error`] from an error value (type name, `Display`).
-    ///
-    /// ```
-    /// let obs = spanlens::observation("s", spanlens::ObservationType::Tool).start();
-    /// obs.record_error_from(&std::io::Error::other("boom"));
-    /// ```
-    pub fn record_error_from<E: std::error::Error + ?Sized>(&self, error: &E) {
-        self.record_error(short_type_name::<E>(), error.to_string());
-    }
-
     /// Ends the span now.
     ///
     /// ```
     /// spanlens::observation("s", spanlens::ObservationType::Span).start().end();
     /// ```
-    pub fn end(self) {}
+    pub fn end(mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.finish(true);
+        }
+    }
 }
 
 impl Drop for Observation {
     fn drop(&mut self) {
-        if let Some(i) = &self.inner {
-            i.cx.span().end();
+        if let Some(handle) = self.handle.take() {
+            handle.finish(true);
         }
     }
 }

@@ -7,12 +7,8 @@ use serde::Serialize;
 pub use serde_json::{Map, Value};
 
 use crate::observe::{Observation, ObservationType, observation};
-use crate::state;
 
-/// Whether content is being captured right now (SDK installed, capture on).
-pub fn capturing() -> bool {
-    state::get().is_some_and(|s| s.capture_content)
-}
+pub use crate::capture::captures_content as capturing;
 
 pub fn start(name: &'static str, ty: ObservationType, input: Option<Value>) -> Observation {
     let builder = observation(name, ty);
@@ -23,8 +19,14 @@ pub fn start(name: &'static str, ty: ObservationType, input: Option<Value>) -> O
     .start()
 }
 
-pub fn short_type_name_of_val<T: ?Sized>(_: &T) -> String {
-    crate::llm::short_type_name::<T>()
+/// The function's return value as the output, unless the body set one.
+pub fn set_output(span: &crate::SpanHandle, value: &Value) {
+    span.set_default_output(value);
+}
+
+/// Records `err` on the span: `error.type` = its type name, the message given.
+pub fn record_error<E: ?Sized>(span: &crate::SpanHandle, _err: &E, message: String) {
+    span.record_error_as(crate::llm::short_type_name::<E>(), message);
 }
 
 /// Autoref specialization: `(&&&Capture(&x)).__spanlens_capture()` serializes `x` with serde when

@@ -1,5 +1,6 @@
 //! Session, user, tags, metadata and prompt set once for a scope and carried to every span in it.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
 use crate::keys;
+use crate::span::Frame;
+use crate::trace::TraceShared;
 
 /// Attributes every span inside a scope gets: session id, user id, tags, metadata, prompt name
 /// and version.
@@ -238,7 +241,37 @@ impl Scope {
     }
 }
 
-/// The span processor that copies the current [`Scope`]'s attributes onto every span at start.
+thread_local! {
+    /// Set while this SDK starts one of its own spans (see [`ScopeProcessor`]).
+    static STARTING_OWN_SPAN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `start` (which starts a Spanlens span) so that [`ScopeProcessor`] leaves the span to
+/// the SDK, which writes the scope and trace attributes when the span ends.
+pub(crate) fn starting_own_span<R>(start: impl FnOnce() -> R) -> R {
+    STARTING_OWN_SPAN.set(true);
+    let out = start();
+    STARTING_OWN_SPAN.set(false);
+    out
+}
+
+/// The scope and trace attributes of a span started in `cx`: the current [`Scope`], with the
+/// values set through [`crate::current_trace`] over it.
+pub(crate) fn trace_attributes(cx: &Context, trace: &TraceShared, attrs: &mut Vec<KeyValue>) {
+    let scope = cx.get::<ScopeValue>();
+    match trace.values() {
+        None => {
+            if let Some(scope) = scope {
+                attrs.extend(scope.attributes.iter().cloned());
+            }
+        }
+        Some(values) => attrs.extend(values.merged_over(scope.map(|s| &s.scope)).attributes()),
+    }
+}
+
+/// The span processor that copies the current [`Scope`]'s attributes (and the trace's, see
+/// [`crate::current_trace`]) onto every span other instrumentation starts; Spanlens's own spans
+/// get them when they end.
 ///
 /// [`crate::SpanlensBuilder::init`] installs it. Add it yourself only when you build your own
 /// tracer provider:
@@ -253,11 +286,21 @@ pub struct ScopeProcessor;
 impl SpanProcessor for ScopeProcessor {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
-        if let Some(scope) = cx.get::<ScopeValue>()
-            && !scope.attributes.is_empty()
-            && span.is_recording()
-        {
-            span.set_attributes(scope.attributes.iter().cloned());
+        // Spanlens spans write these attributes when they end (with the latest trace values).
+        if STARTING_OWN_SPAN.get() || !span.is_recording() {
+            return;
+        }
+        let mut attrs = Vec::new();
+        match cx.get::<Frame>() {
+            Some(frame) => trace_attributes(cx, &frame.span.trace, &mut attrs),
+            None => {
+                if let Some(scope) = cx.get::<ScopeValue>() {
+                    attrs.extend(scope.attributes.iter().cloned());
+                }
+            }
+        }
+        if !attrs.is_empty() {
+            span.set_attributes(attrs);
         }
     }
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt;
 use serde::Serialize;
+
+use crate::span::SpanHandle;
 
 /// The value of a [`Score`].
 ///
@@ -56,7 +56,7 @@ impl ScoreValue {
 /// use spanlens::Score;
 /// let span = spanlens::chat("openai", "gpt-4o").start();
 /// let score = Score::numeric("helpfulness", 0.9)
-///     .for_context(&span.context())       // or .for_current_span(), .trace_id(..), .session_id(..)
+///     .for_span(&span)                    // or .for_current_span(), .for_current_trace(), .trace_id(..), .session_id(..)
 ///     .comment("concise and correct")
 ///     .source("EVAL");
 /// let json = score.to_json();
@@ -150,30 +150,39 @@ impl Score {
         Score::new(name, ScoreValue::Categorical(value.into()))
     }
 
-    /// Targets the span current in `cx` (its trace and span id). No-op without a valid span.
+    /// Targets `span` (its trace and span id). No-op without a valid span.
     ///
     /// ```
     /// let obs = spanlens::observation("step", spanlens::ObservationType::Span).start();
-    /// let s = spanlens::Score::boolean("ok", true).for_context(&obs.context());
+    /// let s = spanlens::Score::boolean("ok", true).for_span(&obs);
     /// ```
-    pub fn for_context(mut self, cx: &Context) -> Score {
-        let span = cx.span();
-        let sc = span.span_context();
-        if sc.is_valid() {
-            self.trace_id = Some(sc.trace_id().to_string());
-            self.span_id = Some(sc.span_id().to_string());
+    pub fn for_span(mut self, span: &SpanHandle) -> Score {
+        if let (Some(trace_id), Some(span_id)) = (span.trace_id(), span.span_id()) {
+            self.trace_id = Some(trace_id);
+            self.span_id = Some(span_id);
         }
         self
     }
 
-    /// Targets the current span.
+    /// Targets the current span ([`crate::current`]).
     ///
     /// ```
     /// let s = spanlens::Score::numeric("latency_ok", 1.0).for_current_span();
     /// ```
     pub fn for_current_span(self) -> Score {
-        let cx = Context::current();
-        self.for_context(&cx)
+        self.for_span(&crate::current())
+    }
+
+    /// Targets the current trace as a whole (its trace id only).
+    ///
+    /// ```
+    /// let s = spanlens::Score::numeric("resolved", 1.0).for_current_trace();
+    /// ```
+    pub fn for_current_trace(mut self) -> Score {
+        if let Some(trace_id) = crate::current().trace_id() {
+            self.trace_id = Some(trace_id);
+        }
+        self
     }
 
     /// Targets a trace by id (32 lowercase hex digits).
@@ -297,28 +306,26 @@ fn random_id() -> String {
     format!("{:016x}{:016x}", a.finish(), b.finish())
 }
 
-/// Sends scores over HTTP/1.1 on the SDK's runtime.
+/// Sends scores over HTTP/1.1 (HTTPS with the `tls` feature) on the SDK's runtime.
 pub(crate) struct ScoreClient {
-    rt: std::sync::Arc<crate::setup::OwnedRuntime>,
     url: Option<String>,
     headers: Vec<(String, String)>,
     client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
+        crate::tls::Connector,
         http_body_util::Full<bytes::Bytes>,
     >,
 }
 
 impl ScoreClient {
     pub(crate) fn new(
-        rt: std::sync::Arc<crate::setup::OwnedRuntime>,
+        connector: crate::tls::Connector,
         url: Option<String>,
         headers: Vec<(String, String)>,
     ) -> ScoreClient {
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http();
+                .build(connector);
         ScoreClient {
-            rt,
             url,
             headers,
             client,
@@ -327,6 +334,7 @@ impl ScoreClient {
 
     fn spawn(
         &self,
+        rt: &tokio::runtime::Handle,
         score: Score,
     ) -> Result<tokio::task::JoinHandle<Result<(), crate::Error>>, crate::Error> {
         let url = self.url.as_deref().ok_or_else(|| {
@@ -346,13 +354,15 @@ impl ScoreClient {
             .map_err(|e| crate::Error::Score(format!("building request to {url}: {e}")))?;
         let client = self.client.clone();
         let url = url.to_string();
-        Ok(self.rt.handle().spawn(async move {
+        Ok(rt.spawn(async move {
             use http_body_util::BodyExt;
             let send =
                 tokio::time::timeout(std::time::Duration::from_secs(10), client.request(req));
             let resp = match send.await {
                 Err(_) => return Err(crate::Error::Score(format!("POST {url}: timed out"))),
-                Ok(Err(e)) => return Err(crate::Error::Score(format!("POST {url}: {e}"))),
+                Ok(Err(e)) => {
+                    return Err(crate::Error::Score(format!("POST {url}: {}", chain(&e))));
+                }
                 Ok(Ok(resp)) => resp,
             };
             let status = resp.status();
@@ -373,17 +383,35 @@ impl ScoreClient {
         }))
     }
 
-    pub(crate) async fn send(&self, score: Score) -> Result<(), crate::Error> {
-        self.spawn(score)?
+    pub(crate) async fn send(
+        &self,
+        rt: &tokio::runtime::Handle,
+        score: Score,
+    ) -> Result<(), crate::Error> {
+        self.spawn(rt, score)?
             .await
             .map_err(|e| crate::Error::Score(e.to_string()))?
     }
 
-    pub(crate) fn send_blocking(&self, score: Score) -> Result<(), crate::Error> {
-        let handle = self.spawn(score)?;
-        self.rt
-            .handle()
-            .block_on(handle)
+    pub(crate) fn send_blocking(
+        &self,
+        rt: &tokio::runtime::Handle,
+        score: Score,
+    ) -> Result<(), crate::Error> {
+        let handle = self.spawn(rt, score)?;
+        rt.block_on(handle)
             .map_err(|e| crate::Error::Score(e.to_string()))?
     }
+}
+
+/// An error with its sources (`client error (Connect): invalid peer certificate: UnknownIssuer`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

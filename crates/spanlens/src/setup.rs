@@ -14,10 +14,14 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
 
-use crate::capture::Mask;
+use crate::capture::{ForeignContent, Mask};
 use crate::scope::ScopeProcessor;
 use crate::score::{Score, ScoreClient};
-use crate::state::{self, State};
+use crate::state::{self, Installed, State};
+use crate::tls::{self, ExtraCa};
+
+/// Instrumentation scope of the SDK's own spans.
+pub(crate) const SCOPE_NAME: &str = "spanlens";
 
 /// OTLP transport.
 ///
@@ -101,6 +105,14 @@ pub struct SpanlensBuilder {
     gzip: bool,
     set_global: bool,
     http_endpoint: Option<String>,
+    ca: Option<CaSource>,
+}
+
+/// Where the extra CA certificate comes from.
+#[derive(Debug, Clone)]
+enum CaSource {
+    Pem(Vec<u8>),
+    File(std::path::PathBuf),
 }
 
 impl Default for SpanlensBuilder {
@@ -124,6 +136,7 @@ impl Default for SpanlensBuilder {
             gzip: false,
             set_global: true,
             http_endpoint: None,
+            ca: None,
         }
     }
 }
@@ -150,7 +163,9 @@ impl SpanlensBuilder {
     /// (else `OTEL_EXPORTER_OTLP_ENDPOINT`), `SPANLENS_PROTOCOL` (else
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`; `grpc` or `http/protobuf`), `SPANLENS_API_KEY`,
     /// `OTEL_SERVICE_NAME`, `SPANLENS_SERVICE_VERSION`, `SPANLENS_ENVIRONMENT`,
-    /// `SPANLENS_SAMPLING_RATIO`, `SPANLENS_CAPTURE_CONTENT` (`false`/`0` turns capture off).
+    /// `SPANLENS_SAMPLING_RATIO`, `SPANLENS_CAPTURE_CONTENT` (`false`/`0` turns capture off),
+    /// `SPANLENS_CA_CERTIFICATE` (else `OTEL_EXPORTER_OTLP_CERTIFICATE`: a PEM file with the CA
+    /// that signed the collector's certificate).
     ///
     /// ```no_run
     /// let spanlens = spanlens::builder().service_name("fallback-name").from_env().init()?;
@@ -182,6 +197,11 @@ impl SpanlensBuilder {
         }
         if let Some(v) = var("SPANLENS_SAMPLING_RATIO").and_then(|v| v.trim().parse().ok()) {
             self.sampling_ratio = v;
+        }
+        if let Some(v) =
+            var("SPANLENS_CA_CERTIFICATE").or_else(|| var("OTEL_EXPORTER_OTLP_CERTIFICATE"))
+        {
+            self.ca = Some(CaSource::File(v.into()));
         }
         if let Some(v) = var("SPANLENS_CAPTURE_CONTENT") {
             self.capture_content = !matches!(
@@ -374,7 +394,7 @@ impl SpanlensBuilder {
         self
     }
 
-    /// Base URL of the collector's HTTP port, for [`Spanlens::score`] (default: the endpoint
+    /// Base URL of the collector's HTTP port, for [`crate::score`] (default: the endpoint
     /// when the protocol is HTTP; with gRPC, the endpoint with port 4317 replaced by 4318).
     ///
     /// ```
@@ -383,6 +403,47 @@ impl SpanlensBuilder {
     pub fn http_endpoint(mut self, url: impl Into<String>) -> Self {
         self.http_endpoint = Some(url.into());
         self
+    }
+
+    /// An extra CA certificate (PEM; one or more certificates) trusted for `https://`
+    /// endpoints — export and scores — besides the Mozilla root certificates, for a collector
+    /// behind a private CA. Feature `tls` (on by default).
+    ///
+    /// ```no_run
+    /// let pem = std::fs::read("/etc/spanlens/ca.pem")?;
+    /// let spanlens = spanlens::builder()
+    ///     .endpoint("https://spanlens.internal:4317")
+    ///     .ca_certificate_pem(pem)
+    ///     .init()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca = Some(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// [`SpanlensBuilder::ca_certificate_pem`] read from a file when [`SpanlensBuilder::init`]
+    /// runs.
+    ///
+    /// ```
+    /// let b = spanlens::builder().ca_certificate_file("/etc/spanlens/ca.pem");
+    /// ```
+    pub fn ca_certificate_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.ca = Some(CaSource::File(path.into()));
+        self
+    }
+
+    fn extra_ca(&self) -> Result<ExtraCa, Error> {
+        match &self.ca {
+            None => Ok(ExtraCa::default()),
+            Some(CaSource::Pem(pem)) => ExtraCa::from_pem(pem.clone(), "(PEM)"),
+            Some(CaSource::File(path)) => {
+                let what = path.display().to_string();
+                let pem = std::fs::read(path)
+                    .map_err(|e| Error::Config(format!("CA certificate {what}: {e}")))?;
+                ExtraCa::from_pem(pem, &what)
+            }
+        }
     }
 
     fn scores_url(&self) -> Option<String> {
@@ -410,10 +471,12 @@ impl SpanlensBuilder {
     }
 
     /// Builds the exporter and tracer provider and installs the SDK for this process (a later
-    /// `init` replaces an earlier one). Does not connect yet: the first export does.
+    /// `init` replaces an earlier one). Does not connect yet: the first export does. Returns
+    /// the guard that flushes and shuts down when dropped; everything else — spans, scores,
+    /// [`flush`], [`shutdown`] — goes through the installed SDK, no guard needed.
     ///
     /// ```no_run
-    /// let spanlens = spanlens::builder().init()?;
+    /// let _spanlens = spanlens::builder().init()?;
     /// # Ok::<(), spanlens::Error>(())
     /// ```
     pub fn init(self) -> Result<Spanlens, Error> {
@@ -427,6 +490,8 @@ impl SpanlensBuilder {
         if let Some(key) = &self.api_key {
             headers.push(("authorization".into(), format!("Bearer {key}")));
         }
+        let ca = self.extra_ca()?;
+        let connector = tls::connector(&ca)?;
 
         let rt = Arc::new(OwnedRuntime(Some(
             tokio::runtime::Builder::new_multi_thread()
@@ -436,61 +501,18 @@ impl SpanlensBuilder {
                 .build()?,
         )));
         let scores_url = self.scores_url();
+        if let Some(url) = &scores_url {
+            tls::check_url(url, &ca)?;
+        }
         let exporter = {
-            // tonic spawns its connection tasks on the runtime current at build time.
+            // tonic and hyper spawn their connection tasks on the runtime current at build time.
             let _enter = rt.handle().enter();
-            match self.protocol {
-                Protocol::Grpc => {
-                    let endpoint = self
-                        .endpoint
-                        .clone()
-                        .unwrap_or_else(|| "http://127.0.0.1:4317".into());
-                    let mut map = http::HeaderMap::new();
-                    for (k, v) in &headers {
-                        let name = http::HeaderName::from_bytes(k.as_bytes())
-                            .map_err(|e| Error::Config(format!("header name {k:?}: {e}")))?;
-                        let value = http::HeaderValue::from_str(v)
-                            .map_err(|e| Error::Config(format!("header {k:?} value: {e}")))?;
-                        map.insert(name, value);
-                    }
-                    let metadata =
-                        opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
-                    let mut b = opentelemetry_otlp::SpanExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(endpoint)
-                        .with_timeout(self.export_timeout)
-                        .with_metadata(metadata);
-                    if self.gzip {
-                        b = b.with_compression(Compression::Gzip);
-                    }
-                    b.build()?
-                }
-                Protocol::HttpProtobuf => {
-                    let base = self
-                        .endpoint
-                        .clone()
-                        .unwrap_or_else(|| "http://127.0.0.1:4318".into());
-                    let endpoint = if base.trim_end_matches('/').ends_with("/v1/traces") {
-                        base
-                    } else {
-                        format!("{}/v1/traces", base.trim_end_matches('/'))
-                    };
-                    let mut b = opentelemetry_otlp::SpanExporter::builder()
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_endpoint(endpoint)
-                        .with_timeout(self.export_timeout)
-                        .with_headers(headers.iter().cloned().collect::<HashMap<_, _>>());
-                    if self.gzip {
-                        b = b.with_compression(Compression::Gzip);
-                    }
-                    b.build()?
-                }
-            }
+            self.exporter(&headers, &ca, connector.clone())?
         };
         let exporter = OnOwnRuntime {
             inner: exporter,
             rt: rt.clone(),
+            foreign_content: ForeignContent::new(self.capture_content, self.mask.clone()),
         };
         let batch = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
@@ -502,6 +524,110 @@ impl SpanlensBuilder {
             )
             .build();
 
+        let sampler = if self.sampling_ratio >= 1.0 {
+            Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+        } else {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(self.sampling_ratio)))
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(ScopeProcessor)
+            .with_span_processor(batch)
+            .with_sampler(sampler)
+            .with_resource(self.resource())
+            .build();
+        let tracer = provider.tracer_with_scope(
+            opentelemetry::InstrumentationScope::builder(SCOPE_NAME)
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
+        if self.set_global {
+            opentelemetry::global::set_tracer_provider(provider.clone());
+        }
+        let installed = Arc::new(Installed {
+            state: Arc::new(State {
+                tracer,
+                capture_content: self.capture_content,
+                mask: self.mask.clone(),
+            }),
+            provider,
+            scores: ScoreClient::new(connector, scores_url, headers),
+            rt,
+        });
+        state::set(installed.clone());
+        Ok(Spanlens { installed })
+    }
+
+    fn exporter(
+        &self,
+        headers: &[(String, String)],
+        ca: &ExtraCa,
+        connector: tls::Connector,
+    ) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+        match self.protocol {
+            Protocol::Grpc => {
+                let endpoint = self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| "http://127.0.0.1:4317".into());
+                tls::check_url(&endpoint, ca)?;
+                let mut map = http::HeaderMap::new();
+                for (k, v) in headers {
+                    let name = http::HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|e| Error::Config(format!("header name {k:?}: {e}")))?;
+                    let value = http::HeaderValue::from_str(v)
+                        .map_err(|e| Error::Config(format!("header {k:?} value: {e}")))?;
+                    map.insert(name, value);
+                }
+                let metadata =
+                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
+                #[cfg(feature = "tls")]
+                let https = endpoint.to_ascii_lowercase().starts_with("https://");
+                let mut b = opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(self.export_timeout)
+                    .with_metadata(metadata);
+                #[cfg(feature = "tls")]
+                if https {
+                    b = b.with_tls_config(tls::grpc_config(ca));
+                }
+                if self.gzip {
+                    b = b.with_compression(Compression::Gzip);
+                }
+                Ok(b.build()?)
+            }
+            Protocol::HttpProtobuf => {
+                let base = self
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| "http://127.0.0.1:4318".into());
+                tls::check_url(&base, ca)?;
+                let endpoint = if base.trim_end_matches('/').ends_with("/v1/traces") {
+                    base
+                } else {
+                    format!("{}/v1/traces", base.trim_end_matches('/'))
+                };
+                let client = opentelemetry_http::hyper::HyperClient::new(
+                    connector,
+                    self.export_timeout,
+                    None,
+                );
+                let mut b = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_http_client(client)
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_endpoint(endpoint)
+                    .with_timeout(self.export_timeout)
+                    .with_headers(headers.iter().cloned().collect::<HashMap<_, _>>());
+                if self.gzip {
+                    b = b.with_compression(Compression::Gzip);
+                }
+                Ok(b.build()?)
+            }
+        }
+    }
+
+    fn resource(&self) -> Resource {
         let mut resource = vec![];
         if let Some(v) = &self.service_version {
             resource.push(KeyValue::new(crate::keys::SERVICE_VERSION, v.clone()));
@@ -513,7 +639,7 @@ impl SpanlensBuilder {
             ));
         }
         resource.extend(self.resource.iter().cloned());
-        let resource = Resource::builder_empty()
+        Resource::builder_empty()
             .with_service_name(self.service_name.clone())
             .with_attributes(resource)
             .with_attributes([
@@ -521,147 +647,154 @@ impl SpanlensBuilder {
                 KeyValue::new("telemetry.sdk.language", "rust"),
                 KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
             ])
-            .build();
-
-        let sampler = if self.sampling_ratio >= 1.0 {
-            Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
-        } else {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(self.sampling_ratio)))
-        };
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(ScopeProcessor)
-            .with_span_processor(batch)
-            .with_sampler(sampler)
-            .with_resource(resource)
-            .build();
-        let tracer = provider.tracer_with_scope(
-            opentelemetry::InstrumentationScope::builder("spanlens")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        );
-        if self.set_global {
-            opentelemetry::global::set_tracer_provider(provider.clone());
-        }
-        let state = Arc::new(State {
-            tracer,
-            capture_content: self.capture_content,
-            mask: self.mask.clone(),
-        });
-        state::set(state.clone());
-        let scores = ScoreClient::new(rt, scores_url, headers);
-        Ok(Spanlens {
-            provider,
-            state,
-            scores,
-            shut_down: false,
-        })
+            .build()
     }
 }
 
-/// The installed SDK. Keep it alive for the life of the program: dropping it flushes and shuts
-/// down (blocking the dropping thread until the last spans are exported or the export timeout
-/// passes); [`Spanlens::shutdown`] does the same and reports the outcome.
+/// The guard of the installed SDK. Keep it alive for the life of the program: when it drops
+/// (and [`shutdown`] has not run), it flushes and shuts the SDK down, waiting for the last
+/// export (inside a multi-thread Tokio runtime through `block_in_place`, so the other tasks
+/// keep running). In async code prefer `spanlens::shutdown().await` at the end.
 ///
 /// ```no_run
-/// fn main() -> Result<(), spanlens::Error> {
-///     let spanlens = spanlens::builder().service_name("batch-job").init()?;
+/// #[tokio::main]
+/// async fn main() -> Result<(), spanlens::Error> {
+///     let _spanlens = spanlens::builder().service_name("batch-job").init()?;
 ///     // ... work ...
-///     spanlens.shutdown() // flush, then stop
+///     spanlens::shutdown().await // flush, then stop; never blocks a runtime thread
 /// }
 /// ```
+#[must_use = "dropping the guard shuts the SDK down at once"]
 pub struct Spanlens {
-    provider: SdkTracerProvider,
-    state: Arc<State>,
-    scores: ScoreClient,
-    shut_down: bool,
+    installed: Arc<Installed>,
 }
 
 impl fmt::Debug for Spanlens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Spanlens")
-            .field("shut_down", &self.shut_down)
-            .finish_non_exhaustive()
+        f.debug_struct("Spanlens").finish_non_exhaustive()
     }
 }
 
 impl Spanlens {
-    /// Exports every span ended so far and waits for it (blocking the calling thread).
+    /// The tracer provider, to create more tracers or bridge other instrumentation.
     ///
     /// ```no_run
-    /// # let spanlens = spanlens::builder().init()?;
-    /// spanlens.force_flush()?;
-    /// # Ok::<(), spanlens::Error>(())
-    /// ```
-    pub fn force_flush(&self) -> Result<(), Error> {
-        Ok(self.provider.force_flush()?)
-    }
-
-    /// Flushes, then shuts the exporter down; spans started afterwards are not recorded.
-    /// Blocks the calling thread until done (in async code, prefer calling it at the very end,
-    /// or from `spawn_blocking`).
-    ///
-    /// ```no_run
-    /// # let spanlens = spanlens::builder().init()?;
-    /// spanlens.shutdown()?;
-    /// # Ok::<(), spanlens::Error>(())
-    /// ```
-    pub fn shutdown(mut self) -> Result<(), Error> {
-        self.shut_down = true;
-        state::clear(&self.state);
-        Ok(self.provider.shutdown()?)
-    }
-
-    /// Sends a score to the collector (`POST {http_endpoint}/v1/scores`, JSON as documented on
-    /// [`Score`], with the API key). Runs on the SDK's runtime, so it can be awaited from any
-    /// runtime.
-    ///
-    /// ```no_run
-    /// # async fn demo(spanlens: &spanlens::Spanlens) -> Result<(), spanlens::Error> {
-    /// spanlens.score(spanlens::Score::boolean("thumbs_up", true).session_id("session-42")).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn score(&self, score: Score) -> Result<(), Error> {
-        self.scores.send(score).await
-    }
-
-    /// [`Spanlens::score`] for synchronous code (blocks the calling thread; do not call it from
-    /// async code).
-    ///
-    /// ```no_run
-    /// # let spanlens = spanlens::builder().init()?;
-    /// spanlens.score_blocking(spanlens::Score::numeric("accuracy", 0.8).trace_id("4bf92f3577b34da6a3ce929d0e0e4736"))?;
-    /// # Ok::<(), spanlens::Error>(())
-    /// ```
-    pub fn score_blocking(&self, score: Score) -> Result<(), Error> {
-        self.scores.send_blocking(score)
-    }
-
-    /// The tracer provider, to create more tracers or bridge other instrumentation
-    /// (e.g. `tracing_opentelemetry::layer().with_tracer(provider.tracer("app"))`).
-    ///
-    /// ```no_run
-    /// use opentelemetry::trace::TracerProvider as _;
+    /// use spanlens::opentelemetry::trace::TracerProvider as _;
     /// # let spanlens = spanlens::builder().init()?;
     /// let tracer = spanlens.tracer_provider().tracer("my-component");
     /// # Ok::<(), spanlens::Error>(())
     /// ```
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
-        &self.provider
+        &self.installed.provider
     }
 }
 
 impl Drop for Spanlens {
     fn drop(&mut self) {
-        if !self.shut_down {
-            state::clear(&self.state);
-            let _ = self.provider.shutdown();
+        if !state::clear(&self.installed) {
+            return;
+        }
+        let provider = &self.installed.provider;
+        let in_multi_thread_runtime = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if in_multi_thread_runtime {
+            let _ = tokio::task::block_in_place(|| provider.shutdown());
+        } else {
+            let _ = provider.shutdown();
         }
     }
 }
 
-/// Runs the OTLP exporter on the SDK's own one-thread runtime: the batch processor's background
-/// thread blocks on it, so exports never need — or stall — the application's runtime (a
-/// current-thread runtime included).
+/// Exports every span ended so far and waits for it — on the SDK's own threads, so awaiting it
+/// never blocks a runtime thread. `Ok` when the SDK is not installed.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), spanlens::Error> {
+/// spanlens::flush().await?;
+/// # Ok(()) }
+/// ```
+pub async fn flush() -> Result<(), Error> {
+    match state::installed() {
+        Some(sdk) => sdk.off_thread(|p| p.force_flush()).await,
+        None => Ok(()),
+    }
+}
+
+/// [`flush`] for synchronous code (blocks the calling thread; do not call it from async code).
+///
+/// ```no_run
+/// spanlens::flush_blocking()?;
+/// # Ok::<(), spanlens::Error>(())
+/// ```
+pub fn flush_blocking() -> Result<(), Error> {
+    match state::installed() {
+        Some(sdk) => Ok(sdk.provider.force_flush()?),
+        None => Ok(()),
+    }
+}
+
+/// Flushes, then shuts the SDK down (spans started afterwards are not recorded, the guard's
+/// drop does nothing more), waiting on the SDK's own threads — awaiting it never blocks a
+/// runtime thread. `Ok` when the SDK is not installed.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), spanlens::Error> {
+/// spanlens::shutdown().await?;
+/// # Ok(()) }
+/// ```
+pub async fn shutdown() -> Result<(), Error> {
+    match state::take() {
+        Some(sdk) => sdk.off_thread(|p| p.shutdown()).await,
+        None => Ok(()),
+    }
+}
+
+/// Sends a score to the collector (`POST {http_endpoint}/v1/scores`, JSON as documented on
+/// [`Score`], with the API key), on the SDK's runtime: it can be awaited from any runtime.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), spanlens::Error> {
+/// spanlens::score(spanlens::Score::boolean("thumbs_up", true).session_id("session-42")).await?;
+/// # Ok(()) }
+/// ```
+pub async fn score(score: Score) -> Result<(), Error> {
+    let sdk = installed_for_scores()?;
+    sdk.scores.send(sdk.rt.handle(), score).await
+}
+
+/// [`score`] for synchronous code (blocks the calling thread; do not call it from async code).
+///
+/// ```no_run
+/// spanlens::score_blocking(spanlens::Score::numeric("accuracy", 0.8).trace_id("4bf92f3577b34da6a3ce929d0e0e4736"))?;
+/// # Ok::<(), spanlens::Error>(())
+/// ```
+pub fn score_blocking(score: Score) -> Result<(), Error> {
+    let sdk = installed_for_scores()?;
+    sdk.scores.send_blocking(sdk.rt.handle(), score)
+}
+
+fn installed_for_scores() -> Result<Arc<Installed>, Error> {
+    state::installed().ok_or_else(|| {
+        Error::Score("the SDK is not installed: call spanlens::builder().init() first".into())
+    })
+}
+
+impl Installed {
+    /// Runs a blocking provider call on the SDK runtime's blocking pool and awaits it.
+    async fn off_thread(
+        &self,
+        call: impl FnOnce(&SdkTracerProvider) -> OTelSdkResult + Send + 'static,
+    ) -> Result<(), Error> {
+        let provider = self.provider.clone();
+        self.rt
+            .handle()
+            .spawn_blocking(move || call(&provider))
+            .await
+            .map_err(|e| Error::Runtime(std::io::Error::other(e)))??;
+        Ok(())
+    }
+}
+
 /// The SDK's own runtime; shut down in the background when the last user drops it (dropping a
 /// runtime inside async code would panic).
 #[derive(Debug)]
@@ -675,7 +808,7 @@ impl OwnedRuntime {
             .handle()
     }
 
-    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
         self.0
             .as_ref()
             .expect("runtime present until drop")
@@ -693,15 +826,20 @@ impl Drop for OwnedRuntime {
 
 /// Runs the OTLP exporter on the SDK's own one-thread runtime: the batch processor's background
 /// thread blocks on it, so exports never need — or stall — the application's runtime (a
-/// current-thread runtime included).
+/// current-thread runtime included). Before export, other instrumentation's content follows
+/// the SDK's capture switch and mask ([`ForeignContent`]).
 #[derive(Debug)]
 struct OnOwnRuntime<E> {
     inner: E,
     rt: Arc<OwnedRuntime>,
+    foreign_content: Option<ForeignContent>,
 }
 
 impl<E: SpanExporter> SpanExporter for OnOwnRuntime<E> {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+    fn export(&self, mut batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        if let Some(policy) = &self.foreign_content {
+            policy.apply(&mut batch);
+        }
         std::future::ready(self.rt.block_on(self.inner.export(batch)))
     }
 

@@ -18,10 +18,28 @@ use spanlens_collector::config::ApiKeyConfig;
 use spanlens_collector::storage::row::SpanRow;
 use support::TestCollector;
 
+/// A provider's stream error.
+#[derive(Debug)]
+struct StreamError(&'static str);
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// A provider's rate-limit answer.
+#[derive(Debug)]
+struct RateLimitError;
+impl std::fmt::Display for RateLimitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("429 Too Many Requests")
+    }
+}
+
 /// A provider stream of text deltas.
-struct Deltas(Vec<Result<&'static str, &'static str>>);
+struct Deltas(Vec<Result<&'static str, StreamError>>);
 impl futures_core::Stream for Deltas {
-    type Item = Result<&'static str, &'static str>;
+    type Item = Result<&'static str, StreamError>;
     fn poll_next(
         mut self: Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
@@ -59,7 +77,7 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
     });
     let t = TestCollector::start_with(config).await;
 
-    let spanlens = spanlens::builder()
+    let guard = spanlens::builder()
         .endpoint(format!("http://{}", t.grpc_addr()))
         .api_key("sk-sdk-test")
         .service_name("sdk-e2e")
@@ -84,7 +102,7 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
                 tokio::time::sleep(Duration::from_millis(2)).await;
 
                 // A plain chat call, after an .await.
-                let mut chat = spanlens::chat("openai", "gpt-4o-mini")
+                let chat = spanlens::chat("openai", "gpt-4o-mini")
                     .temperature(0.2)
                     .max_tokens(300)
                     .top_p(0.9)
@@ -101,24 +119,27 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
                 chat.set_usage(Usage::new(42, 17).cached(10).reasoning(5));
                 chat.end();
 
-                // A tool in a spawned task, with a nested span inside it.
-                let weather = spanlens::spawn(spanlens::observe_with_io(
+                // A tool in a spawned task, with a nested span inside it; input and output set
+                // on the current span from inside.
+                let weather = spanlens::spawn(spanlens::observe(
                     "get_weather",
                     ObservationType::Tool,
-                    &json!({"city": "Lisbon"}),
                     async {
+                        spanlens::current().set_input(&json!({"city": "Lisbon"}));
                         tokio::time::sleep(Duration::from_millis(2)).await;
                         spanlens::observe("lookup_cache", ObservationType::Span, async {
                             tokio::time::sleep(Duration::from_millis(1)).await;
                         })
                         .await;
-                        json!({"forecast": "sunny, secret-token"})
+                        let forecast = json!({"forecast": "sunny, secret-token"});
+                        spanlens::current().set_output(&forecast);
+                        forecast
                     },
                 ));
                 weather.await.unwrap();
 
                 // A completed stream.
-                let mut stream = spanlens::chat("anthropic", "claude-sonnet-4")
+                let stream = spanlens::chat("anthropic", "claude-sonnet-4")
                     .name("stream_ok")
                     .stream(true)
                     .start();
@@ -132,7 +153,7 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
 
                 // A stream the consumer dropped early: partial output and usage still recorded.
                 {
-                    let mut s = spanlens::chat("openai", "gpt-4o")
+                    let s = spanlens::chat("openai", "gpt-4o")
                         .name("stream_dropped")
                         .stream(true)
                         .start();
@@ -150,10 +171,10 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
                         .stream(true)
                         .start();
                     let mut s = span.wrap_stream(
-                        Deltas(vec![Ok("par"), Err("connection reset")]),
+                        Deltas(vec![Ok("par"), Err(StreamError("connection reset"))]),
                         |span, item| match item {
                             Ok(text) => span.record_chunk(text),
-                            Err(e) => span.record_error("StreamError", *e),
+                            Err(e) => span.record_error(e),
                         },
                     );
                     let mut seen = 0;
@@ -167,8 +188,8 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
                 }
 
                 // A failed call.
-                let mut failed = spanlens::chat("openai", "gpt-4o").name("failed").start();
-                failed.record_error("RateLimitError", "429 Too Many Requests");
+                let failed = spanlens::chat("openai", "gpt-4o").name("failed").start();
+                failed.record_error(&RateLimitError);
                 drop(failed);
 
                 // Retrieval and chain spans in a nested spawned workflow.
@@ -193,10 +214,8 @@ async fn sdk_spans_arrive_as_typed_rows_over_grpc() {
     // Outside the scope: no session/user.
     spanlens::observe_sync("after_scope", ObservationType::Span, || ());
 
-    tokio::task::spawn_blocking(move || spanlens.shutdown())
-        .await
-        .unwrap()
-        .expect("flush");
+    spanlens::shutdown().await.expect("flush");
+    drop(guard);
 
     let rows = t.spans(11).await;
     let agent = row(&rows, "trip_planner");

@@ -32,7 +32,7 @@ async fn http_protobuf_with_capture_off_from_a_current_thread_runtime() {
                 .init()
                 .expect("init");
             spanlens::observe("answer", ObservationType::Agent, async {
-                let mut llm = spanlens::chat("openai", "gpt-4o-mini")
+                let llm = spanlens::chat("openai", "gpt-4o-mini")
                     .input_messages([Message::user("private question")])
                     .start();
                 tokio::time::sleep(Duration::from_millis(1)).await;

@@ -21,7 +21,7 @@ struct Hint(#[allow(dead_code)] u8);
 
 struct Opaque;
 
-#[spanlens::observe(as_type = "tool")]
+#[spanlens::observe(as = "tool")]
 fn get_weather(query: Query, days: u32, _secret: Opaque) -> Result<String, std::io::Error> {
     if days > 10 {
         return Err(std::io::Error::other("forecast too far ahead"));
@@ -29,7 +29,7 @@ fn get_weather(query: Query, days: u32, _secret: Opaque) -> Result<String, std::
     Ok(format!("{}: sunny for {days} days", query.city))
 }
 
-#[spanlens::observe(name = "planner", as_type = "agent")]
+#[spanlens::observe(name = "planner", as = "agent")]
 async fn plan(request: String, hint: Hint) -> Vec<String> {
     tokio::time::sleep(Duration::from_millis(2)).await;
     let near = get_weather(
@@ -66,7 +66,7 @@ fn json_of(text: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_attribute_records_tree_io_and_errors() {
     let t = TestCollector::start("sdk_macro").await;
-    let spanlens = spanlens::builder()
+    let _guard = spanlens::builder()
         .endpoint(format!("http://{}", t.grpc_addr()))
         .service_name("sdk-macro")
         .batch_delay(Duration::from_millis(100))
@@ -83,10 +83,7 @@ async fn observe_attribute_records_tree_io_and_errors() {
     );
     assert!(fails("secret").await.is_err());
 
-    tokio::task::spawn_blocking(move || spanlens.shutdown())
-        .await
-        .unwrap()
-        .expect("flush");
+    spanlens::shutdown().await.expect("flush");
     let rows = t.spans(4).await;
     let (planner, near, far, failed) = (&rows[0], &rows[1], &rows[2], &rows[3]);
 

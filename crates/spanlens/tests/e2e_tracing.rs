@@ -25,6 +25,23 @@ fn row<'a>(rows: &'a [SpanRow], name: &str) -> &'a SpanRow {
     found[0]
 }
 
+/// A model call whose HTTP request is a `tracing` span: code inside the `tracing` span fills the
+/// generation (`current_llm`) and the `tracing` span itself (`current`).
+#[spanlens::observe(as = "generation", capture_input = false, capture_output = false)]
+async fn call_model() {
+    spanlens::current_trace().set_user_id("user-tr");
+    async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let llm = spanlens::current_llm();
+        llm.set_provider("openai");
+        llm.set_model("gpt-4o-mini");
+        llm.set_usage(Usage::new(11, 4));
+        spanlens::current().set_metadata("http.status", "200");
+    }
+    .instrument(tracing::info_span!("http_request"))
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracing_and_sdk_spans_nest_as_written() {
     let t = TestCollector::start("sdk_tracing").await;
@@ -43,7 +60,7 @@ async fn tracing_and_sdk_spans_nest_as_written() {
     // 1. tracing span → SDK chat span (started after an .await inside the instrumented future).
     async {
         tokio::time::sleep(Duration::from_millis(2)).await;
-        let mut chat = spanlens::chat("openai", "gpt-4o-mini").start();
+        let chat = spanlens::chat("openai", "gpt-4o-mini").start();
         tokio::time::sleep(Duration::from_millis(2)).await;
         chat.set_output_text("hi");
         chat.set_usage(Usage::new(3, 1));
@@ -73,12 +90,40 @@ async fn tracing_and_sdk_spans_nest_as_written() {
     })
     .await;
 
-    tokio::task::spawn_blocking(move || spanlens.shutdown())
-        .await
-        .unwrap()
-        .expect("flush");
+    // 3. The current-span API inside a tracing span.
+    call_model().await;
 
-    let rows = t.spans(7).await;
+    spanlens::shutdown().await.expect("flush");
+    drop(spanlens);
+
+    let rows = t.spans(9).await;
+    let generation = row(&rows, "call_model");
+    let http = row(&rows, "http_request");
+    assert_eq!(http.parent_span_id, generation.span_id);
+    assert_eq!(
+        (
+            generation.observation_type.as_str(),
+            generation.provider.as_str(),
+            generation.request_model.as_str()
+        ),
+        ("llm", "openai", "gpt-4o-mini")
+    );
+    assert_eq!(
+        (generation.input_tokens, generation.output_tokens),
+        (Some(11), Some(4))
+    );
+    assert_eq!(
+        http.metadata,
+        vec![("http.status".to_string(), "200".to_string())]
+    );
+    assert!(generation.metadata.is_empty());
+    for r in [generation, http] {
+        assert_eq!(r.user_id, "user-tr", "{}", r.name);
+    }
+    let rows: Vec<SpanRow> = rows
+        .into_iter()
+        .filter(|r| r.name != "call_model" && r.name != "http_request")
+        .collect();
     let request = row(&rows, "handle_request");
     let chat = row(&rows, "chat gpt-4o-mini");
     let sync_step = row(&rows, "sync_step");

@@ -131,7 +131,7 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let base = start_fake_openai(requests.clone()).await;
 
-    let spanlens = spanlens::builder()
+    let _guard = spanlens::builder()
         .endpoint(format!("http://{}", t.grpc_addr()))
         .service_name("weather-agent")
         .batch_delay(Duration::from_millis(100))
@@ -151,10 +151,7 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     .await
     .expect("agent run");
     assert_eq!(answer, "Sunny and 24°C in Lisbon: wear a T-shirt.");
-    tokio::task::spawn_blocking(move || spanlens.shutdown())
-        .await
-        .unwrap()
-        .expect("flush");
+    spanlens::shutdown().await.expect("flush");
 
     // The fake server saw the tool result in the second request.
     let requests = requests.lock().unwrap().clone();
@@ -245,6 +242,19 @@ async fn example_agent_stores_one_agent_two_llm_calls_and_a_tool() {
     let mut call_out = call.clone();
     call_out["finish_reason"] = json!("tool_calls");
     assert_eq!(parsed(&plan.output), json!([call_out]));
+
+    // The tools offered (Chat Completions' `function` wrapper flattened, GenAI style).
+    let tools = plan
+        .span_attributes
+        .iter()
+        .find(|(k, _)| k == "gen_ai.tool.definitions")
+        .map(|(_, v)| parsed(v))
+        .expect("tool definitions");
+    assert_eq!(
+        tools,
+        json!([{"type": "function", "name": "get_weather", "description": "Current weather for a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
+    );
 
     // The tool: arguments in, result out.
     assert_eq!(tool.operation, "execute_tool");

@@ -1,5 +1,8 @@
-//! Traced chat completions for the [`async-openai`](https://docs.rs/async-openai) client
-//! (feature `async-openai`).
+//! Traced calls of the [`async-openai`](https://docs.rs/async-openai) client (feature
+//! `async-openai`): chat completions ([`chat`], [`chat_stream`]), the Responses API
+//! ([`responses`], [`responses_stream`]) and embeddings ([`embeddings`]). Tool definitions
+//! sent with a request are recorded as `gen_ai.tool.definitions`, tool calls and tool results
+//! as message parts.
 //!
 //! [`chat`] and [`chat_stream`] call `client.chat().create(..)` / `.create_stream(..)` inside an
 //! LLM span (see [`crate::chat`]) that records: provider `openai`, the request model,
@@ -47,7 +50,15 @@ use async_openai::types::chat::{
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{LlmSpan, LlmSpanBuilder, Message, Part, Usage};
+use crate::{LlmSpan, LlmSpanBuilder, Message, Part, SpanHandle, Usage};
+
+mod embeddings;
+mod responses;
+
+pub use embeddings::embeddings;
+pub use responses::{
+    ResponsesStream, record_responses_response, responses, responses_request_span, responses_stream,
+};
 
 /// The provider name recorded by [`chat`] and [`chat_stream`].
 pub const PROVIDER: &str = "openai";
@@ -64,11 +75,11 @@ pub async fn chat<C: Config>(
     client: &Client<C>,
     request: CreateChatCompletionRequest,
 ) -> Result<CreateChatCompletionResponse, OpenAIError> {
-    let mut span = request_span(PROVIDER, &request).start();
+    let span = request_span(PROVIDER, &request).start();
     let result = span.in_scope(client.chat().create(request)).await;
     match &result {
-        Ok(response) => record_response(&mut span, response),
-        Err(e) => record_openai_error(&mut span, e),
+        Ok(response) => record_response(&span, response),
+        Err(e) => record_openai_error(&span, e),
     }
     span.end();
     result
@@ -96,7 +107,7 @@ pub async fn chat_stream<C: Config>(
     client: &Client<C>,
     request: CreateChatCompletionRequest,
 ) -> Result<ChatStream, OpenAIError> {
-    let mut span = request_span(PROVIDER, &request).stream(true).start();
+    let span = request_span(PROVIDER, &request).stream(true).start();
     match span.in_scope(client.chat().create_stream(request)).await {
         Ok(inner) => Ok(ChatStream {
             inner,
@@ -104,7 +115,7 @@ pub async fn chat_stream<C: Config>(
             acc: StreamAcc::default(),
         }),
         Err(e) => {
-            record_openai_error(&mut span, &e);
+            record_openai_error(&span, &e);
             span.end();
             Err(e)
         }
@@ -145,6 +156,9 @@ pub fn request_span(
     if let Some(s) = request.stream {
         b = b.stream(s);
     }
+    if let Some(tools) = &request.tools {
+        b = b.tool_definitions(&chat_tool_definitions(&to_json(tools)));
+    }
     let messages: Vec<Message> = request
         .messages
         .iter()
@@ -153,9 +167,32 @@ pub fn request_span(
     b.input_messages(messages)
 }
 
+/// Chat Completions tools (`[{"type":"function","function":{name,description,parameters}}]`)
+/// → GenAI tool definitions (`[{"type":"function",name,description,parameters}]`).
+fn chat_tool_definitions(tools: &Value) -> Value {
+    let defs = tools
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let mut def = t
+                .get("function")
+                .or_else(|| t.get("custom"))
+                .cloned()
+                .unwrap_or_else(|| t.clone());
+            if let Some(obj) = def.as_object_mut() {
+                let ty = t.get("type").cloned().unwrap_or(Value::from("function"));
+                obj.insert("type".into(), ty);
+            }
+            def
+        })
+        .collect();
+    Value::Array(defs)
+}
+
 /// Records a (non-streaming) response on `span`: response model and id, finish reasons, output
 /// messages, usage.
-pub fn record_response(span: &mut LlmSpan, response: &CreateChatCompletionResponse) {
+pub fn record_response(span: &SpanHandle, response: &CreateChatCompletionResponse) {
     span.set_response_model(response.model.clone());
     span.set_response_id(response.id.clone());
     let mut reasons = Vec::new();
@@ -178,7 +215,7 @@ pub fn record_response(span: &mut LlmSpan, response: &CreateChatCompletionRespon
 
 /// Records an `async-openai` error on `span` (`error.type` = HTTP status code for API errors,
 /// else the variant name).
-pub fn record_openai_error(span: &mut LlmSpan, error: &OpenAIError) {
+pub fn record_openai_error(span: &SpanHandle, error: &OpenAIError) {
     let kind = match error {
         OpenAIError::ApiError(e) => e.status_code.as_u16().to_string(),
         OpenAIError::Reqwest(_) => "Reqwest".into(),
@@ -188,7 +225,7 @@ pub fn record_openai_error(span: &mut LlmSpan, error: &OpenAIError) {
         #[allow(unreachable_patterns)]
         _ => "OpenAIError".into(),
     };
-    span.record_error(kind, error.to_string());
+    span.record_error_as(kind, error.to_string());
 }
 
 fn usage(u: &CompletionUsage) -> Usage {
@@ -369,7 +406,7 @@ struct ToolCallAcc {
 }
 
 impl StreamAcc {
-    fn on_chunk(&mut self, span: &mut LlmSpan, chunk: &CreateChatCompletionStreamResponse) {
+    fn on_chunk(&mut self, span: &LlmSpan, chunk: &CreateChatCompletionStreamResponse) {
         if !self.response_model_set && !chunk.model.is_empty() {
             span.set_response_model(chunk.model.clone());
             self.response_model_set = true;
@@ -422,7 +459,7 @@ impl StreamAcc {
     }
 
     /// Writes the assembled output messages and finish reasons onto the span.
-    fn finish(&mut self, span: &mut LlmSpan) {
+    fn finish(&mut self, span: &LlmSpan) {
         let choices = std::mem::take(&mut self.choices);
         let reasons: Vec<String> = choices
             .iter()
@@ -473,8 +510,8 @@ impl futures_core::Stream for ChatStream {
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => {
-                if let Some(mut span) = this.span.take() {
-                    this.acc.finish(&mut span);
+                if let Some(span) = this.span.take() {
+                    this.acc.finish(&span);
                     span.end();
                 }
                 Poll::Ready(None)
@@ -487,8 +524,8 @@ impl futures_core::Stream for ChatStream {
 impl Drop for ChatStream {
     fn drop(&mut self) {
         // Dropped before the end: record the partial answer; the span marks itself cancelled.
-        if let Some(mut span) = self.span.take() {
-            self.acc.finish(&mut span);
+        if let Some(span) = self.span.take() {
+            self.acc.finish(&span);
         }
     }
 }
