@@ -50,8 +50,11 @@ def attr(span, key):
 
 
 def last_user_text(body):
-    """The text of the request's last user message (OpenAI or Anthropic shape)."""
+    """The text of the request's last user message (OpenAI, Anthropic or Gemini shape)."""
     text = ""
+    for c in body.get("contents") or []:  # Gemini: contents[].parts[].text
+        if c.get("role", "user") == "user":
+            text = " ".join(p.get("text", "") for p in c.get("parts", []) if isinstance(p, dict))
     for m in body.get("messages") or []:
         if m.get("role") != "user":
             continue
@@ -76,6 +79,10 @@ def truth(request, provider):
                   "output_tokens": usage["output_tokens"], "total_tokens": None,
                   "cached_tokens": cache_read, "cache_creation_tokens": cache_write}
         finish = answer["stop_reason"]
+    elif provider == "gcp.gemini" and not failed:
+        tokens = {"input_tokens": usage["promptTokenCount"], "output_tokens": usage["candidatesTokenCount"],
+                  "total_tokens": usage["totalTokenCount"]}
+        finish = answer["finish_reason"]
     elif not failed:
         tokens = {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
                   "total_tokens": usage["total_tokens"]}
@@ -189,7 +196,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
     ap.add_argument("--library", required=True)
-    ap.add_argument("--provider", choices=["openai", "anthropic"], required=True)
+    ap.add_argument("--provider", choices=["openai", "anthropic", "gcp.gemini"], required=True)
     ap.add_argument("--provider-log", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--description", default="")
@@ -265,6 +272,7 @@ def main():
             companion = next((c for c in companions
                               if attr(c, "gen_ai.input.messages") == attr(sp, "gen_ai.input.messages")), None)
             call["streamed"] = True if companion else recorded_stream_flag(sp)
+            call["operation"] = attr(sp, "gen_ai.operation.name") or call["operation"]
             call["session_id"] = recorded_session(sp)
             call["user_id"] = recorded_user(sp)
             provider_keys = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system",

@@ -14,12 +14,14 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n 
 trap cleanup EXIT
 
 free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cap=$(free_port); anth=$(free_port); oai=$(free_port)
+cap=$(free_port); anth=$(free_port); oai=$(free_port); gem=$(free_port)
 "$py" "$here/tools/capture_server.py" --port "$cap" --outdir "$work/raw" >"$work/capture.log" 2>&1 & pids+=($!)
 "$py" "$here/tools/fake_anthropic.py" --port "$anth" --log "$work/anthropic.jsonl" >/dev/null 2>&1 & pids+=($!)
 "$py" "$here/tools/fake_openai.py" --port "$oai" --log "$work/openai.jsonl" >/dev/null 2>&1 & pids+=($!)
+"$py" "$here/tools/fake_gemini.py" --port "$gem" --log "$work/gemini.jsonl" >/dev/null 2>&1 & pids+=($!)
 sleep 1
 export CAPTURE_URL="http://127.0.0.1:$cap" FAKE_ANTHROPIC_URL="http://127.0.0.1:$anth" FAKE_OPENAI_URL="http://127.0.0.1:$oai/v1"
+export FAKE_GEMINI_URL="http://127.0.0.1:$gem"
 
 venv() {
   local name=$1
@@ -76,11 +78,12 @@ mlflow_fixture() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference openai-agents)
+[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference openai-agents vercel-ai langfuse-js google-genai)
 for target in "${targets[@]}"; do
   # Each library's fixture is built from the provider requests of its own run.
   : >"$work/openai.jsonl"
   : >"$work/anthropic.jsonl"
+  : >"$work/gemini.jsonl"
   case "$target" in
     logfire-anthropic) anthropic_fixture logfire-anthropic logfire logfire logfire.anthropic \
       "pydantic logfire instrument_anthropic(): Anthropic Messages, prompt caching (cache writes and reads)" ;;
@@ -105,6 +108,16 @@ for target in "${targets[@]}"; do
       "Langfuse JS SDK (@langfuse/otel LangfuseSpanProcessor + @langfuse/openai observeOpenAI), OTel based" \
       --llm-marker 'langfuse.observation.type=generation' --finish-reason-attr --ttft-scope langfuse-sdk \
       --scenario a_simple --scenario b_stream --scenario e_workflow ;;
+    google-genai)
+      vpy=$(venv google-genai)
+      "$vpy" "$here/capture_google_genai.py"
+      "$py" "$here/build_fixture.py" --raw "$work/raw" --library google-genai --provider gcp.gemini \
+        --provider-log "$work/gemini.jsonl" --out "$repo/tests/fixtures/otlp/google-genai" \
+        --llm-scope opentelemetry.instrumentation.google_genai --python "$vpy" --finish-reason-attr \
+        --ttft-scope opentelemetry.instrumentation.google_genai \
+        --packages google-genai opentelemetry-instrumentation-google-genai \
+        --description "opentelemetry-instrumentation-google-genai (official OTel GenAI instrumentation of the Google Gen AI SDK)" \
+        --scenario a_simple --scenario b_stream --scenario d_fail ;;
     langchain-openinference) openai_fixture langchain-openinference capture_langchain_openinference.py \
       openinference.instrumentation.langchain parent/workflow \
       "LangChain (langchain-openai ChatOpenAI) through openinference-instrumentation-langchain" \

@@ -445,10 +445,17 @@ fn fixtures_same_call_same_columns() {
     }
     for (lib, row, content_on_spans, recorded_model) in &seen {
         assert_eq!(row.observation_type, "llm", "{lib}");
-        assert_eq!(row.operation, "chat", "{lib}");
+        // Gemini's API operation is generate_content (semconv), the others' chat.
+        let operation = if lib == "google-genai" {
+            "generate_content"
+        } else {
+            "chat"
+        };
+        assert_eq!(row.operation, operation, "{lib}");
         let model = match recorded_model {
             Some(model) => model.as_str(),
             None if lib.ends_with("-anthropic") => "claude-sonnet-4-5-20251001",
+            None if lib == "google-genai" => "gemini-2.5-flash-001",
             None => "gpt-4o-mini-2024-07-18",
         };
         assert_eq!(row.response_model, model, "{lib}");

@@ -71,6 +71,7 @@ pub fn expected_operation(raw: &str) -> &'static str {
         "chat" | "LLM" | "generation" => "chat",
         "embeddings" | "EMBEDDING" | "embedding" => "embeddings",
         "text_completion" | "completion" => "text_completion",
+        "generate_content" => "generate_content",
         other => panic!("no operation mapping for fixture value {other:?}"),
     }
 }
