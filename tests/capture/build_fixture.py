@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from google.protobuf.json_format import MessageToDict, ParseDict
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 ID_KEYS = {"traceId", "spanId", "parentSpanId"}
@@ -217,8 +218,8 @@ def main():
                     help="a scope whose streamed calls record the time to first token")
     args = ap.parse_args()
 
-    index = [json.loads(l) for l in open(os.path.join(args.raw, "index.jsonl"))]
-    index = [e for e in index if e["library"] == args.library and e["signal"] == "traces"]
+    all_index = [json.loads(l) for l in open(os.path.join(args.raw, "index.jsonl"))]
+    index = [e for e in all_index if e["library"] == args.library and e["signal"] == "traces"]
     requests = [json.loads(l) for l in open(args.provider_log)]
     os.makedirs(args.out, exist_ok=True)
     markers = [m.split("=", 1) for m in args.llm_marker]
@@ -328,6 +329,16 @@ def main():
             "user_ids": sorted({recorded_user(sp) for _, sp in all_spans} - {None}),
             "session_ids": sorted({recorded_session(sp) for _, sp in all_spans} - {None}),
         }
+
+    # Metrics (exported when the process ends, or periodically): every request, as sent.
+    metric_requests = [e for e in all_index if e["library"] == args.library and e["signal"] == "metrics"]
+    for n, e in enumerate(metric_requests, 1):
+        body = open(os.path.join(args.raw, e["dir"], e["files"]["decoded"]), "rb").read()
+        request = ExportMetricsServiceRequest()
+        request.ParseFromString(body)
+        open(os.path.join(args.out, f"run{n}.metrics.pb"), "wb").write(body)
+        doc = hexify(MessageToDict(request, use_integers_for_enums=True))
+        open(os.path.join(args.out, f"run{n}.metrics.json"), "w").write(json.dumps(doc, indent=2) + "\n")
 
     first = index[0]
     headers = {k.lower(): v for k, v in first["headers"].items()}

@@ -29,6 +29,9 @@ def main():
     lib = args.library + "-anthropic"
 
     if args.library == "traceloop":
+        # Its metrics as delta points (the OTLP exporter's own setting): the other captures'
+        # metrics are cumulative.
+        os.environ["OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"] = "delta"
         from traceloop.sdk import Traceloop
 
         Traceloop.init(app_name="fixture-" + lib, api_endpoint=CAP, disable_batch=True,

@@ -296,7 +296,7 @@ async fn captured_genai_metrics_are_stored_exactly_over_every_transport() {
     let projects = [PROTOBUF, JSON, GZIP, GRPC];
     let t = start("metrics_fixtures", &projects).await;
     let captures = captures();
-    assert!(captures.len() >= 15, "metrics captures: {captures:?}");
+    assert!(captures.len() >= 16, "metrics captures: {captures:?}");
     let mut want_hist = Vec::new();
     let mut want_sum = Vec::new();
     for (pb, json) in &captures {

@@ -390,7 +390,7 @@ mod tests {
             }
         }
         out.sort();
-        assert!(out.len() >= 15, "metrics captures: {out:?}");
+        assert!(out.len() >= 16, "metrics captures: {out:?}");
         out
     }
 
@@ -478,6 +478,60 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// OpenLLMetry with delta temporality (tests/capture): one run of four Anthropic calls is
+    /// one delta point per series, and its token sums are the calls' token counts as the same
+    /// library's spans record them.
+    #[test]
+    fn traceloop_delta_token_usage_adds_up_to_its_spans() {
+        let dir = fixtures().join("traceloop-anthropic");
+        let n = from_pb(&dir.join("run1.metrics.pb"));
+        let expected: J =
+            serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+        let mut spans = (0u64, 0u64, 0u64);
+        for scenario in expected["scenarios"].as_object().unwrap().values() {
+            for call in scenario["llm_calls"].as_array().unwrap() {
+                if call["span_name"] != "anthropic.chat" {
+                    continue; // the Anthropic SDK's own spans are not this library's
+                }
+                let data = |f: &str| {
+                    call["differs_from_truth"][f]["data"]
+                        .as_u64()
+                        .or(call[f].as_u64())
+                        .unwrap()
+                };
+                spans = (
+                    spans.0 + 1,
+                    spans.1 + data("input_tokens"),
+                    spans.2 + data("output_tokens"),
+                );
+            }
+        }
+        assert_eq!(spans.0, 4);
+        for (token_type, want) in [("input", spans.1), ("output", spans.2)] {
+            let point = n
+                .histogram
+                .iter()
+                .find(|r| {
+                    r.metric_name == "gen_ai.client.token.usage"
+                        && attr(&r.attributes, "gen_ai.token.type") == Some(token_type)
+                })
+                .unwrap();
+            assert_eq!(point.aggregation_temporality, 1, "delta");
+            assert_eq!(
+                (point.count, point.sum),
+                (spans.0, want as f64),
+                "{token_type}"
+            );
+        }
+        let choices = n
+            .sum
+            .iter()
+            .find(|r| r.metric_name == "gen_ai.client.generation.choices");
+        let choices = choices.unwrap();
+        assert_eq!((choices.value, choices.aggregation_temporality), (4.0, 1));
+        assert!(choices.is_monotonic);
     }
 
     /// One point in full, against the capture's JSON read by eye.
