@@ -71,6 +71,7 @@ impl Collector {
             keys,
             prices,
             join,
+            responses: Default::default(),
         };
 
         let bind = |what, addr| async move {

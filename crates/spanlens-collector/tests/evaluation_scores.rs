@@ -122,3 +122,72 @@ async fn evaluation_results_become_scores_on_the_evaluated_span() {
     assert_eq!(logs, 3);
     t.shutdown().await;
 }
+
+/// A result that names only the evaluated response (`gen_ai.response.id`, no span context)
+/// becomes a score on the span of that response, received earlier.
+#[tokio::test]
+async fn a_result_naming_only_the_response_goes_to_its_span() {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use prost::Message;
+    use support::otlp;
+
+    let t = TestCollector::start("evals_by_response").await;
+    let mut trace = otlp::agent_with_chat(7);
+    let chat = &mut trace.resource_spans[0].scope_spans[0].spans[1];
+    chat.attributes
+        .push(otlp::s("gen_ai.response.id", "chatcmpl-77"));
+    let proto = [("content-type", "application/x-protobuf")];
+    let (status, _, _) =
+        support::post(&t.http_url("/v1/traces"), &proto, trace.encode_to_vec()).await;
+    assert_eq!(status, 200);
+
+    let record = LogRecord {
+        time_unix_nano: otlp::T0 + 5_000_000_000,
+        event_name: "gen_ai.evaluation.result".into(),
+        attributes: vec![
+            otlp::s("gen_ai.evaluation.name", "relevance"),
+            otlp::kv(
+                "gen_ai.evaluation.score.value",
+                opentelemetry_proto::tonic::common::v1::any_value::Value::DoubleValue(0.75),
+            ),
+            otlp::s("gen_ai.response.id", "chatcmpl-77"),
+        ],
+        ..Default::default()
+    };
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let (status, _, _) = support::post(&t.http_url("/v1/logs"), &proto, logs.encode_to_vec()).await;
+    assert_eq!(status, 200);
+
+    assert_eq!(
+        t.wait_for_count("SELECT count() FROM scores FINAL", 1)
+            .await,
+        1
+    );
+    let score: ScoreRow =
+        t.ch.query("SELECT ?fields FROM scores FINAL")
+            .fetch_one()
+            .await
+            .unwrap();
+    assert_eq!(
+        (score.trace_id, score.span_id),
+        (
+            hex::encode(otlp::trace_id(7)),
+            hex::encode(otlp::span_id(2))
+        )
+    );
+    assert_eq!(
+        (score.name.as_str(), score.value),
+        ("relevance", Some(0.75))
+    );
+    assert_eq!(score.timestamp, (otlp::T0 + 5_000_000_000) as i64);
+    t.shutdown().await;
+}

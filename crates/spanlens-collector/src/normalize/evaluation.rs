@@ -15,8 +15,8 @@
 //! (`error.type`, no result) is a CATEGORICAL `ERROR` score whose comment names the error. The
 //! explanation is the comment. The score id is derived from (trace, span, evaluation name,
 //! response id), so a re-sent result replaces the earlier one. A result without a span context
-//! keeps its `gen_ai.response.id` in the score's metadata (the span is found by response id at
-//! query time).
+//! keeps its `gen_ai.response.id` in the score's metadata; the receiver then puts it on the span
+//! of that response when it knows it (`pipeline::response_index`).
 
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
 
@@ -31,7 +31,7 @@ const SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
 const SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
 const EXPLANATION: &str = "gen_ai.evaluation.explanation";
 const ERROR_TYPE: &str = "error.type";
-const RESPONSE_ID: &str = "gen_ai.response.id";
+pub const RESPONSE_ID: &str = "gen_ai.response.id";
 
 /// The span an evaluation result is about, and when it was recorded.
 pub struct Target<'a> {
@@ -121,6 +121,11 @@ pub fn score_from_json_body(body: &Value, target: &Target) -> Option<ScoreRow> {
     .into_score(target)
 }
 
+/// The score id of an evaluation of a span / response: a re-sent result gets the same id.
+pub fn evaluation_score_id(trace_id: &str, span_id: &str, name: &str, response_id: &str) -> String {
+    derived_score_id(&[trace_id, span_id, name, response_id])
+}
+
 impl Evaluation {
     fn into_score(self, target: &Target) -> Option<ScoreRow> {
         if self.name.is_empty() {
@@ -144,12 +149,12 @@ impl Evaluation {
         if !self.response_id.is_empty() {
             metadata.push((RESPONSE_ID.into(), self.response_id.clone()));
         }
-        let score_id = derived_score_id(&[
+        let score_id = evaluation_score_id(
             target.trace_id,
             target.span_id,
             &self.name,
             &self.response_id,
-        ]);
+        );
         Some(ScoreRow {
             project: target.project.to_string(),
             score_id,

@@ -11,6 +11,7 @@
 
 mod batcher;
 pub mod content_join;
+pub mod response_index;
 pub mod spool;
 mod spool_writer;
 mod writer;

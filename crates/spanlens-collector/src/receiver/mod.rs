@@ -25,6 +25,7 @@ use crate::metrics::Rejection;
 use crate::normalize::otlp_json::OtlpJson;
 use crate::normalize::{normalize_logs, normalize_metrics, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
+use crate::pipeline::response_index::ResponseIndex;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::TableRow;
@@ -141,6 +142,8 @@ pub struct Ingest {
     pub prices: Arc<PriceTable>,
     /// GenAI content log records → their span rows.
     pub join: ContentJoin,
+    /// Recent LLM calls by response id (evaluation results that name only the response).
+    pub responses: Arc<ResponseIndex>,
 }
 
 impl Ingest {
@@ -190,6 +193,7 @@ impl Ingest {
             self.prices.apply(row);
         }
         let reject = |reason, n| metrics.reject_spans(reason, n);
+        self.responses.remember(project, &normalized.rows);
         // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
         self.submit(&normalized.scores, rows, reject)?;
         let routed = self.join.route(project, normalized.rows);
@@ -215,7 +219,8 @@ impl Ingest {
         project: &str,
     ) -> Result<ExportLogsServiceResponse, IngestError> {
         let metrics = &self.pipeline.metrics;
-        let normalized = normalize_logs(request, project);
+        let mut normalized = normalize_logs(request, project);
+        self.responses.resolve(&mut normalized.scores);
         let rows = normalized.rows.len() as u64;
         metrics
             .log_records_received
