@@ -476,3 +476,45 @@ async fn previews_leave_out_inline_binary_data() {
         .await
         .unwrap();
 }
+
+/// Metric batches deduplicate like span batches: a retried (same-token) insert is stored once.
+#[tokio::test]
+async fn a_retried_metric_batch_is_stored_once() {
+    let cfg = config("metric_dedup");
+    migrate(&cfg).await.unwrap();
+    let head = MetricHead {
+        project: "p1".into(),
+        metric_name: "gen_ai.client.token.usage".into(),
+        ..MetricHead::default()
+    };
+    let point = PointHead {
+        time_unix: 1_764_000_000_000_000_000,
+        ..PointHead::default()
+    };
+    let mut row = HistogramRow::from_heads(&head, point);
+    row.count = 1;
+    row.bucket_counts = vec![0, 1];
+    row.explicit_bounds = vec![16.0];
+    let mut body = Vec::new();
+    encode_row(&mut body, &row).unwrap();
+    let body = Bytes::from(body);
+    let table = Table::MetricsHistogram;
+    let ch = ClickHouse::new(&cfg).unwrap();
+    for token in ["same-token", "same-token", "other-token"] {
+        ch.insert_rowbinary(table.name(), table.columns(), body.clone(), token)
+            .await
+            .unwrap();
+    }
+    let n: u64 = ch
+        .client()
+        .query("SELECT count() FROM otel_metrics_histogram")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    ch.client()
+        .query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
+}
