@@ -4,7 +4,8 @@
 # server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
 # ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace, the
 # Grafana dashboard tests (dashboards/tests) and the deploy tests (tests/deploy: Helm chart,
-# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh).
+# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh). Node
+# (npm) must be installed for the Langfuse JS SDK tests.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -13,6 +14,19 @@ export SPANLENS_VENV=${SPANLENS_VENV:-$repo/.venv}
 deploy/local/venv.sh tests/requirements.txt tests/deploy/requirements.txt
 py="$SPANLENS_VENV/bin/python"
 export SPANLENS_PYTHON="$py"
+# The current Langfuse Python SDK conflicts with the 2.x SDK in the virtualenv: installed apart,
+# used through PYTHONPATH by the read-API test.
+export SPANLENS_LANGFUSE_CURRENT="$SPANLENS_VENV/langfuse-current"
+want=$(sha256sum <tests/requirements-langfuse-current.txt | cut -d' ' -f1)
+if [ "$(cat "$SPANLENS_LANGFUSE_CURRENT/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$SPANLENS_LANGFUSE_CURRENT"
+  "$py" -m pip install --disable-pip-version-check -q --target "$SPANLENS_LANGFUSE_CURRENT" -r tests/requirements-langfuse-current.txt
+  echo "$want" >"$SPANLENS_LANGFUSE_CURRENT/.requirements.sha256"
+fi
+# Node senders (the Langfuse JS SDK v3): exact versions from tests/js/package-lock.json.
+if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
+  npm ci --prefix tests/js --no-audit --no-fund --silent
+fi
 
 started_pid=""
 data_dir=""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time (default 60 s each) with libFuzzer, seeded from the
-# real fixtures (tests/fixtures/otlp) and the regression inputs (fuzz/regressions/<target>/).
+# real fixtures (tests/fixtures/otlp) and the regression inputs (fuzz/regressions/<target>/, the
+# Langfuse seeds among them).
 #   crates/spanlens-collector/fuzz/run.sh [SECONDS_PER_TARGET]
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); RUSTC_BOOTSTRAP lets the stable toolchain build
 # with the sanitizer flags cargo-fuzz passes. A crash leaves its input in fuzz/artifacts/<target>/:
@@ -14,7 +15,7 @@ seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 
 # otlp: the first byte picks the decoder (0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON).
-mkdir -p "$seeds/otlp" "$seeds/spool"
+mkdir -p "$seeds/otlp" "$seeds/spool" "$seeds/langfuse"
 i=0
 for f in "$repo"/tests/fixtures/otlp/*/*.pb "$repo"/tests/fixtures/otlp/*/*.json; do
   case "$f" in *expected*|*.other.*|*.metrics.*) continue ;; esac
@@ -23,8 +24,9 @@ for f in "$repo"/tests/fixtures/otlp/*/*.pb "$repo"/tests/fixtures/otlp/*/*.json
 done
 cp "$here"/regressions/otlp/* "$seeds/otlp/" 2>/dev/null || true
 cp "$here"/regressions/spool/* "$seeds/spool/" 2>/dev/null || true
+cp "$here"/regressions/langfuse/* "$seeds/langfuse/" 2>/dev/null || true
 
 cd "$here/.."
-for target in otlp spool; do
+for target in otlp langfuse spool; do
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "$seeds/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048
 done

@@ -14,9 +14,12 @@ use crate::config::{Config, ConfigError};
 use crate::enrich::cost::{PriceError, PriceTable};
 use crate::metrics::Metrics;
 use crate::pipeline::content_join::{ContentJoin, JoinTask};
+use crate::pipeline::langfuse_merge::{LangfuseMerge, MergeTask};
 use crate::pipeline::{Pipeline, PipelineTasks};
 use crate::receiver::inflight::InflightBudget;
-use crate::receiver::{Ingest, otlp_grpc, otlp_http, scores};
+use crate::receiver::{
+    Ingest, langfuse_ingestion, langfuse_read, langfuse_read_v2, otlp_grpc, otlp_http, scores,
+};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::migrate::{MigrateError, migrate};
 use crate::tls::{ServerTls, TlsError, TlsIncoming};
@@ -49,6 +52,7 @@ pub struct Collector {
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     join: JoinTask,
+    langfuse: MergeTask,
     tasks: PipelineTasks,
 }
 
@@ -64,13 +68,16 @@ impl Collector {
         let tls = ServerTls::from_config(&config.receiver)?;
         let metrics = Arc::new(Metrics::default());
         let (pipeline, tasks) = Pipeline::start(&config.pipeline, clickhouse.clone(), metrics)?;
-        let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone());
+        let (join, join_task) = ContentJoin::start(&config.pipeline, pipeline.clone())?;
+        let (langfuse, langfuse_task) =
+            LangfuseMerge::start(&config, pipeline.clone(), prices.clone())?;
         let ingest = Ingest {
             pipeline: pipeline.clone(),
             clickhouse,
             keys,
             prices,
             join,
+            langfuse,
             responses: Default::default(),
         };
 
@@ -99,7 +106,14 @@ impl Collector {
             config.receiver.max_body_bytes,
             inflight.clone(),
         )
-        .merge(scores::router(ingest.clone()));
+        .merge(scores::router(ingest.clone()))
+        .merge(langfuse_read::router(ingest.clone()))
+        .merge(langfuse_read_v2::router(ingest.clone()))
+        .merge(langfuse_ingestion::router(
+            ingest.clone(),
+            config.receiver.max_body_bytes,
+            inflight.clone(),
+        ));
         let http = tokio::spawn(serve_http(
             http_listener,
             http_app,
@@ -153,6 +167,7 @@ impl Collector {
             stop,
             servers: vec![http, grpc],
             join: join_task,
+            langfuse: langfuse_task,
             tasks,
         })
     }
@@ -165,6 +180,7 @@ impl Collector {
             let _ = server.await;
         }
         self.join.shutdown().await; // queues every held span, then drops its pipeline handle
+        self.langfuse.shutdown().await; // writes every held Langfuse observation and trace
         drop(self.pipeline); // the last sender: lets the batcher flush and finish
         self.tasks.shutdown().await;
     }

@@ -36,6 +36,38 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub cost: CostConfig,
     pub auth: AuthConfig,
+    pub langfuse: LangfuseConfig,
+}
+
+/// The Langfuse ingestion API (`POST /api/public/ingestion`): how creates and updates of one
+/// observation are merged into one row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LangfuseConfig {
+    /// How long (ms) an observation's events wait for the rest (its create, its update with the
+    /// end time) before it is written as it is; a complete observation is written at once.
+    /// A trace is written this long after the last event of the trace or its observations.
+    /// Default 10000.
+    pub merge_window_ms: u64,
+    /// A trace whose observations keep arriving is written at the latest this long (ms) after
+    /// its first event. Default 600000 (10 minutes).
+    pub trace_hold_max_ms: u64,
+    /// At most this many observations and traces are held (each), and ...
+    pub merge_max_entries: usize,
+    /// ... at most this many bytes of their events; past either the oldest is written early.
+    /// Defaults 100000 and 256 MiB.
+    pub merge_max_bytes: usize,
+}
+
+impl Default for LangfuseConfig {
+    fn default() -> Self {
+        LangfuseConfig {
+            merge_window_ms: 10_000,
+            trace_hold_max_ms: 600_000,
+            merge_max_entries: 100_000,
+            merge_max_bytes: 256 << 20,
+        }
+    }
 }
 
 /// API keys → projects. Empty (the default): single-project mode, no key needed — keep the
@@ -225,6 +257,7 @@ impl Default for Config {
             pipeline: PipelineConfig::default(),
             cost: CostConfig::default(),
             auth: AuthConfig::default(),
+            langfuse: LangfuseConfig::default(),
         }
     }
 }
@@ -372,6 +405,16 @@ impl Config {
             return invalid(
                 "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)",
             );
+        }
+        let l = &self.langfuse;
+        if l.merge_window_ms == 0 || l.merge_window_ms > 600_000 {
+            return invalid("langfuse.merge_window_ms must be 1..=600000");
+        }
+        if l.trace_hold_max_ms > 3_600_000 {
+            return invalid("langfuse.trace_hold_max_ms must be <= 3600000 (1 hour)");
+        }
+        if l.merge_max_entries == 0 || l.merge_max_bytes == 0 {
+            return invalid("langfuse.merge_max_entries and merge_max_bytes must be > 0");
         }
         let r = &self.receiver;
         if r.tls_cert_file.is_empty() != r.tls_key_file.is_empty() {

@@ -12,8 +12,10 @@ use prost::Message;
 use crate::normalize::otlp_json::decode_json;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::EncodedChunk;
+use crate::pipeline::langfuse_merge::{Batch, merge_now};
 use crate::pipeline::spool::Spool;
 use crate::pipeline::spool::record::SEGMENT_MAGIC;
+use crate::receiver::langfuse_ingestion::{classify, parse_envelope};
 
 /// The OTLP decoders, the normalizer and the row encoder. The first byte picks the body:
 /// 0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON. Whatever decodes must
@@ -42,6 +44,24 @@ fn logs(request: Option<ExportLogsServiceRequest>) {
         let normalized = normalize_logs(request, "fuzz");
         EncodedChunk::encode(&normalized.rows).expect("normalized rows encode");
     }
+}
+
+/// The Langfuse batch ingestion body: the envelope, every event's validation, the create /
+/// update merge and the rows it gives (spans, logs, scores), encoded.
+pub fn langfuse(data: &[u8]) {
+    let Ok(envelope) = parse_envelope(data) else {
+        return;
+    };
+    let sdk = envelope.sdk.clone();
+    let classified = classify("fuzz", envelope.batch, 0);
+    EncodedChunk::encode(&classified.logs).expect("log rows encode");
+    EncodedChunk::encode(&classified.scores).expect("score rows encode");
+    let batch = Batch {
+        project: "fuzz".into(),
+        sdk,
+        events: classified.held,
+    };
+    EncodedChunk::encode(&merge_now(batch)).expect("span rows encode");
 }
 
 /// The spool reading a segment of arbitrary bytes (after a valid segment header when the first

@@ -53,6 +53,18 @@ pub struct Metrics {
     insert_seconds_count: AtomicU64,
     insert_micros_sum: AtomicU64,
     pub join: JoinMetrics,
+    /// Langfuse ingestion events accepted (207 `successes`) and rejected (207 `errors`).
+    pub langfuse_events_accepted: AtomicU64,
+    pub langfuse_events_rejected: AtomicU64,
+    /// Span rows the Langfuse merge wrote (merged creates and updates).
+    pub langfuse_rows_released: AtomicU64,
+    /// Observations written without their create or without an end time (the window ended, or
+    /// the hold was full), e.g. an update that came after its observation was written.
+    pub langfuse_incomplete: AtomicU64,
+    /// Entries written early because the hold was full.
+    pub langfuse_evicted: AtomicU64,
+    /// Gauge: observations and traces held, waiting for their other events.
+    pub langfuse_held: AtomicU64,
 }
 
 /// The content join (GenAI content log records → their span rows), see
@@ -150,6 +162,31 @@ impl Metrics {
             "spanlens_metric_points_accepted_total",
             "Metric data points accepted into the queue.",
             self.metric_points_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_events_accepted_total",
+            "Langfuse ingestion events accepted.",
+            self.langfuse_events_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_events_rejected_total",
+            "Langfuse ingestion events rejected as invalid (reported in the 207 errors).",
+            self.langfuse_events_rejected.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_rows_released_total",
+            "Span rows written by the Langfuse merge.",
+            self.langfuse_rows_released.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_incomplete_total",
+            "Langfuse observations written without their create or end (window ended or hold full).",
+            self.langfuse_incomplete.load(Relaxed),
+        );
+        counter(
+            "spanlens_langfuse_evicted_total",
+            "Langfuse observations and traces written early because the hold was full.",
+            self.langfuse_evicted.load(Relaxed),
         );
         let j = &self.join;
         counter(
@@ -282,6 +319,12 @@ impl Metrics {
             "spanlens_content_join_held_spans",
             "LLM spans held waiting for their content.",
             j.held_spans.load(Relaxed),
+        );
+        gauge(
+            &mut out,
+            "spanlens_langfuse_held",
+            "Langfuse observations and traces held for their other events.",
+            self.langfuse_held.load(Relaxed),
         );
         let _ = write!(
             out,

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use spanlens_collector::pipeline::spool::record::RECORD_MARK;
-use spanlens_collector::storage::clickhouse::server_client;
 use support::{TestCollector, otlp, post};
 
 const SPANS_PER_REQUEST: u64 = 20;
@@ -258,7 +257,6 @@ async fn rejected_inserts_for_a_while_lose_and_duplicate_nothing() {
 #[tokio::test]
 async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
     let config = support::test_config("kill9");
-    let spool = PathBuf::from(&config.pipeline.spool_dir);
     const FAST_BATCHES: [&str; 4] = [
         "--set",
         "pipeline.batch_max_age_ms=50",
@@ -298,9 +296,7 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
             })
         })
         .collect();
-    let ch = server_client(&config.clickhouse)
-        .unwrap()
-        .with_database(&config.clickhouse.database);
+    let ch = support::server_client_for(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let stored: u64 = ch
@@ -341,11 +337,7 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    ch.query(&format!("DROP DATABASE {}", config.clickhouse.database))
-        .execute()
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(spool.parent().unwrap());
+    support::drop_database(&config).await;
 }
 
 /// The spool's segment files, oldest first.

@@ -70,3 +70,16 @@ fn spool_target_on_every_regression_and_each_truncation_of_the_seed() {
         fuzzing::spool(&flipped);
     }
 }
+
+#[test]
+fn langfuse_target_on_every_regression_and_its_truncations() {
+    let inputs = regressions("langfuse");
+    assert!(!inputs.is_empty());
+    for (_, input) in &inputs {
+        fuzzing::langfuse(input);
+        // Every prefix: envelopes and events cut anywhere.
+        for cut in (0..input.len()).step_by(7) {
+            fuzzing::langfuse(&input[..cut]);
+        }
+    }
+}

@@ -819,3 +819,61 @@ async fn logs_receiver_errors_and_partial_success() {
     );
     t.shutdown().await;
 }
+
+/// A held span was acknowledged: `kill -9` while it waits must not lose it. The restarted
+/// collector finds it in the hold log and writes it (unmerged), once.
+#[tokio::test]
+async fn a_held_span_survives_kill_9_and_is_written_once() {
+    let config = support::test_config("held_kill9");
+    let window = ["--set", "pipeline.content_join_window_ms=60000"];
+    let bin = env!("CARGO_BIN_EXE_spanlens-collector");
+    let (mut child, http) = support::start_binary(bin, &config, &window);
+    let content = logs("old-bot", old_style_records(1, 1)).encode_to_vec();
+    assert_eq!(
+        post(&format!("{http}/v1/logs"), &[PROTOBUF], content)
+            .await
+            .0,
+        200
+    );
+    let held = traces("old-bot", vec![chat_span(3, 2)]).encode_to_vec();
+    assert_eq!(
+        post(&format!("{http}/v1/traces"), &[PROTOBUF], held)
+            .await
+            .0,
+        200
+    );
+    let ch = support::server_client_for(&config);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored: u64 = ch
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "the span waits for its content");
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let (restarted, _) = support::start_binary(bin, &config, &window);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows: Vec<(String, String)> = loop {
+        let rows = ch
+            .query("SELECT span_id, input FROM spans")
+            .fetch_all()
+            .await
+            .unwrap();
+        if !rows.is_empty() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await; // a second copy would land by now
+    let again: u64 = ch
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(rows, [(hex::encode(otlp::span_id(2)), String::new())]);
+    assert_eq!(again, 1, "written once");
+    drop(restarted);
+    support::drop_database(&config).await;
+}

@@ -11,6 +11,7 @@
 mod companion;
 pub mod evaluation;
 mod extract;
+pub mod langfuse;
 pub mod logs;
 mod messages;
 pub mod metrics;
@@ -26,6 +27,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::storage::row::{AttrMap, ScoreRow, SpanRow};
+pub use extract::parse_rfc3339_nanos;
 use extract::{Mapped, Scratch, Val};
 pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
 pub use metrics::{NormalizedMetrics, normalize_metrics};

@@ -16,8 +16,11 @@
 //!   is (the records stay queryable in the `logs` table). At most `content_join_max_entries`
 //!   spans are held; beyond that a span is written without waiting.
 //! - Only empty columns are filled: content on the span itself always wins.
-//! - A span is never dropped: released spans wait for queue budget instead of failing, and
-//!   [`JoinTask::shutdown`] (graceful shutdown) writes every held span.
+//! - A span is never dropped: a held span is first logged in the hold log
+//!   (`spool_dir/content_join`, [`HoldLog`]) and only forgotten there once it is in the
+//!   pipeline, so after a crash (even `kill -9`) the next start writes it; released spans wait
+//!   for queue budget instead of failing; [`JoinTask::shutdown`] (graceful shutdown) writes
+//!   every held span.
 //!
 //! Hot path: one uncontended `Mutex` per export request, nothing awaited while it is held; a
 //! project that never sent content logs costs one map look-up per request. Every change is
@@ -29,6 +32,7 @@
 //! [`ContentJoin::commit`] consume the content and hold the rest.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,8 +40,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::hold_log::{HoldLog, Recovered, Ticket};
+use super::spool::SpoolError;
 use super::{EncodedChunk, Pipeline, SubmitError};
-use crate::config::PipelineConfig;
+use crate::config::{AckMode, PipelineConfig};
 use crate::metrics::{JoinMetrics, Metrics};
 use crate::normalize::SpanContent;
 use crate::storage::row::SpanRow;
@@ -62,6 +68,8 @@ struct Shared {
     state: Mutex<State>,
     wake: Notify,
     metrics: Arc<Metrics>,
+    /// Held spans, durable (None without a spool).
+    log: Option<Arc<HoldLog>>,
 }
 
 /// The join's task: writes released spans; `shutdown` flushes everything held.
@@ -88,21 +96,36 @@ pub struct Pending {
 }
 
 impl ContentJoin {
-    /// Creates the join and starts its task, which queues released spans into `pipeline`.
-    pub fn start(config: &PipelineConfig, pipeline: Pipeline) -> (ContentJoin, JoinTask) {
-        let metrics = pipeline.metrics.clone();
+    /// Creates the join and starts its task, which queues released spans into `pipeline`. With
+    /// a spool, held spans are logged in `spool_dir/content_join` first; spans a crash left
+    /// held are written at once.
+    pub fn start(
+        config: &PipelineConfig,
+        pipeline: Pipeline,
+    ) -> Result<(ContentJoin, JoinTask), SpoolError> {
+        let mut state = State::new(config);
+        let log = if config.spool_dir.is_empty() {
+            None
+        } else {
+            let dir = Path::new(&config.spool_dir).join("content_join");
+            let durable = config.ack == AckMode::Durable;
+            let (log, recovered) = HoldLog::open(&dir, config.spool_max_bytes, durable)?;
+            state.recover(recovered);
+            Some(Arc::new(log))
+        };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(config)),
+            state: Mutex::new(state),
             wake: Notify::new(),
-            metrics,
+            metrics: pipeline.metrics.clone(),
+            log,
         });
         let handle = tokio::spawn(run(shared.clone(), pipeline));
-        (
+        Ok((
             ContentJoin {
                 shared: shared.clone(),
             },
             JoinTask { shared, handle },
-        )
+        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -118,17 +141,44 @@ impl ContentJoin {
     /// Step 2 for spans, after `Routed::now` was queued: consumes the content those rows took
     /// and holds the rest. Returns rows that could not be held (the join is shut down): the
     /// caller queues them itself.
-    pub fn commit(&self, pending: Pending) -> Vec<SpanRow> {
+    pub fn commit(&self, mut pending: Pending) -> Vec<SpanRow> {
         if pending.hold.is_empty() && pending.consumed.is_empty() {
             return Vec::new();
         }
+        // Held spans were acknowledged: log them before they wait. If the log fails they do
+        // not wait (written now, without content) rather than wait in memory only.
+        let (tickets, mut late) = match self.log_hold(&pending.hold) {
+            Ok(tickets) => (tickets, Vec::new()),
+            Err(e) => {
+                tracing::error!(error = %e, "content join: cannot log held spans; writing them now");
+                (Vec::new(), std::mem::take(&mut pending.hold))
+            }
+        };
         let mut st = self.lock();
-        let late = st.commit(pending, Instant::now(), &self.shared.metrics.join);
+        let (more, released) =
+            st.commit(pending, &tickets, Instant::now(), &self.shared.metrics.join);
         st.publish(&self.shared.metrics.join);
         drop(st);
+        late.extend(more);
+        // The caller queues these itself (or fails the request, which the client retries).
+        if let (Some(log), false) = (&self.shared.log, released.is_empty())
+            && let Err(e) = log.release(&released)
+        {
+            tracing::error!(error = %e, "content join: cannot record released spans");
+        }
         // Released rows to write, or a new deadline the task may be sleeping past.
         self.shared.wake.notify_one();
         late
+    }
+
+    /// Logs rows about to be held; their tickets (none without a log).
+    fn log_hold(&self, rows: &[SpanRow]) -> Result<Vec<Ticket>, SpoolError> {
+        let Some(log) = self.shared.log.as_ref().filter(|_| !rows.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let payload = serde_json::to_vec(rows).expect("span rows serialize");
+        let seq = log.hold(&payload, rows.len() as u32)?;
+        Ok((0..rows.len() as u32).map(|i| (seq, i)).collect())
     }
 
     /// Content from a logs request (already queued for the `logs` table): completes held spans
@@ -160,23 +210,33 @@ impl JoinTask {
 
 async fn run(shared: Arc<Shared>, pipeline: Pipeline) {
     loop {
-        let (ready, next, closed) = {
+        let (ready, released, next, closed) = {
             let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
             let (ready, next) = st.tick(Instant::now(), &shared.metrics.join);
             st.publish(&shared.metrics.join);
-            (ready, next, st.closed)
+            (ready, std::mem::take(&mut st.released), next, st.closed)
         };
+        let mut written = true;
         for rows in ready.chunks(RELEASE_CHUNK_ROWS) {
             let mut result = queue(&pipeline, rows).await;
             if let Err(SubmitError::TooLarge(_)) = result {
                 // Larger than the whole queue budget together: one row at a time.
                 for row in rows {
                     result = queue(&pipeline, std::slice::from_ref(row)).await;
-                    report(&shared, 1, result.as_ref().err());
+                    written &= report(&shared, 1, result.as_ref().err());
                 }
                 continue;
             }
-            report(&shared, rows.len(), result.as_ref().err());
+            written &= report(&shared, rows.len(), result.as_ref().err());
+        }
+        // Only once they are in the pipeline (durable) may the log forget them; after a failed
+        // write they stay logged and are written again at the next start.
+        if let (Some(log), true, false) = (&shared.log, written, released.is_empty()) {
+            let log = log.clone();
+            let recorded = tokio::task::spawn_blocking(move || log.release(&released)).await;
+            if let Ok(Err(e)) = recorded {
+                tracing::error!(error = %e, "content join: cannot record released spans");
+            }
         }
         if closed {
             return;
@@ -202,11 +262,13 @@ async fn queue(pipeline: &Pipeline, rows: &[SpanRow]) -> Result<(), SubmitError>
     }
 }
 
-fn report(shared: &Shared, rows: usize, error: Option<&SubmitError>) {
+/// Counts and logs a failed write of released rows; true when there was none.
+fn report(shared: &Shared, rows: usize, error: Option<&SubmitError>) -> bool {
     if let Some(e) = error {
         shared.metrics.rows_dropped.fetch_add(rows as u64, Relaxed);
         tracing::error!(rows, error = %e, "cannot queue spans released by the content join");
     }
+    error.is_none()
 }
 
 struct Waiting {
@@ -217,6 +279,8 @@ struct Waiting {
 
 struct Held {
     row: SpanRow,
+    /// Its entry in the hold log.
+    ticket: Option<Ticket>,
     until: Instant,
     seq: u64,
 }
@@ -237,6 +301,8 @@ struct State {
     held_order: BTreeMap<u64, Key>,
     /// Released spans the task has not queued yet.
     ready: Vec<SpanRow>,
+    /// Hold-log tickets of `ready` rows, recorded as released once they are queued.
+    released: Vec<Ticket>,
     /// Project id → service → when it last sent GenAI content, per kind of call.
     services: HashMap<u32, HashMap<String, Seen>>,
     service_count: usize,
@@ -333,6 +399,7 @@ impl State {
             held: HashMap::new(),
             held_order: BTreeMap::new(),
             ready: Vec::new(),
+            released: Vec::new(),
             services: HashMap::new(),
             service_count: 0,
             seq: 0,
@@ -432,17 +499,27 @@ impl State {
         routed
     }
 
-    fn commit(&mut self, pending: Pending, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
+    /// Holds `pending`'s rows (with their hold-log `tickets`, when logged); returns the rows
+    /// that cannot wait (to write now) and their tickets.
+    fn commit(
+        &mut self,
+        pending: Pending,
+        tickets: &[Ticket],
+        now: Instant,
+        m: &JoinMetrics,
+    ) -> (Vec<SpanRow>, Vec<Ticket>) {
         let Pending {
             project,
             hold,
             consumed,
         } = pending;
         let pid = self.project_id(&project);
-        let mut late = Vec::new();
-        for mut row in hold {
+        let (mut late, mut late_tickets) = (Vec::new(), Vec::new());
+        for (i, mut row) in hold.into_iter().enumerate() {
+            let ticket = tickets.get(i).copied();
             let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
                 late.push(row);
+                late_tickets.extend(ticket);
                 continue;
             };
             let key = (pid, trace, span);
@@ -452,12 +529,13 @@ impl State {
                     m.spans_merged.fetch_add(1, Relaxed);
                 }
                 if complete || !wants_content(&row) {
-                    self.ready.push(row);
+                    self.release(row, ticket);
                     continue;
                 }
             }
             if self.closed {
                 late.push(row);
+                late_tickets.extend(ticket);
             } else {
                 m.spans_held.fetch_add(1, Relaxed);
                 let seq = self.next_seq();
@@ -466,13 +544,14 @@ impl State {
                     key,
                     Held {
                         row,
+                        ticket,
                         until: now + self.window,
                         seq,
                     },
                 ) {
                     // The same span sent twice within the window: both copies are written.
                     self.held_order.remove(&old.seq);
-                    self.ready.push(old.row);
+                    self.release(old.row, old.ticket);
                 }
             }
         }
@@ -482,7 +561,31 @@ impl State {
                 m.spans_merged.fetch_add(1, Relaxed);
             }
         }
-        late
+        (late, late_tickets)
+    }
+
+    /// Hands a row (and its hold-log ticket) to the task for writing.
+    fn release(&mut self, row: SpanRow, ticket: Option<Ticket>) {
+        self.ready.push(row);
+        self.released.extend(ticket);
+    }
+
+    /// Spans a crash left in the hold log: written at once, as they are.
+    fn recover(&mut self, recovered: Vec<Recovered>) {
+        for record in recovered {
+            let rows: Vec<SpanRow> = match serde_json::from_slice(&record.payload) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(seq = record.seq, error = %e, "content join: unreadable held spans");
+                    continue;
+                }
+            };
+            for index in record.unreleased {
+                if let Some(row) = rows.get(index as usize) {
+                    self.release(row.clone(), Some((record.seq, index)));
+                }
+            }
+        }
     }
 
     fn remove_content(&mut self, key: &Key) -> Option<Waiting> {
@@ -518,7 +621,7 @@ impl State {
                 if complete || !wants_content(&held.row) {
                     let held = self.held.remove(&key).expect("present");
                     self.held_order.remove(&held.seq);
-                    self.ready.push(held.row);
+                    self.release(held.row, held.ticket);
                 }
                 continue;
             }
@@ -599,7 +702,7 @@ impl State {
             self.held_order.remove(&seq);
             if let Some(held) = self.held.remove(&key) {
                 m.held_expired.fetch_add(1, Relaxed);
-                self.ready.push(held.row);
+                self.release(held.row, held.ticket);
             }
         }
         while let Some((_, &key)) = self.content_order.first_key_value() {
@@ -681,7 +784,7 @@ mod tests {
     /// route + commit as the receiver does, returning (written now, late).
     fn spans(st: &mut State, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
         let routed = st.route("p", rows, now, m);
-        let late = st.commit(routed.pending, now, m);
+        let (late, _) = st.commit(routed.pending, &[], now, m);
         assert!(late.is_empty());
         routed.now
     }

@@ -11,6 +11,9 @@
 
 mod batcher;
 pub mod content_join;
+mod hold_log;
+pub mod langfuse_merge;
+pub mod redact;
 pub mod response_index;
 pub mod spool;
 mod spool_writer;
@@ -28,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::{Table, TableRow};
 use crate::storage::rowbinary::{EncodeError, encode_row};
+use redact::Redact;
 use spool::{Spool, SpoolError};
 
 /// Rows encoded for one table, holding their share of the queue budget until written.
@@ -39,10 +43,15 @@ pub struct EncodedChunk {
 }
 
 impl EncodedChunk {
-    pub fn encode<R: TableRow>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
+    /// Encodes rows, stripped of credentials (see [`redact`]): every row the pipeline
+    /// stores passes here.
+    pub fn encode<R: TableRow + Redact>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
         let mut bytes = Vec::with_capacity(rows.len() * 1024);
         for row in rows {
-            encode_row(&mut bytes, row)?;
+            match row.redacted() {
+                Some(clean) => encode_row(&mut bytes, &clean)?,
+                None => encode_row(&mut bytes, row)?,
+            }
         }
         Ok(EncodedChunk {
             table: R::TABLE,
@@ -196,10 +205,12 @@ impl Pipeline {
         Ok(size as u32)
     }
 
-    /// Enqueues a chunk, waiting for queue budget. For rows already accepted (answered 200)
-    /// that the collector held back, e.g. spans released by the content join: they must not be
-    /// dropped and there is no client left to tell "retry". Fails only on a chunk larger than
-    /// the whole budget or when the pipeline is gone.
+    /// Enqueues a chunk, waiting for queue budget (or spool room). For rows already accepted
+    /// (answered 200) that the collector held back — spans released by the content join,
+    /// merged Langfuse events: they must not be dropped and there is no client left to tell
+    /// "retry". In `durable` ack mode it returns once the chunk is fsynced, because the caller
+    /// then forgets its own copy. Fails only on a chunk larger than the whole budget or when
+    /// the pipeline is gone.
     pub async fn submit_waiting(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
         if chunk.rows == 0 {
             return Ok(());
@@ -207,6 +218,13 @@ impl Pipeline {
         if let Some(spool) = &self.spool {
             loop {
                 match spool.append(&chunk) {
+                    Ok(seq) if spool.durable => {
+                        let handle = spool.clone();
+                        return tokio::task::spawn_blocking(move || handle.spool.sync_through(seq))
+                            .await
+                            .map_err(|_| SubmitError::ShuttingDown)?
+                            .map_err(SubmitError::from);
+                    }
                     Ok(_) => return Ok(()),
                     // Full or failing (disk full): wait until the writer frees space.
                     Err(e @ (SpoolError::Full { .. } | SpoolError::Io { .. })) => {

@@ -3,6 +3,9 @@
 //! translate outcomes to their status codes.
 
 pub mod inflight;
+pub mod langfuse_ingestion;
+pub mod langfuse_read;
+pub mod langfuse_read_v2;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod scores;
@@ -25,6 +28,7 @@ use crate::metrics::Rejection;
 use crate::normalize::otlp_json::OtlpJson;
 use crate::normalize::{normalize_logs, normalize_metrics, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
+use crate::pipeline::langfuse_merge::LangfuseMerge;
 use crate::pipeline::response_index::ResponseIndex;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
@@ -142,6 +146,8 @@ pub struct Ingest {
     pub prices: Arc<PriceTable>,
     /// GenAI content log records → their span rows.
     pub join: ContentJoin,
+    /// Langfuse ingestion events → merged observation rows.
+    pub langfuse: LangfuseMerge,
     /// Recent LLM calls by response id (evaluation results that name only the response).
     pub responses: Arc<ResponseIndex>,
 }
@@ -277,7 +283,7 @@ impl Ingest {
     /// Encodes and queues rows without waiting (blocking: with `ack = durable` it waits for
     /// the spool's fsync, so call it off the async workers); a full queue or spool is the
     /// client's signal to retry. `count` is what `reject` counts as refused when it fails.
-    pub fn submit<R: TableRow>(
+    pub fn submit<R: TableRow + crate::pipeline::redact::Redact>(
         &self,
         rows: &[R],
         count: u64,

@@ -139,12 +139,18 @@ fn parse(body: &[u8], project: &str, now: i64) -> Result<Vec<ScoreRow>, String> 
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            let score: ScoreIn =
-                serde_json::from_value(item).map_err(|e| format!("score {i}: {e}"))?;
-            to_row(score, project, now).map_err(|e| format!("score {i}: {e}"))
-        })
+        .map(|(i, item)| parse_one(item, project, now).map_err(|e| format!("score {i}: {e}")))
         .collect()
+}
+
+/// One score object, validated (also for Langfuse `score-create` events).
+pub(crate) fn parse_one(
+    item: serde_json::Value,
+    project: &str,
+    now: i64,
+) -> Result<ScoreRow, String> {
+    let score: ScoreIn = serde_json::from_value(item).map_err(|e| e.to_string())?;
+    to_row(score, project, now)
 }
 
 fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {

@@ -119,6 +119,25 @@ impl TestCollector {
     }
 }
 
+/// A client bound to `config`'s database (for collectors the test runs as a binary).
+pub fn server_client_for(config: &Config) -> clickhouse::Client {
+    server_client(&config.clickhouse)
+        .unwrap()
+        .with_database(&config.clickhouse.database)
+}
+
+/// Drops `config`'s database and removes its spool (after a binary-run test).
+pub async fn drop_database(config: &Config) {
+    let sql = format!("DROP DATABASE IF EXISTS {}", config.clickhouse.database);
+    let _ = server_client(&config.clickhouse)
+        .unwrap()
+        .query(&sql)
+        .execute()
+        .await;
+    let spool = std::path::Path::new(&config.pipeline.spool_dir);
+    let _ = std::fs::remove_dir_all(spool.parent().unwrap());
+}
+
 /// A slow client: an OTLP/HTTP request announcing `declared` body bytes of which only 100 are
 /// sent, so it holds its in-flight reservation until the stream is dropped.
 pub async fn slow_request(addr: SocketAddr, declared: usize) -> tokio::net::TcpStream {

@@ -1,0 +1,311 @@
+//! Credentials are never stored. Every row passes here when it is encoded for the pipeline
+//! ([`super::EncodedChunk::encode`]), whichever receiver produced it, so one place strips:
+//! - values of map entries whose key names a credential (`authorization`, `*secret_key*`,
+//!   `*secretKey*`, `*api_key*`, `*password*`, ...);
+//! - inside any stored text (input, output, attribute values, log bodies, comments): Langfuse
+//!   secret keys (`sk-lf-…`), JSON members named like a credential (the Langfuse JS SDK v3 copies
+//!   its `clientInitParams.secretKey` into trace metadata), and `Authorization: Bearer|Basic …`
+//!   values.
+//!
+//! Each is replaced by `[REDACTED]`. A row without any of them is encoded as it is (a cheap
+//! literal scan); only a row with something to strip is copied.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use regex::{Captures, Regex};
+
+use crate::storage::row::{
+    AttrMap, ExponentialHistogramRow, GaugeRow, HistogramRow, LogRow, ScoreRow, SpanRow, SumRow,
+    SummaryRow,
+};
+
+pub const REDACTED: &str = "[REDACTED]";
+
+/// A row whose stored text can be checked for credentials and stripped of them.
+pub trait Redact: Clone {
+    /// The row with credentials replaced, or None when it has none.
+    fn redacted(&self) -> Option<Self>;
+}
+
+/// Words that come with every inline credential this module strips (a literal prefilter: text
+/// without them is not scanned further).
+fn hint() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api.?key|password|authoriz").expect("valid"))
+}
+
+/// Map keys that name a credential.
+fn secret_key_name() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r"(?i)authorization|secret[_-]?key|api[_-]?key|password").expect("valid")
+    })
+}
+
+fn inline() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(concat!(
+            r#"(?i)(?P<json>"[a-z0-9_.-]*(?:secret[_-]?key|api[_-]?key|password|authorization)"\s*:\s*)"(?:[^"\\]|\\.)*""#,
+            r#"|(?P<auth>authorization["']?\s*[:=]\s*["']?)(?:bearer|basic)\s+[a-z0-9._~+/=-]+"#,
+            r"|sk-lf-[0-9a-z][0-9a-z_-]*",
+        ))
+        .expect("valid")
+    })
+}
+
+/// A whole value that is an HTTP credential (`Bearer …`, `Basic …`).
+fn header_value() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| {
+        Regex::new(r"(?i)^\s*(?:bearer|basic)\s+[a-z0-9._~+/=-]{8,}\s*$").expect("valid")
+    })
+}
+
+/// Whether a map key names a credential.
+pub fn is_secret_key(key: &str) -> bool {
+    secret_key_name().is_match(key)
+}
+
+/// A whole (short) value that is `Bearer …` / `Basic …`.
+fn is_header_credential(text: &str) -> bool {
+    matches!(text.trim_start().as_bytes().first(), Some(b'b' | b'B'))
+        && text.len() <= 8192
+        && header_value().is_match(text)
+}
+
+/// The text with credentials replaced (borrowed when there are none).
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if is_header_credential(text) {
+        return Cow::Owned(REDACTED.to_string());
+    }
+    if !hint().is_match(text) {
+        return Cow::Borrowed(text);
+    }
+    inline().replace_all(text, |c: &Captures<'_>| {
+        if let Some(prefix) = c.name("json") {
+            format!("{}\"{REDACTED}\"", prefix.as_str())
+        } else if let Some(prefix) = c.name("auth") {
+            format!("{}{REDACTED}", prefix.as_str())
+        } else {
+            REDACTED.to_string()
+        }
+    })
+}
+
+fn text_needs(text: &str) -> bool {
+    matches!(redact_text(text), Cow::Owned(_))
+}
+
+fn map_needs(map: &AttrMap) -> bool {
+    map.iter()
+        .any(|(k, v)| (is_secret_key(k) && v != REDACTED) || text_needs(v))
+}
+
+fn fix_text(text: &mut String) {
+    if let Cow::Owned(clean) = redact_text(text) {
+        *text = clean;
+    }
+}
+
+fn fix_map(map: &mut AttrMap) {
+    for (k, v) in map.iter_mut() {
+        if is_secret_key(k) {
+            *v = REDACTED.to_string();
+        } else {
+            fix_text(v);
+        }
+    }
+}
+
+impl Redact for SpanRow {
+    fn redacted(&self) -> Option<SpanRow> {
+        let dirty = [&self.input, &self.output, &self.status_message]
+            .into_iter()
+            .any(|t| text_needs(t))
+            || [
+                &self.metadata,
+                &self.span_attributes,
+                &self.resource_attributes,
+            ]
+            .into_iter()
+            .any(map_needs)
+            || self
+                .events_attributes
+                .iter()
+                .chain(&self.links_attributes)
+                .any(map_needs);
+        if !dirty {
+            return None;
+        }
+        let mut row = self.clone();
+        for t in [&mut row.input, &mut row.output, &mut row.status_message] {
+            fix_text(t);
+        }
+        for m in [
+            &mut row.metadata,
+            &mut row.span_attributes,
+            &mut row.resource_attributes,
+        ] {
+            fix_map(m);
+        }
+        for m in row
+            .events_attributes
+            .iter_mut()
+            .chain(row.links_attributes.iter_mut())
+        {
+            fix_map(m);
+        }
+        Some(row)
+    }
+}
+
+impl Redact for LogRow {
+    fn redacted(&self) -> Option<LogRow> {
+        let dirty = text_needs(&self.body)
+            || [
+                &self.log_attributes,
+                &self.resource_attributes,
+                &self.scope_attributes,
+            ]
+            .into_iter()
+            .any(map_needs);
+        if !dirty {
+            return None;
+        }
+        let mut row = self.clone();
+        fix_text(&mut row.body);
+        for m in [
+            &mut row.log_attributes,
+            &mut row.resource_attributes,
+            &mut row.scope_attributes,
+        ] {
+            fix_map(m);
+        }
+        Some(row)
+    }
+}
+
+impl Redact for ScoreRow {
+    fn redacted(&self) -> Option<ScoreRow> {
+        if !text_needs(&self.comment) && !map_needs(&self.metadata) {
+            return None;
+        }
+        let mut row = self.clone();
+        fix_text(&mut row.comment);
+        fix_map(&mut row.metadata);
+        Some(row)
+    }
+}
+
+/// Metric rows store text only in their attribute maps: resource, scope, the point's series
+/// and (where the type has them) the exemplars' filtered attributes.
+macro_rules! redact_metric_rows {
+    ($($row:ty => [$($exemplars:ident)?]),* $(,)?) => {$(
+        impl Redact for $row {
+            fn redacted(&self) -> Option<$row> {
+                let maps = [&self.resource_attributes, &self.scope_attributes, &self.attributes];
+                let dirty = maps.into_iter().any(map_needs)
+                    $(|| self.$exemplars.iter().any(map_needs))?;
+                if !dirty {
+                    return None;
+                }
+                let mut row = self.clone();
+                for m in [&mut row.resource_attributes, &mut row.scope_attributes, &mut row.attributes] {
+                    fix_map(m);
+                }
+                $(row.$exemplars.iter_mut().for_each(fix_map);)?
+                Some(row)
+            }
+        }
+    )*};
+}
+
+redact_metric_rows! {
+    GaugeRow => [exemplars_filtered_attributes],
+    SumRow => [exemplars_filtered_attributes],
+    HistogramRow => [exemplars_filtered_attributes],
+    ExponentialHistogramRow => [exemplars_filtered_attributes],
+    SummaryRow => [],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_rows_lose_credentials_in_their_attributes() {
+        let row = HistogramRow {
+            attributes: vec![("api_key".into(), "sk-1".into()), ("k".into(), "v".into())],
+            exemplars_filtered_attributes: vec![vec![("x".into(), "Bearer abcdefghijkl".into())]],
+            ..HistogramRow::default()
+        };
+        let clean = row.redacted().unwrap();
+        assert_eq!(clean.attributes[0].1, REDACTED);
+        assert_eq!(clean.attributes[1].1, "v");
+        assert_eq!(clean.exemplars_filtered_attributes[0][0].1, REDACTED);
+        assert_eq!(SummaryRow::default().redacted(), None);
+    }
+
+    #[test]
+    fn strips_keys_json_members_and_header_values() {
+        let meta = r#"{"clientInitParams":{"publicKey":"pk-lf-1","secretKey":"sk-lf-abc-123","baseUrl":"http://x"},"sdk":"js"}"#;
+        assert_eq!(
+            redact_text(meta),
+            r#"{"clientInitParams":{"publicKey":"pk-lf-1","secretKey":"[REDACTED]","baseUrl":"http://x"},"sdk":"js"}"#
+        );
+        assert_eq!(
+            redact_text("key sk-lf-1234-abcd in text"),
+            "key [REDACTED] in text"
+        );
+        assert_eq!(redact_text("Bearer sk-abcdefghijkl"), REDACTED);
+        assert_eq!(
+            redact_text(r#"headers: {"Authorization": "Basic cGs6c2s="}"#),
+            r#"headers: {"Authorization": "[REDACTED]"}"#
+        );
+        assert_eq!(
+            redact_text("Authorization: Bearer abc.def"),
+            "Authorization: [REDACTED]"
+        );
+        // Ordinary text stays, borrowed.
+        for text in [
+            "a basic question about api design",
+            r#"{"secret": "plot twist"}"#,
+        ] {
+            assert!(matches!(redact_text(text), Cow::Borrowed(_)), "{text}");
+        }
+        let row = SpanRow {
+            span_attributes: vec![
+                ("http.request.header.authorization".into(), "xyz".into()),
+                ("user".into(), "ann".into()),
+            ],
+            ..Default::default()
+        };
+        let clean = row.redacted().unwrap();
+        assert_eq!(
+            clean.span_attributes,
+            vec![
+                ("http.request.header.authorization".into(), REDACTED.into()),
+                ("user".into(), "ann".into())
+            ]
+        );
+        assert!(clean.redacted().is_none());
+        assert!(SpanRow::default().redacted().is_none());
+        let log = LogRow {
+            body: "token sk-lf-0000-1111".into(),
+            log_attributes: vec![("x-api-key".into(), "k".into())],
+            ..Default::default()
+        };
+        let clean = log.redacted().unwrap();
+        assert_eq!(
+            (clean.body.as_str(), clean.log_attributes[0].1.as_str()),
+            ("token [REDACTED]", REDACTED)
+        );
+        let score = ScoreRow {
+            metadata: vec![("password".into(), "hunter2".into())],
+            ..Default::default()
+        };
+        assert_eq!(score.redacted().unwrap().metadata[0].1, REDACTED);
+    }
+}
