@@ -981,27 +981,28 @@ def bucket_quantile(q, name):
 
 
 def quantiles_by(metrics, group, qs):
-    """Bucket quantiles `qs` ((q, name), ...) of the histograms `metrics` per `group` column
-    (a constant for overall), from the bound set that holds most observations of the group
-    (libraries bucket differently; buckets of different bounds cannot be added)."""
+    """Bucket quantiles `qs` ((q, name), ...) of the histograms `metrics` per `group` expression
+    over the increments (a column, a time bucket, a constant for overall), returned as `grp`,
+    from the bound set that holds most observations of the group (libraries bucket
+    differently; buckets of different bounds cannot be added)."""
     picks = ",\n    ".join(bucket_quantile(q, n) for q, n in qs)
     names = ", ".join(n for _, n in qs)
     best = ", ".join(f"argMax({n}, observations) AS {n}" for _, n in qs)
     return f"""
-SELECT {group} AS grp, {best}
+SELECT grp, {best}
 FROM
 (
-    SELECT {group}, observations, {names}
+    SELECT grp, observations, {names}
     FROM
     (
         SELECT
-            {group}, bounds, buckets, arraySum(buckets) AS observations,
+            grp, bounds, buckets, arraySum(buckets) AS observations,
             {picks}
         FROM
         (
-            SELECT {group}, bounds, sumForEach(bucket_inc) AS buckets
+            SELECT {group} AS grp, bounds, sumForEach(bucket_inc) AS buckets
             FROM {histogram_increments(metrics)}
-            GROUP BY {group}, bounds
+            GROUP BY grp, bounds
         )
     )
 )
@@ -1079,6 +1080,12 @@ WHERE model != ''
 GROUP BY time, series
 ORDER BY time
 """, "short", series_by="series", draw="bars", stack=True),
+        timeseries("Operation duration and time to first chunk p95", f"""
+SELECT d.grp AS time, d.p95 AS duration_p95, t.p95 AS ttft_p95
+FROM ({quantiles_by(DURATION, "$__timeInterval(ts)", [(0.95, "p95")])}) AS d
+LEFT JOIN ({quantiles_by(TTFT, "$__timeInterval(ts)", [(0.95, "p95")])}) AS t ON t.grp = d.grp
+ORDER BY time
+""", "s", description="p95 of each time bucket, from the histogram buckets."),
         row("By model"),
         table("By model", by_model, h=9, overrides=[
             unit_override("duration_p50", "s", 3), unit_override("duration_p95", "s", 3),

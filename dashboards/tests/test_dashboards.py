@@ -288,6 +288,7 @@ EXPECTED_COLUMNS.update({
     ("spanlens-genai-metrics", "Reported cost"): ["cost"],
     ("spanlens-genai-metrics", "Requests by model"): ["time", "model", "requests"],
     ("spanlens-genai-metrics", "Token usage by model and type"): ["time", "series", "tokens"],
+    ("spanlens-genai-metrics", "Operation duration and time to first chunk p95"): ["time", "duration_p95", "ttft_p95"],
     ("spanlens-genai-metrics", "By model"):
         ["model", "provider", "requests", "errors", "input_tokens", "output_tokens", "duration_p50", "duration_p95",
          "ttft_p50", "ttft_p95", "cost"],
@@ -724,6 +725,14 @@ class ClickHouseTest(unittest.TestCase):
         self.assertAlmostEqual(claude["ttft_p50"], 0.1)  # [1, 1, 0, 0]: the first bucket starts at 0
         self.assertAlmostEqual(claude["ttft_p95"], 0.1 + 0.9 * (1.9 - 1))
         self.assertIsNone(claude["cost"])
+        # Per time bucket: at t1 the p1 buckets add up to [1, 4, 1, 0] (gpt-4o's first point, claude's
+        # first delta; the other series' first point is a baseline), at t2 to [1, 6, 4, 1].
+        p95s = self.run_panel(uid, "Operation duration and time to first chunk p95", p1)
+        self.assertEqual(len(p95s), 2)
+        self.assertAlmostEqual(p95s[0]["duration_p95"], 1 + 9 * (5.7 - 5) / 1)
+        self.assertAlmostEqual(p95s[1]["duration_p95"], 10.0)
+        self.assertAlmostEqual(p95s[0]["ttft_p95"], 0.1 + 0.9 * (1.9 - 1))
+        self.assertIsNone(p95s[1]["ttft_p95"])
         series = self.run_panel(uid, "Requests by model", p1)
         self.assertEqual(sum(r["requests"] for r in series if r["model"] == "gpt-4o"), 13)
         tokens = self.run_panel(uid, "Token usage by model and type", p1)
