@@ -900,6 +900,213 @@ ORDER BY time
                      variables, panels, time_from="now-24h")
 
 
+# ---- GenAI metrics (OTLP metrics, schemas/0020) --------------------------------------------------
+
+# The GenAI metric conventions' attributes. The model is the requested one, else the response model.
+METRIC_MODEL = ("if(Attributes['gen_ai.request.model'] = '', Attributes['gen_ai.response.model'], "
+                "Attributes['gen_ai.request.model'])")
+METRIC_PROVIDER = ("if(Attributes['gen_ai.provider.name'] = '', Attributes['gen_ai.system'], "
+                   "Attributes['gen_ai.provider.name'])")
+METRIC_ENVIRONMENT = ("if(ResourceAttributes['deployment.environment.name'] = '', "
+                      "ResourceAttributes['deployment.environment'], ResourceAttributes['deployment.environment.name'])")
+DURATION = "'gen_ai.client.operation.duration'"
+TOKENS = "'gen_ai.client.token.usage'"
+COST = "'gen_ai.usage.cost'"
+# Time to first chunk: the semconv name, and the server-side name OpenLIT and OpenLLMetry send.
+TTFT = "'gen_ai.client.operation.time_to_first_chunk', 'gen_ai.server.time_to_first_token'"
+
+
+def metric_filters():
+    return [
+        cond("Project", "project"),
+        cond("ServiceName", "service"),
+        cond(METRIC_ENVIRONMENT, "environment"),
+        cond(METRIC_PROVIDER, "provider"),
+        cond(METRIC_MODEL, "model"),
+    ]
+
+
+def histogram_increments(metrics):
+    """What each point of the histograms `metrics` added within the range, as one subquery
+    (ts, MetricName, model, provider, token_type, error_type, bounds, count_inc, sum_inc,
+    bucket_inc). A delta point is its own increment; a cumulative point is its running total
+    minus its series' previous point. A series is a metric's points with one attribute set, one
+    resource and one start time (a restart is a new series); the first point of a cumulative
+    series in the range counts whole when the series started in the range, else it is only the
+    baseline (what it added before the range is not known)."""
+    where = "\n          AND ".join(["$__timeFilter(TimeUnix)", f"MetricName IN ({metrics})"] + metric_filters())
+    return f"""
+(
+    SELECT
+        ts, MetricName, model, provider, token_type, error_type, ExplicitBounds AS bounds,
+        multiIf(delta, n, first, if(started, n, 0), n - prev_n) AS count_inc,
+        multiIf(delta, Sum, first, if(started, Sum, 0), Sum - prev_sum) AS sum_inc,
+        multiIf(delta OR (first AND started), buckets,
+                first, arrayMap(c -> toInt64(0), buckets),
+                arrayMap((c, p) -> c - p, buckets, arrayResize(prev_buckets, length(buckets), 0))) AS bucket_inc
+    FROM
+    (
+        SELECT
+            TimeUnix AS ts, MetricName, ExplicitBounds, Sum,
+            toInt64(Count) AS n,
+            arrayMap(c -> toInt64(c), BucketCounts) AS buckets,
+            {METRIC_MODEL} AS model,
+            {METRIC_PROVIDER} AS provider,
+            Attributes['gen_ai.token.type'] AS token_type,
+            Attributes['error.type'] AS error_type,
+            AggregationTemporality = 1 AS delta,
+            StartTimeUnix >= ($__fromTime) AS started,
+            row_number() OVER series = 1 AS first,
+            lagInFrame(n) OVER series AS prev_n,
+            lagInFrame(Sum) OVER series AS prev_sum,
+            lagInFrame(buckets) OVER series AS prev_buckets
+        FROM otel_metrics_histogram
+        WHERE {where}
+        WINDOW series AS (PARTITION BY MetricName, ServiceName, cityHash64(Attributes), cityHash64(ResourceAttributes),
+                          StartTimeUnix ORDER BY TimeUnix ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+    )
+)""".strip()
+
+
+def bucket_quantile(q, name):
+    """Quantile q of a histogram from its summed bucket counts `buckets` and bounds `bounds`
+    (Prometheus' histogram_quantile: linear within the bucket; the first bucket starts at 0, the
+    overflow bucket answers its lower bound). Uses the helper columns {name}_t and {name}_i."""
+    t, i = f"{name}_t", f"{name}_i"
+    low = f"if({i} = 1, least(0, bounds[1]), bounds[{i} - 1])"
+    return (f"{q} * arraySum(buckets) AS {t},\n    arrayFirstIndex(x -> x >= {t}, arrayCumSum(buckets)) AS {i},\n"
+            f"    if(arraySum(buckets) = 0, NULL, if({i} > length(bounds), bounds[length(bounds)],\n"
+            f"        {low} + (bounds[{i}] - {low}) * ({t} - if({i} = 1, 0, arrayCumSum(buckets)[{i} - 1])) / buckets[{i}]))"
+            f" AS {name}")
+
+
+def quantiles_by(metrics, group, qs):
+    """Bucket quantiles `qs` ((q, name), ...) of the histograms `metrics` per `group` expression
+    over the increments (a column, a time bucket, a constant for overall), returned as `grp`,
+    from the bound set that holds most observations of the group (libraries bucket
+    differently; buckets of different bounds cannot be added)."""
+    picks = ",\n    ".join(bucket_quantile(q, n) for q, n in qs)
+    names = ", ".join(n for _, n in qs)
+    best = ", ".join(f"argMax({n}, observations) AS {n}" for _, n in qs)
+    return f"""
+SELECT grp, {best}
+FROM
+(
+    SELECT grp, observations, {names}
+    FROM
+    (
+        SELECT
+            grp, bounds, buckets, arraySum(buckets) AS observations,
+            {picks}
+        FROM
+        (
+            SELECT {group} AS grp, bounds, sumForEach(bucket_inc) AS buckets
+            FROM {histogram_increments(metrics)}
+            GROUP BY grp, bounds
+        )
+    )
+)
+GROUP BY grp""".strip()
+
+
+def metric_var(name, label, column, depends=(), extra_where=""):
+    where = ["$__timeFilter(TimeUnix)"] + [cond(c, v) for c, v in depends]
+    if extra_where:
+        where.append(extra_where)
+    sql = (f"SELECT DISTINCT {column} FROM otel_metrics_histogram WHERE " + "\n  AND ".join(where)
+           + f"\nORDER BY 1")
+    return query_var(name, label, sql)
+
+
+def genai_metrics():
+    inc = histogram_increments
+    by_model = f"""
+SELECT
+    m.model AS model,
+    m.provider AS provider,
+    m.requests AS requests,
+    m.errors AS errors,
+    m.input_tokens AS input_tokens,
+    m.output_tokens AS output_tokens,
+    d.p50 AS duration_p50,
+    d.p95 AS duration_p95,
+    t.p50 AS ttft_p50,
+    t.p95 AS ttft_p95,
+    m.cost AS cost
+FROM
+(
+    SELECT
+        model,
+        any(provider) AS provider,
+        sumIf(count_inc, MetricName = {DURATION}) AS requests,
+        sumIf(count_inc, MetricName = {DURATION} AND error_type != '') AS errors,
+        sumIf(sum_inc, MetricName = {TOKENS} AND token_type = 'input') AS input_tokens,
+        sumIf(sum_inc, MetricName = {TOKENS} AND token_type = 'output') AS output_tokens,
+        if(countIf(MetricName = {COST}) = 0, NULL, sumIf(sum_inc, MetricName = {COST})) AS cost
+    FROM {inc(f"{DURATION}, {TOKENS}, {COST}")}
+    WHERE model != ''
+    GROUP BY model
+) AS m
+LEFT JOIN ({quantiles_by(DURATION, "model", [(0.5, "p50"), (0.95, "p95")])}) AS d ON d.grp = m.model
+LEFT JOIN ({quantiles_by(TTFT, "model", [(0.5, "p50"), (0.95, "p95")])}) AS t ON t.grp = m.model
+ORDER BY requests DESC, model
+"""
+    panels = [
+        row("Totals"),
+        stat("Requests", f"SELECT sum(count_inc) AS requests FROM {inc(DURATION)}", "short",
+             description="Operations recorded by gen_ai.client.operation.duration."),
+        stat("Errors", f"SELECT sumIf(count_inc, error_type != '') AS errors FROM {inc(DURATION)}", "short",
+             description="Operations recorded with an error.type."),
+        stat("Input tokens", f"SELECT sumIf(sum_inc, token_type = 'input') AS input_tokens FROM {inc(TOKENS)}",
+             "short"),
+        stat("Output tokens", f"SELECT sumIf(sum_inc, token_type = 'output') AS output_tokens FROM {inc(TOKENS)}",
+             "short"),
+        stat("Duration p95", f"SELECT p95 AS duration_p95 FROM ({quantiles_by(DURATION, '1', [(0.95, 'p95')])})",
+             "s", 3, "From the buckets of gen_ai.client.operation.duration."),
+        stat("Reported cost", f"SELECT if(count() = 0, NULL, sum(sum_inc)) AS cost FROM {inc(COST)}",
+             "currencyUSD", 4, "gen_ai.usage.cost, where the instrumentation reports it (OpenLIT)."),
+        row("Over time"),
+        timeseries("Requests by model", f"""
+SELECT $__timeInterval(ts) AS time, model, sum(count_inc) AS requests
+FROM {inc(DURATION)}
+WHERE model != ''
+GROUP BY time, model
+ORDER BY time
+""", "short", series_by="model", draw="bars", stack=True),
+        timeseries("Token usage by model and type", f"""
+SELECT $__timeInterval(ts) AS time, concat(model, ' ', token_type) AS series, sum(sum_inc) AS tokens
+FROM {inc(TOKENS)}
+WHERE model != ''
+GROUP BY time, series
+ORDER BY time
+""", "short", series_by="series", draw="bars", stack=True),
+        timeseries("Operation duration and time to first chunk p95", f"""
+SELECT d.grp AS time, d.p95 AS duration_p95, t.p95 AS ttft_p95
+FROM ({quantiles_by(DURATION, "$__timeInterval(ts)", [(0.95, "p95")])}) AS d
+LEFT JOIN ({quantiles_by(TTFT, "$__timeInterval(ts)", [(0.95, "p95")])}) AS t ON t.grp = d.grp
+ORDER BY time
+""", "s", description="p95 of each time bucket, from the histogram buckets."),
+        row("By model"),
+        table("By model", by_model, h=9, overrides=[
+            unit_override("duration_p50", "s", 3), unit_override("duration_p95", "s", 3),
+            unit_override("ttft_p50", "s", 3), unit_override("ttft_p95", "s", 3),
+            unit_override("cost", "currencyUSD", 4)]),
+    ]
+    variables = [
+        datasource_var(),
+        metric_var("project", "Project", "Project"),
+        metric_var("service", "Service", "ServiceName", [("Project", "project")]),
+        metric_var("environment", "Environment", METRIC_ENVIRONMENT, [("Project", "project"), ("ServiceName", "service")]),
+        metric_var("provider", "Provider", METRIC_PROVIDER, [("Project", "project")], f"{METRIC_PROVIDER} != ''"),
+        metric_var("model", "Model", METRIC_MODEL, [("Project", "project"), (METRIC_PROVIDER, "provider")],
+                   f"{METRIC_MODEL} != ''"),
+    ]
+    return dashboard("spanlens-genai-metrics", "Spanlens / GenAI metrics",
+                     "The OpenTelemetry GenAI metrics instrumentations send (OTLP metrics): requests, token usage, "
+                     "operation duration and time to first chunk quantiles from histogram buckets, reported cost.",
+                     variables, panels, time_from="now-24h")
+
+
 # ---- assembly -------------------------------------------------------------------------------------
 
 def layout(panels):
@@ -952,6 +1159,7 @@ DASHBOARDS = {
     "quality.json": quality,
     "cost.json": cost,
     "trace-explorer.json": trace_explorer,
+    "genai-metrics.json": genai_metrics,
 }
 
 

@@ -166,6 +166,52 @@ def seed_scores():
     return first, resent
 
 
+def _histogram(project, model, start, t, count, total, buckets, metric="gen_ai.client.operation.duration",
+               temporality=2, provider="openai", extra=None, bounds=(0.1, 1.0, 10.0), instance="i-1"):
+    attributes = {"gen_ai.request.model": model, "gen_ai.provider.name": provider, **(extra or {})}
+    return {"Project": project, "ServiceName": "chat-api", "MetricName": metric, "Attributes": attributes,
+            "ResourceAttributes": {"service.name": "chat-api", "service.instance.id": instance,
+                                   "deployment.environment.name": "production"},
+            "StartTimeUnix": _ts(start), "TimeUnix": _ts(t), "Count": count, "Sum": total,
+            "BucketCounts": list(buckets), "ExplicitBounds": list(bounds), "AggregationTemporality": temporality}
+
+
+def seed_metrics():
+    """GenAI histograms (OTLP metrics), cumulative and delta. In p1:
+    - gpt-4o durations, cumulative, started in the range: 4 then 10 observations → 10;
+    - gpt-4o durations with error.type, cumulative, started BEFORE the range: 100 then 103 → 3
+      (the first point in the range is only the baseline);
+    - claude-sonnet-4-5 durations, delta: 2 + 3 → 5; its time to first chunk, delta: 2;
+    - tokens: gpt-4o input cumulative 100 → 250 (started in range), output delta 30 + 20;
+      claude input delta 40; OpenLIT cost for gpt-4o cumulative 0.01 → 0.025.
+    In p2: 7 gpt-4o durations (delta). Bounds 0.1 / 1 / 10 s everywhere."""
+    t1, t2 = B + 600, B + 1200
+    tokens = "gen_ai.client.token.usage"
+    return [
+        _histogram("p1", "gpt-4o", B + 60, t1, 4, 2.0, [1, 2, 1, 0]),
+        _histogram("p1", "gpt-4o", B + 60, t2, 10, 8.0, [2, 5, 2, 1]),
+        _histogram("p1", "gpt-4o", B - 3600, t1, 100, 50.0, [100, 0, 0, 0], extra={"error.type": "timeout"}),
+        _histogram("p1", "gpt-4o", B - 3600, t2, 103, 53.0, [100, 3, 0, 0], extra={"error.type": "timeout"}),
+        _histogram("p1", "claude-sonnet-4-5", B, t1, 2, 1.0, [0, 2, 0, 0], temporality=1, provider="anthropic"),
+        _histogram("p1", "claude-sonnet-4-5", t1, t2, 3, 9.0, [0, 0, 3, 0], temporality=1, provider="anthropic"),
+        _histogram("p1", "claude-sonnet-4-5", B, t1, 2, 0.5, [1, 1, 0, 0], temporality=1, provider="anthropic",
+                   metric="gen_ai.client.operation.time_to_first_chunk"),
+        _histogram("p1", "gpt-4o", B + 60, t1, 1, 100, [0, 1], metric=tokens, extra={"gen_ai.token.type": "input"},
+                   bounds=(1000,)),
+        _histogram("p1", "gpt-4o", B + 60, t2, 2, 250, [0, 2], metric=tokens, extra={"gen_ai.token.type": "input"},
+                   bounds=(1000,)),
+        _histogram("p1", "gpt-4o", B, t1, 1, 30, [1, 0], metric=tokens, temporality=1,
+                   extra={"gen_ai.token.type": "output"}, bounds=(1000,)),
+        _histogram("p1", "gpt-4o", t1, t2, 1, 20, [1, 0], metric=tokens, temporality=1,
+                   extra={"gen_ai.token.type": "output"}, bounds=(1000,)),
+        _histogram("p1", "claude-sonnet-4-5", B, t1, 1, 40, [1, 0], metric=tokens, temporality=1, provider="anthropic",
+                   extra={"gen_ai.token.type": "input"}, bounds=(1000,)),
+        _histogram("p1", "gpt-4o", B + 60, t1, 1, 0.01, [1, 0], metric="gen_ai.usage.cost", bounds=(1,)),
+        _histogram("p1", "gpt-4o", B + 60, t2, 2, 0.025, [2, 0], metric="gen_ai.usage.cost", bounds=(1,)),
+        _histogram("p2", "gpt-4o", B, t1, 7, 7.0, [0, 7, 0, 0], temporality=1),
+    ]
+
+
 def insert_json(ch, table, rows):
     body = "\n".join(json.dumps(r) for r in rows)
     ch.execute(f"INSERT INTO {table} FORMAT JSONEachRow\n{body}")
@@ -233,6 +279,20 @@ EXPECTED_COLUMNS = {
     ("spanlens-traces", "Scores of the trace"):
         ["time", "name", "data_type", "value", "string_value", "source", "comment", "span_id"],
 }
+EXPECTED_COLUMNS.update({
+    ("spanlens-genai-metrics", "Requests"): ["requests"],
+    ("spanlens-genai-metrics", "Errors"): ["errors"],
+    ("spanlens-genai-metrics", "Input tokens"): ["input_tokens"],
+    ("spanlens-genai-metrics", "Output tokens"): ["output_tokens"],
+    ("spanlens-genai-metrics", "Duration p95"): ["duration_p95"],
+    ("spanlens-genai-metrics", "Reported cost"): ["cost"],
+    ("spanlens-genai-metrics", "Requests by model"): ["time", "model", "requests"],
+    ("spanlens-genai-metrics", "Token usage by model and type"): ["time", "series", "tokens"],
+    ("spanlens-genai-metrics", "Operation duration and time to first chunk p95"): ["time", "duration_p95", "ttft_p95"],
+    ("spanlens-genai-metrics", "By model"):
+        ["model", "provider", "requests", "errors", "input_tokens", "output_tokens", "duration_p50", "duration_p95",
+         "ttft_p50", "ttft_p95", "cost"],
+})
 SHARED_TITLES = {
     ("spanlens-overview", "Error rate"): {"stat": ["error_rate"], "timeseries": ["time", "error_rate"]},
     ("spanlens-cost", "Tokens"): {"stat": ["tokens"],
@@ -335,7 +395,8 @@ class FilesTest(unittest.TestCase):
     def test_dashboards_use_the_plugin_query_model(self):
         dashes = g.load_dashboards()
         self.assertEqual(sorted(d["uid"] for d in dashes),
-                         ["spanlens-cost", "spanlens-overview", "spanlens-quality", "spanlens-traces"])
+                         ["spanlens-cost", "spanlens-genai-metrics", "spanlens-overview", "spanlens-quality",
+                          "spanlens-traces"])
         for dash in dashes:
             var_names = {v["name"] for v in dash["templating"]["list"]}
             for name in ("project", "service", "environment", "provider", "model"):
@@ -395,6 +456,7 @@ class ClickHouseTest(unittest.TestCase):
         first, resent = seed_scores()
         insert_json(cls.ch, "scores", first)
         insert_json(cls.ch, "scores", resent)
+        insert_json(cls.ch, "otel_metrics_histogram", seed_metrics())
 
     @classmethod
     def tearDownClass(cls):
@@ -632,6 +694,52 @@ class ClickHouseTest(unittest.TestCase):
         self.assertEqual((sessions[0]["session"], sessions[0]["user"], sessions[0]["calls"]), ("sess-c", "carol", 20))
         self.assertAlmostEqual(sessions[0]["cost"], 1.0)
         self.assertEqual(len(sessions), 11)
+
+    # GenAI metrics (OTLP histograms, delta and cumulative)
+
+    def test_genai_metrics_exact(self):
+        uid = "spanlens-genai-metrics"
+        p1 = {"project": ["p1"]}
+        self.assertEqual(self.value(uid, "Requests", p1), 18)
+        self.assertEqual(self.value(uid, "Requests"), 25)
+        self.assertEqual(self.value(uid, "Requests", {**p1, "model": ["claude-sonnet-4-5"]}), 5)
+        self.assertEqual(self.value(uid, "Requests", {"provider": ["anthropic"]}), 5)
+        self.assertEqual(self.value(uid, "Errors", p1), 3)
+        self.assertEqual(self.value(uid, "Input tokens", p1), 290)
+        self.assertEqual(self.value(uid, "Output tokens", p1), 50)
+        self.assertAlmostEqual(self.value(uid, "Reported cost", p1), 0.025)
+        # p1 buckets [2, 10, 5, 1] (bounds 0.1, 1, 10): the 95th of 18 lies in the overflow bucket.
+        self.assertAlmostEqual(self.value(uid, "Duration p95", p1), 10.0)
+        self.assertAlmostEqual(self.value(uid, "Duration p95", {**p1, "model": ["claude-sonnet-4-5"]}),
+                               1 + 9 * (4.75 - 2) / 3)
+        rows = {r["model"]: r for r in self.run_panel(uid, "By model", p1)}
+        gpt, claude = rows["gpt-4o"], rows["claude-sonnet-4-5"]
+        self.assertEqual((gpt["provider"], gpt["requests"], gpt["errors"], gpt["input_tokens"], gpt["output_tokens"]),
+                         ("openai", 13, 3, 250, 50))
+        self.assertAlmostEqual(gpt["duration_p50"], 0.1 + 0.9 * (6.5 - 2) / 8)  # buckets [2, 8, 2, 1]
+        self.assertAlmostEqual(gpt["duration_p95"], 10.0)
+        self.assertAlmostEqual(gpt["cost"], 0.025)
+        self.assertIsNone(gpt["ttft_p50"])
+        self.assertEqual((claude["requests"], claude["errors"], claude["input_tokens"]), (5, 0, 40))
+        self.assertAlmostEqual(claude["duration_p50"], 1 + 9 * (2.5 - 2) / 3)  # buckets [0, 2, 3, 0]
+        self.assertAlmostEqual(claude["ttft_p50"], 0.1)  # [1, 1, 0, 0]: the first bucket starts at 0
+        self.assertAlmostEqual(claude["ttft_p95"], 0.1 + 0.9 * (1.9 - 1))
+        self.assertIsNone(claude["cost"])
+        # Per time bucket: at t1 the p1 buckets add up to [1, 4, 1, 0] (gpt-4o's first point, claude's
+        # first delta; the other series' first point is a baseline), at t2 to [1, 6, 4, 1].
+        p95s = self.run_panel(uid, "Operation duration and time to first chunk p95", p1)
+        self.assertEqual(len(p95s), 2)
+        self.assertAlmostEqual(p95s[0]["duration_p95"], 1 + 9 * (5.7 - 5) / 1)
+        self.assertAlmostEqual(p95s[1]["duration_p95"], 10.0)
+        self.assertAlmostEqual(p95s[0]["ttft_p95"], 0.1 + 0.9 * (1.9 - 1))
+        self.assertIsNone(p95s[1]["ttft_p95"])
+        series = self.run_panel(uid, "Requests by model", p1)
+        self.assertEqual(sum(r["requests"] for r in series if r["model"] == "gpt-4o"), 13)
+        tokens = self.run_panel(uid, "Token usage by model and type", p1)
+        by_series = {}
+        for r in tokens:
+            by_series[r["series"]] = by_series.get(r["series"], 0) + r["tokens"]
+        self.assertEqual(by_series, {"gpt-4o input": 250, "gpt-4o output": 50, "claude-sonnet-4-5 input": 40})
 
     # trace explorer
 

@@ -78,6 +78,7 @@ impl Collector {
             prices,
             join,
             langfuse,
+            responses: Default::default(),
         };
 
         let bind = |what, addr| async move {
@@ -131,6 +132,10 @@ impl Collector {
                 config.receiver.max_body_bytes,
             ))
             .add_service(otlp_grpc::logs_service(
+                ingest.clone(),
+                config.receiver.max_body_bytes,
+            ))
+            .add_service(otlp_grpc::metrics_service(
                 ingest,
                 config.receiver.max_body_bytes,
             ));

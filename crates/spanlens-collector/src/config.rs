@@ -134,7 +134,7 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// LZ4-compress insert bodies (ClickHouse's native block compression). Default true.
     pub compression: bool,
-    /// Retention in days, applied as the spans and logs tables' TTL by `migrate`. Default 0: keep
+    /// Retention in days, applied as the spans, logs and metrics tables' TTL by `migrate`. Default 0: keep
     /// forever (a TTL silently drops back-dated spans on arrival, so it is opt-in).
     pub retention_days: u32,
     /// Apply migrations when the collector starts. Default true.

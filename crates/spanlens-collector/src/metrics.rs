@@ -41,6 +41,9 @@ pub struct Metrics {
     pub log_records_received: AtomicU64,
     pub log_records_accepted: AtomicU64,
     log_records_rejected: [AtomicU64; 5],
+    pub metric_points_received: AtomicU64,
+    pub metric_points_accepted: AtomicU64,
+    metric_points_rejected: [AtomicU64; 5],
     /// Rows written, by table code.
     rows_written: [AtomicU64; 16],
     pub batches_written: AtomicU64,
@@ -97,6 +100,10 @@ impl Metrics {
         self.log_records_rejected[reason as usize].fetch_add(records, Relaxed);
     }
 
+    pub fn reject_metric_points(&self, reason: Rejection, points: u64) {
+        self.metric_points_rejected[reason as usize].fetch_add(points, Relaxed);
+    }
+
     pub fn reject_request(&self, reason: Rejection) {
         self.requests_rejected[reason as usize].fetch_add(1, Relaxed);
     }
@@ -145,6 +152,16 @@ impl Metrics {
             "spanlens_log_records_accepted_total",
             "Log records accepted into the queue.",
             self.log_records_accepted.load(Relaxed),
+        );
+        counter(
+            "spanlens_metric_points_received_total",
+            "Metric data points decoded from OTLP requests.",
+            self.metric_points_received.load(Relaxed),
+        );
+        counter(
+            "spanlens_metric_points_accepted_total",
+            "Metric data points accepted into the queue.",
+            self.metric_points_accepted.load(Relaxed),
         );
         counter(
             "spanlens_langfuse_events_accepted_total",
@@ -235,45 +252,50 @@ impl Metrics {
                 self.rows_written[table.code() as usize].load(Relaxed)
             );
         }
-        let labelled = |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 5]| {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
-            for (reason, label) in REASONS {
-                let _ = writeln!(
-                    out,
-                    "{name}{{reason=\"{label}\"}} {}",
-                    values[reason as usize].load(Relaxed)
-                );
-            }
-        };
+        // `invalid` names the InvalidSpan reason for what is counted (span, record, point).
+        let labelled =
+            |out: &mut String, name: &str, help: &str, values: &[AtomicU64; 5], invalid: &str| {
+                let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+                for (reason, label) in REASONS {
+                    let label = match reason {
+                        Rejection::InvalidSpan => invalid,
+                        _ => label,
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{name}{{reason=\"{label}\"}} {}",
+                        values[reason as usize].load(Relaxed)
+                    );
+                }
+            };
         labelled(
             &mut out,
             "spanlens_spans_rejected_total",
             "Spans refused, by reason.",
             &self.spans_rejected,
+            "invalid_span",
         );
         labelled(
             &mut out,
             "spanlens_requests_rejected_total",
             "OTLP requests refused, by reason.",
             &self.requests_rejected,
+            "invalid_span",
         );
-        let name = "spanlens_log_records_rejected_total";
-        let _ = write!(
-            out,
-            "# HELP {name} Log records refused, by reason.\n# TYPE {name} counter\n"
+        labelled(
+            &mut out,
+            "spanlens_log_records_rejected_total",
+            "Log records refused, by reason.",
+            &self.log_records_rejected,
+            "invalid_record",
         );
-        for (reason, label) in REASONS {
-            let label = if label == "invalid_span" {
-                "invalid_record"
-            } else {
-                label
-            };
-            let _ = writeln!(
-                out,
-                "{name}{{reason=\"{label}\"}} {}",
-                self.log_records_rejected[reason as usize].load(Relaxed)
-            );
-        }
+        labelled(
+            &mut out,
+            "spanlens_metric_points_rejected_total",
+            "Metric data points refused, by reason.",
+            &self.metric_points_rejected,
+            "invalid_point",
+        );
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
             let _ = write!(
                 out,

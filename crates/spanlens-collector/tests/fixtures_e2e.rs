@@ -200,7 +200,8 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
     let bodies = match (json, gzip) {
         (false, false) => case.files("traces_pb"),
         (false, true) => case.files("traces_pb_gz_as_received"),
-        (true, _) => panic!("{ctx}: no captured JSON export to replay as sent"),
+        (true, false) => case.files("traces_json_as_received"),
+        (true, true) => panic!("{ctx}: no captured gzipped JSON export to replay as sent"),
     };
     assert!(
         !bodies.is_empty(),
@@ -244,7 +245,8 @@ async fn send_as_sent(t: &TestCollector, case: &Case) {
     let log_bodies = match (json, gzip) {
         (false, false) => case.files("logs_pb"),
         (false, true) => case.files("logs_pb_gz_as_received"),
-        (true, _) => unreachable!(),
+        // No JSON-exporting capture sends log records.
+        (true, _) => case.files("logs_json_as_received"),
     };
     assert_eq!(
         log_bodies.len(),
@@ -373,6 +375,7 @@ struct Price {
     input: f64,
     output: f64,
     cached_input: f64,
+    cache_write: f64,
     reasoning: f64,
 }
 
@@ -402,6 +405,7 @@ fn bundled_prices() -> Vec<Price> {
                 input,
                 output,
                 cached_input: num(m, "cached_input").unwrap_or(input),
+                cache_write: num(m, "cache_write").unwrap_or(input),
                 reasoning: num(m, "reasoning").unwrap_or(output),
             }
         })
@@ -536,7 +540,11 @@ fn check_cost(
     const M: f64 = 1_000_000.0;
     let input_cost = input.map(|n| {
         let cached = row.cached_tokens.unwrap_or(0).min(n);
-        ((n - cached) as f64 * price.input + cached as f64 * price.cached_input) / M
+        let written = row.cache_creation_tokens.unwrap_or(0).min(n - cached);
+        ((n - cached - written) as f64 * price.input
+            + cached as f64 * price.cached_input
+            + written as f64 * price.cache_write)
+            / M
     });
     let output_cost = output.map(|n| {
         let reasoning = row.reasoning_tokens.unwrap_or(0).min(n);
@@ -684,6 +692,14 @@ fn check_scenario(
             tokens("total_tokens"),
             "{c}: total_tokens"
         );
+        // Cache parts, where the capture's expected.json records them (prompt caching).
+        if call.get("cached_tokens").is_some() {
+            assert_eq!(
+                (row.cached_tokens, row.cache_creation_tokens),
+                (tokens("cached_tokens"), tokens("cache_creation_tokens")),
+                "{c}: cached / cache_creation tokens"
+            );
+        }
         assert_eq!(
             row.is_streaming,
             data_value(call, "streamed").as_bool(),

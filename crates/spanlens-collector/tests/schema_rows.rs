@@ -9,7 +9,10 @@ use clickhouse::Row;
 use spanlens_collector::config::ClickHouseConfig;
 use spanlens_collector::storage::clickhouse::{ClickHouse, server_client};
 use spanlens_collector::storage::migrate::{MIGRATIONS, migrate};
-use spanlens_collector::storage::row::{LogRow, ScoreRow, SpanRow};
+use spanlens_collector::storage::row::{
+    Exemplars, ExponentialHistogramRow, GaugeRow, HistogramRow, LogRow, MetricHead, PointHead,
+    ScoreRow, SpanRow, SumRow, SummaryRow, Table,
+};
 use spanlens_collector::storage::rowbinary::encode_row;
 
 fn config(prefix: &str) -> ClickHouseConfig {
@@ -57,6 +60,7 @@ fn full_span() -> SpanRow {
         output_tokens: Some(34),
         total_tokens: Some(46),
         cached_tokens: Some(5),
+        cache_creation_tokens: Some(3),
         reasoning_tokens: None,
         input_cost: Some(0.25),
         output_cost: Some(0.5),
@@ -299,6 +303,211 @@ async fn a_retried_batch_is_stored_once() {
     let n: u64 = ch
         .client()
         .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    ch.client()
+        .query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
+}
+
+/// Inserts `rows` as the pipeline does (RowBinary, the table's columns) and reads them back
+/// through the validating reader.
+async fn round_trip<R>(cfg: &ClickHouseConfig, table: Table, rows: Vec<R>)
+where
+    R: clickhouse::RowOwned + clickhouse::RowRead + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let ch = server_client(cfg).unwrap().with_database(&cfg.database);
+    assert_eq!(
+        insertable_columns(&ch, table.name()).await,
+        table.columns(),
+        "{}",
+        table.name()
+    );
+    let mut body = Vec::new();
+    for row in &rows {
+        encode_row(&mut body, row).unwrap();
+    }
+    ClickHouse::new(cfg)
+        .unwrap()
+        .insert_rowbinary(
+            table.name(),
+            table.columns(),
+            Bytes::from(body),
+            table.name(),
+        )
+        .await
+        .unwrap();
+    let back: Vec<R> = ch
+        .with_validation(true)
+        .query(&format!(
+            "SELECT ?fields FROM {} ORDER BY TimeUnix",
+            table.name()
+        ))
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(back, rows, "{}", table.name());
+}
+
+#[tokio::test]
+async fn metric_rows_match_schema_and_round_trip() {
+    let cfg = config("metric_rows");
+    migrate(&cfg).await.unwrap();
+    let map = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let head = MetricHead {
+        project: "p1".into(),
+        resource_attributes: map("service.name", "svc"),
+        resource_schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),
+        scope_name: "openlit.otel.metrics".into(),
+        scope_version: "0.1.0".into(),
+        scope_attributes: map("s", "1"),
+        scope_dropped_attr_count: 2,
+        scope_schema_url: "https://opentelemetry.io/schemas/1.11.0".into(),
+        service_name: "svc".into(),
+        metric_name: "gen_ai.client.token.usage".into(),
+        metric_description: "tokens".into(),
+        metric_unit: "{token}".into(),
+    };
+    let point = |t: i64| PointHead {
+        attributes: map("gen_ai.token.type", "input"),
+        start_time_unix: t - 1_000_000_000,
+        time_unix: t,
+        flags: 1,
+    };
+    let exemplars = Exemplars {
+        filtered_attributes: vec![map("k", "v"), Vec::new()],
+        time_unix: vec![1_764_000_000_123_456_789, 1_764_000_000_223_456_789],
+        value: vec![6.0, 0.25],
+        span_id: vec!["b7ad6b7169203331".into(), String::new()],
+        trace_id: vec!["0af7651916cd43dd8448eb211c80319c".into(), String::new()],
+    };
+    let t0 = 1_764_000_000_999_999_999;
+
+    let mut gauge = GaugeRow::from_heads(&head, point(t0));
+    gauge.value = -1.5;
+    gauge.set_exemplars(exemplars.clone());
+    round_trip(&cfg, Table::MetricsGauge, vec![GaugeRow::default(), gauge]).await;
+
+    let mut sum = SumRow::from_heads(&head, point(t0));
+    sum.value = 7.0;
+    sum.aggregation_temporality = 1;
+    sum.is_monotonic = true;
+    sum.set_exemplars(exemplars.clone());
+    round_trip(&cfg, Table::MetricsSum, vec![sum]).await;
+
+    let mut hist = HistogramRow::from_heads(&head, point(t0));
+    hist.count = 3;
+    hist.sum = 1110.0;
+    hist.bucket_counts = vec![0, 1, 2];
+    hist.explicit_bounds = vec![5.0, 10.0];
+    hist.min = 10.0;
+    hist.max = 1000.0;
+    hist.aggregation_temporality = 2;
+    hist.set_exemplars(exemplars.clone());
+    round_trip(&cfg, Table::MetricsHistogram, vec![hist]).await;
+
+    let mut exp = ExponentialHistogramRow::from_heads(&head, point(t0));
+    exp.count = 4;
+    exp.sum = 6.5;
+    exp.scale = 5;
+    exp.zero_count = 1;
+    exp.positive_offset = -33;
+    exp.positive_bucket_counts = vec![1, 0, 2];
+    exp.negative_offset = 4;
+    exp.negative_bucket_counts = vec![3];
+    exp.min = -8.0;
+    exp.max = 4.0;
+    exp.aggregation_temporality = 1;
+    exp.set_exemplars(exemplars);
+    round_trip(&cfg, Table::MetricsExponentialHistogram, vec![exp]).await;
+
+    let mut summary = SummaryRow::from_heads(&head, point(t0));
+    summary.count = 10;
+    summary.sum = 12.5;
+    summary.quantiles = vec![0.5, 0.99];
+    summary.quantile_values = vec![1.0, 3.5];
+    round_trip(&cfg, Table::MetricsSummary, vec![summary]).await;
+
+    server_client(&cfg)
+        .unwrap()
+        .query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
+}
+
+/// A multimodal message keeps its inline image in `input`, but the preview shows the text.
+#[tokio::test]
+async fn previews_leave_out_inline_binary_data() {
+    let cfg = config("preview");
+    migrate(&cfg).await.unwrap();
+    let image = "iVBORw0KGgoAAAANSUhEUgAA".repeat(20); // 480 base64 characters
+    let input = format!(
+        r#"[{{"role":"user","parts":[{{"type":"blob","mime_type":"image/png","content":"{image}"}},{{"type":"text","content":"What is in the picture?"}}]}}]"#
+    );
+    let row = SpanRow {
+        input: input.clone(),
+        ..full_span()
+    };
+    let mut body = Vec::new();
+    encode_row(&mut body, &row).unwrap();
+    ClickHouse::new(&cfg)
+        .unwrap()
+        .insert_rowbinary("spans", SpanRow::COLUMN_NAMES, Bytes::from(body), "p1")
+        .await
+        .unwrap();
+    let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
+    let (stored, preview): (String, String) = ch
+        .query("SELECT input, input_preview FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(stored, input, "the part is kept as sent");
+    assert_eq!(
+        preview,
+        r#"[{"role":"user","parts":[{"type":"blob","mime_type":"image/png","content":"…"},{"type":"text","content":"What is in the picture?"}]}]"#
+    );
+    ch.query(&format!("DROP DATABASE {}", cfg.database))
+        .execute()
+        .await
+        .unwrap();
+}
+
+/// Metric batches deduplicate like span batches: a retried (same-token) insert is stored once.
+#[tokio::test]
+async fn a_retried_metric_batch_is_stored_once() {
+    let cfg = config("metric_dedup");
+    migrate(&cfg).await.unwrap();
+    let head = MetricHead {
+        project: "p1".into(),
+        metric_name: "gen_ai.client.token.usage".into(),
+        ..MetricHead::default()
+    };
+    let point = PointHead {
+        time_unix: 1_764_000_000_000_000_000,
+        ..PointHead::default()
+    };
+    let mut row = HistogramRow::from_heads(&head, point);
+    row.count = 1;
+    row.bucket_counts = vec![0, 1];
+    row.explicit_bounds = vec![16.0];
+    let mut body = Vec::new();
+    encode_row(&mut body, &row).unwrap();
+    let body = Bytes::from(body);
+    let table = Table::MetricsHistogram;
+    let ch = ClickHouse::new(&cfg).unwrap();
+    for token in ["same-token", "same-token", "other-token"] {
+        ch.insert_rowbinary(table.name(), table.columns(), body.clone(), token)
+            .await
+            .unwrap();
+    }
+    let n: u64 = ch
+        .client()
+        .query("SELECT count() FROM otel_metrics_histogram")
         .fetch_one()
         .await
         .unwrap();

@@ -441,3 +441,208 @@ SELECT
     project AS Project
 FROM logs;
 
+-- 0020_metrics.sql
+CREATE TABLE IF NOT EXISTS otel_metrics_gauge
+(
+    Project                LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes     Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl      String CODEC(ZSTD(1)),
+    ScopeName              String CODEC(ZSTD(1)),
+    ScopeVersion           String CODEC(ZSTD(1)),
+    ScopeAttributes        Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount  UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl         String CODEC(ZSTD(1)),
+    ServiceName            LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName             LowCardinality(String) CODEC(ZSTD(1)),
+    MetricDescription      String CODEC(ZSTD(1)),
+    MetricUnit             LowCardinality(String) CODEC(ZSTD(1)),
+    Attributes             Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix          DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimeUnix               DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Flags                  UInt32 CODEC(ZSTD(1)),
+    Value                  Float64 CODEC(ZSTD(1)),
+    Exemplars Nested (
+        FilteredAttributes Map(LowCardinality(String), String),
+        TimeUnix DateTime64(9),
+        Value Float64,
+        SpanId String,
+        TraceId String
+    ) CODEC(ZSTD(1)),
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (Project, ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS otel_metrics_sum
+(
+    Project                LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes     Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl      String CODEC(ZSTD(1)),
+    ScopeName              String CODEC(ZSTD(1)),
+    ScopeVersion           String CODEC(ZSTD(1)),
+    ScopeAttributes        Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount  UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl         String CODEC(ZSTD(1)),
+    ServiceName            LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName             LowCardinality(String) CODEC(ZSTD(1)),
+    MetricDescription      String CODEC(ZSTD(1)),
+    MetricUnit             LowCardinality(String) CODEC(ZSTD(1)),
+    Attributes             Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix          DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimeUnix               DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Flags                  UInt32 CODEC(ZSTD(1)),
+    Value                  Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),
+    IsMonotonic            Bool CODEC(ZSTD(1)),
+    Exemplars Nested (
+        FilteredAttributes Map(LowCardinality(String), String),
+        TimeUnix DateTime64(9),
+        Value Float64,
+        SpanId String,
+        TraceId String
+    ) CODEC(ZSTD(1)),
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (Project, ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS otel_metrics_histogram
+(
+    Project                LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes     Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl      String CODEC(ZSTD(1)),
+    ScopeName              String CODEC(ZSTD(1)),
+    ScopeVersion           String CODEC(ZSTD(1)),
+    ScopeAttributes        Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount  UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl         String CODEC(ZSTD(1)),
+    ServiceName            LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName             LowCardinality(String) CODEC(ZSTD(1)),
+    MetricDescription      String CODEC(ZSTD(1)),
+    MetricUnit             LowCardinality(String) CODEC(ZSTD(1)),
+    Attributes             Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix          DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimeUnix               DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Flags                  UInt32 CODEC(ZSTD(1)),
+    Count                  UInt64 CODEC(Delta(8), ZSTD(1)),
+    Sum                    Float64 CODEC(ZSTD(1)),
+    BucketCounts           Array(UInt64) CODEC(ZSTD(1)),
+    ExplicitBounds         Array(Float64) CODEC(ZSTD(1)),
+    Min                    Float64 CODEC(ZSTD(1)),
+    Max                    Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),
+    Exemplars Nested (
+        FilteredAttributes Map(LowCardinality(String), String),
+        TimeUnix DateTime64(9),
+        Value Float64,
+        SpanId String,
+        TraceId String
+    ) CODEC(ZSTD(1)),
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (Project, ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS otel_metrics_exponential_histogram
+(
+    Project                LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes     Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl      String CODEC(ZSTD(1)),
+    ScopeName              String CODEC(ZSTD(1)),
+    ScopeVersion           String CODEC(ZSTD(1)),
+    ScopeAttributes        Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount  UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl         String CODEC(ZSTD(1)),
+    ServiceName            LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName             LowCardinality(String) CODEC(ZSTD(1)),
+    MetricDescription      String CODEC(ZSTD(1)),
+    MetricUnit             LowCardinality(String) CODEC(ZSTD(1)),
+    Attributes             Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix          DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimeUnix               DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Flags                  UInt32 CODEC(ZSTD(1)),
+    Count                  UInt64 CODEC(Delta(8), ZSTD(1)),
+    Sum                    Float64 CODEC(ZSTD(1)),
+    Scale                  Int32 CODEC(ZSTD(1)),
+    ZeroCount              UInt64 CODEC(ZSTD(1)),
+    PositiveOffset         Int32 CODEC(ZSTD(1)),
+    PositiveBucketCounts   Array(UInt64) CODEC(ZSTD(1)),
+    NegativeOffset         Int32 CODEC(ZSTD(1)),
+    NegativeBucketCounts   Array(UInt64) CODEC(ZSTD(1)),
+    Min                    Float64 CODEC(ZSTD(1)),
+    Max                    Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),
+    Exemplars Nested (
+        FilteredAttributes Map(LowCardinality(String), String),
+        TimeUnix DateTime64(9),
+        Value Float64,
+        SpanId String,
+        TraceId String
+    ) CODEC(ZSTD(1)),
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (Project, ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS otel_metrics_summary
+(
+    Project                LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes     Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl      String CODEC(ZSTD(1)),
+    ScopeName              String CODEC(ZSTD(1)),
+    ScopeVersion           String CODEC(ZSTD(1)),
+    ScopeAttributes        Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount  UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl         String CODEC(ZSTD(1)),
+    ServiceName            LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName             LowCardinality(String) CODEC(ZSTD(1)),
+    MetricDescription      String CODEC(ZSTD(1)),
+    MetricUnit             LowCardinality(String) CODEC(ZSTD(1)),
+    Attributes             Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix          DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimeUnix               DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    Flags                  UInt32 CODEC(ZSTD(1)),
+    Count                  UInt64 CODEC(Delta(8), ZSTD(1)),
+    Sum                    Float64 CODEC(ZSTD(1)),
+    ValueAtQuantiles Nested (
+        Quantile Float64,
+        Value Float64
+    ) CODEC(ZSTD(1)),
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (Project, ServiceName, MetricName, toStartOfHour(TimeUnix), cityHash64(Attributes), TimeUnix)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
+
+-- 0021_spans_cache_creation.sql
+ALTER TABLE spans ADD COLUMN IF NOT EXISTS cache_creation_tokens Nullable(UInt64) CODEC(ZSTD(1)) AFTER cached_tokens;
+
+-- 0022_spans_preview_without_blobs.sql
+ALTER TABLE spans MODIFY COLUMN input_preview String MATERIALIZED substringUTF8(replaceRegexpAll(input, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+
+ALTER TABLE spans MODIFY COLUMN output_preview String MATERIALIZED substringUTF8(replaceRegexpAll(output, '[A-Za-z0-9+/=_-]{200,}', '…'), 1, 256) CODEC(ZSTD(1));
+

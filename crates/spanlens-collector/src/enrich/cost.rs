@@ -45,6 +45,8 @@ struct ModelPriceEntry {
     #[serde(default)]
     cached_input: Option<f64>,
     #[serde(default)]
+    cache_write: Option<f64>,
+    #[serde(default)]
     reasoning: Option<f64>,
 }
 
@@ -56,6 +58,8 @@ pub struct ModelPrice {
     pub output: f64,
     /// Cache-read input tokens; defaults to `input`.
     pub cached_input: f64,
+    /// Cache-write (cache creation) input tokens; defaults to `input`.
+    pub cache_write: f64,
     /// Reasoning tokens; defaults to `output`.
     pub reasoning: f64,
 }
@@ -117,6 +121,7 @@ impl PriceTable {
                 }
                 table.prices.push(ModelPrice {
                     cached_input: entry.cached_input.unwrap_or(entry.input),
+                    cache_write: entry.cache_write.unwrap_or(entry.input),
                     reasoning: entry.reasoning.unwrap_or(entry.output),
                     name: entry.name,
                     input: entry.input,
@@ -176,9 +181,16 @@ impl PriceTable {
             return;
         };
         const M: f64 = 1_000_000.0;
+        // input_tokens counts every input token once: cache reads and writes are parts of it,
+        // each priced at its own rate (never on top of the full input price).
         let input_cost = row.input_tokens.map(|input| {
             let cached = row.cached_tokens.unwrap_or(0).min(input);
-            ((input - cached) as f64 * price.input + cached as f64 * price.cached_input) / M
+            let written = row.cache_creation_tokens.unwrap_or(0).min(input - cached);
+            let plain = input - cached - written;
+            (plain as f64 * price.input
+                + cached as f64 * price.cached_input
+                + written as f64 * price.cache_write)
+                / M
         });
         let output_cost = row.output_tokens.map(|output| {
             let reasoning = row.reasoning_tokens.unwrap_or(0).min(output);
@@ -232,6 +244,28 @@ mod tests {
         table.apply(&mut row);
         assert!(close(row.input_cost, (600.0 * 2.0 + 400.0 * 0.5) / 1e6));
         assert!(close(row.output_cost, 100.0 * 8.0 / 1e6));
+
+        // Cache reads and writes are parts of input_tokens, each at its own price, never on
+        // top of the input price: 1000 input = 600 plain + 300 read + 100 written.
+        let mut row = llm("claude-sonnet-4-5-20250929", Some(1000), Some(10));
+        row.cached_tokens = Some(300);
+        row.cache_creation_tokens = Some(100);
+        table.apply(&mut row);
+        assert!(close(
+            row.input_cost,
+            (600.0 * 3.0 + 300.0 * 0.3 + 100.0 * 3.75) / 1e6
+        ));
+        // Inconsistent counts never price more tokens than input_tokens.
+        let mut row = llm("claude-sonnet-4-5", Some(100), None);
+        row.cached_tokens = Some(80);
+        row.cache_creation_tokens = Some(80);
+        table.apply(&mut row);
+        assert!(close(row.input_cost, (80.0 * 0.3 + 20.0 * 3.75) / 1e6));
+        // No cache_write price: cache writes cost the input price.
+        let mut row = llm("gpt-4o-mini", Some(100), None);
+        row.cache_creation_tokens = Some(40);
+        table.apply(&mut row);
+        assert!(close(row.input_cost, 100.0 * 0.15 / 1e6));
 
         // Request model when the response model is unknown or absent.
         let mut row = llm("", Some(10), None);

@@ -429,19 +429,42 @@ impl Scratch {
                 let (_, v) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(text))?;
                 convert_str(v, kind)
             }
+            Get::JsonVocab(map) => {
+                let decoded: String = serde_json::from_str(as_text(value)?.trim()).ok()?;
+                let decoded = decoded.trim();
+                let (_, v) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(decoded))?;
+                convert_str(v, kind)
+            }
             Get::Const(c) => {
                 as_text(value)?;
                 convert_str(c, kind)
             }
-            Get::Json(path) | Get::JsonOrFalse(path) => {
+            Get::Json(path)
+            | Get::JsonOrFalse(path)
+            | Get::JsonIfHas(path, _)
+            | Get::JsonIfLacks(path, _) => {
                 let or_false = matches!(src.get, Get::JsonOrFalse(_));
+                let shape = |doc: &J| match src.get {
+                    Get::JsonIfHas(_, key) => doc.get(key).is_some(),
+                    Get::JsonIfLacks(_, key) => doc.get(key).is_none(),
+                    _ => true,
+                };
                 let parsed: J = match attr {
-                    Some(i) => self.json_of(i, value)?.clone_path(path, or_false)?,
+                    Some(i) => {
+                        let doc = self.json_of(i, value)?;
+                        if !shape(doc) {
+                            return None;
+                        }
+                        doc.clone_path(path, or_false)?
+                    }
                     None => {
                         let owned = match value {
                             Value::StringValue(s) => serde_json::from_str::<J>(s).ok()?,
                             other => to_json_value(other),
                         };
+                        if !shape(&owned) {
+                            return None;
+                        }
                         owned.clone_path(path, or_false)?
                     }
                 };
@@ -596,7 +619,12 @@ impl ClonePath for J {
     fn clone_path(&self, path: &[&str], or_false: bool) -> Option<J> {
         let mut cur = self;
         for seg in path {
-            match cur.get(*seg) {
+            // A numeric segment indexes an array (`choices.0.finish_reason`).
+            let next = match (cur, seg.parse::<usize>()) {
+                (J::Array(items), Ok(i)) => items.get(i),
+                _ => cur.get(*seg),
+            };
+            match next {
                 Some(next) => cur = next,
                 None if or_false && self.is_object() => return Some(J::Bool(false)),
                 None => return None,

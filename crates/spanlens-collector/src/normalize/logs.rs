@@ -31,12 +31,13 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 
+use super::evaluation::{self, EVALUATION_RESULT, Target};
 use super::extract::Scratch;
 use super::messages::message_event_role;
 use super::table::Col;
 use super::value::{as_text, attrs_to_map, take_as_string, value_to_string};
 use super::{Rejections, text_val};
-use crate::storage::row::{AttrMap, LogRow};
+use crate::storage::row::{AttrMap, LogRow, ScoreRow};
 
 /// The result of normalizing one logs export request.
 #[derive(Debug, Default)]
@@ -45,6 +46,8 @@ pub struct NormalizedLogs {
     pub rows: Vec<LogRow>,
     /// The prompt / completion of each span that GenAI content events in this request describe.
     pub content: Vec<SpanContent>,
+    /// Scores from GenAI evaluation results (see [`super::evaluation`]); the records stay rows.
+    pub scores: Vec<ScoreRow>,
     /// Records rejected for malformed ids (OTLP `partial_success.rejected_log_records`).
     pub rejected_log_records: i64,
     /// Empty when nothing was rejected; otherwise the first few reasons.
@@ -256,6 +259,21 @@ pub(crate) fn normalize_logs_at(
                     scope_attributes: scope_attrs.clone(),
                     log_attributes: AttrMap::new(),
                 };
+                let target = Target {
+                    project,
+                    trace_id: &row.trace_id,
+                    span_id: &row.span_id,
+                    time_unix_nano: timestamp,
+                    now: now_ns,
+                };
+                let score = if row.event_name == EVALUATION_RESULT {
+                    evaluation::score_from_attributes(&attributes, &target)
+                } else {
+                    body.as_ref()
+                        .and_then(|b| b.value.as_ref())
+                        .and_then(|b| evaluation::score_from_json_body(b, &target))
+                };
+                out.scores.extend(score);
                 let Some(kind) = kind else {
                     // Not content: move everything into the row.
                     row.body = take_as_string(body);

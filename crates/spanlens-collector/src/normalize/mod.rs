@@ -8,10 +8,13 @@
 //! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
+mod companion;
+pub mod evaluation;
 mod extract;
 pub mod langfuse;
 pub mod logs;
 mod messages;
+pub mod metrics;
 pub mod otlp_json;
 pub mod table;
 pub mod value;
@@ -23,11 +26,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::storage::row::{AttrMap, SpanRow};
+use crate::storage::row::{AttrMap, ScoreRow, SpanRow};
 pub use extract::parse_rfc3339_nanos;
 use extract::{Mapped, Scratch, Val};
 pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
-pub use otlp_json::{decode_json_logs, decode_json_traces};
+pub use metrics::{NormalizedMetrics, normalize_metrics};
+pub use otlp_json::{decode_json_logs, decode_json_metrics, decode_json_traces};
 use table::Col;
 use value::{attrs_to_map, take_as_string, value_to_string};
 
@@ -35,6 +39,10 @@ use value::{attrs_to_map, take_as_string, value_to_string};
 #[derive(Debug, Default)]
 pub struct Normalized {
     pub rows: Vec<SpanRow>,
+    /// Scores from `gen_ai.evaluation.result` span events (see [`evaluation`]).
+    pub scores: Vec<ScoreRow>,
+    /// Logfire streaming companion spans joined into their call's row (not rows themselves).
+    pub joined_companions: usize,
     /// Spans rejected as invalid (OTLP `partial_success.rejected_spans`).
     pub rejected_spans: i64,
     /// Empty when nothing was rejected; otherwise the first few reasons, e.g.
@@ -87,6 +95,10 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
     };
     let mut rejections = Rejections::default();
     let mut scratch = Scratch::default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default();
 
     for resource_spans in request.resource_spans {
         let resource_attrs: Vec<KeyValue> = resource_spans
@@ -115,6 +127,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                     rejections.reject(|| format!("span {i} of scope '{scope_name}': {reason}"));
                     continue;
                 }
+                evaluation_scores(&span, project, now, &mut out.scores);
                 let scope = Scope {
                     name: &scope_name,
                     version: &scope_version,
@@ -131,8 +144,32 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
         }
     }
 
+    out.joined_companions = companion::join_streaming_companions(&mut out.rows);
     (out.rejected_spans, out.error_message) = rejections.finish("span(s)");
     out
+}
+
+/// The scores of a span's `gen_ai.evaluation.result` events: the span is the evaluated one.
+fn evaluation_scores(span: &Span, project: &str, now: i64, out: &mut Vec<ScoreRow>) {
+    let mut ids = None;
+    for event in &span.events {
+        if event.name != evaluation::EVALUATION_RESULT {
+            continue;
+        }
+        let (trace_id, span_id) =
+            ids.get_or_insert_with(|| (hex::encode(&span.trace_id), hex::encode(&span.span_id)));
+        let target = evaluation::Target {
+            project,
+            trace_id,
+            span_id,
+            time_unix_nano: event.time_unix_nano as i64,
+            now,
+        };
+        out.extend(evaluation::score_from_attributes(
+            &event.attributes,
+            &target,
+        ));
+    }
 }
 
 /// Per-span limits: a span beyond them is rejected alone (partial success, with the reason),
@@ -338,10 +375,15 @@ fn span_to_row(
     row.provider = m.text(Col::Provider);
     row.request_model = m.text(Col::RequestModel);
     row.response_model = m.text(Col::ResponseModel);
-    row.input_tokens = m.u64(Col::InputTokens);
+    row.cached_tokens = m.u64(Col::CachedTokens);
+    row.cache_creation_tokens = m.u64(Col::CacheCreationTokens);
+    // Every library's input_tokens means all input, cache reads and writes included.
+    row.input_tokens = m.u64(Col::InputTokens).or_else(|| {
+        let uncached = m.u64(Col::UncachedInputTokens)?;
+        Some(uncached + row.cached_tokens.unwrap_or(0) + row.cache_creation_tokens.unwrap_or(0))
+    });
     row.output_tokens = m.u64(Col::OutputTokens);
     row.total_tokens = m.u64(Col::TotalTokens);
-    row.cached_tokens = m.u64(Col::CachedTokens);
     row.reasoning_tokens = m.u64(Col::ReasoningTokens);
     row.input_cost = m.f64(Col::InputCost);
     row.output_cost = m.f64(Col::OutputCost);

@@ -1,5 +1,5 @@
-//! OTLP/JSON → `ExportTraceServiceRequest` / `ExportLogsServiceRequest` (one decoder, generic
-//! over the request type).
+//! OTLP/JSON → `ExportTraceServiceRequest` / `ExportLogsServiceRequest` /
+//! `ExportMetricsServiceRequest` (one decoder, generic over the request type).
 //!
 //! The fast path is opentelemetry-proto's own `with-serde` decoding, which handles spec
 //! OTLP/JSON (hex ids, lowerCamelCase, int64 as strings or numbers) and decodes every fixture
@@ -10,14 +10,17 @@
 //! - an empty array / kvlist written as `{"arrayValue":{}}` / `{"kvlistValue":{}}` (proto3 JSON
 //!   omits empty repeated fields, so this is how Go/Java/JS exporters write `[]`; opentelemetry-
 //!   proto wants `"values"`);
-//! - non-finite doubles as `"NaN"`, `"Infinity"`, `"-Infinity"` and doubles as numeric strings;
+//! - non-finite attribute doubles as `"NaN"`, `"Infinity"`, `"-Infinity"` and doubles as numeric
+//!   strings (attribute values, and the metric point fields `asDouble`, `sum`, `min`, `max`,
+//!   `quantile`, `value`);
 //! - `null` for any field (proto3 JSON: same as absent);
-//! - enum names (`"SPAN_KIND_SERVER"`, `"STATUS_CODE_ERROR"`, `"SEVERITY_NUMBER_INFO"`) instead
-//!   of integers.
+//! - enum names (`"SPAN_KIND_SERVER"`, `"STATUS_CODE_ERROR"`, `"SEVERITY_NUMBER_INFO"`,
+//!   `"AGGREGATION_TEMPORALITY_DELTA"`) instead of integers.
 //!
 //! Anything else keeps the original error message (with line and column).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use serde::de::DeserializeOwned;
@@ -27,6 +30,12 @@ use serde_json::Value as J;
 pub trait OtlpJson: DeserializeOwned {
     /// Every attribute / body value of the request, for restoring non-finite doubles.
     fn for_each_value(&mut self, f: &mut dyn FnMut(&mut AnyValue));
+
+    /// Whether the fast path may have dropped something without failing: serde gives `None`
+    /// for a flattened oneof (a metric's data, a point's value) whose content it cannot read.
+    fn maybe_dropped(&self) -> bool {
+        false
+    }
 }
 
 impl OtlpJson for ExportTraceServiceRequest {
@@ -74,6 +83,62 @@ impl OtlpJson for ExportLogsServiceRequest {
     }
 }
 
+impl OtlpJson for ExportMetricsServiceRequest {
+    fn maybe_dropped(&self) -> bool {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        self.resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .any(|m| match &m.data {
+                None => true,
+                Some(Data::Gauge(g)) => g.data_points.iter().any(|p| p.value.is_none()),
+                Some(Data::Sum(s)) => s.data_points.iter().any(|p| p.value.is_none()),
+                _ => false,
+            })
+    }
+
+    fn for_each_value(&mut self, f: &mut dyn FnMut(&mut AnyValue)) {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        for rm in &mut self.resource_metrics {
+            if let Some(resource) = &mut rm.resource {
+                attrs(&mut resource.attributes, f);
+            }
+            for sm in &mut rm.scope_metrics {
+                if let Some(scope) = &mut sm.scope {
+                    attrs(&mut scope.attributes, f);
+                }
+                for metric in &mut sm.metrics {
+                    attrs(&mut metric.metadata, f);
+                    // Each point type: its attributes and its exemplars' filtered attributes.
+                    macro_rules! points {
+                        ($points:expr) => {
+                            for dp in $points {
+                                attrs(&mut dp.attributes, f);
+                                for e in &mut dp.exemplars {
+                                    attrs(&mut e.filtered_attributes, f);
+                                }
+                            }
+                        };
+                    }
+                    match &mut metric.data {
+                        Some(Data::Gauge(g)) => points!(&mut g.data_points),
+                        Some(Data::Sum(s)) => points!(&mut s.data_points),
+                        Some(Data::Histogram(h)) => points!(&mut h.data_points),
+                        Some(Data::ExponentialHistogram(h)) => points!(&mut h.data_points),
+                        Some(Data::Summary(s)) => {
+                            for dp in &mut s.data_points {
+                                attrs(&mut dp.attributes, f);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn attrs(attrs: &mut [KeyValue], f: &mut dyn FnMut(&mut AnyValue)) {
     for kv in attrs {
         if let Some(v) = &mut kv.value {
@@ -85,7 +150,10 @@ fn attrs(attrs: &mut [KeyValue], f: &mut dyn FnMut(&mut AnyValue)) {
 /// Decodes an OTLP/JSON export body (see the module doc for the accepted encodings).
 pub fn decode_json<T: OtlpJson>(bytes: &[u8]) -> Result<T, String> {
     match serde_json::from_slice::<T>(bytes) {
-        Ok(request) => Ok(request),
+        Ok(request) if !request.maybe_dropped() => Ok(request),
+        // Read again with the repairs; if that fails too, the fast path's reading stands (a
+        // metric without data is legal, a point without a value is rejected downstream).
+        Ok(request) => Ok(lenient(bytes).unwrap_or(request)),
         Err(first) => lenient(bytes).ok_or_else(|| format!("invalid OTLP/JSON: {first}")),
     }
 }
@@ -97,6 +165,11 @@ pub fn decode_json_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, Str
 
 /// Decodes an OTLP/JSON logs export body.
 pub fn decode_json_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, String> {
+    decode_json(bytes)
+}
+
+/// Decodes an OTLP/JSON metrics export body.
+pub fn decode_json_metrics(bytes: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     decode_json(bytes)
 }
 
@@ -156,10 +229,21 @@ fn fix(node: &mut J, non_finite: &mut bool) {
                         "kind" => span_kind_code(s),
                         "code" => status_code(s),
                         "severityNumber" => severity_number(s),
+                        "aggregationTemporality" => aggregation_temporality(s),
                         _ => None,
                     };
                     if let Some(code) = code {
                         *value = J::from(code);
+                        continue;
+                    }
+                    if POINT_DOUBLES.contains(&key.as_str())
+                        && let Some(n) = s
+                            .trim()
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(serde_json::Number::from_f64)
+                    {
+                        *value = J::Number(n);
                         continue;
                     }
                 }
@@ -169,6 +253,18 @@ fn fix(node: &mut J, non_finite: &mut bool) {
         J::Array(items) => items.iter_mut().for_each(|v| fix(v, non_finite)),
         _ => {}
     }
+}
+
+/// Metric data point fields that are doubles (protobuf JSON may write them as strings).
+const POINT_DOUBLES: [&str; 6] = ["asDouble", "sum", "min", "max", "quantile", "value"];
+
+fn aggregation_temporality(name: &str) -> Option<i32> {
+    Some(match name {
+        "AGGREGATION_TEMPORALITY_UNSPECIFIED" => 0,
+        "AGGREGATION_TEMPORALITY_DELTA" => 1,
+        "AGGREGATION_TEMPORALITY_CUMULATIVE" => 2,
+        _ => return None,
+    })
 }
 
 fn span_kind_code(name: &str) -> Option<i32> {

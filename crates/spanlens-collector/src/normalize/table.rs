@@ -27,6 +27,12 @@ pub enum Col {
     OutputTokens,
     TotalTokens,
     CachedTokens,
+    /// Cache-write input tokens.
+    CacheCreationTokens,
+    /// Input tokens as reported WITHOUT the cached ones (Anthropic's `usage.input_tokens`):
+    /// used only when no `InputTokens` source matched; `input_tokens` is then this plus the
+    /// cache reads and writes, so every library's `input_tokens` means the same (all input).
+    UncachedInputTokens,
     ReasoningTokens,
     InputCost,
     OutputCost,
@@ -73,8 +79,8 @@ impl Col {
     pub const fn kind(self) -> Kind {
         use Col::*;
         match self {
-            InputTokens | OutputTokens | TotalTokens | CachedTokens | ReasoningTokens
-            | MaxTokens => Kind::U64,
+            InputTokens | OutputTokens | TotalTokens | CachedTokens | CacheCreationTokens
+            | UncachedInputTokens | ReasoningTokens | MaxTokens => Kind::U64,
             InputCost | OutputCost | TotalCost | Temperature | TopP => Kind::F64,
             IsStreaming => Kind::Bool,
             FinishReasons | Tags => Kind::List,
@@ -96,6 +102,8 @@ impl Col {
             OutputTokens => "output_tokens",
             TotalTokens => "total_tokens",
             CachedTokens => "cached_tokens",
+            CacheCreationTokens => "cache_creation_tokens",
+            UncachedInputTokens => "input_tokens (reported without cache reads / writes)",
             ReasoningTokens => "reasoning_tokens",
             InputCost => "input_cost",
             OutputCost => "output_cost",
@@ -144,12 +152,16 @@ pub enum Conv {
     Logfire,
     /// Vercel AI SDK (TypeScript) `ai.*` telemetry.
     VercelAi,
+    /// MLflow Tracing (`mlflow.*` attributes, values JSON-encoded).
+    MLflow,
+    /// Provider SDKs' own tracing (the Anthropic Python SDK's `anthropic.*` spans).
+    ProviderSdk,
     /// General OpenTelemetry semantic conventions (not GenAI specific).
     General,
 }
 
 impl Conv {
-    pub const ALL: [Conv; 9] = [
+    pub const ALL: [Conv; 11] = [
         Conv::OTel,
         Conv::OTelOld,
         Conv::OpenInference,
@@ -158,6 +170,8 @@ impl Conv {
         Conv::OpenLit,
         Conv::Logfire,
         Conv::VercelAi,
+        Conv::MLflow,
+        Conv::ProviderSdk,
         Conv::General,
     ];
 
@@ -171,6 +185,8 @@ impl Conv {
             Conv::OpenLit => "OpenLIT",
             Conv::Logfire => "Pydantic Logfire",
             Conv::VercelAi => "Vercel AI SDK",
+            Conv::MLflow => "MLflow Tracing",
+            Conv::ProviderSdk => "Provider SDKs' built-in tracing",
             Conv::General => "General OpenTelemetry",
         }
     }
@@ -204,11 +220,19 @@ pub enum Get {
     /// Mapped through a vocabulary (case-insensitive); values not listed do not match, so the
     /// next source is tried.
     Vocab(&'static [(&'static str, &'static str)]),
+    /// `Vocab` of a JSON-encoded string (`"\"CHAT_MODEL\""`, as MLflow writes its values).
+    JsonVocab(&'static [(&'static str, &'static str)]),
     /// The mere presence of the source (a non-empty value) yields this constant.
     Const(&'static str),
     /// The value is JSON text; the value at this path (empty path: the decoded value itself,
     /// e.g. a JSON-quoted string).
     Json(&'static [&'static str]),
+    /// As `Json`, but only when the decoded value is an object that also has this top-level
+    /// key (the shape of one API's object, e.g. Anthropic's usage with its cache fields);
+    /// otherwise the source does not match.
+    JsonIfHas(&'static [&'static str], &'static str),
+    /// As `JsonIfHas`, but only when the object does NOT have the key.
+    JsonIfLacks(&'static [&'static str], &'static str),
     /// As `Json`, but when the value is a JSON object without that path the answer is `false`:
     /// a recorded request-parameter object without `stream` means "not streamed".
     JsonOrFalse(&'static [&'static str]),
@@ -360,8 +384,9 @@ const fn eva(conv: Conv, event: &'static str, key: &'static str, consume: bool) 
 }
 
 use Conv::{
-    General as GEN, Langfuse as LF, Logfire as LOGFIRE, OTel as OTEL, OTelOld as OTEL_OLD,
-    OpenInference as OI, OpenLit as OPENLIT, Traceloop as TL, VercelAi as AI,
+    General as GEN, Langfuse as LF, Logfire as LOGFIRE, MLflow as MLFLOW, OTel as OTEL,
+    OTelOld as OTEL_OLD, OpenInference as OI, OpenLit as OPENLIT, ProviderSdk as SDK,
+    Traceloop as TL, VercelAi as AI,
 };
 
 // ---- vocabularies ---------------------------------------------------------------------------
@@ -405,6 +430,30 @@ const OBS_OPENINFERENCE: &[(&str, &str)] = &[
     ("RERANKER", "retrieval"),
     ("GUARDRAIL", "guardrail"),
     ("EVALUATOR", "evaluator"),
+    // A prompt-template step of a chain (LangChain's ChatPromptTemplate).
+    ("PROMPT", "chain"),
+];
+/// MLflow `mlflow.spanType` (SpanType constants; UNKNOWN, PARSER… do not match).
+const OBS_MLFLOW: &[(&str, &str)] = &[
+    ("CHAT_MODEL", "llm"),
+    ("LLM", "llm"),
+    ("EMBEDDING", "embedding"),
+    ("TOOL", "tool"),
+    ("AGENT", "agent"),
+    ("CHAIN", "chain"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "retrieval"),
+    ("GUARDRAIL", "guardrail"),
+    ("EVALUATOR", "evaluator"),
+];
+const OP_MLFLOW: &[(&str, &str)] = &[
+    ("CHAT_MODEL", "chat"),
+    ("LLM", "chat"),
+    ("EMBEDDING", "embeddings"),
+    ("TOOL", "execute_tool"),
+    ("AGENT", "invoke_agent"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "rerank"),
 ];
 const OBS_TRACELOOP: &[(&str, &str)] = &[
     ("workflow", "chain"),
@@ -422,6 +471,7 @@ const OBS_OPERATION: &[(&str, &str)] = &[
     ("execute_tool", "tool"),
     ("invoke_agent", "agent"),
     ("create_agent", "agent"),
+    ("invoke_workflow", "chain"),
     ("retrieval", "retrieval"),
     ("rerank", "retrieval"),
 ];
@@ -544,6 +594,10 @@ const OI_PARAMS: &str = "llm.invocation_parameters";
 const OI_EMB_PARAMS: &str = "embedding.invocation_parameters";
 const LOGFIRE_REQUEST: &str = "request_data";
 const LOGFIRE_USAGE: &str = "gen_ai.usage.raw";
+const ML_TYPE: &str = "mlflow.spanType";
+const ML_INPUTS: &str = "mlflow.spanInputs";
+const ML_OUTPUTS: &str = "mlflow.spanOutputs";
+const ML_USAGE: &str = "mlflow.chat.tokenUsage";
 
 pub static RULES: &[Rule] = &[
     Rule {
@@ -558,6 +612,7 @@ pub static RULES: &[Rule] = &[
             peek(LF, "langfuse.observation.type", Get::Vocab(OBS_LANGFUSE)),
             peek(OI, "openinference.span.kind", Get::Vocab(OBS_OPENINFERENCE)),
             peek(TL, "traceloop.span.kind", Get::Vocab(OBS_TRACELOOP)),
+            peek(MLFLOW, ML_TYPE, Get::JsonVocab(OBS_MLFLOW)),
             peek(AI, "ai.operationId", Get::Vocab(AI_OPERATION_OBS)),
             peek(OTEL, "gen_ai.operation.name", Get::Vocab(OBS_OPERATION)),
             peek(TL, "llm.request.type", Get::Vocab(OBS_LLM_REQUEST_TYPE)),
@@ -579,6 +634,7 @@ pub static RULES: &[Rule] = &[
             peek(OI, "openinference.span.kind", Get::Vocab(OP_OPENINFERENCE)),
             peek(LF, "langfuse.observation.type", Get::Vocab(OP_LANGFUSE)),
             peek(TL, "traceloop.span.kind", Get::Vocab(OP_TRACELOOP_KIND)),
+            ag(MLFLOW, ML_TYPE, Get::JsonVocab(OP_MLFLOW)),
             peek(AI, "ai.operationId", Get::Vocab(AI_OPERATION)),
             peek(OTEL, "gen_ai.tool.name", Get::Const("execute_tool")),
         ],
@@ -593,6 +649,8 @@ pub static RULES: &[Rule] = &[
             ag(OI, "llm.system", Get::Norm(PROVIDER_ALIASES)),
             ag(TL, "llm.vendor", Get::Norm(PROVIDER_ALIASES)),
             ag(AI, "ai.model.provider", Get::Norm(PROVIDER_ALIASES)),
+            // The message format of an autologged call is its provider's API.
+            ag(MLFLOW, "mlflow.message.format", Get::Json(&[])),
         ],
     },
     Rule {
@@ -606,6 +664,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["model"]),
             jp(OI, OI_EMB_PARAMS, &["model"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["model"]),
+            jp(MLFLOW, ML_INPUTS, &["model"]),
         ],
     },
     Rule {
@@ -620,6 +679,8 @@ pub static RULES: &[Rule] = &[
             a(OI, "reranker.model_name"),
             a(LF, "langfuse.observation.model.name"),
             a(AI, "ai.response.model"),
+            ag(MLFLOW, "mlflow.llm.model", Get::Json(&[])),
+            jp(MLFLOW, ML_OUTPUTS, &["model"]),
         ],
     },
     Rule {
@@ -634,7 +695,13 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["prompt_tokens"]),
             jp(LF, LF_USAGE, &["input_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["prompt_tokens"]),
-            jp(LOGFIRE, LOGFIRE_USAGE, &["input_tokens"]),
+            // Anthropic's usage object counts input without the cache: see UncachedInputTokens.
+            peek(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                Get::JsonIfLacks(&["input_tokens"], "cache_read_input_tokens"),
+            ),
+            jp(MLFLOW, ML_USAGE, &["input_tokens"]),
             a(AI, "ai.usage.inputTokens"),
             a(AI, "ai.usage.promptTokens"),
             a(AI, "ai.usage.tokens"),
@@ -653,6 +720,7 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["output_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["completion_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["output_tokens"]),
+            jp(MLFLOW, ML_USAGE, &["output_tokens"]),
             a(AI, "ai.usage.outputTokens"),
             a(AI, "ai.usage.completionTokens"),
         ],
@@ -668,6 +736,7 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_USAGE, &["total"]),
             jp(LF, LF_USAGE, &["total_tokens"]),
             jp(LOGFIRE, LOGFIRE_USAGE, &["total_tokens"]),
+            jp(MLFLOW, ML_USAGE, &["total_tokens"]),
             a(AI, "ai.usage.totalTokens"),
         ],
     },
@@ -696,6 +765,35 @@ pub static RULES: &[Rule] = &[
             ),
             jp(LOGFIRE, LOGFIRE_USAGE, &["cache_read_input_tokens"]),
             a(AI, "ai.usage.cachedInputTokens"),
+            jp(MLFLOW, ML_USAGE, &["cache_read_input_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::CacheCreationTokens,
+        merge: false,
+        sources: &[
+            a(OTEL, "gen_ai.usage.cache_creation.input_tokens"),
+            a(OTEL_OLD, "gen_ai.usage.cache_creation_input_tokens"),
+            a(SDK, "gen_ai.usage.cache_write.input_tokens"),
+            a(TL, "llm.usage.cache_creation_input_tokens"),
+            a(OI, "llm.token_count.prompt_details.cache_write"),
+            jp(LF, LF_USAGE, &["input_cache_creation"]),
+            jp(LF, LF_USAGE, &["cache_creation_input_tokens"]),
+            jp(LOGFIRE, LOGFIRE_USAGE, &["cache_creation_input_tokens"]),
+            jp(MLFLOW, ML_USAGE, &["cache_creation_input_tokens"]),
+        ],
+    },
+    Rule {
+        col: Col::UncachedInputTokens,
+        merge: false,
+        sources: &[
+            // An Anthropic Messages usage object (it has the cache fields): input_tokens there
+            // excludes the cache reads and writes.
+            peek(
+                LOGFIRE,
+                LOGFIRE_USAGE,
+                Get::JsonIfHas(&["input_tokens"], "cache_read_input_tokens"),
+            ),
         ],
     },
     Rule {
@@ -785,6 +883,7 @@ pub static RULES: &[Rule] = &[
             peek(OI, OI_EMB_PARAMS, Get::JsonOrFalse(&["stream"])),
             peek(LF, LF_PARAMS, Get::JsonOrFalse(&["stream"])),
             peek(LOGFIRE, LOGFIRE_REQUEST, Get::JsonOrFalse(&["stream"])),
+            peek(MLFLOW, ML_INPUTS, Get::JsonOrFalse(&["stream"])),
             peek(AI, "ai.operationId", Get::Vocab(AI_STREAMING)),
         ],
     },
@@ -807,6 +906,8 @@ pub static RULES: &[Rule] = &[
                 Get::Json(&[]),
             ),
             a(AI, "ai.response.finishReason"),
+            jp(MLFLOW, ML_OUTPUTS, &["choices", "0", "finish_reason"]),
+            a(SDK, "anthropic.message.stop_reason"),
         ],
     },
     Rule {
@@ -815,7 +916,10 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(OTEL, "gen_ai.response.id"),
             jp(OI, "output.value", &["id"]),
+            // LangChain's LLMResult (OpenInference's LangChain instrumentation).
+            jp(OI, "output.value", &["llm_output", "id"]),
             a(AI, "ai.response.id"),
+            jp(MLFLOW, ML_OUTPUTS, &["id"]),
         ],
     },
     Rule {
@@ -827,6 +931,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["temperature"]),
             jp(LF, LF_PARAMS, &["temperature"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["temperature"]),
+            jp(MLFLOW, ML_INPUTS, &["temperature"]),
             a(AI, "ai.settings.temperature"),
         ],
     },
@@ -841,6 +946,8 @@ pub static RULES: &[Rule] = &[
             jp(LF, LF_PARAMS, &["max_tokens"]),
             jp(LF, LF_PARAMS, &["max_completion_tokens"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["max_tokens"]),
+            jp(MLFLOW, ML_INPUTS, &["max_tokens"]),
+            jp(MLFLOW, ML_INPUTS, &["max_completion_tokens"]),
             a(AI, "ai.settings.maxOutputTokens"),
             a(AI, "ai.settings.maxTokens"),
         ],
@@ -854,6 +961,7 @@ pub static RULES: &[Rule] = &[
             jp(OI, OI_PARAMS, &["top_p"]),
             jp(LF, LF_PARAMS, &["top_p"]),
             jp(LOGFIRE, LOGFIRE_REQUEST, &["top_p"]),
+            jp(MLFLOW, ML_INPUTS, &["top_p"]),
             a(AI, "ai.settings.topP"),
         ],
     },
@@ -883,6 +991,9 @@ pub static RULES: &[Rule] = &[
             a(TL, "traceloop.entity.input"),
             a(OI, "input.value"),
             a(LOGFIRE, LOGFIRE_REQUEST),
+            ag(MLFLOW, ML_INPUTS, Get::Json(&["messages"])),
+            ag(MLFLOW, ML_INPUTS, Get::Json(&["input"])),
+            a(MLFLOW, ML_INPUTS),
             a(AI, "ai.prompt.messages"),
             a(AI, "ai.prompt"),
             a(AI, "ai.toolCall.args"),
@@ -919,6 +1030,7 @@ pub static RULES: &[Rule] = &[
             a(TL, "traceloop.entity.output"),
             a(OI, "output.value"),
             a(LOGFIRE, "response_data"),
+            a(MLFLOW, ML_OUTPUTS),
             a(AI, "ai.response.text"),
             a(AI, "ai.response.object"),
             a(AI, "ai.response.toolCalls"),
@@ -931,10 +1043,11 @@ pub static RULES: &[Rule] = &[
         sources: &[
             a(LF, "langfuse.session.id"),
             a(OI, "session.id"),
-            a(OTEL, "gen_ai.conversation.id"),
             a(TL, "traceloop.association.properties.session_id"),
             a(LOGFIRE, "session_id"),
             a(AI, "ai.telemetry.metadata.sessionId"),
+            // The conversation is the session only when no session id is set.
+            a(OTEL, "gen_ai.conversation.id"),
         ],
     },
     Rule {
@@ -1033,7 +1146,11 @@ pub static RULES: &[Rule] = &[
     Rule {
         col: Col::StatusMessage,
         merge: false,
-        sources: &[a(LF, "langfuse.observation.status_message")],
+        sources: &[
+            a(LF, "langfuse.observation.status_message"),
+            // An error status without a message (MLflow): the exception's message.
+            eva(GEN, "exception", "exception.message", false),
+        ],
     },
     Rule {
         col: Col::StatusFromLevel,
@@ -1058,7 +1175,7 @@ pub(crate) fn describe(src: &Src) -> String {
     let get = match src.get {
         Get::Value => String::new(),
         Get::Norm(_) => " (normalised)".into(),
-        Get::Vocab(map) => {
+        Get::Vocab(map) | Get::JsonVocab(map) => {
             let pairs: Vec<String> = map.iter().map(|(k, v)| format!("{k}→{v}")).collect();
             format!(" ({})", pairs.join(", "))
         }
@@ -1066,6 +1183,15 @@ pub(crate) fn describe(src: &Src) -> String {
         Get::Json([]) => " (JSON-decoded)".into(),
         Get::Json(p) => format!(" JSON `.{}`", p.join(".")),
         Get::JsonOrFalse(p) => format!(" JSON `.{}` (object without it → false)", p.join(".")),
+        Get::JsonIfHas(p, key) => {
+            format!(" JSON `.{}` (only in an object with `{key}`)", p.join("."))
+        }
+        Get::JsonIfLacks(p, key) => {
+            format!(
+                " JSON `.{}` (only in an object without `{key}`)",
+                p.join(".")
+            )
+        }
         Get::Seconds => " (seconds)".into(),
         Get::Millis => " (milliseconds)".into(),
         Get::SinceStart => " (timestamp − span start)".into(),

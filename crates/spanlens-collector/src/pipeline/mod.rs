@@ -16,6 +16,7 @@ pub mod content_join;
 mod hold_log;
 pub mod langfuse_merge;
 pub mod redact;
+pub mod response_index;
 pub mod spool;
 mod spool_writer;
 mod writer;

@@ -15,7 +15,10 @@ use std::sync::OnceLock;
 
 use regex::{Captures, Regex};
 
-use crate::storage::row::{AttrMap, LogRow, ScoreRow, SpanRow};
+use crate::storage::row::{
+    AttrMap, ExponentialHistogramRow, GaugeRow, HistogramRow, LogRow, ScoreRow, SpanRow, SumRow,
+    SummaryRow,
+};
 
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -196,9 +199,54 @@ impl Redact for ScoreRow {
     }
 }
 
+/// Metric rows store text only in their attribute maps: resource, scope, the point's series
+/// and (where the type has them) the exemplars' filtered attributes.
+macro_rules! redact_metric_rows {
+    ($($row:ty => [$($exemplars:ident)?]),* $(,)?) => {$(
+        impl Redact for $row {
+            fn redacted(&self) -> Option<$row> {
+                let maps = [&self.resource_attributes, &self.scope_attributes, &self.attributes];
+                let dirty = maps.into_iter().any(map_needs)
+                    $(|| self.$exemplars.iter().any(map_needs))?;
+                if !dirty {
+                    return None;
+                }
+                let mut row = self.clone();
+                for m in [&mut row.resource_attributes, &mut row.scope_attributes, &mut row.attributes] {
+                    fix_map(m);
+                }
+                $(row.$exemplars.iter_mut().for_each(fix_map);)?
+                Some(row)
+            }
+        }
+    )*};
+}
+
+redact_metric_rows! {
+    GaugeRow => [exemplars_filtered_attributes],
+    SumRow => [exemplars_filtered_attributes],
+    HistogramRow => [exemplars_filtered_attributes],
+    ExponentialHistogramRow => [exemplars_filtered_attributes],
+    SummaryRow => [],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_rows_lose_credentials_in_their_attributes() {
+        let row = HistogramRow {
+            attributes: vec![("api_key".into(), "sk-1".into()), ("k".into(), "v".into())],
+            exemplars_filtered_attributes: vec![vec![("x".into(), "Bearer abcdefghijkl".into())]],
+            ..HistogramRow::default()
+        };
+        let clean = row.redacted().unwrap();
+        assert_eq!(clean.attributes[0].1, REDACTED);
+        assert_eq!(clean.attributes[1].1, "v");
+        assert_eq!(clean.exemplars_filtered_attributes[0][0].1, REDACTED);
+        assert_eq!(SummaryRow::default().redacted(), None);
+    }
 
     #[test]
     fn strips_keys_json_members_and_header_values() {

@@ -1,5 +1,5 @@
 //! OTLP receivers (HTTP and gRPC) and the ingest step they share: decoded request →
-//! normalize → encode → pipeline, for traces and logs (a [`Signal`] each). The transports only
+//! normalize → encode → pipeline, for traces, logs and metrics (a [`Signal`] each). The transports only
 //! translate outcomes to their status codes.
 
 pub mod inflight;
@@ -13,6 +13,9 @@ pub mod scores;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -23,9 +26,10 @@ use crate::auth::{ApiKeys, AuthError};
 use crate::enrich::cost::PriceTable;
 use crate::metrics::Rejection;
 use crate::normalize::otlp_json::OtlpJson;
-use crate::normalize::{normalize_logs, normalize_traces};
+use crate::normalize::{normalize_logs, normalize_metrics, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
 use crate::pipeline::langfuse_merge::LangfuseMerge;
+use crate::pipeline::response_index::ResponseIndex;
 use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::TableRow;
@@ -49,6 +53,8 @@ pub trait Signal: Send + Sync + 'static {
 pub struct Traces;
 /// Logs: `/v1/logs`, `LogsService`.
 pub struct Logs;
+/// Metrics: `/v1/metrics`, `MetricsService`.
+pub struct Metrics;
 
 impl Signal for Traces {
     type Request = ExportTraceServiceRequest;
@@ -73,6 +79,19 @@ impl Signal for Logs {
         project: &str,
     ) -> Result<Self::Response, IngestError> {
         ingest.export_logs(request, project)
+    }
+}
+
+impl Signal for Metrics {
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    const REQUEST: &'static str = "ExportMetricsServiceRequest";
+    fn export(
+        ingest: &Ingest,
+        request: Self::Request,
+        project: &str,
+    ) -> Result<Self::Response, IngestError> {
+        ingest.export_metrics(request, project)
     }
 }
 
@@ -129,6 +148,8 @@ pub struct Ingest {
     pub join: ContentJoin,
     /// Langfuse ingestion events → merged observation rows.
     pub langfuse: LangfuseMerge,
+    /// Recent LLM calls by response id (evaluation results that name only the response).
+    pub responses: Arc<ResponseIndex>,
 }
 
 impl Ingest {
@@ -157,7 +178,8 @@ impl Ingest {
     }
 
     /// Normalizes and enqueues one trace export request for `project`. Invalid spans are
-    /// rejected one by one and reported as partial success; their neighbours are stored. LLM
+    /// rejected one by one and reported as partial success; their neighbours are stored.
+    /// `gen_ai.evaluation.result` span events also become scores. LLM
     /// spans whose content may still come as log records wait in the content join (accepted,
     /// written when the content arrives or the window ends).
     pub fn export_traces(
@@ -168,19 +190,23 @@ impl Ingest {
         let metrics = &self.pipeline.metrics;
         let mut normalized = normalize_traces(request, project);
         let rows = normalized.rows.len() as u64;
+        let joined = normalized.joined_companions as u64;
         metrics
             .spans_received
-            .fetch_add(rows + normalized.rejected_spans as u64, Relaxed);
+            .fetch_add(rows + joined + normalized.rejected_spans as u64, Relaxed);
         metrics.reject_spans(Rejection::InvalidSpan, normalized.rejected_spans as u64);
         for row in &mut normalized.rows {
             self.prices.apply(row);
         }
         let reject = |reason, n| metrics.reject_spans(reason, n);
+        self.responses.remember(project, &normalized.rows);
+        // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
+        self.submit(&normalized.scores, rows, reject)?;
         let routed = self.join.route(project, normalized.rows);
         self.submit(&routed.now, rows, reject)?;
         let late = self.join.commit(routed.pending);
         self.submit(&late, rows, reject)?;
-        metrics.spans_accepted.fetch_add(rows, Relaxed);
+        metrics.spans_accepted.fetch_add(rows + joined, Relaxed);
         let partial_success =
             (normalized.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: normalized.rejected_spans,
@@ -190,15 +216,17 @@ impl Ingest {
     }
 
     /// Normalizes and enqueues one logs export request for `project`: every record goes to the
-    /// `logs` table; the prompt / completion of GenAI content events then goes to the content
-    /// join (only once the records are queued, so a refused request leaves nothing behind).
+    /// `logs` table, GenAI evaluation results also to `scores`; the prompt / completion of GenAI
+    /// content events then goes to the content join (only once the records are queued, so a
+    /// refused request leaves nothing behind).
     pub fn export_logs(
         &self,
         request: ExportLogsServiceRequest,
         project: &str,
     ) -> Result<ExportLogsServiceResponse, IngestError> {
         let metrics = &self.pipeline.metrics;
-        let normalized = normalize_logs(request, project);
+        let mut normalized = normalize_logs(request, project);
+        self.responses.resolve(&mut normalized.scores);
         let rows = normalized.rows.len() as u64;
         metrics
             .log_records_received
@@ -207,9 +235,10 @@ impl Ingest {
             Rejection::InvalidSpan,
             normalized.rejected_log_records as u64,
         );
-        self.submit(&normalized.rows, rows, |reason, n| {
-            metrics.reject_log_records(reason, n)
-        })?;
+        let reject = |reason, n| metrics.reject_log_records(reason, n);
+        // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
+        self.submit(&normalized.scores, rows, reject)?;
+        self.submit(&normalized.rows, rows, reject)?;
         metrics.log_records_accepted.fetch_add(rows, Relaxed);
         self.join.add_content(project, normalized.content);
         let partial_success =
@@ -218,6 +247,37 @@ impl Ingest {
                 error_message: normalized.error_message,
             });
         Ok(ExportLogsServiceResponse { partial_success })
+    }
+
+    /// Normalizes and enqueues one metrics export request for `project`: every data point
+    /// becomes a row of its type's table; invalid points are rejected one by one (partial
+    /// success). Each table's rows are one chunk; as with spans, a queue that fills between two
+    /// chunks refuses the request after the earlier chunks were queued.
+    pub fn export_metrics(
+        &self,
+        request: ExportMetricsServiceRequest,
+        project: &str,
+    ) -> Result<ExportMetricsServiceResponse, IngestError> {
+        let metrics = &self.pipeline.metrics;
+        let normalized = normalize_metrics(request, project);
+        let points = normalized.points() as u64;
+        let rejected = normalized.rejected_data_points;
+        metrics
+            .metric_points_received
+            .fetch_add(points + rejected as u64, Relaxed);
+        metrics.reject_metric_points(Rejection::InvalidSpan, rejected as u64);
+        let reject = |reason, n| metrics.reject_metric_points(reason, n);
+        self.submit(&normalized.gauge, points, reject)?;
+        self.submit(&normalized.sum, points, reject)?;
+        self.submit(&normalized.histogram, points, reject)?;
+        self.submit(&normalized.exponential_histogram, points, reject)?;
+        self.submit(&normalized.summary, points, reject)?;
+        metrics.metric_points_accepted.fetch_add(points, Relaxed);
+        let partial_success = (rejected > 0).then_some(ExportMetricsPartialSuccess {
+            rejected_data_points: rejected,
+            error_message: normalized.error_message,
+        });
+        Ok(ExportMetricsServiceResponse { partial_success })
     }
 
     /// Encodes and queues rows without waiting (blocking: with `ack = durable` it waits for

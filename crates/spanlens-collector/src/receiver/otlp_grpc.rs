@@ -1,12 +1,19 @@
-//! OTLP/gRPC receiver on :4317: `TraceService` and `LogsService`, gzip accepted. Both services
-//! share one export path, generic over the [`Signal`]. [`InflightLayer`] bounds the memory of
-//! requests being read and handled across all connections, with the HTTP receiver's budget.
+//! OTLP/gRPC receiver on :4317: `TraceService`, `LogsService` and `MetricsService`, gzip
+//! accepted. The services share one export path, generic over the [`Signal`]. [`InflightLayer`]
+//! bounds the memory of requests being read and handled across all connections, with the HTTP
+//! receiver's budget.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -26,13 +33,17 @@ use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::inflight::InflightBudget;
-use super::{Ingest, IngestError, Logs, Signal, Traces};
+use super::{Ingest, IngestError, Logs, Metrics, Signal, Traces};
 
 pub struct GrpcTraces {
     ingest: Ingest,
 }
 
 pub struct GrpcLogs {
+    ingest: Ingest,
+}
+
+pub struct GrpcMetrics {
     ingest: Ingest,
 }
 
@@ -45,6 +56,13 @@ pub fn trace_service(ingest: Ingest, max_body_bytes: usize) -> TraceServiceServe
 
 pub fn logs_service(ingest: Ingest, max_body_bytes: usize) -> LogsServiceServer<GrpcLogs> {
     LogsServiceServer::new(GrpcLogs { ingest })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max_body_bytes)
+}
+
+pub fn metrics_service(ingest: Ingest, max_body_bytes: usize) -> MetricsServiceServer<GrpcMetrics> {
+    MetricsServiceServer::new(GrpcMetrics { ingest })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_body_bytes)
@@ -67,6 +85,16 @@ impl LogsService for GrpcLogs {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         export::<Logs>(&self.ingest, request).await
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for GrpcMetrics {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        export::<Metrics>(&self.ingest, request).await
     }
 }
 

@@ -1,13 +1,13 @@
-//! OTLP/HTTP receiver on :4318: POST /v1/traces (also Langfuse's /api/public/otel/v1/traces)
-//! and POST /v1/logs, with application/x-protobuf or application/json bodies, optionally
+//! OTLP/HTTP receiver on :4318: POST /v1/traces (also Langfuse's /api/public/otel/v1/traces),
+//! POST /v1/logs and POST /v1/metrics, with application/x-protobuf or application/json bodies, optionally
 //! gzip-compressed; plus /healthz, /readyz and /metrics. Replies follow the OTLP/HTTP spec: the
 //! response message (or a google.rpc.Status on failure) in the request's encoding. One handler,
-//! generic over the [`Signal`], serves both: same limits, errors and authentication.
+//! generic over the [`Signal`], serves all three: same limits, errors and authentication.
 
 use std::io::Read;
 
 use super::inflight::InflightBudget;
-use super::{Ingest, IngestError, Logs, Signal, Traces};
+use super::{Ingest, IngestError, Logs, Metrics, Signal, Traces};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -28,6 +28,7 @@ pub fn router(ingest: Ingest, max_body_bytes: usize, inflight: InflightBudget) -
         .route("/v1/traces", post(export::<Traces>))
         .route("/api/public/otel/v1/traces", post(export::<Traces>))
         .route("/v1/logs", post(export::<Logs>))
+        .route("/v1/metrics", post(export::<Metrics>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

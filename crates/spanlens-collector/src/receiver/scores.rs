@@ -17,7 +17,7 @@ use axum::routing::post;
 use serde::Deserialize;
 
 use super::{Ingest, IngestError};
-use crate::storage::row::ScoreRow;
+use crate::storage::row::{ScoreRow, derived_score_id};
 
 pub fn router(ingest: Ingest) -> Router {
     Router::new()
@@ -224,7 +224,7 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
         .to_ascii_uppercase();
     let score_id = match s.id {
         Some(id) if !id.trim().is_empty() => id,
-        _ => derived_id(&[&trace_id, &span_id, &session_id, &s.name, &source]),
+        _ => derived_score_id(&[&trace_id, &span_id, &session_id, &s.name, &source]),
     };
     let metadata = s
         .metadata
@@ -260,17 +260,6 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
 
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A stable id from the score's identity, so re-sending the same score replaces it.
-fn derived_id(parts: &[&str]) -> String {
-    let hash = parts
-        .iter()
-        .flat_map(|p| p.bytes().chain([0u8]))
-        .fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100000001b3)
-        });
-    format!("{hash:016x}")
 }
 
 #[cfg(test)]

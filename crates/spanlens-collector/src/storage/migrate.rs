@@ -35,6 +35,9 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_usage_1h.sql"),
     migration!(7, "0007_llm_calls.sql"),
     migration!(10, "0010_logs.sql"),
+    migration!(20, "0020_metrics.sql"),
+    migration!(21, "0021_spans_cache_creation.sql"),
+    migration!(22, "0022_spans_preview_without_blobs.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +89,15 @@ pub struct MigrateReport {
 }
 
 /// Tables `clickhouse.retention_days` applies to, with the time column their TTL is keyed on.
-const RETENTION_TABLES: [(&str, &str); 2] = [("spans", "start_time"), ("logs", "timestamp")];
+const RETENTION_TABLES: [(&str, &str); 7] = [
+    ("spans", "start_time"),
+    ("logs", "timestamp"),
+    ("otel_metrics_gauge", "TimeUnix"),
+    ("otel_metrics_sum", "TimeUnix"),
+    ("otel_metrics_histogram", "TimeUnix"),
+    ("otel_metrics_exponential_histogram", "TimeUnix"),
+    ("otel_metrics_summary", "TimeUnix"),
+];
 /// The migration lock: a table that exists while a migrate runs (see `MigrationLock`).
 const LOCK_TABLE: &str = "schema_migrations_lock";
 /// ClickHouse's TABLE_ALREADY_EXISTS: someone else created the lock table first.
@@ -146,7 +157,7 @@ fn topology_comment(topology: Topology) -> String {
 }
 
 /// Creates the database if needed, applies pending migrations in version order (rendered for
-/// the topology, one migrator at a time), then sets the spans and logs TTL from
+/// the topology, one migrator at a time), then sets the spans, logs and metrics TTL from
 /// `retention_days` (0 removes it).
 pub async fn migrate(config: &ClickHouseConfig) -> Result<MigrateReport, MigrateError> {
     let (rendered, renderer) = render_migrations(config)?;
@@ -203,7 +214,7 @@ async fn apply(
     Ok(report)
 }
 
-/// Retention: the same TTL on the span and log tables (keyed by their time column), on the
+/// Retention: the same TTL on the span, log and metric tables (keyed by their time column), on the
 /// tables that hold the rows (`_local` when sharded).
 async fn apply_retention(
     client: &Client,

@@ -82,11 +82,17 @@ static ENGINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)\bENGINE\s*=\
 /// A table reference in a query: `FROM name` / `JOIN name`, and what follows it.
 static REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(FROM|JOIN)(\s+)(\w+)\b(\s*\w*)").unwrap());
-/// Columns that carry the trace id, in preference order, with the sharding expression for each.
-const SHARDING_COLUMNS: [(&str, &str); 3] = [
+/// Columns that carry the trace id, in preference order, with the sharding expression for each;
+/// metric tables (no trace) shard by series. A deterministic key matters: a retried batch must
+/// split across shards exactly as the first attempt did, or its deduplication token cannot work.
+const SHARDING_COLUMNS: [(&str, &str); 4] = [
     ("trace_id", "cityHash64(trace_id)"),
     ("TraceId", "cityHash64(TraceId)"),
     ("trace_hash", "trace_hash"),
+    (
+        "MetricName",
+        "cityHash64(ServiceName, MetricName, Attributes)",
+    ),
 ];
 /// ALTER commands that change columns, which a Distributed table must mirror.
 const COLUMN_COMMANDS: [&str; 5] = [

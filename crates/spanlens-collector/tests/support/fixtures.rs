@@ -71,6 +71,7 @@ pub fn expected_operation(raw: &str) -> &'static str {
         "chat" | "LLM" | "generation" => "chat",
         "embeddings" | "EMBEDDING" | "embedding" => "embeddings",
         "text_completion" | "completion" => "text_completion",
+        "generate_content" => "generate_content",
         other => panic!("no operation mapping for fixture value {other:?}"),
     }
 }
@@ -90,26 +91,35 @@ pub fn expected_observation_type(role: &str, call: Option<&J>, span_name: &str) 
             }
         }
         "parent/workflow" => {
-            if span_name.contains("agent") {
+            if span_name.to_ascii_lowercase().contains("agent") {
                 "agent"
             } else {
                 "chain"
             }
         }
         "http-client" => "span",
+        // Declared by the span itself (tests/capture's fixtures: OpenInference kind, GenAI
+        // operation or MLflow span type).
+        "tool" => "tool",
+        "agent" => "agent",
+        "chain" => "chain",
         other => panic!("unknown role {other}"),
     }
 }
 
 /// The fields `differs_from_truth` may name: expected.json's call field that holds the data's
 /// value for each.
-pub const DIFFERS_FIELDS: [(&str, &str); 6] = [
+pub const DIFFERS_FIELDS: [(&str, &str); 10] = [
     ("finish_reason", "finish_reason"),
     ("response_model", "response_model"),
     ("session_id", "session_id"),
     ("user_id", "user_id"),
     ("prompt", "prompt_contains"),
     ("completion", "completion_contains"),
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("response_id", "response_id"),
+    ("request_model", "request_model"),
 ];
 
 /// What a call's field must be in the stored row: where `differs_from_truth` names the field,
