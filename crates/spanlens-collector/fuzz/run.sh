@@ -14,12 +14,16 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 
-# otlp: the first byte picks the decoder (0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON).
+# otlp: the first byte picks the decoder (0 traces protobuf, 1 traces JSON, 2 logs protobuf,
+# 3 logs JSON, 4 metrics protobuf, 5 metrics JSON).
 mkdir -p "$seeds/otlp" "$seeds/spool" "$seeds/langfuse"
 i=0
 for f in "$repo"/tests/fixtures/otlp/*/*.pb "$repo"/tests/fixtures/otlp/*/*.json; do
-  case "$f" in *expected*|*.other.*|*.metrics.*) continue ;; esac
-  case "$f" in *.logs.pb) kind='\x02' ;; *.logs.json) kind='\x03' ;; *.pb) kind='\x00' ;; *) kind='\x01' ;; esac
+  case "$f" in *expected*|*.other.*) continue ;; esac
+  case "$f" in
+    *.metrics.pb) kind='\x04' ;; *.metrics.json) kind='\x05' ;;
+    *.logs.pb) kind='\x02' ;; *.logs.json) kind='\x03' ;; *.pb) kind='\x00' ;; *) kind='\x01' ;;
+  esac
   { printf "$kind"; cat "$f"; } >"$seeds/otlp/$i"; i=$((i + 1))
 done
 cp "$here"/regressions/otlp/* "$seeds/otlp/" 2>/dev/null || true

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
+use crate::normalize::metrics::normalize_metrics;
 use crate::normalize::otlp_json::decode_json;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::EncodedChunk;
@@ -17,18 +19,32 @@ use crate::pipeline::spool::Spool;
 use crate::pipeline::spool::record::SEGMENT_MAGIC;
 use crate::receiver::langfuse_ingestion::{classify, parse_envelope};
 
-/// The OTLP decoders, the normalizer and the row encoder. The first byte picks the body:
-/// 0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON. Whatever decodes must
-/// normalize and encode; whatever does not is an error, never a panic.
+/// The OTLP decoders, the normalizers and the row encoder. The first byte picks the body:
+/// 0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON, 4 metrics protobuf,
+/// 5 metrics JSON. Whatever decodes must normalize and encode; whatever does not is an error,
+/// never a panic.
 pub fn otlp(data: &[u8]) {
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
-    match kind % 4 {
+    match kind % 6 {
         0 => traces(ExportTraceServiceRequest::decode(body).ok()),
         1 => traces(decode_json::<ExportTraceServiceRequest>(body).ok()),
         2 => logs(ExportLogsServiceRequest::decode(body).ok()),
-        _ => logs(decode_json::<ExportLogsServiceRequest>(body).ok()),
+        3 => logs(decode_json::<ExportLogsServiceRequest>(body).ok()),
+        4 => metrics(ExportMetricsServiceRequest::decode(body).ok()),
+        _ => metrics(decode_json::<ExportMetricsServiceRequest>(body).ok()),
+    }
+}
+
+fn metrics(request: Option<ExportMetricsServiceRequest>) {
+    if let Some(request) = request {
+        let m = normalize_metrics(request, "fuzz");
+        EncodedChunk::encode(&m.gauge).expect("gauge rows encode");
+        EncodedChunk::encode(&m.sum).expect("sum rows encode");
+        EncodedChunk::encode(&m.histogram).expect("histogram rows encode");
+        EncodedChunk::encode(&m.exponential_histogram).expect("histogram rows encode");
+        EncodedChunk::encode(&m.summary).expect("summary rows encode");
     }
 }
 
