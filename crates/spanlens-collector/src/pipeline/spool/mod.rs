@@ -302,10 +302,6 @@ impl Spool {
             .bytes_on_disk
     }
 
-    pub fn max_bytes(&self) -> u64 {
-        self.max_bytes
-    }
-
     /// Records the batch about to be inserted.
     pub fn set_pending(&self, committed: u64, first: u64, last: u64) -> Result<(), SpoolError> {
         self.write_manifest(&Manifest {
