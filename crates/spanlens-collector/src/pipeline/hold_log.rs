@@ -1,5 +1,6 @@
 //! A durable hold: items a stage keeps in memory after they were acknowledged (spans waiting
-//! for their content) are first appended to a log of their own — a [`Spool`] in a directory
+//! for their content in the content join, Langfuse events waiting for their create or update
+//! in the Langfuse merge) are first appended to a log of their own — a [`Spool`] in a directory
 //! beside the main spool, fsynced in `durable` ack mode — so a crash (even `kill -9`) cannot
 //! lose them. When the stage lets items go (into the pipeline, durable itself) it appends a
 //! marker naming them, and the log is committed up to the oldest record still holding an item,

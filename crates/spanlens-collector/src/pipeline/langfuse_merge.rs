@@ -3,8 +3,8 @@
 //!
 //! Durable first, merged on the way out:
 //! 1. [`LangfuseMerge::accept`] appends the batch's accepted events to the Langfuse event log (a
-//!    [`Spool`] of its own in `<spool_dir>/langfuse`, fsynced in `durable` ack mode) before the
-//!    207 is sent, then holds them in memory by (project, trace or observation, id).
+//!    [`HoldLog`] in `<spool_dir>/langfuse`, fsynced in `durable` ack mode) before the 207 is
+//!    sent, then holds them in memory by (project, trace or observation, id).
 //! 2. The merge task releases an entry when it is complete (an observation with its create and
 //!    an end time, or an `event`) or when its window ends: observations `langfuse.merge_window_ms`
 //!    after their first event, traces that long after the last event of the trace or of any of
@@ -12,13 +12,13 @@
 //!    Bounded: past `merge_max_entries` / `merge_max_bytes` the oldest entry is released early.
 //!    Nothing is held forever and nothing is dropped: an update that arrives after its entry was
 //!    released becomes a row of its own (counted).
-//! 3. Released rows go into the pipeline (the main spool, fsynced in durable mode); then a marker
-//!    record listing the released event ids is appended to the event log, and the log is
-//!    committed up to the oldest event still held, so its segments are deleted.
+//! 3. Released rows go into the pipeline (the main spool, fsynced in durable mode); then their
+//!    events are released in the log (a marker), which commits up to the oldest event still
+//!    held, so its segments are deleted. Rows that cannot be queued stay in the log.
 //!
-//! After a crash (even `kill -9`) the log is replayed from its committed point: events named by
-//! a marker were already written and are skipped, every other event is held again. The only
-//! window for a duplicate is a crash between step 3's pipeline write and its marker append.
+//! After a crash (even `kill -9`) the log gives back every event not released, and they are
+//! held again. The only window for a duplicate is a crash between step 3's pipeline write and
+//! its marker append.
 //!
 //! Envelope ids deduplicate: an event id already accepted (held, released or logged) for the
 //! project is acknowledged again and not stored twice. The memory of ids is bounded (the last
@@ -39,8 +39,9 @@ use serde_json::Map;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::hold_log::{HoldLog, Recovered, Ticket};
 use super::redact::redact_text;
-use super::spool::{Spool, SpoolError};
+use super::spool::SpoolError;
 use super::{EncodedChunk, Pipeline, SubmitError};
 use crate::config::{AckMode, Config};
 use crate::enrich::cost::PriceTable;
@@ -50,10 +51,6 @@ use crate::normalize::langfuse::{
 };
 use crate::storage::row::SpanRow;
 
-/// Record kinds in the event log.
-const RECORD_EVENTS: u8 = 0;
-const RECORD_RELEASED: u8 = 1;
-const LOG_SEGMENT_BYTES: u64 = 16 << 20;
 /// Recent event ids remembered for deduplication, and recently released traces remembered so
 /// their late observations still get the trace's attributes.
 const MAX_SEEN_IDS: usize = 200_000;
@@ -89,8 +86,7 @@ pub struct MergeTask {
 struct Shared {
     state: Mutex<State>,
     wake: Notify,
-    log: Option<Arc<Spool>>,
-    durable: bool,
+    log: Option<Arc<HoldLog>>,
 }
 
 type Key = (String, Subject, String);
@@ -98,7 +94,8 @@ type Key = (String, Subject, String);
 struct Entry {
     sdk: Sdk,
     trace_id: Option<String>,
-    events: Vec<(u64, Event)>,
+    /// With their tickets in the event log (their order of arrival).
+    events: Vec<(Ticket, Event)>,
     first_seq: u64,
     deadline: Instant,
     /// Traces only: never held past this.
@@ -122,14 +119,13 @@ impl Entry {
 #[derive(Default)]
 struct Release {
     groups: Vec<Group>,
-    event_ids: Vec<(String, String)>,
+    /// The released events' tickets in the event log.
+    tickets: Vec<Ticket>,
     /// Observations released without their create or end; entries released for room.
     incomplete: u64,
     evicted: u64,
     /// Entries still held afterwards.
     held: u64,
-    /// The lowest log seq of the released events (pinned if they cannot be queued).
-    min_seq: Option<u64>,
 }
 
 /// Released entries of one project and trace.
@@ -147,24 +143,18 @@ struct State {
     max_entries: usize,
     max_bytes: usize,
     entries: HashMap<Key, Entry>,
-    /// first log seq → keys (release order for eviction; the log's commit point).
+    /// first log seq → keys (release order for eviction).
     by_seq: BTreeMap<u64, Vec<Key>>,
     /// Deadlines in time order; an item is stale when its entry's deadline moved on (checked
     /// when it comes due), so a tick never walks every held entry.
     deadlines: BTreeSet<(Instant, Key)>,
     /// Observations that became complete since the last tick.
     completed: Vec<Key>,
-    /// The log must not be committed at or past this seq: rows released from it could not be
-    /// queued (they are written from the log at the next start).
-    pinned: Option<u64>,
     bytes: usize,
     seen: HashSet<(String, String)>,
     seen_order: VecDeque<(String, String)>,
     recent_traces: HashMap<(String, String), MergedTrace>,
     recent_order: VecDeque<(String, String)>,
-    /// Highest seq appended to the log (events and markers).
-    last_seq: u64,
-    committed: u64,
     closed: bool,
 }
 
@@ -181,19 +171,15 @@ impl LangfuseMerge {
             None
         } else {
             let dir = Path::new(&config.pipeline.spool_dir).join("langfuse");
-            let (log, manifest) =
-                Spool::open(&dir, config.pipeline.spool_max_bytes, LOG_SEGMENT_BYTES)?;
-            state.committed = manifest.committed;
-            state.last_seq = manifest.committed;
-            let log = Arc::new(log);
-            replay(&log, &mut state, Instant::now())?;
-            Some(log)
+            let durable = config.pipeline.ack == AckMode::Durable;
+            let (log, recovered) = HoldLog::open(&dir, config.pipeline.spool_max_bytes, durable)?;
+            replay(recovered, &mut state, Instant::now());
+            Some(Arc::new(log))
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             wake: Notify::new(),
             log,
-            durable: config.pipeline.ack == AckMode::Durable,
         });
         let handle = tokio::spawn(run(shared.clone(), pipeline, prices));
         Ok((
@@ -249,11 +235,7 @@ impl LangfuseMerge {
         // Stored on disk: credentials stripped here too (the JS SDK v3 copies its secret key
         // into trace bodies).
         let payload = redact_text(&payload);
-        let seq = log.append(RECORD_EVENTS, batch.events.len() as u32, payload.as_bytes())?;
-        if self.shared.durable {
-            log.sync_through(seq)?;
-        }
-        Ok(seq)
+        log.hold(payload.as_bytes(), batch.events.len() as u32)
     }
 }
 
@@ -271,43 +253,24 @@ impl MergeTask {
     }
 }
 
-/// Re-holds every logged event not yet released (markers name the released ones).
-fn replay(log: &Arc<Spool>, state: &mut State, now: Instant) -> Result<(), SpoolError> {
-    let mut released: HashSet<(String, String)> = HashSet::new();
-    let mut batches = Vec::new();
-    let mut reader = log.reader(state.committed);
-    while let Some(record) = reader.next_record()? {
-        state.last_seq = state.last_seq.max(record.seq);
-        match record.table {
-            RECORD_RELEASED => {
-                if let Ok(ids) = serde_json::from_slice::<Vec<(String, String)>>(&record.payload) {
-                    released.extend(ids);
-                }
+/// Holds again every logged event not yet released.
+fn replay(recovered: Vec<Recovered>, state: &mut State, now: Instant) {
+    for record in recovered {
+        let batch = match serde_json::from_slice::<Batch>(&record.payload) {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(seq = record.seq, error = %e, "langfuse log: unreadable record skipped");
+                continue;
             }
-            RECORD_EVENTS => match serde_json::from_slice::<Batch>(&record.payload) {
-                Ok(batch) => batches.push((record.seq, batch)),
-                Err(e) => {
-                    tracing::error!(seq = record.seq, error = %e, "langfuse log: unreadable record skipped")
-                }
-            },
-            _ => {}
-        }
+        };
+        let mut events: Vec<Option<Accepted>> = batch.events.into_iter().map(Some).collect();
+        let held = record
+            .unreleased
+            .iter()
+            .filter_map(|&i| Some(((record.seq, i), events.get_mut(i as usize)?.take()?)))
+            .collect();
+        state.hold(&batch.project, &batch.sdk, held, now);
     }
-    for (seq, mut batch) in batches {
-        batch.events.retain(|a| {
-            let key = (batch.project.clone(), a.event.id.clone());
-            if released.contains(&key) {
-                state.remember(key);
-                false
-            } else {
-                true
-            }
-        });
-        if !batch.events.is_empty() {
-            state.add(batch, seq, now);
-        }
-    }
-    Ok(())
 }
 
 async fn run(shared: Arc<Shared>, pipeline: Pipeline, prices: Arc<PriceTable>) {
@@ -322,7 +285,7 @@ async fn run(shared: Arc<Shared>, pipeline: Pipeline, prices: Arc<PriceTable>) {
         m.langfuse_held.store(release.held, Relaxed);
         m.langfuse_incomplete.fetch_add(release.incomplete, Relaxed);
         m.langfuse_evicted.fetch_add(release.evicted, Relaxed);
-        if !release.event_ids.is_empty() {
+        if !release.tickets.is_empty() {
             write(&shared, &pipeline, &prices, release).await;
         }
         if closed {
@@ -379,10 +342,8 @@ async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, releas
             })),
         };
         if let Err(e) = result {
-            // Kept in the log (the commit point stays below them): written at the next start.
+            // Not released in the log: written from it at the next start.
             tracing::error!(rows = chunk.len(), error = %e, "langfuse merge: cannot queue released rows");
-            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.pinned = st.pinned.min(release.min_seq).or(release.min_seq);
             return;
         }
     }
@@ -390,28 +351,13 @@ async fn write(shared: &Shared, pipeline: &Pipeline, prices: &PriceTable, releas
         .metrics
         .langfuse_rows_released
         .fetch_add(rows.len() as u64, Relaxed);
-    let Some(log) = &shared.log else { return };
-    let payload = serde_json::to_vec(&release.event_ids).expect("ids serialize");
-    let marker = match log.append(RECORD_RELEASED, release.event_ids.len() as u32, &payload) {
-        Ok(seq) => seq,
-        Err(e) => {
-            tracing::error!(error = %e, "langfuse log: cannot record a release");
-            return;
-        }
+    let Some(log) = shared.log.clone() else {
+        return;
     };
-    let commit = {
-        let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.last_seq = st.last_seq.max(marker);
-        let through = st.commit_point();
-        (through > st.committed).then(|| {
-            st.committed = through;
-            through
-        })
-    };
-    if let Some(through) = commit
-        && let Err(e) = log.commit(through)
-    {
-        tracing::error!(error = %e, "langfuse log: cannot commit");
+    let tickets = release.tickets;
+    let released = tokio::task::spawn_blocking(move || log.release(&tickets)).await;
+    if let Ok(Err(e)) = released {
+        tracing::error!(error = %e, "langfuse log: cannot record a release");
     }
 }
 
@@ -427,14 +373,11 @@ impl State {
             by_seq: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             completed: Vec::new(),
-            pinned: None,
             bytes: 0,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             recent_traces: HashMap::new(),
             recent_order: VecDeque::new(),
-            last_seq: 0,
-            committed: 0,
             closed: false,
         }
     }
@@ -453,14 +396,16 @@ impl State {
         true
     }
 
+    /// Holds a batch logged as record `seq` (every event, its index in the batch its ticket).
     fn add(&mut self, batch: Batch, seq: u64, now: Instant) {
-        self.last_seq = self.last_seq.max(seq);
-        let Batch {
-            project,
-            sdk,
-            events,
-        } = batch;
-        for a in events {
+        let events = (0..).map(|i| (seq, i)).zip(batch.events).collect();
+        self.hold(&batch.project, &batch.sdk, events, now);
+    }
+
+    /// Holds events, each with its ticket in the event log.
+    fn hold(&mut self, project: &str, sdk: &Sdk, events: Vec<(Ticket, Accepted)>, now: Instant) {
+        let project = project.to_string();
+        for ((seq, index), a) in events {
             self.remember((project.clone(), a.event.id.clone()));
             let size = a.event.body.to_string().len();
             let update = matches!(
@@ -507,7 +452,7 @@ impl State {
             if entry.trace_id.is_none() {
                 entry.trace_id = trace_id;
             }
-            entry.events.push((seq, a.event));
+            entry.events.push(((seq, index), a.event));
             if !was_complete && entry.complete(subject) {
                 self.completed.push(key.clone());
             }
@@ -532,15 +477,6 @@ impl State {
                 self.deadlines.insert((deadline, key));
             }
         }
-    }
-
-    /// The log may be committed through the seq before the oldest event still held.
-    fn commit_point(&self) -> u64 {
-        let held = match self.by_seq.first_key_value() {
-            Some((&seq, _)) => seq.saturating_sub(1),
-            None => self.last_seq,
-        };
-        self.pinned.map_or(held, |p| held.min(p.saturating_sub(1)))
     }
 
     /// The next deadline of a held entry (stale items are dropped on the way).
@@ -604,16 +540,9 @@ impl State {
                 continue;
             };
             let (project, subject, id) = key;
-            release.event_ids.extend(
-                entry
-                    .events
-                    .iter()
-                    .map(|(_, e)| (project.clone(), e.id.clone())),
-            );
-            release.min_seq = release
-                .min_seq
-                .min(Some(entry.first_seq))
-                .or(Some(entry.first_seq));
+            release
+                .tickets
+                .extend(entry.events.iter().map(|(ticket, _)| *ticket));
             let trace_key = entry.trace_id.clone().unwrap_or_else(|| id.clone());
             let trace_now = self.trace_of(&project, &trace_key);
             let group = groups
@@ -683,8 +612,8 @@ impl State {
 
 /// Events in the order Langfuse applies them: by event time, creates before updates, then
 /// arrival.
-fn ordered(events: &[(u64, Event)]) -> Vec<&(u64, Event)> {
-    let mut sorted: Vec<&(u64, Event)> = events.iter().collect();
+fn ordered(events: &[(Ticket, Event)]) -> Vec<&(Ticket, Event)> {
+    let mut sorted: Vec<&(Ticket, Event)> = events.iter().collect();
     sorted.sort_by_key(|(seq, e)| {
         let update = matches!(
             EventType::parse(&e.kind),
@@ -698,7 +627,7 @@ fn ordered(events: &[(u64, Event)]) -> Vec<&(u64, Event)> {
     sorted
 }
 
-fn first_seen(events: &[&(u64, Event)]) -> u64 {
+fn first_seen(events: &[&(Ticket, Event)]) -> u64 {
     events.first().map_or(0, |(_, e)| event_time(e))
 }
 
@@ -854,16 +783,8 @@ mod tests {
         // Its row spans its observations: to the latest end seen (01:00:02).
         let trace = r.groups[0].trace_row.as_ref().unwrap();
         assert_eq!(trace.observations_end, 1_796_000_402_000_000_000);
-        assert_eq!(
-            st.commit_point(),
-            2,
-            "nothing held: the log is done through the last seq"
-        );
         assert!(st.entries.is_empty() && st.by_seq.is_empty() && st.bytes == 0);
         assert_eq!(st.next_deadline(), None, "stale deadlines are dropped");
-        // Rows that could not be queued pin the log below their events.
-        st.pinned = Some(2);
-        assert_eq!(st.commit_point(), 1);
     }
 
     #[test]
@@ -906,10 +827,14 @@ mod tests {
             10,
             t1,
         );
-        assert_eq!(st.commit_point(), 9, "the oldest held event is seq 10");
         assert!(released(&st.tick(t1)).is_empty());
         let r = st.tick(t1 + 1000 * MS);
         assert_eq!((released(&r), r.incomplete), (vec!["gone".to_string()], 1));
+        assert_eq!(
+            r.tickets,
+            [(10, 0)],
+            "its event log ticket is released with it"
+        );
     }
 
     #[test]
@@ -923,7 +848,7 @@ mod tests {
             (released(&r), r.evicted, r.held),
             (vec!["a".to_string()], 1, 2)
         );
-        assert_eq!(st.commit_point(), 1);
+        assert_eq!(r.tickets, [(1, 0)], "the evicted entry's ticket");
         assert!(
             !st.remember(("p".into(), "a".into())),
             "a re-sent event is known"
