@@ -203,6 +203,26 @@ pub(super) enum Bind {
 }
 
 impl Where {
+    /// One page of a listing: the total that `count` (`… AS n … WHERE {where}`) finds and the
+    /// rows of `select` (`… WHERE {where} … LIMIT ? OFFSET ?`) on page `page` (from 1).
+    pub(super) async fn page(
+        self,
+        ingest: &Ingest,
+        count: &str,
+        select: &str,
+        page: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<Value>), Failure> {
+        let filter = self.sql.join(" AND ");
+        let mut binds = self.binds;
+        let total = query_json(ingest, &count.replace("{where}", &filter), &binds).await?;
+        let total = total.first().and_then(|r| u(r, "n")).unwrap_or(0);
+        binds.push(Bind::U64(limit));
+        binds.push(Bind::U64((page - 1) * limit));
+        let rows = query_json(ingest, &select.replace("{where}", &filter), &binds).await?;
+        Ok((total, rows))
+    }
+
     pub(super) fn new(project: &str) -> Where {
         let mut w = Where::default();
         w.add("project = ?", Bind::Str(project.to_string()));
@@ -636,28 +656,17 @@ async fn list_traces(
     let (page, limit) = p.page()?;
     let w = trace_filters(&project, &p)?;
     let order = order_by(&p)?;
-    let mut binds = w.binds;
-    let total = query_json(
-        &ingest,
-        &format!(
-            "SELECT count() AS n FROM spans WHERE {}",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
-    let total = total.first().and_then(|r| u(r, "n")).unwrap_or(0);
-    binds.push(Bind::U64(limit));
-    binds.push(Bind::U64((page - 1) * limit));
-    let roots = query_json(
-        &ingest,
-        &format!(
-            "SELECT {ROW_COLUMNS} FROM spans WHERE {} ORDER BY {order} LIMIT ? OFFSET ?",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
+    let (total, roots) = w
+        .page(
+            &ingest,
+            "SELECT count() AS n FROM spans WHERE {where}",
+            &format!(
+                "SELECT {ROW_COLUMNS} FROM spans WHERE {{where}} ORDER BY {order} LIMIT ? OFFSET ?"
+            ),
+            page,
+            limit,
+        )
+        .await?;
     let details = trace_details(&ingest, &project, &roots).await?;
     let data: Vec<Value> = roots
         .iter()
@@ -879,28 +888,15 @@ async fn list_observations(
             Bind::Str(v.to_string()),
         );
     }
-    let mut binds = w.binds;
-    let total = query_json(
-        &ingest,
-        &format!(
-            "SELECT count() AS n FROM spans WHERE {}",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
-    let total = total.first().and_then(|r| u(r, "n")).unwrap_or(0);
-    binds.push(Bind::U64(limit));
-    binds.push(Bind::U64((page - 1) * limit));
-    let rows = query_json(
-        &ingest,
-        &format!(
-            "SELECT {ROW_COLUMNS} FROM spans WHERE {} ORDER BY start_time DESC LIMIT ? OFFSET ?",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
+    let (total, rows) = w
+        .page(
+            &ingest,
+            "SELECT count() AS n FROM spans WHERE {where}",
+            &format!("SELECT {ROW_COLUMNS} FROM spans WHERE {{where}} ORDER BY start_time DESC LIMIT ? OFFSET ?"),
+            page,
+            limit,
+        )
+        .await?;
     let parents = resolve_parents(&ingest, &project, &rows).await?;
     let data: Vec<Value> = rows.iter().map(|r| observation_view(r, &parents)).collect();
     ok(json!({"data": data, "meta": meta(page, limit, total)}))
@@ -1026,30 +1022,17 @@ async fn list_sessions(
     if let Some(env) = p.get("environment") {
         w.add("environment = ?", Bind::Str(env.to_string()));
     }
-    let mut binds = w.binds;
-    let total = query_json(
-        &ingest,
-        &format!(
-            "SELECT uniqExact(session_id) AS n FROM spans WHERE {}",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
-    let total = total.first().and_then(|r| u(r, "n")).unwrap_or(0);
-    binds.push(Bind::U64(limit));
-    binds.push(Bind::U64((page - 1) * limit));
-    let sessions = query_json(
-        &ingest,
-        &format!(
+    let (total, sessions) = w
+        .page(
+            &ingest,
+            "SELECT uniqExact(session_id) AS n FROM spans WHERE {where}",
             "SELECT session_id, toUnixTimestamp64Nano(min(start_time)) AS created_ns, \
-             any(environment) AS environment FROM spans WHERE {} GROUP BY session_id \
+             any(environment) AS environment FROM spans WHERE {where} GROUP BY session_id \
              ORDER BY created_ns DESC LIMIT ? OFFSET ?",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
+            page,
+            limit,
+        )
+        .await?;
     let data: Vec<Value> = sessions.iter().map(|r| session_json(r, &project)).collect();
     ok(json!({"data": data, "meta": meta(page, limit, total)}))
 }
@@ -1233,28 +1216,15 @@ async fn list_scores(
         };
         w.sql.push(format!("value {op} {value}"));
     }
-    let mut binds = w.binds;
-    let total = query_json(
-        &ingest,
-        &format!(
-            "SELECT count() AS n FROM scores FINAL WHERE {}",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
-    let total = total.first().and_then(|r| u(r, "n")).unwrap_or(0);
-    binds.push(Bind::U64(limit));
-    binds.push(Bind::U64((page - 1) * limit));
-    let scores = query_json(
-        &ingest,
-        &format!(
-            "SELECT {SCORE_COLUMNS} FROM scores FINAL WHERE {} ORDER BY timestamp DESC LIMIT ? OFFSET ?",
-            w.sql.join(" AND ")
-        ),
-        &binds,
-    )
-    .await?;
+    let (total, scores) = w
+        .page(
+            &ingest,
+            "SELECT count() AS n FROM scores FINAL WHERE {where}",
+            &format!("SELECT {SCORE_COLUMNS} FROM scores FINAL WHERE {{where}} ORDER BY timestamp DESC LIMIT ? OFFSET ?"),
+            page,
+            limit,
+        )
+        .await?;
     let roots: Vec<Value> = scores
         .iter()
         .filter(|sc| !s(sc, "trace_id").is_empty())
