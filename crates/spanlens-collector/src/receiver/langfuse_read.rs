@@ -856,38 +856,7 @@ async fn list_observations(
     let project = project(&ingest, &headers)?;
     let p = Params::parse(raw);
     let (page, limit) = p.page()?;
-    let mut w = Where::new(&project);
-    w.raw(&format!("NOT {IS_TRACE_ROW}"));
-    w.time(
-        "start_time",
-        p.time("fromStartTime")?,
-        p.time("toStartTime")?,
-    );
-    if let Some(t) = p.get("traceId") {
-        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
-    }
-    if let Some(parent) = p.get("parentObservationId") {
-        w.add("parent_span_id = ?", Bind::Str(observation_hex(parent)));
-    }
-    for (param, column) in [
-        ("name", "name"),
-        ("userId", "user_id"),
-        ("environment", "environment"),
-    ] {
-        if let Some(v) = p.get(param) {
-            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
-        }
-    }
-    if let Some(t) = p.get("type") {
-        let (sql, value) = type_filter(t)?;
-        w.add(sql, Bind::Str(value.to_string()));
-    }
-    if let Some(v) = p.get("version") {
-        w.add(
-            "span_attributes['langfuse.version'] = ?",
-            Bind::Str(v.to_string()),
-        );
-    }
+    let w = observation_filters(&project, &p)?;
     let (total, rows) = w
         .page(
             &ingest,
@@ -1339,6 +1308,61 @@ async fn daily_metrics(
         })
         .collect();
     ok(json!({"data": data, "meta": meta(page, limit, total)}))
+}
+
+/// An observation's Langfuse level: its own, else ERROR for an error status, else DEFAULT.
+pub(super) const LEVEL_SQL: &str = "multiIf(span_attributes['langfuse.observation.level'] != '', \
+    span_attributes['langfuse.observation.level'], status_code = 'Error', 'ERROR', 'DEFAULT')";
+
+/// The observation filters both API generations take (`traceId`, `parentObservationId`,
+/// `name`, `userId`, `sessionId`, `version`, `environment` (repeatable), `level`, `type`, the
+/// start-time range), on the project's observation rows.
+pub(super) fn observation_filters(project: &str, p: &Params) -> Result<Where, Failure> {
+    let mut w = Where::new(project);
+    w.raw(&format!("NOT {IS_TRACE_ROW}"));
+    w.time(
+        "start_time",
+        p.time("fromStartTime")?,
+        p.time("toStartTime")?,
+    );
+    if let Some(t) = p.get("traceId") {
+        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
+    }
+    if let Some(parent) = p.get("parentObservationId") {
+        w.add("parent_span_id = ?", Bind::Str(observation_hex(parent)));
+    }
+    for (param, column) in [
+        ("name", "name"),
+        ("userId", "user_id"),
+        ("sessionId", "session_id"),
+        ("version", "span_attributes['langfuse.version']"),
+    ] {
+        if let Some(v) = p.get(param) {
+            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
+        }
+    }
+    let envs = p.all("environment");
+    if !envs.is_empty() {
+        w.sql.push(format!(
+            "environment IN ({})",
+            vec!["?"; envs.len()].join(", ")
+        ));
+        w.binds
+            .extend(envs.iter().map(|e| Bind::Str(e.to_string())));
+    }
+    if let Some(level) = p.get("level") {
+        if !["DEBUG", "DEFAULT", "WARNING", "ERROR"].contains(&level) {
+            return Err(bad(format!(
+                "level must be DEBUG, DEFAULT, WARNING or ERROR, got {level:?}"
+            )));
+        }
+        w.add(&format!("{LEVEL_SQL} = ?"), Bind::Str(level.to_string()));
+    }
+    if let Some(t) = p.get("type") {
+        let (sql, value) = type_filter(t)?;
+        w.add(sql, Bind::Str(value.to_string()));
+    }
+    Ok(w)
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 
 use super::Ingest;
 use super::langfuse_read::{
-    Bind, Failure, IS_TRACE_ROW, Ids, Params, ROW_COLUMNS, Reply, SCORE_COLUMNS, Where, bad, iso,
-    metadata, n, observation_view, ok, opt, project, query_json, resolve_parents, s, trace_details,
-    type_filter, u,
+    Bind, Failure, IS_TRACE_ROW, Ids, LEVEL_SQL, Params, ROW_COLUMNS, Reply, SCORE_COLUMNS, Where,
+    bad, iso, metadata, n, observation_filters, observation_view, ok, opt, project, query_json,
+    resolve_parents, s, trace_details, u,
 };
 use crate::normalize::langfuse::{observation_hex, trace_hex};
 
@@ -137,9 +137,6 @@ fn group_fields(group: &str) -> &'static [&'static str] {
     }
 }
 
-const LEVEL_SQL: &str = "multiIf(span_attributes['langfuse.observation.level'] != '', \
-    span_attributes['langfuse.observation.level'], status_code = 'Error', 'ERROR', 'DEFAULT')";
-
 async fn observations(
     State(ingest): State<Ingest>,
     headers: HeaderMap,
@@ -154,50 +151,7 @@ async fn observations(
             "filter (the JSON filter list) is not supported by Spanlens; use the query parameters",
         ));
     }
-    let mut w = Where::new(&project);
-    w.raw(&format!("NOT {IS_TRACE_ROW}"));
-    w.time(
-        "start_time",
-        p.time("fromStartTime")?,
-        p.time("toStartTime")?,
-    );
-    if let Some(t) = p.get("traceId") {
-        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
-    }
-    if let Some(parent) = p.get("parentObservationId") {
-        w.add("parent_span_id = ?", Bind::Str(observation_hex(parent)));
-    }
-    for (param, column) in [
-        ("name", "name"),
-        ("userId", "user_id"),
-        ("sessionId", "session_id"),
-        ("version", "span_attributes['langfuse.version']"),
-    ] {
-        if let Some(v) = p.get(param) {
-            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
-        }
-    }
-    let envs = p.all("environment");
-    if !envs.is_empty() {
-        w.sql.push(format!(
-            "environment IN ({})",
-            vec!["?"; envs.len()].join(", ")
-        ));
-        w.binds
-            .extend(envs.iter().map(|e| Bind::Str(e.to_string())));
-    }
-    if let Some(level) = p.get("level") {
-        if !["DEBUG", "DEFAULT", "WARNING", "ERROR"].contains(&level) {
-            return Err(bad(format!(
-                "level must be DEBUG, DEFAULT, WARNING or ERROR, got {level:?}"
-            )));
-        }
-        w.add(&format!("{LEVEL_SQL} = ?"), Bind::Str(level.to_string()));
-    }
-    if let Some(t) = p.get("type") {
-        let (sql, value) = type_filter(t)?;
-        w.add(sql, Bind::Str(value.to_string()));
-    }
+    let mut w = observation_filters(&project, &p)?;
     if let Some((ns, span)) = decode_cursor(&p)? {
         w.add(
             "(start_time, span_id) < (fromUnixTimestamp64Nano(toInt64(?)), ?)",
