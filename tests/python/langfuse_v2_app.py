@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An app instrumented with the Langfuse Python SDK v2 (`langfuse` < 3, batch ingestion API),
-pointed at Spanlens. It calls a fake OpenAI server (tests/python/fake_openai.py, started here on
-a free port) through `langfuse.openai`, uses `@observe` with nested spans and a generation,
+pointed at Spanlens. It calls the fake OpenAI server (tests/capture/tools/fake_openai.py, started
+here on a free port) through `langfuse.openai`, uses `@observe` with nested spans and a generation,
 streams, makes a failing call, sets session / user / tags, sends scores, and uses the low-level
 client (trace, span, generation with legacy usage, event). Prints the ids it used as JSON.
 
@@ -14,7 +14,8 @@ import threading
 import uuid
 from http.server import ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The one fake OpenAI server, shared with the capture scripts.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "capture", "tools"))
 import fake_openai  # noqa: E402
 
 srv = ThreadingHTTPServer(("127.0.0.1", 0), fake_openai.Handler)

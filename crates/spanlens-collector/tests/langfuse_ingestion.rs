@@ -647,7 +647,7 @@ async fn held_events_survive_kill_9_and_are_written_once() {
     );
 }
 
-/// The fake OpenAI server (tests/python/fake_openai.py) on a free port; its base URL.
+/// The fake OpenAI server (tests/capture/tools/fake_openai.py) on a free port; its base URL.
 fn fake_openai() -> (support::ChildGuard, String) {
     use std::io::{BufRead, BufReader};
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -657,7 +657,7 @@ fn fake_openai() -> (support::ChildGuard, String) {
         .port();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/python/fake_openai.py"
+        "/../../tests/capture/tools/fake_openai.py"
     );
     let python =
         std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON is not set: run tests/run.sh");
