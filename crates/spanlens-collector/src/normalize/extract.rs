@@ -781,69 +781,14 @@ fn convert_json(v: &J, kind: Kind) -> Option<Val> {
     }
 }
 
-/// RFC 3339 / ISO-8601 (`2026-11-25T08:16:56.225871Z`, `…+02:00`, no zone = UTC) → Unix ns.
+/// RFC 3339 (`2026-11-25T08:16:56.225871Z`, `…+02:00`, `T`, `t` or a space between date and
+/// time, any number of fraction digits, leap seconds) → Unix ns; `None` when invalid or before
+/// 1970. A date-time without a zone (ISO 8601 local time) is taken as UTC.
 pub fn parse_rfc3339_nanos(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut pos = 19;
-    let mut nanos: i64 = 0;
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while pos < b.len() && b[pos].is_ascii_digit() {
-            pos += 1;
-        }
-        let frac = &s[start..pos];
-        if frac.is_empty() {
-            return None;
-        }
-        let digits: String = frac.chars().take(9).collect();
-        nanos = digits.parse::<i64>().ok()? * 10_i64.pow(9 - digits.len() as u32);
-    }
-    let offset_secs: i64 = match &s[pos..] {
-        "" | "Z" | "z" => 0,
-        zone => {
-            let zb = zone.as_bytes();
-            if zb.len() != 6 || !matches!(zb[0], b'+' | b'-') || zb[3] != b':' {
-                return None;
-            }
-            let h: i64 = zone[1..3].parse().ok()?;
-            let m: i64 = zone[4..6].parse().ok()?;
-            let sign = if zb[0] == b'-' { -1 } else { 1 };
-            sign * (h * 3600 + m * 60)
-        }
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    let total = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
-    u64::try_from(total).ok()
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    // A zone appended makes only a zoneless date-time valid (any other input stays invalid).
+    let parsed = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339));
+    u64::try_from(parsed.ok()?.unix_timestamp_nanos()).ok()
 }

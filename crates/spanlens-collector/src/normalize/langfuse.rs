@@ -221,7 +221,7 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
 
 fn parse_time(field: &str, text: &str) -> Result<u64, String> {
     parse_rfc3339_nanos(text)
-        .ok_or_else(|| format!("{field} {text:?} is not an ISO 8601 date-time with offset"))
+        .ok_or_else(|| format!("{field} {text:?} is not an ISO 8601 date-time"))
 }
 
 fn check_opt_time(field: &str, text: Option<&str>) -> Result<(), String> {

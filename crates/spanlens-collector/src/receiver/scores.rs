@@ -211,11 +211,9 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
 
     let timestamp = match (s.timestamp_unix_nano, s.timestamp.as_deref()) {
         (Some(ns), _) => ns,
-        (None, Some(text)) => humantime::parse_rfc3339_weak(text)
-            .map_err(|e| format!("timestamp {text:?} is not RFC 3339: {e}"))?
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .map_err(|_| format!("timestamp {text:?} is before 1970"))?,
+        (None, Some(text)) => crate::normalize::parse_rfc3339_nanos(text)
+            .and_then(|ns| i64::try_from(ns).ok())
+            .ok_or_else(|| format!("timestamp {text:?} is not an RFC 3339 date-time after 1970"))?,
         (None, None) => now,
     };
     let source = s
@@ -273,7 +271,8 @@ mod tests {
         let body = format!(
             r#"[{{"name":"helpfulness","value":0.8,"trace_id":"{T}","span_id":"b7ad6b7169203331","comment":"ok"}},
                 {{"name":"thumbs","value":true,"traceId":"{T}"}},
-                {{"name":"label","value":"good","dataType":"CATEGORICAL","traceId":"{T}","id":"x1","timestamp":"2026-11-25T08:16:58.155296Z"}}]"#
+                {{"name":"label","value":"good","dataType":"CATEGORICAL","traceId":"{T}","id":"x1","timestamp":"2026-11-25T08:16:58.155296Z"}},
+                {{"name":"offset","value":1,"traceId":"{T}","timestamp":"2026-11-25T10:16:58.155296+02:00"}}]"#
         );
         let rows = parse(body.as_bytes(), "p", 42).unwrap();
         assert_eq!(
@@ -297,6 +296,7 @@ mod tests {
             ("CATEGORICAL", "good", "x1")
         );
         assert_eq!(rows[2].timestamp, 1_795_594_618_155_296_000);
+        assert_eq!(rows[3].timestamp, rows[2].timestamp);
         assert_eq!(rows[1].timestamp, 42);
         // Same identity → same derived id.
         let again = parse(body.as_bytes(), "p", 43).unwrap();
@@ -334,6 +334,12 @@ mod tests {
                 "unknown field `valu`",
             ),
             ("[1,".to_string(), "invalid JSON"),
+            (
+                format!(
+                    r#"{{"name":"a","value":1,"trace_id":"{T}","timestamp":"2026-02-30T00:00:00Z"}}"#
+                ),
+                r#"score 0: timestamp "2026-02-30T00:00:00Z" is not an RFC 3339 date-time after 1970"#,
+            ),
         ];
         for (body, want) in cases {
             let err = parse(body.as_bytes(), "p", 0).unwrap_err();
