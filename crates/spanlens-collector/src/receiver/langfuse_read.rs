@@ -92,16 +92,14 @@ pub(super) fn project(ingest: &Ingest, headers: &HeaderMap) -> Result<String, Fa
 pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// `a=1&b=x%20y` → pairs, percent- and plus-decoded; empty values are left out.
     pub(super) fn parse(raw: Option<String>) -> Params {
-        let pairs = raw
-            .as_deref()
-            .map(|q| {
-                url_pairs(q)
-                    .into_iter()
-                    .filter(|(_, v)| !v.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pairs = raw.as_deref().map_or_else(Vec::new, |q| {
+            form_urlencoded::parse(q.as_bytes())
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        });
         Params(pairs)
     }
 
@@ -150,42 +148,6 @@ impl Params {
             })
             .transpose()
     }
-}
-
-/// `a=1&b=x%20y` → pairs, percent- and plus-decoded.
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 3 <= bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 // ---- SQL ----------------------------------------------------------------------------------------
@@ -1371,9 +1333,12 @@ mod tests {
 
     #[test]
     fn query_strings_decode_and_bad_filters_are_named() {
-        let p = Params::parse(Some("tags=a&tags=b%20c&name=x+y&limit=500".into()));
+        let p = Params::parse(Some(
+            "tags=a&tags=b%20c&name=x+y&limit=500&empty=&bad=%zz".into(),
+        ));
         assert_eq!(p.all("tags"), vec!["a", "b c"]);
         assert_eq!(p.get("name"), Some("x y"));
+        assert_eq!((p.get("empty"), p.get("bad")), (None, Some("%zz")));
         assert!(
             p.page()
                 .err()

@@ -88,38 +88,6 @@ pub struct SpoolStats {
     pub io_errors: AtomicU64,
 }
 
-impl SpoolStats {
-    /// Prometheus text for these counters.
-    pub fn render(&self) -> String {
-        let counters = [
-            (
-                "spanlens_spool_damaged_regions_total",
-                "Damaged spool regions skipped and set aside in spool_dir/damaged/.",
-                &self.damaged_regions,
-            ),
-            (
-                "spanlens_spool_damaged_bytes_total",
-                "Bytes of damaged spool regions skipped.",
-                &self.damaged_bytes,
-            ),
-            (
-                "spanlens_spool_io_errors_total",
-                "Failed spool writes and fsyncs (answered 503 / UNAVAILABLE).",
-                &self.io_errors,
-            ),
-        ];
-        counters
-            .iter()
-            .map(|(name, help, value)| {
-                format!(
-                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                    value.load(Relaxed)
-                )
-            })
-            .collect()
-    }
-}
-
 /// Damaged regions of segments: each is set aside, counted and logged once.
 struct Damaged {
     dir: PathBuf,
