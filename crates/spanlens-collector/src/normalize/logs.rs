@@ -433,7 +433,8 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::normalize::{decode_json_logs, decode_json_traces, normalize_traces};
+    use crate::normalize::normalize_traces;
+    use crate::normalize::otlp_json::{decode_json_logs, decode_json_traces};
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/otlp")

@@ -159,16 +159,19 @@ pub fn decode_json<T: OtlpJson>(bytes: &[u8]) -> Result<T, String> {
 }
 
 /// Decodes an OTLP/JSON trace export body.
+#[cfg(test)]
 pub fn decode_json_traces(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
     decode_json(bytes)
 }
 
 /// Decodes an OTLP/JSON logs export body.
+#[cfg(test)]
 pub fn decode_json_logs(bytes: &[u8]) -> Result<ExportLogsServiceRequest, String> {
     decode_json(bytes)
 }
 
 /// Decodes an OTLP/JSON metrics export body.
+#[cfg(test)]
 pub fn decode_json_metrics(bytes: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     decode_json(bytes)
 }

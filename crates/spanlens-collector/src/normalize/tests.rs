@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde_json::Value as J;
 
+use super::otlp_json::decode_json_traces;
 use super::table::{Col, OBSERVATION_TYPES, RULES};
 use super::*;
 use crate::storage::row::SpanRow;

@@ -12,11 +12,11 @@
 //! events → one row), each with a log of its own so a crash loses nothing they hold.
 
 mod batcher;
-pub mod content_join;
+pub(crate) mod content_join;
 mod hold_log;
-pub mod langfuse_merge;
-pub mod redact;
-pub mod response_index;
+pub(crate) mod langfuse_merge;
+pub(crate) mod redact;
+pub(crate) mod response_index;
 pub mod spool;
 mod spool_writer;
 mod writer;
@@ -37,7 +37,7 @@ use redact::Redact;
 use spool::{Spool, SpoolError};
 
 /// Rows encoded for one table, holding their share of the queue budget until written.
-pub struct EncodedChunk {
+pub(crate) struct EncodedChunk {
     pub table: Table,
     pub rows: usize,
     pub bytes: Vec<u8>,
@@ -65,7 +65,7 @@ impl EncodedChunk {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     #[error("queue full: {queued_bytes} bytes of {max_bytes} in use; retry later")]
     QueueFull {
         queued_bytes: usize,
@@ -100,7 +100,7 @@ impl SpoolHandle {
 
 /// Handle the receivers submit to. Cheap to clone.
 #[derive(Clone)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     tx: mpsc::UnboundedSender<EncodedChunk>,
     budget: Arc<Semaphore>,
     max_bytes: usize,
@@ -109,7 +109,7 @@ pub struct Pipeline {
 }
 
 /// Running pipeline tasks; `shutdown` drains everything queued into ClickHouse.
-pub struct PipelineTasks {
+pub(crate) struct PipelineTasks {
     tasks: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }

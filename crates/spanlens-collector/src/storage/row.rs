@@ -90,7 +90,7 @@ pub struct ScoreRow {
 
 /// A stable score id from a score's identity (FNV-1a 64 of the parts), so re-sending the same
 /// score replaces it.
-pub fn derived_score_id(parts: &[&str]) -> String {
+pub(crate) fn derived_score_id(parts: &[&str]) -> String {
     let hash = parts
         .iter()
         .flat_map(|p| p.bytes().chain([0u8]))
@@ -336,7 +336,7 @@ impl Table {
         self as u8
     }
 
-    pub fn from_code(code: u8) -> Option<Table> {
+    pub(crate) fn from_code(code: u8) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.code() == code)
     }
 
@@ -370,7 +370,7 @@ impl Table {
 }
 
 /// A row type the pipeline can queue: it knows its table.
-pub trait TableRow: Serialize {
+pub(crate) trait TableRow: Serialize {
     const TABLE: Table;
 }
 

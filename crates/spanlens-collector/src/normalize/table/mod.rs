@@ -23,7 +23,9 @@
 pub(super) mod doc;
 mod rules;
 
-pub use rules::{OBSERVATION_TYPES, RULES, is_placeholder};
+#[cfg(test)]
+pub use rules::OBSERVATION_TYPES;
+pub use rules::{RULES, is_placeholder};
 
 /// The typed columns the table fills (base columns such as ids, times and names are set
 /// directly from the OTLP span, not through the table).
@@ -209,6 +211,10 @@ pub enum Get {
 /// One source of a column.
 #[derive(Debug, Clone, Copy)]
 pub struct Src {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the doc generator, table/doc.rs")
+    )]
     pub conv: Conv,
     pub at: At,
     pub key: &'static str,

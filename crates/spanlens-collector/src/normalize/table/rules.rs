@@ -14,6 +14,7 @@ use Conv::{
 /// `observation_type` vocabulary: llm, embedding, tool, retrieval, agent, chain, span, plus
 /// guardrail and evaluator (first-class in OpenInference and Langfuse; folding them into `span`
 /// would hide eval/guardrail latency and cost inside application spans).
+#[cfg(test)]
 pub const OBSERVATION_TYPES: &[&str] = &[
     "llm",
     "embedding",

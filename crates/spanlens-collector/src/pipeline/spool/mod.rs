@@ -28,10 +28,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-pub use manifest::Manifest;
+pub(crate) use manifest::Manifest;
 use manifest::ManifestFile;
-pub use reader::SpoolReader;
-pub use record::Record;
+pub(crate) use reader::SpoolReader;
+pub(crate) use record::Record;
 use record::{Item, SEGMENT_MAGIC};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +80,7 @@ struct Appender {
 
 /// Counters of the spool's health, for /metrics.
 #[derive(Default, Debug)]
-pub struct SpoolStats {
+pub(crate) struct SpoolStats {
     /// Damaged regions skipped (each set aside once).
     pub damaged_regions: AtomicU64,
     pub damaged_bytes: AtomicU64,
@@ -95,7 +95,7 @@ struct Damaged {
     seen: Mutex<HashSet<(u64, u64)>>,
 }
 
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     segment_bytes: u64,
