@@ -12,13 +12,6 @@ use spanlens_collector::storage::migrate::{
     MIGRATIONS, bookkeeping_statements, migrate, render_migrations, wait_for_schema,
 };
 
-// Decoding and normalizing allocate and free many short strings per span on every receiver
-// thread: glibc's malloc was ~20 % of the collector's instructions (callgrind), mimalloc's
-// thread-local free lists a third of that. Without transparent huge pages, so its segments
-// do not inflate the resident set.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(version, about = "Spanlens: OTLP in, typed LLM rows in ClickHouse out")]
 struct Cli {
