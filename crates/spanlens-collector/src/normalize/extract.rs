@@ -442,70 +442,11 @@ impl Scratch {
             Get::Json(path)
             | Get::JsonOrFalse(path)
             | Get::JsonIfHas(path, _)
-            | Get::JsonIfLacks(path, _) => {
-                let or_false = matches!(src.get, Get::JsonOrFalse(_));
-                let shape = |doc: &J| match src.get {
-                    Get::JsonIfHas(_, key) => doc.get(key).is_some(),
-                    Get::JsonIfLacks(_, key) => doc.get(key).is_none(),
-                    _ => true,
-                };
-                let parsed: J = match attr {
-                    Some(i) => {
-                        let doc = self.json_of(i, value)?;
-                        if !shape(doc) {
-                            return None;
-                        }
-                        doc.clone_path(path, or_false)?
-                    }
-                    None => {
-                        let owned = match value {
-                            Value::StringValue(s) => serde_json::from_str::<J>(s).ok()?,
-                            other => to_json_value(other),
-                        };
-                        if !shape(&owned) {
-                            return None;
-                        }
-                        owned.clone_path(path, or_false)?
-                    }
-                };
-                convert_json(&parsed, kind)
-            }
+            | Get::JsonIfLacks(path, _) => self.read_json(src.get, path, value, attr, kind),
             Get::Seconds => secs_to_ns(as_f64(value)?, 1e9),
             Get::Millis => secs_to_ns(as_f64(value)?, 1e6),
-            Get::SinceStart => {
-                let text = as_text(value)?;
-                let text = text.trim();
-                let unquoted = if text.starts_with('"') {
-                    serde_json::from_str::<String>(text).ok()?
-                } else {
-                    text.to_string()
-                };
-                let t = parse_rfc3339_nanos(&unquoted)?;
-                let start = ctx.span.start_time_unix_nano;
-                (t >= start).then(|| Val::U64(t - start))
-            }
-            Get::Entries => {
-                let entries = match value {
-                    Value::KvlistValue(kv) => kv
-                        .values
-                        .iter()
-                        .map(|kv| {
-                            (
-                                kv.key.clone(),
-                                attr_value(kv)
-                                    .map(super::value::value_to_string)
-                                    .unwrap_or_default(),
-                            )
-                        })
-                        .collect(),
-                    Value::StringValue(s) => match serde_json::from_str::<J>(s).ok()? {
-                        J::Object(map) => map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
-                        _ => return None,
-                    },
-                    _ => return None,
-                };
-                Some(Val::Map(entries))
-            }
+            Get::SinceStart => since_start(value, ctx.span.start_time_unix_nano),
+            Get::Entries => entries(value).map(Val::Map),
             Get::SemconvInput => {
                 let instructions = self
                     .lookup("gen_ai.system_instructions")
@@ -529,6 +470,44 @@ impl Scratch {
             | Get::ChoiceEvents
             | Get::EventField(_) => None,
         }
+    }
+
+    /// The `Json*` extractors: the value at `path` of the JSON document (an attribute's decoded
+    /// once per span and cached), when the document has the shape the extractor asks for.
+    fn read_json(
+        &mut self,
+        get: Get,
+        path: &[&str],
+        value: &Value,
+        attr: Option<u32>,
+        kind: Kind,
+    ) -> Option<Val> {
+        let or_false = matches!(get, Get::JsonOrFalse(_));
+        let shape = |doc: &J| match get {
+            Get::JsonIfHas(_, key) => doc.get(key).is_some(),
+            Get::JsonIfLacks(_, key) => doc.get(key).is_none(),
+            _ => true,
+        };
+        let parsed: J = match attr {
+            Some(i) => {
+                let doc = self.json_of(i, value)?;
+                if !shape(doc) {
+                    return None;
+                }
+                doc.clone_path(path, or_false)?
+            }
+            None => {
+                let owned = match value {
+                    Value::StringValue(s) => serde_json::from_str::<J>(s).ok()?,
+                    other => to_json_value(other),
+                };
+                if !shape(&owned) {
+                    return None;
+                }
+                owned.clone_path(path, or_false)?
+            }
+        };
+        convert_json(&parsed, kind)
     }
 
     fn read_prefix(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize, kind: Kind) -> Option<Val> {
@@ -779,6 +758,40 @@ fn convert_json(v: &J, kind: Kind) -> Option<Val> {
             _ => None,
         },
     }
+}
+
+/// A timestamp (RFC 3339, optionally JSON-quoted) as nanoseconds after the span's start.
+fn since_start(value: &Value, start: u64) -> Option<Val> {
+    let text = as_text(value)?;
+    let text = text.trim();
+    let unquoted = if text.starts_with('"') {
+        serde_json::from_str::<String>(text).ok()?
+    } else {
+        text.to_string()
+    };
+    let t = parse_rfc3339_nanos(&unquoted)?;
+    (t >= start).then(|| Val::U64(t - start))
+}
+
+/// A map entry per member of a kvlist or of a JSON object given as text.
+fn entries(value: &Value) -> Option<Vec<(String, String)>> {
+    Some(match value {
+        Value::KvlistValue(kv) => kv
+            .values
+            .iter()
+            .map(|kv| {
+                let text = attr_value(kv)
+                    .map(super::value::value_to_string)
+                    .unwrap_or_default();
+                (kv.key.clone(), text)
+            })
+            .collect(),
+        Value::StringValue(s) => match serde_json::from_str::<J>(s).ok()? {
+            J::Object(map) => map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 /// RFC 3339 (`2026-11-25T08:16:56.225871Z`, `…+02:00`, `T`, `t` or a space between date and

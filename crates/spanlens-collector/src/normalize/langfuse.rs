@@ -693,6 +693,37 @@ fn observation_span(
         attrs.push(kv_str("langfuse.trace.id", trace_id));
     }
     attrs.push(kv_str("langfuse.observation.type", &o.obs_type));
+    body_attributes(b, &mut attrs);
+    // The trace's version and environment apply where the observation has none of its own.
+    if let Some(t) = trace {
+        for (field, key) in [
+            ("version", "langfuse.version"),
+            ("environment", "langfuse.environment"),
+        ] {
+            if !b.contains_key(field)
+                && let Some(v) = str_of(&t.body, field)
+                && !attrs.iter().any(|kv| kv.key == key)
+            {
+                attrs.push(kv_str(key, v));
+            }
+        }
+    }
+    Span {
+        trace_id: hex::decode(trace_hex(trace_id)).unwrap_or_default(),
+        span_id: hex::decode(&span_hex).unwrap_or_default(),
+        parent_span_id: hex::decode(&parent).unwrap_or_default(),
+        name: str_of(b, "name").unwrap_or_default().to_string(),
+        kind: 1,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+/// The `langfuse.observation.*` attributes of an observation body (the Langfuse OTel SDK's
+/// names), so the mapping table reads it as it reads that SDK's spans.
+fn body_attributes(b: &Map<String, Value>, attrs: &mut Vec<KeyValue>) {
     let input = b.get("input").or_else(|| b.get("prompt"));
     if let Some(input) = input {
         attrs.push(kv_str("langfuse.observation.input", &json_text(input)));
@@ -744,31 +775,6 @@ fn observation_span(
             "langfuse.observation.cost_details",
             &costs.to_string(),
         ));
-    }
-    // The trace's version and environment apply where the observation has none of its own.
-    if let Some(t) = trace {
-        for (field, key) in [
-            ("version", "langfuse.version"),
-            ("environment", "langfuse.environment"),
-        ] {
-            if !b.contains_key(field)
-                && let Some(v) = str_of(&t.body, field)
-                && !attrs.iter().any(|kv| kv.key == key)
-            {
-                attrs.push(kv_str(key, v));
-            }
-        }
-    }
-    Span {
-        trace_id: hex::decode(trace_hex(trace_id)).unwrap_or_default(),
-        span_id: hex::decode(&span_hex).unwrap_or_default(),
-        parent_span_id: hex::decode(&parent).unwrap_or_default(),
-        name: str_of(b, "name").unwrap_or_default().to_string(),
-        kind: 1,
-        start_time_unix_nano: start,
-        end_time_unix_nano: end,
-        attributes: attrs,
-        ..Default::default()
     }
 }
 
