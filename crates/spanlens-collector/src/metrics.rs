@@ -34,7 +34,8 @@ pub enum Rejection {
     Unauthenticated,
     /// Undecodable body, wrong content type, too large.
     BadRequest,
-    /// The spool could not take the data: full, disk full or failing (503 / UNAVAILABLE).
+    /// The spool could not take the data (full, disk full or failing) or the collector is
+    /// stopping (503 / UNAVAILABLE).
     Unavailable,
 }
 

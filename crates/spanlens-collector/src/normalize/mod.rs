@@ -6,7 +6,8 @@
 //! way to every span whatever library produced it. See `CONVENTIONS.md` next to `Cargo.toml`.
 //!
 //! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
-//! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
+//! neither empty nor 8 bytes) and spans beyond the per-span limits ([`MAX_SPAN_ATTRIBUTES`],
+//! [`MAX_SPAN_EVENTS`], [`MAX_VALUE_BYTES`]) are rejected and counted; their neighbours are kept.
 
 mod companion;
 pub(crate) mod evaluation;
