@@ -37,7 +37,7 @@ use super::messages::message_event_role;
 use super::table::Col;
 use super::value::{as_text, attrs_to_map, take_as_string, value_to_string};
 use super::{Rejections, text_val};
-use crate::storage::row::{AttrMap, LogRow, ScoreRow};
+use crate::storage::row::{AttrMap, LogRow, ScoreRow, SharedAttrMap};
 
 /// The result of normalizing one logs export request.
 #[derive(Debug, Default)]
@@ -190,7 +190,7 @@ pub(crate) fn normalize_logs_at(
             .and_then(as_text)
             .map(|t| t.into_owned())
             .unwrap_or_default();
-        let resource_map = attrs_to_map(resource_attrs);
+        let resource_map = SharedAttrMap::new(attrs_to_map(resource_attrs));
         for scope_logs in resource_logs.scope_logs {
             let (scope_name, scope_version, scope_attrs) = scope_logs
                 .scope
@@ -827,7 +827,7 @@ mod tests {
                 service_name: "bot".into(),
                 event_name: String::new(),
                 body: "payment failed".into(),
-                resource_attributes: vec![("service.name".into(), "bot".into())],
+                resource_attributes: vec![("service.name".into(), "bot".into())].into(),
                 scope_name: "opentelemetry.instrumentation.openai_v2".into(),
                 scope_version: String::new(),
                 scope_attributes: vec![],
