@@ -14,7 +14,7 @@ use crate::normalize::metrics::normalize_metrics;
 use crate::normalize::otlp_json::decode_json;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::EncodedChunk;
-use crate::pipeline::langfuse_merge::{Batch, merge_now};
+use crate::pipeline::langfuse_merge::{AcceptedEvents, merge_now};
 use crate::pipeline::spool::Spool;
 use crate::pipeline::spool::record::SEGMENT_MAGIC;
 use crate::receiver::langfuse_ingestion::{classify, parse_envelope};
@@ -72,7 +72,7 @@ pub fn langfuse(data: &[u8]) {
     let classified = classify("fuzz", envelope.batch, 0);
     EncodedChunk::encode(&classified.logs).expect("log rows encode");
     EncodedChunk::encode(&classified.scores).expect("score rows encode");
-    let batch = Batch {
+    let batch = AcceptedEvents {
         project: "fuzz".into(),
         sdk,
         events: classified.held,

@@ -56,9 +56,9 @@ use crate::storage::row::SpanRow;
 const MAX_SEEN_IDS: usize = 200_000;
 const MAX_RECENT_TRACES: usize = 10_000;
 
-/// One batch's accepted trace and observation events, as logged.
+/// The accepted trace and observation events of one ingestion request, as logged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Batch {
+pub struct AcceptedEvents {
     pub project: String,
     pub sdk: Sdk,
     pub events: Vec<Accepted>,
@@ -197,7 +197,7 @@ impl LangfuseMerge {
     /// Logs the batch's new events (durably in `durable` mode) and holds them. Events whose id
     /// was already accepted for the project are skipped (a re-sent event). On error nothing is
     /// held: the client retries the batch.
-    pub fn accept(&self, mut batch: Batch) -> Result<(), SubmitError> {
+    pub fn accept(&self, mut batch: AcceptedEvents) -> Result<(), SubmitError> {
         // Claim the ids first, under the lock: two concurrent requests re-sending the same
         // event must not both log it.
         {
@@ -227,7 +227,7 @@ impl LangfuseMerge {
     }
 
     /// Appends the batch to the event log (fsynced in durable mode); its seq, 0 without a log.
-    fn log_batch(&self, batch: &Batch) -> Result<u64, SpoolError> {
+    fn log_batch(&self, batch: &AcceptedEvents) -> Result<u64, SpoolError> {
         let Some(log) = &self.shared.log else {
             return Ok(0);
         };
@@ -256,7 +256,7 @@ impl MergeTask {
 /// Holds again every logged event not yet released.
 fn replay(recovered: Vec<Recovered>, state: &mut State, now: Instant) {
     for record in recovered {
-        let batch = match serde_json::from_slice::<Batch>(&record.payload) {
+        let batch = match serde_json::from_slice::<AcceptedEvents>(&record.payload) {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::error!(seq = record.seq, error = %e, "langfuse log: unreadable record skipped");
@@ -320,7 +320,7 @@ fn release_rows(release: &Release) -> Vec<SpanRow> {
 /// Every event of `batch` merged and released at once, as rows: the merge without its log and
 /// task (a fuzz target's view of it).
 #[cfg(feature = "fuzzing")]
-pub fn merge_now(batch: Batch) -> Vec<SpanRow> {
+pub fn merge_now(batch: AcceptedEvents) -> Vec<SpanRow> {
     let mut state = State::new(&Config::default());
     state.add(batch, 1, Instant::now());
     state.closed = true;
@@ -397,7 +397,7 @@ impl State {
     }
 
     /// Holds a batch logged as record `seq` (every event, its index in the batch its ticket).
-    fn add(&mut self, batch: Batch, seq: u64, now: Instant) {
+    fn add(&mut self, batch: AcceptedEvents, seq: u64, now: Instant) {
         let events = (0..).map(|i| (seq, i)).zip(batch.events).collect();
         self.hold(&batch.project, &batch.sdk, events, now);
     }
@@ -691,7 +691,7 @@ mod tests {
         State::new(&config)
     }
 
-    fn batch(events: Vec<(&str, &str, Value)>) -> Batch {
+    fn batch(events: Vec<(&str, &str, Value)>) -> AcceptedEvents {
         let events = events
             .into_iter()
             .map(|(id, kind, body)| {
@@ -705,7 +705,7 @@ mod tests {
                 Accepted { event, target }
             })
             .collect();
-        Batch {
+        AcceptedEvents {
             project: "p".into(),
             sdk: Sdk::default(),
             events,
