@@ -490,10 +490,10 @@ impl State {
         None
     }
 
-    /// Takes out every entry due now: complete observations, ended windows, everything once
-    /// closed, and the oldest entries while over the bounds.
-    fn tick(&mut self, now: Instant) -> Release {
-        let mut due: HashSet<Key> = if self.closed {
+    /// Keys of the entries due now: complete observations and ended windows (everything once
+    /// closed).
+    fn due_now(&mut self, now: Instant) -> HashSet<Key> {
+        if self.closed {
             self.deadlines.clear();
             self.entries.keys().cloned().collect()
         } else {
@@ -511,9 +511,11 @@ impl State {
                 }
             }
             due
-        };
-        // Over the bounds after this release: the oldest remaining entries go too.
-        let on_time = due.len();
+        }
+    }
+
+    /// Adds the oldest remaining entries to `due` while the hold would stay over its bounds.
+    fn add_oldest_over_bounds(&self, due: &mut HashSet<Key>) {
         let due_bytes: usize = due.iter().map(|k| self.entries[k].bytes).sum();
         let mut over_entries = (self.entries.len() - due.len()).saturating_sub(self.max_entries);
         let mut over_bytes = (self.bytes - due_bytes).saturating_sub(self.max_bytes);
@@ -527,6 +529,14 @@ impl State {
                 due.insert(key.clone());
             }
         }
+    }
+
+    /// Takes out every entry due now: complete observations, ended windows, everything once
+    /// closed, and the oldest entries while over the bounds.
+    fn tick(&mut self, now: Instant) -> Release {
+        let mut due = self.due_now(now);
+        let on_time = due.len();
+        self.add_oldest_over_bounds(&mut due);
         let mut release = Release {
             evicted: (due.len() - on_time) as u64,
             ..Default::default()
