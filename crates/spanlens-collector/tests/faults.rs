@@ -45,6 +45,9 @@ fn request(n: u32) -> (String, Vec<u8>) {
     (hex::encode(&trace_id), otlp::request(spans).encode_to_vec())
 }
 
+/// Builds request `n`: (trace id hex, body).
+type RequestFn = fn(u32) -> (String, Vec<u8>);
+
 fn trace_id(n: u32) -> Vec<u8> {
     let mut trace_id = vec![0x5a; 16];
     trace_id[12..].copy_from_slice(&n.to_be_bytes());
@@ -321,7 +324,7 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
             let http = http.clone();
             tokio::spawn(async move {
                 let mut acked = Vec::new();
-                let (path, make): (_, fn(u32) -> (String, Vec<u8>)) = match s % 2 {
+                let (path, make): (_, RequestFn) = match s % 2 {
                     0 => ("/v1/traces", request),
                     _ => ("/v1/logs", logs_request),
                 };
