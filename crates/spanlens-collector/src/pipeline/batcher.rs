@@ -235,11 +235,11 @@ impl Batcher {
                 || o.deadline <= now
         };
         let oldest_due = self.open.iter().filter(due).min_by_key(|o| o.batch.first);
-        let index = match oldest_due {
-            Some(o) => Some(o.batch.first),
-            None => self.largest_over_limit(),
-        }?;
-        let at = self.open.iter().position(|o| o.batch.first == index)?;
+        let first = match oldest_due {
+            Some(o) => o.batch.first,
+            None => self.largest_over_limit()?,
+        };
+        let at = self.open.iter().position(|o| o.batch.first == first)?;
         Some(self.open.swap_remove(at).batch)
     }
 
