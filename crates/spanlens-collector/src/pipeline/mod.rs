@@ -26,12 +26,12 @@
 //! hold; they hand their rows on with [`Pipeline::submit_waiting`].
 
 mod batcher;
-pub mod content_join;
+pub(crate) mod content_join;
 mod hold_log;
-pub mod langfuse_merge;
+pub(crate) mod langfuse_merge;
 mod log;
-pub mod redact;
-pub mod response_index;
+pub(crate) mod redact;
+pub(crate) mod response_index;
 pub mod spool;
 mod writer;
 
