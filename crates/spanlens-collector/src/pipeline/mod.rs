@@ -2,17 +2,17 @@
 //! metric points, scores, Langfuse events):
 //!
 //! 1. **Encode once.** A receiver encodes its rows to RowBinary ([`EncodedChunk`], credentials
-//!    stripped by [`redact`]) on its own task; every chunk knows its table.
+//!    stripped by `redact`) on its own task; every chunk knows its table.
 //! 2. **Log.** [`Pipeline::try_submit`] appends the chunk to the log as one record with the
-//!    next seq ([`log`]): the on-disk [`spool`] when `pipeline.spool_dir` is set (fsynced before
+//!    next seq (`log`): the on-disk [`spool`] when `pipeline.spool_dir` is set (fsynced before
 //!    the reply in `durable` ack mode, written to the OS in `fast`), else a memory log with the
 //!    same records, seqs and commits, which a crash loses. A full log answers "retry later":
 //!    the spool (`spool_max_bytes` reached, disk full, an I/O error) with [`SubmitError::Spool`]
 //!    → HTTP 503 / gRPC UNAVAILABLE, the memory log (`queue_max_bytes` reached) with
 //!    [`SubmitError::QueueFull`] → 429 / RESOURCE_EXHAUSTED. Nothing grows without bound.
-//! 3. **Batch.** The [`batcher`] reads the log in seq order into one open batch per table
+//! 3. **Batch.** The `batcher` reads the log in seq order into one open batch per table
 //!    (rows / bytes / age), so interleaved spans and log records still make large inserts.
-//! 4. **Write.** The [`writer`] inserts each batch with a deduplication token derived from its
+//! 4. **Write.** The `writer` inserts each batch with a deduplication token derived from its
 //!    table and seqs, retries with backoff, sets aside what ClickHouse rejects for good, and
 //!    commits the log, so a restart (even after `kill -9`) re-sends exactly what was not yet
 //!    stored and ClickHouse keeps one copy of a re-sent batch.
@@ -20,9 +20,9 @@
 //! A bad record in the spool (damaged bytes) is skipped to the next valid record, its bytes set
 //! aside in `spool_dir/damaged/` and counted; the reader never stalls on it (see [`spool`]).
 //!
-//! In front of the log, stages that hold acknowledged rows for a while: [`content_join`] (GenAI
-//! content log records → their span rows) and [`langfuse_merge`] (Langfuse create / update
-//! events → one row), each with a log of its own ([`hold_log`]) so a crash loses nothing they
+//! In front of the log, stages that hold acknowledged rows for a while: `content_join` (GenAI
+//! content log records → their span rows) and `langfuse_merge` (Langfuse create / update
+//! events → one row), each with a log of its own (`hold_log`) so a crash loses nothing they
 //! hold; they hand their rows on with [`Pipeline::submit_waiting`].
 
 mod batcher;
@@ -61,7 +61,7 @@ pub struct EncodedChunk {
 }
 
 impl EncodedChunk {
-    /// Encodes rows, stripped of credentials (see [`redact`]): every row the pipeline
+    /// Encodes rows, stripped of credentials (see `redact`): every row the pipeline
     /// stores passes here.
     pub fn encode<R: TableRow + Redact>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
         let mut bytes = Vec::with_capacity(rows.len() * 1024);

@@ -10,7 +10,7 @@
 //! (its table and seq range). The batch's deduplication token is derived from those, so after
 //! a crash the same batch is re-sent with the same token and ClickHouse drops the second copy.
 //! Segments wholly at or below `committed` are deleted. The spool does not interpret record
-//! payloads or table codes: the pipeline's batcher does (as does [`super::hold_log`]).
+//! payloads or table codes: the pipeline's batcher does (as does its hold log).
 //!
 //! A full spool (`max_bytes` reached) refuses the append with [`SpoolError::Full`], which the
 //! receivers answer 503 / UNAVAILABLE; a failed write with [`SpoolError::Io`], the same.
