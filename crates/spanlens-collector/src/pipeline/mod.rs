@@ -141,7 +141,9 @@ impl Pipeline {
             metrics: metrics.clone(),
             log: log.clone(),
             stop: stopped,
-            rejected_dir: (log.is_durable()).then(|| Path::new(&config.spool_dir).join("rejected")),
+            rejected_dir: log
+                .is_durable()
+                .then(|| Path::new(&config.spool_dir).join("rejected")),
         };
         let tasks = vec![tokio::spawn(writer.run(batcher))];
         let pipeline = Pipeline {
