@@ -1,5 +1,6 @@
-//! Spanlens collector: OTLP receivers → normalize (conventions → LLM row) → bounded queue →
-//! batcher → ClickHouse writer. Each stage lives in its own module.
+//! Spanlens collector: OTLP receivers → normalize (conventions → LLM row) → enrich (cost) →
+//! pipeline (encode once → durable log → batcher → ClickHouse writer). Each stage lives in its
+//! own module.
 
 pub mod auth;
 pub mod collector;

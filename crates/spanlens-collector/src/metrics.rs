@@ -112,6 +112,23 @@ impl Metrics {
         self.rows_written[table.code() as usize].fetch_add(rows, Relaxed);
     }
 
+    /// A batch of `rows` rows was inserted into `table`, taking `took`.
+    pub fn batch_written(&self, table: Table, rows: u64, took: Duration) {
+        self.observe_insert(took);
+        self.rows_written(table, rows);
+        self.batches_written.fetch_add(1, Relaxed);
+    }
+
+    /// A failed insert will be retried.
+    pub fn insert_retried(&self) {
+        self.insert_retries.fetch_add(1, Relaxed);
+    }
+
+    /// ClickHouse rejected a batch of `rows` rows for good.
+    pub fn batch_rejected(&self, rows: u64) {
+        self.rows_dropped.fetch_add(rows, Relaxed);
+    }
+
     pub fn observe_insert(&self, took: Duration) {
         let secs = took.as_secs_f64();
         for (bucket, bound) in self.insert_seconds_buckets.iter().zip(INSERT_BUCKETS) {
