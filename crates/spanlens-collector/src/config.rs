@@ -199,13 +199,15 @@ pub enum DistributedInsert {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Bytes of encoded rows the in-memory queue may hold before receivers answer
-    /// "try later" (HTTP 429 / gRPC RESOURCE_EXHAUSTED). Default 256 MiB.
+    /// Without a spool: bytes of encoded rows the memory log may hold until they are written
+    /// before receivers answer "try later" (HTTP 429 / gRPC RESOURCE_EXHAUSTED). Unused with a
+    /// spool. Default 256 MiB.
     pub queue_max_bytes: usize,
     /// Directory of the on-disk write-ahead spool. Every accepted chunk is appended here
     /// before the reply and read back by the writer, so a ClickHouse outage or a crash
-    /// (even kill -9) loses nothing acknowledged. Empty: no spool — the in-memory queue
-    /// (`queue_max_bytes`) only, and a crash loses what it held. Default ".data/spool".
+    /// (even kill -9) loses nothing acknowledged. Empty: no spool — the same pipeline over a
+    /// log in memory (`queue_max_bytes`); shutdown still writes it all, a crash loses what it
+    /// held, and `ack`, `spool_max_bytes`, `spool_segment_bytes` do nothing. Default ".data/spool".
     pub spool_dir: String,
     /// Disk the spool may use; when full, receivers answer 503 / UNAVAILABLE. Default 1 GiB.
     pub spool_max_bytes: u64,
@@ -215,9 +217,10 @@ pub struct PipelineConfig {
     /// When the reply is sent: "durable" (default) after the spool write is fsynced; "fast"
     /// after it reaches the operating system (survives a collector crash, not a power loss).
     pub ack: AckMode,
-    /// A batch is flushed at this many rows... Default 20000.
+    /// Each table has one open batch, written once it holds this many rows... Default 20000.
     pub batch_max_rows: usize,
-    /// ...or this many encoded bytes... Default 16 MiB.
+    /// ...or this many encoded bytes (all open batches together hold at most this many: past
+    /// it the largest is written)... Default 16 MiB.
     pub batch_max_bytes: usize,
     /// ...or when its oldest row is this old (milliseconds). Default 1000.
     pub batch_max_age_ms: u64,

@@ -1,6 +1,6 @@
 //! Spanlens collector: receivers (OTLP, scores, Langfuse) → normalize (conventions → typed
-//! rows) → enrich (cost) → pipeline (spool, batcher, writer) → storage (RowBinary into
-//! ClickHouse). Each stage lives in its own module.
+//! rows) → enrich (cost) → pipeline (encode once → durable log → batcher → ClickHouse writer).
+//! Each stage lives in its own module.
 //!
 //! The public surface is what the binary (`main.rs`), the integration tests, the fuzz targets
 //! (`fuzzing`) and the load generator's end-to-end test use; everything else is `pub(crate)`.

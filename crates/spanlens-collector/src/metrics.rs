@@ -138,6 +138,23 @@ impl Metrics {
         self.rows_written[table.code() as usize].fetch_add(rows, Relaxed);
     }
 
+    /// A batch of `rows` rows was inserted into `table`, taking `took`.
+    pub fn batch_written(&self, table: Table, rows: u64, took: Duration) {
+        self.observe_insert(took);
+        self.rows_written(table, rows);
+        self.batches_written.fetch_add(1, Relaxed);
+    }
+
+    /// A failed insert will be retried.
+    pub fn insert_retried(&self) {
+        self.insert_retries.fetch_add(1, Relaxed);
+    }
+
+    /// ClickHouse rejected a batch of `rows` rows for good.
+    pub fn batch_rejected(&self, rows: u64) {
+        self.rows_dropped.fetch_add(rows, Relaxed);
+    }
+
     pub fn observe_insert(&self, took: Duration) {
         self.insert_duration.0.observe(took.as_secs_f64());
     }

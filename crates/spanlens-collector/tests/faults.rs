@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use spanlens_collector::pipeline::spool::record::RECORD_MARK;
@@ -22,8 +25,7 @@ const SPANS_PER_REQUEST: u64 = 20;
 
 /// One request of SPANS_PER_REQUEST spans in trace `n`; returns (trace id hex, body).
 fn request(n: u32) -> (String, Vec<u8>) {
-    let mut trace_id = vec![0x5a; 16];
-    trace_id[12..].copy_from_slice(&n.to_be_bytes());
+    let trace_id = trace_id(n);
     let spans = (0..SPANS_PER_REQUEST as u8)
         .map(|i| Span {
             trace_id: trace_id.clone(),
@@ -41,6 +43,41 @@ fn request(n: u32) -> (String, Vec<u8>) {
         })
         .collect();
     (hex::encode(&trace_id), otlp::request(spans).encode_to_vec())
+}
+
+/// Builds request `n`: (trace id hex, body).
+type RequestFn = fn(u32) -> (String, Vec<u8>);
+
+fn trace_id(n: u32) -> Vec<u8> {
+    let mut trace_id = vec![0x5a; 16];
+    trace_id[12..].copy_from_slice(&n.to_be_bytes());
+    trace_id
+}
+
+/// One request of SPANS_PER_REQUEST log records of trace `n` (one per span id); returns
+/// (trace id hex, body).
+fn logs_request(n: u32) -> (String, Vec<u8>) {
+    let records = (0..SPANS_PER_REQUEST as u8)
+        .map(|i| LogRecord {
+            time_unix_nano: otlp::T0 + n as u64 * 1_000_000 + i as u64,
+            trace_id: trace_id(n),
+            span_id: vec![0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, i + 1],
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(format!("step {i} of request {n}"))),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    (hex::encode(trace_id(n)), request.encode_to_vec())
 }
 
 /// Sends requests `range` to `http`; returns the trace ids acknowledged with 200.
@@ -64,11 +101,17 @@ async fn send(http: &str, range: std::ops::Range<u32>) -> Vec<String> {
 /// Waits (bounded) until the stored rows stop changing and cover `acked`, then checks that
 /// every acknowledged trace has all its spans exactly once and nothing is stored twice.
 async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
+    assert_exactly_once_in(ch, "spans", acked).await
+}
+
+/// [`assert_exactly_once`] for the rows of `table` (spans or logs: SPANS_PER_REQUEST rows of
+/// distinct span ids per acknowledged trace).
+async fn assert_exactly_once_in(ch: &clickhouse::Client, table: &str, acked: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let want = acked.len() as u64 * SPANS_PER_REQUEST;
     loop {
         let n: u64 = ch
-            .query("SELECT count() FROM spans")
+            .query(&format!("SELECT count() FROM {table}"))
             .fetch_one()
             .await
             .unwrap_or(0);
@@ -79,13 +122,17 @@ async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
     }
     tokio::time::sleep(Duration::from_millis(500)).await; // let any straggler (a duplicate) land
     let (count, unique): (u64, u64) = ch
-        .query("SELECT count(), uniqExact(trace_id, span_id) FROM spans")
+        .query(&format!(
+            "SELECT count(), uniqExact(trace_id, span_id) FROM {table}"
+        ))
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!(count, unique, "no span stored twice");
+    assert_eq!(count, unique, "no row of {table} stored twice");
     let per_trace: HashMap<String, u64> = ch
-        .query("SELECT trace_id, count() FROM spans GROUP BY trace_id")
+        .query(&format!(
+            "SELECT trace_id, count() FROM {table} GROUP BY trace_id"
+        ))
         .fetch_all::<(String, u64)>()
         .await
         .unwrap()
@@ -95,12 +142,12 @@ async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
         assert_eq!(
             per_trace.get(trace),
             Some(&SPANS_PER_REQUEST),
-            "acknowledged trace {trace} stored completely"
+            "{table}: acknowledged trace {trace} stored completely"
         );
     }
     assert!(
         per_trace.values().all(|&c| c == SPANS_PER_REQUEST),
-        "no partial trace"
+        "{table}: no partial trace"
     );
 }
 
@@ -269,18 +316,24 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
         &FAST_BATCHES,
     );
 
-    // Load from 4 concurrent senders; SIGKILL once enough requests were acknowledged.
+    // Load from 4 concurrent senders, two of spans and two of log records (interleaved in the
+    // spool, so both tables have batches open at the kill); SIGKILL once enough requests
+    // were acknowledged.
     let senders: Vec<_> = (0..4u32)
         .map(|s| {
             let http = http.clone();
             tokio::spawn(async move {
                 let mut acked = Vec::new();
+                let (path, make): (_, RequestFn) = match s % 2 {
+                    0 => ("/v1/traces", request),
+                    _ => ("/v1/logs", logs_request),
+                };
                 for n in (s * 1000)..(s * 1000 + 60) {
-                    let (trace, body) = request(n);
+                    let (trace, body) = make(n);
                     let attempt = tokio::time::timeout(
                         Duration::from_secs(5),
                         support::try_post(
-                            &format!("{http}/v1/traces"),
+                            &format!("{http}{path}"),
                             &[("content-type", "application/x-protobuf")],
                             body,
                         ),
@@ -317,12 +370,17 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
             .success()
     );
     let _ = child.wait();
-    let mut acked = Vec::new();
-    for sender in senders {
-        acked.extend(sender.await.unwrap());
+    let (mut acked, mut acked_logs) = (Vec::new(), Vec::new());
+    for (s, sender) in senders.into_iter().enumerate() {
+        let sent = sender.await.unwrap();
+        if s % 2 == 0 {
+            acked.extend(sent)
+        } else {
+            acked_logs.extend(sent)
+        }
     }
     assert!(
-        acked.len() >= 40,
+        acked.len() >= 40 && !acked_logs.is_empty(),
         "load was running when the collector was killed"
     );
 
@@ -333,6 +391,7 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
         &FAST_BATCHES,
     );
     assert_exactly_once(&ch, &acked).await;
+    assert_exactly_once_in(&ch, "logs", &acked_logs).await;
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

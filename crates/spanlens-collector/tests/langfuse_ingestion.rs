@@ -147,7 +147,7 @@ async fn python_sdk_v2_end_to_end() {
     assert!(rows.iter().all(|r| r.project == "lf"));
     assert!(rows.iter().all(|r| r.scope_name == "langfuse-sdk"
         && r.scope_version == "2.60.10"
-        && r.resource_attributes
+        && *r.resource_attributes
             == vec![
                 ("telemetry.sdk.name".into(), "langfuse".into()),
                 ("telemetry.sdk.language".into(), "python".into()),

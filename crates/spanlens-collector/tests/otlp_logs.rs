@@ -650,7 +650,7 @@ async fn a_non_genai_record_is_only_in_the_logs_table() {
             service_name: "checkout-bot".into(),
             event_name: String::new(),
             body: "payment provider timed out".into(),
-            resource_attributes: vec![("service.name".into(), "checkout-bot".into())],
+            resource_attributes: vec![("service.name".into(), "checkout-bot".into())].into(),
             scope_name: "opentelemetry.instrumentation.openai_v2".into(),
             scope_version: String::new(),
             scope_attributes: vec![],

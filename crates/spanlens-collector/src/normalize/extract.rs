@@ -38,7 +38,7 @@ pub enum Val {
 
 /// Keys the table reads, resolved once per process.
 struct Index {
-    exact: HashMap<&'static str, usize>,
+    exact: HashMap<&'static str, usize, foldhash::fast::FixedState>,
     prefixes: Vec<&'static str>,
     /// `slot_of[rule][source]`: the exact-key slot (`At::Span`) or prefix number
     /// (`At::SpanPrefix`) of each source, so the per-span look-ups are array indexing.
@@ -48,7 +48,8 @@ struct Index {
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut exact: HashMap<&'static str, usize> = HashMap::new();
+        let mut exact: HashMap<&'static str, usize, foldhash::fast::FixedState> =
+            HashMap::default();
         let mut prefixes: Vec<&'static str> = Vec::new();
         let mut slot_of = Vec::with_capacity(RULES.len());
         for rule in RULES {
@@ -194,6 +195,9 @@ impl Scratch {
             let filled = if rule.merge {
                 let mut merged: Vec<(String, String)> = Vec::new();
                 for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
+                    if self.absent(&ctx, src, slot) {
+                        continue;
+                    }
                     if let Some(Val::Map(entries)) = self.extract(&ctx, src, slot, kind, rule.col) {
                         if entries.is_empty() {
                             continue;
@@ -218,6 +222,9 @@ impl Scratch {
             } else {
                 let mut found = None;
                 for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
+                    if self.absent(&ctx, src, slot) {
+                        continue;
+                    }
                     if let Some(v) = self.extract(&ctx, src, slot, kind, rule.col) {
                         found = Some(v);
                         won[rule.col as usize] = 1 << i;
@@ -234,7 +241,7 @@ impl Scratch {
             };
             if filled && !rule.merge {
                 for (src, &slot) in rule.sources.iter().zip(slots) {
-                    if src.consume {
+                    if src.consume && !self.absent(&ctx, src, slot) {
                         self.consume(&ctx, src, slot);
                     }
                 }
@@ -272,6 +279,18 @@ impl Scratch {
         }
         for p in &mut self.prefixed {
             p.clear();
+        }
+    }
+
+    /// Whether the span certainly lacks what `src` reads: most sources of most rules, skipped
+    /// here without the cost of a full [`Self::extract`] call.
+    #[inline]
+    fn absent(&self, ctx: &Ctx<'_>, src: &Src, slot: usize) -> bool {
+        match src.at {
+            At::Span => self.at_slot(slot).is_none(),
+            At::SpanPrefix => self.prefixed(slot).is_empty(),
+            At::Event(_) | At::Events => ctx.span.events.is_empty(),
+            At::Resource => false,
         }
     }
 

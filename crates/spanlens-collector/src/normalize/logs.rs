@@ -37,7 +37,7 @@ use super::messages::message_event_role;
 use super::table::Col;
 use super::value::{as_text, attrs_to_map, take_as_string, value_to_string};
 use super::{Rejections, text_val};
-use crate::storage::row::{AttrMap, LogRow, ScoreRow};
+use crate::storage::row::{AttrMap, LogRow, ScoreRow, SharedAttrMap};
 
 /// The result of normalizing one logs export request.
 #[derive(Debug, Default)]
@@ -220,7 +220,7 @@ struct Origin<'a> {
     /// The receive time, for records without a time.
     now_ns: i64,
     service_name: &'a str,
-    resource: &'a AttrMap,
+    resource: &'a SharedAttrMap,
     scope_name: &'a str,
     scope_version: &'a str,
     scope_attributes: &'a AttrMap,
@@ -266,7 +266,7 @@ pub(crate) fn normalize_logs_at(
             .and_then(as_text)
             .map(|t| t.into_owned())
             .unwrap_or_default();
-        let resource = attrs_to_map(resource_attrs);
+        let resource = SharedAttrMap::new(attrs_to_map(resource_attrs));
         for scope_logs in resource_logs.scope_logs {
             let (scope_name, scope_version, scope_attributes) = scope_logs
                 .scope
@@ -897,7 +897,7 @@ mod tests {
                 service_name: "bot".into(),
                 event_name: String::new(),
                 body: "payment failed".into(),
-                resource_attributes: vec![("service.name".into(), "bot".into())],
+                resource_attributes: vec![("service.name".into(), "bot".into())].into(),
                 scope_name: "opentelemetry.instrumentation.openai_v2".into(),
                 scope_version: String::new(),
                 scope_attributes: vec![],

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::storage::row::{AttrMap, ScoreRow, SpanRow};
+use crate::storage::row::{AttrMap, ScoreRow, SharedAttrMap, SpanRow};
 pub(crate) use extract::parse_rfc3339_nanos;
 use extract::{Mapped, Scratch, Val};
 pub(crate) use logs::{SpanContent, normalize_logs};
@@ -105,7 +105,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
             .resource
             .map(|r| r.attributes)
             .unwrap_or_default();
-        let resource_map: AttrMap = resource_attrs
+        let resource_map: SharedAttrMap = resource_attrs
             .iter()
             .map(|kv| {
                 let v = kv
@@ -116,7 +116,8 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                     .unwrap_or_default();
                 (kv.key.clone(), v)
             })
-            .collect();
+            .collect::<AttrMap>()
+            .into();
         for scope_spans in resource_spans.scope_spans {
             let (scope_name, scope_version) = scope_spans
                 .scope
@@ -268,7 +269,7 @@ fn span_to_row(
     span: Span,
     project: &str,
     resource_attrs: &[KeyValue],
-    resource_map: &AttrMap,
+    resource_map: &SharedAttrMap,
     scope: Scope<'_>,
     scratch: &mut Scratch,
 ) -> SpanRow {

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// `(key, value)` pairs for a `Map(LowCardinality(String), String)` column, in insertion order.
 pub type AttrMap = Vec<(String, String)>;
 
+/// An [`AttrMap`] every row of one resource shares (its resource attributes): one copy per
+/// export request, not one per row.
+pub type SharedAttrMap = std::sync::Arc<AttrMap>;
+
 /// One span, flattened resource → scope → span, with first-class LLM columns.
 /// Timestamps are Unix nanoseconds (`DateTime64(9)`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clickhouse::Row)]
@@ -59,7 +63,7 @@ pub struct SpanRow {
     pub tags: Vec<String>,
     pub metadata: AttrMap,
     pub span_attributes: AttrMap,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
     pub events_time: Vec<i64>,
     pub events_name: Vec<String>,
     pub events_attributes: Vec<AttrMap>,
@@ -119,7 +123,7 @@ pub struct LogRow {
     pub event_name: String,
     /// The body as text (strings as-is, structured values as JSON).
     pub body: String,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
     pub scope_name: String,
     pub scope_version: String,
     pub scope_attributes: AttrMap,
