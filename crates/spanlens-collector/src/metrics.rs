@@ -177,7 +177,7 @@ impl Metrics {
 /// What the pipeline owns and /metrics shows, read when it is scraped.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PipelineReadings {
-    /// Encoded rows queued or in flight, and the budget for them.
+    /// Encoded rows the memory log holds (0 with a spool), and its cap.
     pub queue_bytes: u64,
     pub queue_max_bytes: u64,
     /// Bytes of the on-disk spool not yet deleted (0 without a spool).
@@ -233,11 +233,11 @@ impl Scrape {
         #[rustfmt::skip]
         let counters = [
             ("spanlens_spans_received", "Spans decoded from OTLP requests.", &m.spans_received),
-            ("spanlens_spans_accepted", "Spans accepted into the queue.", &m.spans_accepted),
+            ("spanlens_spans_accepted", "Spans accepted into the ingest log.", &m.spans_accepted),
             ("spanlens_log_records_received", "Log records decoded from OTLP requests.", &m.log_records_received),
-            ("spanlens_log_records_accepted", "Log records accepted into the queue.", &m.log_records_accepted),
+            ("spanlens_log_records_accepted", "Log records accepted into the ingest log.", &m.log_records_accepted),
             ("spanlens_metric_points_received", "Metric data points decoded from OTLP requests.", &m.metric_points_received),
-            ("spanlens_metric_points_accepted", "Metric data points accepted into the queue.", &m.metric_points_accepted),
+            ("spanlens_metric_points_accepted", "Metric data points accepted into the ingest log.", &m.metric_points_accepted),
             ("spanlens_langfuse_events_accepted", "Langfuse ingestion events accepted.", &m.langfuse_events_accepted),
             ("spanlens_langfuse_events_rejected", "Langfuse ingestion events rejected as invalid (reported in the 207 errors).", &m.langfuse_events_rejected),
             ("spanlens_langfuse_rows_released", "Span rows written by the Langfuse merge.", &m.langfuse_rows_released),
@@ -314,8 +314,8 @@ impl Scrape {
             ("spanlens_content_join_waiting_content_bytes", "Text bytes of the waiting content.", j.waiting_content_bytes.load(Relaxed)),
             ("spanlens_content_join_held_spans", "LLM spans held waiting for their content.", j.held_spans.load(Relaxed)),
             ("spanlens_langfuse_held", "Langfuse observations and traces held for their other events.", m.langfuse_held.load(Relaxed)),
-            ("spanlens_queue_bytes", "Encoded rows queued or in flight.", p.queue_bytes),
-            ("spanlens_queue_max_bytes", "Queue budget.", p.queue_max_bytes),
+            ("spanlens_queue_bytes", "Encoded rows the memory log holds until written (0 with a spool: see spanlens_spool_bytes).", p.queue_bytes),
+            ("spanlens_queue_max_bytes", "The memory log's cap, pipeline.queue_max_bytes (unused with a spool).", p.queue_max_bytes),
             ("spanlens_spool_bytes", "Bytes of the on-disk spool not yet deleted.", p.spool_bytes),
         ];
         for (name, help, value) in gauges {
