@@ -54,7 +54,7 @@ impl StorageError {
 
     /// Whether re-sending the same batch later can succeed. Errors about the data itself or the
     /// schema (parse errors, type mismatches, unknown columns) will fail the same way forever.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             StorageError::Unavailable(_) => true,
             StorageError::Server { code, .. } => !matches!(

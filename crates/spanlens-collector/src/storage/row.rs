@@ -324,7 +324,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub(crate) const ALL: [Table; 8] = [
         Table::Spans,
         Table::Logs,
         Table::Scores,
