@@ -8,9 +8,9 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -112,60 +112,38 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A ClickHouse of this test's own (the local chDB server), so it can be stopped.
+/// A ClickHouse of this test's own (the local chDB server), so it can be stopped and restarted
+/// on the same port and data.
 struct OwnClickHouse {
-    child: support::ChildGuard,
+    server: support::local::ChdbServer,
     port: u16,
     data: PathBuf,
 }
 
 impl OwnClickHouse {
     fn start(port: u16, data: &Path) -> OwnClickHouse {
-        let python = std::env::var("SPANLENS_PYTHON")
-            .expect("SPANLENS_PYTHON (set by tests/run.sh): a venv with chdb-core");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/local/chdb_server.py"
-        );
-        let mut child = Command::new(python)
-            .args([
-                script,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--path",
-            ])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chdb_server.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.contains("listening"),
-            "chdb server did not start: {line:?}"
-        );
+        let port_arg = port.to_string();
+        let args = [
+            OsStr::new("--port"),
+            OsStr::new(&port_arg),
+            OsStr::new("--path"),
+            data.as_os_str(),
+        ];
         OwnClickHouse {
-            child: support::ChildGuard(child),
+            server: support::local::ChdbServer::start(args),
             port,
             data: data.to_path_buf(),
         }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url.clone()
     }
 
-    fn stop(mut self) -> (u16, PathBuf) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        (self.port, self.data.clone())
+    /// Stops the server (it has exited when this returns).
+    fn stop(self) -> (u16, PathBuf) {
+        drop(self.server);
+        (self.port, self.data)
     }
 }
 

@@ -659,9 +659,7 @@ fn fake_openai() -> (support::ChildGuard, String) {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/capture/tools/fake_openai.py"
     );
-    let python =
-        std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON is not set: run tests/run.sh");
-    let mut child = Command::new(python)
+    let mut child = Command::new(support::local::python())
         .args([script, "--port", &port.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -680,19 +678,13 @@ fn fake_openai() -> (support::ChildGuard, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_sdk_v3_end_to_end() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/js");
-    assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/langfuse")
-            .exists(),
-        "tests/js/node_modules is missing: run tests/run.sh (npm ci in tests/js)"
-    );
+    let app = support::local::js_tests().join("langfuse_v3_app.mjs");
     let t = TestCollector::start_with(config("lf_js")).await;
     let (_fake, openai_url) = fake_openai();
     let host = t.http_url("");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(format!("{dir}/langfuse_v3_app.mjs"))
+            .arg(app)
             .env("LANGFUSE_BASEURL", host)
             .env("LANGFUSE_PUBLIC_KEY", PUBLIC)
             .env("LANGFUSE_SECRET_KEY", SECRET)
@@ -928,12 +920,13 @@ async fn read_api_v1_through_langfuse_client() {
 
 /// The current generation of the read API (v2 observations, v3 scores, v2 metrics) through the
 /// current Langfuse Python SDK's generated client (`LangfuseAPI`, langfuse 5.x, installed apart
-/// from the test virtualenv's 2.x SDK by tests/run.sh: SPANLENS_LANGFUSE_CURRENT).
+/// apart from the test virtualenv's 2.x SDK: `support::local::langfuse_current`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_api_v2_v3_through_current_langfuse_client() {
-    let current = std::env::var("SPANLENS_LANGFUSE_CURRENT").expect(
-        "SPANLENS_LANGFUSE_CURRENT is not set: run tests/run.sh (it installs the current Langfuse SDK)",
-    );
+    let current = support::local::langfuse_current()
+        .into_os_string()
+        .into_string()
+        .expect("a UTF-8 path");
     let t = TestCollector::start_with(config("lf_read2")).await;
     let ids = run_v2_app(&t).await;
     let id = |k: &str| ids[k].as_str().unwrap().to_string();

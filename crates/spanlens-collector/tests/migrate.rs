@@ -13,7 +13,7 @@ use spanlens_collector::storage::migrate::{MIGRATIONS, MigrateError, migrate, wa
 
 fn config(prefix: &str) -> ClickHouseConfig {
     ClickHouseConfig {
-        url: support::clickhouse_url(),
+        url: support::local::clickhouse_url(),
         database: support::unique_database(prefix),
         ..ClickHouseConfig::default()
     }

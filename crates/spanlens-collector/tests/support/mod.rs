@@ -1,6 +1,6 @@
 //! Shared end-to-end harness: a real collector (ephemeral ports) writing into a fresh database
-//! of the ClickHouse server at CLICKHOUSE_URL (the local chDB server that tests/run.sh starts,
-//! or a real ClickHouse).
+//! of the tests' ClickHouse: the server at CLICKHOUSE_URL, or else a local chDB server this test
+//! binary starts for itself (see `local`).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -17,13 +17,6 @@ pub struct TestCollector {
     pub ch: clickhouse::Client,
 }
 
-pub fn clickhouse_url() -> String {
-    std::env::var("CLICKHOUSE_URL").expect(
-        "CLICKHOUSE_URL is not set: run the suite with tests/run.sh (it starts the local ClickHouse), \
-         or point CLICKHOUSE_URL at a ClickHouse server",
-    )
-}
-
 /// A database name no other test (or earlier run) uses.
 pub fn unique_database(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -36,7 +29,7 @@ pub fn unique_database(prefix: &str) -> String {
 /// Test config: ephemeral loopback ports, a fresh database, short batch age.
 pub fn test_config(prefix: &str) -> Config {
     let mut config = Config::default();
-    config.clickhouse.url = clickhouse_url();
+    config.clickhouse.url = local::clickhouse_url();
     config.clickhouse.database = unique_database(prefix);
     config.receiver.grpc_listen = "127.0.0.1:0".parse().unwrap();
     config.receiver.http_listen = "127.0.0.1:0".parse().unwrap();
@@ -272,10 +265,11 @@ pub async fn get(url: &str) -> (u16, String) {
 }
 
 pub mod fixtures;
+pub mod local;
 pub mod otlp;
 
-/// Runs `tests/python/<script>` with the test virtualenv's Python (SPANLENS_PYTHON, set by
-/// tests/run.sh), `args` and extra `env`; its stdout is JSON. Err(stderr) when it fails.
+/// Runs `tests/python/<script>` with the test virtualenv's Python (`local::python`), `args` and
+/// extra `env`; its stdout is JSON. Err(stderr) when it fails.
 /// Blocking: from an async test, call it through `spawn_blocking` (the runtime serves the
 /// collector the script talks to).
 pub fn run_python(
@@ -283,11 +277,8 @@ pub fn run_python(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Result<serde_json::Value, String> {
-    let python = std::env::var("SPANLENS_PYTHON").expect(
-        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
-    );
     let script = format!("{}/../../tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(python)
+    let out = std::process::Command::new(local::python())
         .arg(&script)
         .args(args)
         .envs(env.iter().copied())
