@@ -552,21 +552,27 @@ async fn batches_merge_out_of_order_and_answer_like_langfuse() {
         )]
     );
 
-    // Still exactly two rows once everything held is written; the other project sees none.
-    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
-    let n: u64 =
-        t.ch.query("SELECT count() FROM spans")
-            .fetch_one()
-            .await
-            .unwrap();
+    // Still exactly two rows once everything held is written (a graceful shutdown writes it
+    // all); the other project sees none.
+    let TestCollector {
+        collector,
+        config,
+        ch,
+    } = t;
+    collector.shutdown().await;
+    let n: u64 = ch
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(n, 2);
-    let other: u64 =
-        t.ch.query("SELECT count() FROM spans WHERE project = 'other'")
-            .fetch_one()
-            .await
-            .unwrap();
+    let other: u64 = ch
+        .query("SELECT count() FROM spans WHERE project = 'other'")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(other, 0);
-    t.shutdown().await;
+    support::drop_database(&config).await;
 }
 
 /// Held events are acknowledged: a `kill -9` while they wait for their updates loses none of
@@ -609,7 +615,20 @@ async fn held_events_survive_kill_9_and_are_written_once() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(count().await, 1);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // its release is recorded
+    // Its release must be recorded in the event log before the kill (else the log gives it back:
+    // the one window for a duplicate). The merge task releases one pass at a time, recording
+    // each release before the next pass, which publishes the held count: a later held event
+    // counted (3 held) is the barrier.
+    let barrier = json!([{"id": "k-barrier", "timestamp": "2026-11-30T01:00:01.000Z",
+        "type": "trace-create", "body": {"id": "t-barrier", "name": "barrier"}}]);
+    let (status, _, body) = post(
+        &format!("{http}/api/public/ingestion"),
+        &[("content-type", "application/json")],
+        batch(barrier),
+    )
+    .await;
+    assert_eq!(status, 207, "{}", String::from_utf8_lossy(&body));
+    support::wait_for_metric(&http, "spanlens_langfuse_held", 3).await;
     assert!(
         Command::new("kill")
             .args(["-KILL", &child.id().to_string()])
@@ -622,20 +641,17 @@ async fn held_events_survive_kill_9_and_are_written_once() {
     let (mut child, _http) =
         support::start_binary(bin, &config, &["--set", "langfuse.merge_window_ms=300"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while count().await < 3 && std::time::Instant::now() < deadline {
+    while count().await < 4 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // A graceful stop writes everything still held or queued: a second copy would be stored.
+    support::stop_gracefully(&mut child);
     let names: Vec<String> = ch
         .query("SELECT name FROM spans ORDER BY name")
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(names, vec!["done", "gen-held", "held"]);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    assert_eq!(names, vec!["barrier", "done", "gen-held", "held"]);
     ch.query(&format!("DROP DATABASE {}", config.clickhouse.database))
         .execute()
         .await
