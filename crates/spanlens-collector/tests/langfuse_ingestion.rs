@@ -936,7 +936,7 @@ async fn read_api_v1_through_langfuse_client() {
 
 /// The current generation of the read API (v2 observations, v3 scores, v2 metrics) through the
 /// current Langfuse Python SDK's generated client (`LangfuseAPI`, langfuse 5.x, installed apart
-/// apart from the test virtualenv's 2.x SDK: `support::local::langfuse_current`).
+/// from the test virtualenv's 2.x SDK: `support::local::langfuse_current`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_api_v2_v3_through_current_langfuse_client() {
     let current = support::local::langfuse_current()
