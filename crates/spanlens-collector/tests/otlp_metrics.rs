@@ -354,9 +354,6 @@ async fn captured_genai_metrics_are_stored_exactly_over_every_transport() {
 
 /// The Python SDK's sender (tests/python/send_metrics.py) for one protocol and temporality.
 fn send_with_python_sdk(t: &TestCollector, protocol: &str, temporality: &str, project: &str) {
-    let python = std::env::var("SPANLENS_PYTHON").expect(
-        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
-    );
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/send_metrics.py"
@@ -365,7 +362,7 @@ fn send_with_python_sdk(t: &TestCollector, protocol: &str, temporality: &str, pr
         "grpc" => t.grpc_addr().to_string(),
         _ => t.http_url(""),
     };
-    let out = Command::new(python)
+    let out = Command::new(support::local::python())
         .args([script, "--endpoint", &endpoint, "--protocol", protocol])
         .args(["--temporality", temporality, "--key", &bearer(project)])
         .output()
