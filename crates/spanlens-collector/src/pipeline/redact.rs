@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex::{Captures, Regex};
 
 use crate::storage::row::{
@@ -28,18 +29,33 @@ pub trait Redact: Clone {
     fn redacted(&self) -> Option<Self>;
 }
 
-/// Words that come with every inline credential this module strips (a literal prefilter: text
-/// without them is not scanned further).
+/// Words that come with every inline credential this module strips (a literal prefilter, a
+/// SIMD search over the case variants: text without them is not scanned further).
 fn hint() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api.?key|password|authoriz").expect("valid"))
 }
 
-/// Map keys that name a credential.
-fn secret_key_name() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r"(?i)authorization|secret[_-]?key|api[_-]?key|password").expect("valid")
+/// What a map key names when it names a credential.
+const SECRET_KEY_WORDS: [&str; 8] = [
+    "authorization",
+    "secretkey",
+    "secret_key",
+    "secret-key",
+    "apikey",
+    "api_key",
+    "api-key",
+    "password",
+];
+
+/// Map keys are short and checked one by one: a plain automaton, no regex cache per call.
+fn secret_key_name() -> &'static AhoCorasick {
+    static A: OnceLock<AhoCorasick> = OnceLock::new();
+    A.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SECRET_KEY_WORDS)
+            .expect("valid literals")
     })
 }
 
@@ -68,6 +84,16 @@ pub fn is_secret_key(key: &str) -> bool {
     secret_key_name().is_match(key)
 }
 
+/// Whether the text holds a credential [`redact_text`] would replace.
+fn text_needs(text: &str) -> bool {
+    is_header_credential(text) || (has_hint(text) && inline().is_match(text))
+}
+
+/// The hint test, skipping the regex for text too short to hold any of its words.
+fn has_hint(text: &str) -> bool {
+    text.len() >= 6 && hint().is_match(text)
+}
+
 /// A whole (short) value that is `Bearer …` / `Basic …`.
 fn is_header_credential(text: &str) -> bool {
     matches!(text.trim_start().as_bytes().first(), Some(b'b' | b'B'))
@@ -80,7 +106,7 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     if is_header_credential(text) {
         return Cow::Owned(REDACTED.to_string());
     }
-    if !hint().is_match(text) {
+    if !has_hint(text) {
         return Cow::Borrowed(text);
     }
     inline().replace_all(text, |c: &Captures<'_>| {
@@ -92,10 +118,6 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
             REDACTED.to_string()
         }
     })
-}
-
-fn text_needs(text: &str) -> bool {
-    matches!(redact_text(text), Cow::Owned(_))
 }
 
 fn map_needs(map: &AttrMap) -> bool {
