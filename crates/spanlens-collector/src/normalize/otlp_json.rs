@@ -19,7 +19,9 @@
 //! - enum names (`"SPAN_KIND_SERVER"`, `"STATUS_CODE_ERROR"`, `"SEVERITY_NUMBER_INFO"`,
 //!   `"AGGREGATION_TEMPORALITY_DELTA"`) instead of integers.
 //!
-//! Anything else keeps the original error message (with line and column).
+//! Anything else keeps the original error message (with line and column). A metric whose data
+//! serde reads as absent because it cannot parse it (a flattened oneof) is refused too, naming
+//! the metric, instead of being stored as a metric without points.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -42,6 +44,12 @@ pub trait OtlpJson: DeserializeOwned {
     /// for a flattened oneof (a metric's data, a point's value) whose content it cannot read.
     fn maybe_dropped(&self) -> bool {
         false
+    }
+
+    /// What serde read as absent although `doc` (the repaired body) has it — a flattened oneof
+    /// whose content it could not parse — described for the error reply.
+    fn unread(&self, _doc: &J) -> Option<String> {
+        None
     }
 }
 
@@ -91,6 +99,26 @@ impl OtlpJson for ExportLogsServiceRequest {
 }
 
 impl OtlpJson for ExportMetricsServiceRequest {
+    fn unread(&self, doc: &J) -> Option<String> {
+        let in_doc = doc["resourceMetrics"]
+            .as_array()?
+            .iter()
+            .flat_map(|rm| rm["scopeMetrics"].as_array().into_iter().flatten())
+            .flat_map(|sm| sm["metrics"].as_array().into_iter().flatten());
+        let decoded = self
+            .resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics);
+        in_doc.zip(decoded).find_map(|(json, metric)| {
+            let (kind, why) = unreadable_data(json)?;
+            metric
+                .data
+                .is_none()
+                .then(|| format!("metric '{}': its {kind} cannot be read: {why}", metric.name))
+        })
+    }
+
     fn maybe_dropped(&self) -> bool {
         use opentelemetry_proto::tonic::metrics::v1::metric::Data;
         self.resource_metrics
@@ -205,6 +233,28 @@ impl OtlpJson for ExportMetricsServiceRequest {
     }
 }
 
+/// A metric's data in OTLP/JSON that does not decode: its kind and the reason.
+fn unreadable_data(metric: &J) -> Option<(&'static str, String)> {
+    use opentelemetry_proto::tonic::metrics::v1::{ExponentialHistogram, Histogram, Summary};
+    use serde::Deserialize;
+    const KINDS: [&str; 5] = [
+        "gauge",
+        "sum",
+        "histogram",
+        "exponentialHistogram",
+        "summary",
+    ];
+    let (kind, data) = KINDS.iter().find_map(|k| Some((*k, metric.get(*k)?)))?;
+    let error = match kind {
+        "gauge" => Gauge::deserialize(data).err(),
+        "sum" => Sum::deserialize(data).err(),
+        "histogram" => Histogram::deserialize(data).err(),
+        "exponentialHistogram" => ExponentialHistogram::deserialize(data).err(),
+        _ => Summary::deserialize(data).err(),
+    };
+    Some((kind, error?.to_string()))
+}
+
 /// Whether an exemplar lacks its value (serde's reading of a value it could not parse).
 fn valueless(exemplars: &[Exemplar]) -> bool {
     exemplars.iter().any(|e| e.value.is_none())
@@ -254,12 +304,15 @@ pub fn decode_json_metrics(bytes: &[u8]) -> Result<ExportMetricsServiceRequest, 
     decode_json(bytes)
 }
 
-fn lenient<T: OtlpJson>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    let mut doc: J = serde_json::from_slice(bytes)?;
+fn lenient<T: OtlpJson>(bytes: &[u8]) -> Result<T, String> {
+    let mut doc: J = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let sentinels = Sentinels::absent_from(&doc);
     let mut non_finite = false;
     fix(&mut doc, &sentinels, &mut non_finite);
-    let mut request: T = serde_json::from_value(doc)?;
+    let mut request = T::deserialize(&doc).map_err(|e| e.to_string())?;
+    if let Some(unread) = request.unread(&doc) {
+        return Err(unread);
+    }
     if non_finite {
         request.for_each_value(&mut |v| restore_value(v, &sentinels));
         request.for_each_point_double(&mut |d| sentinels.restore(d));
@@ -573,6 +626,16 @@ mod tests {
         let body = br#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"a","value":{"doubleValue":"lots"}}]}}]}"#;
         let err = decode_json_metrics(body).unwrap_err();
         assert!(err.starts_with("invalid OTLP/JSON: "), "{err}");
+        // In a metric's data (a flattened oneof serde reads as absent): refused, not dropped.
+        let body = format!(
+            r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"name":"h","histogram":{{"dataPoints":[{{{T},"sum":"lots"}}]}}}}]}}]}}]}}"#
+        );
+        let err = decode_json_metrics(body.as_bytes()).unwrap_err();
+        assert!(
+            err.starts_with("invalid OTLP/JSON: metric 'h': its histogram cannot be read: ")
+                && err.contains("\"lots\""),
+            "{err}"
+        );
         // Without data at all, a metric is legal.
         assert!(metrics(r#"{"name":"empty"}"#)[0].data.is_none());
     }
