@@ -24,7 +24,7 @@ const TEMPLATE_PREFIX: &str = "streaming response from ";
 
 /// Logfire's instrumentations name their scopes `logfire.openai`, `logfire.anthropic`, …; the
 /// cheap test that keeps the other rows off the attribute scans below.
-fn is_logfire(row: &SpanRow) -> bool {
+pub fn is_logfire(row: &SpanRow) -> bool {
     row.scope_name.starts_with("logfire.")
 }
 

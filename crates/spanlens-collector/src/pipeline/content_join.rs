@@ -499,13 +499,15 @@ impl State {
             },
             ..Default::default()
         };
+        // Content is joined only for projects that sent some (or held spans) before.
+        let pid = self.projects.get(project).copied();
+        let content = self.enabled && pid.is_some();
         let companions = !self.companion_window.is_zero();
-        if self.closed || !(self.enabled || companions) {
+        // Fast path: nothing in this request can wait or be joined.
+        if self.closed || !(content || (companions && rows.iter().any(companion::is_logfire))) {
             routed.now = rows;
             return routed;
         }
-        // Content is joined only for projects that sent some (or held spans) before.
-        let pid = self.projects.get(project).copied();
         routed.now.reserve(rows.len());
         // The hold bound is checked here, before the request is answered, so a full hold means
         // "write now" (through the normal, back-pressured path) rather than a growing backlog.
