@@ -75,8 +75,10 @@ pub struct JoinMetrics {
     pub content_received: AtomicU64,
     /// Spans joined with the content of their log records.
     pub spans_merged: AtomicU64,
-    /// Spans held back to wait for their content.
+    /// Spans held back to wait for their content (or, Logfire streamed calls, their companion).
     pub spans_held: AtomicU64,
+    /// Logfire streamed calls joined with a companion span from a later export request.
+    pub companions_joined: AtomicU64,
     /// Held spans released at the end of the window without (complete) content.
     pub held_expired: AtomicU64,
     /// Spans that would have waited but were passed through because the hold was full.
@@ -218,8 +220,13 @@ impl Metrics {
         );
         counter(
             "spanlens_content_join_spans_held_total",
-            "LLM spans held back to wait for their content.",
+            "LLM spans held back to wait for their content or streaming companion span.",
             j.spans_held.load(Relaxed),
+        );
+        counter(
+            "spanlens_content_join_companions_joined_total",
+            "Logfire streamed calls joined with a companion span from a later export request.",
+            j.companions_joined.load(Relaxed),
         );
         counter(
             "spanlens_content_join_held_expired_total",

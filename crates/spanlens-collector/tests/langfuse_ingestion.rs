@@ -663,40 +663,11 @@ async fn held_events_survive_kill_9_and_are_written_once() {
     );
 }
 
-/// The fake OpenAI server (tests/capture/tools/fake_openai.py) on a free port; its base URL.
-fn fake_openai() -> (support::ChildGuard, String) {
-    use std::io::{BufRead, BufReader};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/capture/tools/fake_openai.py"
-    );
-    let mut child = Command::new(support::local::python())
-        .args([script, "--port", &port.to_string()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the fake OpenAI server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening"), "fake OpenAI: {line:?}");
-    (
-        support::ChildGuard(child),
-        format!("http://127.0.0.1:{port}/v1"),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_sdk_v3_end_to_end() {
     let app = support::local::js_tests().join("langfuse_v3_app.mjs");
     let t = TestCollector::start_with(config("lf_js")).await;
-    let (_fake, openai_url) = fake_openai();
+    let (_fake, openai_url) = support::fake_openai();
     let host = t.http_url("");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")

@@ -8,7 +8,7 @@
 //! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
 //! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
 
-mod companion;
+pub(crate) mod companion;
 pub mod evaluation;
 mod extract;
 pub mod langfuse;

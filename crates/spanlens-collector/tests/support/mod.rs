@@ -341,6 +341,32 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// The fake OpenAI server (tests/capture/tools/fake_openai.py) on a free port; its base URL.
+pub fn fake_openai() -> (ChildGuard, String) {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/capture/tools/fake_openai.py"
+    );
+    let mut child = std::process::Command::new(local::python())
+        .args([script, "--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the fake OpenAI server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "fake OpenAI: {line:?}");
+    (ChildGuard(child), format!("http://127.0.0.1:{port}/v1"))
+}
+
 pub mod fixtures;
 pub mod local;
 pub mod otlp;
