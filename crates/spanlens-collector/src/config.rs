@@ -242,6 +242,12 @@ pub struct PipelineConfig {
     /// At most this many bytes of prompt/completion text wait for their spans (oldest evicted
     /// first). Default 64 MiB.
     pub content_join_max_bytes: usize,
+    /// How long (ms) a Logfire streamed call (its call span has no output) waits for its
+    /// streaming companion span when the two come in different export requests; the call is
+    /// written as it is when the companion does not come. Held calls count against
+    /// `content_join_max_entries`. 0 disables the wait (same-request companions are still
+    /// joined). Default 120000: the companion comes once the stream ends.
+    pub companion_join_window_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -316,6 +322,7 @@ impl Default for PipelineConfig {
             content_join_window_ms: 5000,
             content_join_max_entries: 10_000,
             content_join_max_bytes: 64 << 20,
+            companion_join_window_ms: 120_000,
         }
     }
 }
@@ -402,11 +409,16 @@ impl Config {
                 "pipeline.content_join_window_ms must be <= 600000 (10 minutes): held spans are not yet written",
             );
         }
-        if p.content_join_window_ms > 0
+        if p.companion_join_window_ms > 600_000 {
+            return invalid(
+                "pipeline.companion_join_window_ms must be <= 600000 (10 minutes): held calls are not yet written",
+            );
+        }
+        if (p.content_join_window_ms > 0 || p.companion_join_window_ms > 0)
             && (p.content_join_max_entries == 0 || p.content_join_max_bytes == 0)
         {
             return invalid(
-                "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)",
+                "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms and companion_join_window_ms to 0 to disable the join)",
             );
         }
         let l = &self.langfuse;

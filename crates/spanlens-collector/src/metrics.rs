@@ -101,8 +101,10 @@ pub struct JoinMetrics {
     pub content_received: AtomicU64,
     /// Spans joined with the content of their log records.
     pub spans_merged: AtomicU64,
-    /// Spans held back to wait for their content.
+    /// Spans held back to wait for their content (or, Logfire streamed calls, their companion).
     pub spans_held: AtomicU64,
+    /// Logfire streamed calls joined with a companion span from a later export request.
+    pub companions_joined: AtomicU64,
     /// Held spans released at the end of the window without (complete) content.
     pub held_expired: AtomicU64,
     /// Spans that would have waited but were passed through because the hold was full.
@@ -245,7 +247,8 @@ impl Scrape {
             ("spanlens_langfuse_evicted", "Langfuse observations and traces written early because the hold was full.", &m.langfuse_evicted),
             ("spanlens_content_join_content", "Span content items from GenAI log records offered to the join.", &j.content_received),
             ("spanlens_content_join_spans_merged", "Spans joined with the content of their GenAI log records.", &j.spans_merged),
-            ("spanlens_content_join_spans_held", "LLM spans held back to wait for their content.", &j.spans_held),
+            ("spanlens_content_join_spans_held", "LLM spans held back to wait for their content or streaming companion span.", &j.spans_held),
+            ("spanlens_content_join_companions_joined", "Logfire streamed calls joined with a companion span from a later export request.", &j.companions_joined),
             ("spanlens_content_join_held_expired", "Held spans written at the end of the window without complete content.", &j.held_expired),
             ("spanlens_content_join_hold_full", "Spans written without waiting because the hold was full.", &j.hold_full),
             ("spanlens_content_join_content_evicted", "Waiting content evicted (oldest first) to stay within bounds.", &j.content_evicted),

@@ -17,7 +17,7 @@ use spanlens_collector::storage::rowbinary::encode_row;
 
 fn config(prefix: &str) -> ClickHouseConfig {
     ClickHouseConfig {
-        url: support::clickhouse_url(),
+        url: support::local::clickhouse_url(),
         database: support::unique_database(prefix),
         ..ClickHouseConfig::default()
     }

@@ -9,7 +9,7 @@
 //! neither empty nor 8 bytes) and spans beyond the per-span limits ([`MAX_SPAN_ATTRIBUTES`],
 //! [`MAX_SPAN_EVENTS`], [`MAX_VALUE_BYTES`]) are rejected and counted; their neighbours are kept.
 
-mod companion;
+pub(crate) mod companion;
 pub(crate) mod evaluation;
 mod extract;
 pub mod langfuse;
