@@ -15,9 +15,12 @@ use crate::normalize::otlp_json::decode_json;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::EncodedChunk;
 use crate::pipeline::langfuse_merge::{Batch, merge_now};
+use crate::pipeline::redact::{Redact, may_hold_credentials};
 use crate::pipeline::spool::Spool;
 use crate::pipeline::spool::record::SEGMENT_MAGIC;
 use crate::receiver::langfuse_ingestion::{classify, parse_envelope};
+use crate::storage::row::TableRow;
+use crate::storage::rowbinary::encode_row;
 
 /// The OTLP decoders, the normalizers and the row encoder. The first byte picks the body:
 /// 0 traces protobuf, 1 traces JSON, 2 logs protobuf, 3 logs JSON, 4 metrics protobuf,
@@ -40,25 +43,39 @@ pub fn otlp(data: &[u8]) {
 fn metrics(request: Option<ExportMetricsServiceRequest>) {
     if let Some(request) = request {
         let m = normalize_metrics(request, "fuzz");
-        EncodedChunk::encode(&m.gauge).expect("gauge rows encode");
-        EncodedChunk::encode(&m.sum).expect("sum rows encode");
-        EncodedChunk::encode(&m.histogram).expect("histogram rows encode");
-        EncodedChunk::encode(&m.exponential_histogram).expect("histogram rows encode");
-        EncodedChunk::encode(&m.summary).expect("summary rows encode");
+        encode_checked(&m.gauge);
+        encode_checked(&m.sum);
+        encode_checked(&m.histogram);
+        encode_checked(&m.exponential_histogram);
+        encode_checked(&m.summary);
     }
 }
 
 fn traces(request: Option<ExportTraceServiceRequest>) {
     if let Some(request) = request {
         let normalized = normalize_traces(request, "fuzz");
-        EncodedChunk::encode(&normalized.rows).expect("normalized rows encode");
+        encode_checked(&normalized.rows);
     }
 }
 
 fn logs(request: Option<ExportLogsServiceRequest>) {
     if let Some(request) = request {
         let normalized = normalize_logs(request, "fuzz");
-        EncodedChunk::encode(&normalized.rows).expect("normalized rows encode");
+        encode_checked(&normalized.rows);
+    }
+}
+
+/// Encodes rows as the pipeline does, and checks that the redaction prefilter on encoded rows
+/// never clears a row that has something to strip.
+fn encode_checked<R: TableRow + Redact>(rows: &[R]) {
+    EncodedChunk::encode(rows).expect("rows encode");
+    for row in rows {
+        let mut bytes = Vec::new();
+        encode_row(&mut bytes, row).expect("a row encodes");
+        assert!(
+            may_hold_credentials(&bytes, &mut Vec::new()) || row.redacted().is_none(),
+            "the encoded-row prefilter cleared a row holding a credential"
+        );
     }
 }
 
@@ -70,8 +87,8 @@ pub fn langfuse(data: &[u8]) {
     };
     let sdk = envelope.sdk.clone();
     let classified = classify("fuzz", envelope.batch, 0);
-    EncodedChunk::encode(&classified.logs).expect("log rows encode");
-    EncodedChunk::encode(&classified.scores).expect("score rows encode");
+    encode_checked(&classified.logs);
+    encode_checked(&classified.scores);
     let batch = Batch {
         project: "fuzz".into(),
         sdk,

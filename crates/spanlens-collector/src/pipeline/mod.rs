@@ -49,10 +49,15 @@ impl EncodedChunk {
     /// stores passes here.
     pub fn encode<R: TableRow + Redact>(rows: &[R]) -> Result<EncodedChunk, EncodeError> {
         let mut bytes = Vec::with_capacity(rows.len() * 1024);
+        let mut lowered = Vec::new();
         for row in rows {
-            match row.redacted() {
-                Some(clean) => encode_row(&mut bytes, &clean)?,
-                None => encode_row(&mut bytes, row)?,
+            let start = bytes.len();
+            encode_row(&mut bytes, row)?;
+            if redact::may_hold_credentials(&bytes[start..], &mut lowered)
+                && let Some(clean) = row.redacted()
+            {
+                bytes.truncate(start);
+                encode_row(&mut bytes, &clean)?;
             }
         }
         Ok(EncodedChunk {

@@ -7,12 +7,15 @@
 //!   its `clientInitParams.secretKey` into trace metadata), and `Authorization: Bearer|Basic …`
 //!   values.
 //!
-//! Each is replaced by `[REDACTED]`. A row without any of them is encoded as it is (a cheap
-//! literal scan); only a row with something to strip is copied.
+//! Each is replaced by `[REDACTED]`. Rows are checked in their encoded form first: one literal
+//! scan over the row's RowBinary bytes ([`may_hold_credentials`]), where every stored text
+//! lies verbatim, clears almost every row at once. Only a row that contains one of the words
+//! is checked field by field, and only a row with something to strip is copied and re-encoded.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex::{Captures, Regex};
 
 use crate::storage::row::{
@@ -28,18 +31,63 @@ pub trait Redact: Clone {
     fn redacted(&self) -> Option<Self>;
 }
 
-/// Words that come with every inline credential this module strips (a literal prefilter: text
-/// without them is not scanned further).
+/// Words that come with every inline credential this module strips (a literal prefilter, a
+/// SIMD search over the case variants: text without them is not scanned further).
 fn hint() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api.?key|password|authoriz").expect("valid"))
+    R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api[_-]?key|password|authoriz").expect("valid"))
 }
 
-/// Map keys that name a credential.
-fn secret_key_name() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| {
-        Regex::new(r"(?i)authorization|secret[_-]?key|api[_-]?key|password").expect("valid")
+/// [`hint`]'s words, lowercase, plus the words a whole-value credential starts with and the
+/// two non-ASCII characters that fold to ASCII letters under the regexes' case-insensitivity
+/// (KELVIN SIGN, LONG S): an encoded row whose ASCII-lowercased bytes hold none of them has
+/// nothing to strip.
+fn row_hint() -> &'static aho_corasick::packed::Searcher {
+    static S: OnceLock<aho_corasick::packed::Searcher> = OnceLock::new();
+    S.get_or_init(|| {
+        let words = [
+            "sk-lf-", "secret", "apikey", "api_key", "api-key", "password", "authoriz", "bearer",
+            "basic", "\u{212A}", "\u{17F}",
+        ];
+        aho_corasick::packed::Config::new()
+            .builder()
+            .extend(words)
+            .build()
+            .expect("a packed searcher for a few short literals")
+    })
+}
+
+/// Whether a row, given as its encoded bytes, may hold anything [`Redact::redacted`] strips
+/// (false: certainly not). Every text field is in the bytes as it is, so a word in any field
+/// is found; a hit across a field boundary only costs the field-by-field check. `lowered` is
+/// scratch space: a case-sensitive search of a lowercased copy is a fast SIMD scan, where a
+/// case-insensitive one over the original has too many variants to be.
+pub fn may_hold_credentials(encoded_row: &[u8], lowered: &mut Vec<u8>) -> bool {
+    lowered.clear();
+    lowered.extend(encoded_row.iter().map(u8::to_ascii_lowercase));
+    row_hint().find(lowered.as_slice()).is_some()
+}
+
+/// What a map key names when it names a credential.
+const SECRET_KEY_WORDS: [&str; 8] = [
+    "authorization",
+    "secretkey",
+    "secret_key",
+    "secret-key",
+    "apikey",
+    "api_key",
+    "api-key",
+    "password",
+];
+
+/// Map keys are short and checked one by one: a plain automaton, no regex cache per call.
+fn secret_key_name() -> &'static AhoCorasick {
+    static A: OnceLock<AhoCorasick> = OnceLock::new();
+    A.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SECRET_KEY_WORDS)
+            .expect("valid literals")
     })
 }
 
@@ -68,6 +116,16 @@ pub fn is_secret_key(key: &str) -> bool {
     secret_key_name().is_match(key)
 }
 
+/// Whether the text holds a credential [`redact_text`] would replace.
+fn text_needs(text: &str) -> bool {
+    is_header_credential(text) || (has_hint(text) && inline().is_match(text))
+}
+
+/// The hint test, skipping the regex for text too short to hold any of its words.
+fn has_hint(text: &str) -> bool {
+    text.len() >= 6 && hint().is_match(text)
+}
+
 /// A whole (short) value that is `Bearer …` / `Basic …`.
 fn is_header_credential(text: &str) -> bool {
     matches!(text.trim_start().as_bytes().first(), Some(b'b' | b'B'))
@@ -80,7 +138,7 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     if is_header_credential(text) {
         return Cow::Owned(REDACTED.to_string());
     }
-    if !hint().is_match(text) {
+    if !has_hint(text) {
         return Cow::Borrowed(text);
     }
     inline().replace_all(text, |c: &Captures<'_>| {
@@ -92,10 +150,6 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
             REDACTED.to_string()
         }
     })
-}
-
-fn text_needs(text: &str) -> bool {
-    matches!(redact_text(text), Cow::Owned(_))
 }
 
 fn map_needs(map: &AttrMap) -> bool {
@@ -246,6 +300,49 @@ mod tests {
         assert_eq!(clean.attributes[1].1, "v");
         assert_eq!(clean.exemplars_filtered_attributes[0][0].1, REDACTED);
         assert_eq!(SummaryRow::default().redacted(), None);
+    }
+
+    fn encoded(row: &SpanRow) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        crate::storage::rowbinary::encode_row(&mut bytes, row).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_encoded_row_prefilter_sends_every_credential_to_the_field_check() {
+        let dirty = [
+            SpanRow {
+                output: "token sk-lf-0000-1111".into(),
+                ..Default::default()
+            },
+            SpanRow {
+                events_attributes: vec![vec![("x".into(), "Basic cGs6c2s9PT0=".into())]],
+                ..Default::default()
+            },
+            SpanRow {
+                metadata: vec![("API_KEY".into(), "k".into())],
+                ..Default::default()
+            },
+        ];
+        for row in &dirty {
+            let clean = row.redacted().expect("a credential");
+            assert!(may_hold_credentials(&encoded(row), &mut Vec::new()));
+            let chunk = super::super::EncodedChunk::encode(std::slice::from_ref(row)).unwrap();
+            assert_eq!(chunk.bytes, encoded(&clean));
+        }
+        let plain = SpanRow {
+            input: "what is the capital of France?".into(),
+            ..Default::default()
+        };
+        assert!(!may_hold_credentials(&encoded(&plain), &mut Vec::new()));
+        // A hint word alone passes the prefilter; the field check keeps the row as it is.
+        let basic = SpanRow {
+            input: "a basic question".into(),
+            ..Default::default()
+        };
+        assert!(may_hold_credentials(&encoded(&basic), &mut Vec::new()));
+        let chunk = super::super::EncodedChunk::encode(std::slice::from_ref(&basic)).unwrap();
+        assert_eq!(chunk.bytes, encoded(&basic));
     }
 
     #[test]
