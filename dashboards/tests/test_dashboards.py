@@ -525,6 +525,8 @@ class ClickHouseTest(unittest.TestCase):
             "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()")}
         for t in ("spans_1m", "spans_1h", "usage_1h", "llm_calls", "otel_traces_trace_id_ts"):
             self.assertRegex(ttl[t], r"TTL .*(toIntervalDay\(400\)|INTERVAL 400 DAY)", t)
+        # 0041: an insert of up to 64 MiB writes one Compact part (one data file), not ~290 column files
+        self.assertIn("min_bytes_for_wide_part = 67108864", ttl["spans"])
 
     # variables
 
