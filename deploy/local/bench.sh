@@ -299,6 +299,13 @@ collector_only() {
   fi
   build
   mkdir -p "$workdir/reports"
+  # The spool takes every accepted span (~3 KiB each: 10 s at 100k spans/s is ~3 GiB); its
+  # default 1 GiB cap would turn into 503s and cap the rate. Up to 8 GiB, at most half the free
+  # disk; each case's spool is removed when it ends.
+  local free_bytes
+  free_bytes=$(($(df -Pk "$workdir" | awk 'NR == 2 {print $4}') * 1024))
+  export SPANLENS_PIPELINE__SPOOL_MAX_BYTES=${SPANLENS_PIPELINE__SPOOL_MAX_BYTES:-$(( free_bytes / 2 < 8 << 30 ? free_bytes / 2 : 8 << 30 ))}
+  say "spool cap $((SPANLENS_PIPELINE__SPOOL_MAX_BYTES >> 20)) MiB per case"
   for protocol in $protocols; do
     for which in $collectors; do
       run_alone "$which" "$protocol" full --concurrency "$concurrency"
