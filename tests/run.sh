@@ -1,32 +1,31 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine too: creates the Python virtualenv (chDB engine and the
-# real OpenTelemetry Python SDK for end-to-end tests), starts the project's local ClickHouse
-# server on a free port with a throwaway data directory (unless CLICKHOUSE_URL points at a real
-# ClickHouse), then runs the chDB server's own tests, every cargo test in the workspace, the
-# Grafana dashboard tests (dashboards/tests) and the deploy tests (tests/deploy: Helm chart,
-# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh). Node
-# (npm) must be installed for the Langfuse JS SDK tests.
+# The whole test suite, on a fresh machine too: installs what the tests use besides cargo
+# (tests/prepare.sh: the Python virtualenv with the chDB engine and the real OpenTelemetry and
+# Langfuse SDKs, the current Langfuse SDK apart, the Langfuse JS SDK from tests/js; Node's npm
+# must be installed), then runs the chDB server's own tests, every cargo test in the workspace,
+# the Grafana dashboard tests (dashboards/tests) and the deploy tests (tests/deploy: Helm chart,
+# compose files, Dockerfile, cluster DDL; their tools come from deploy/tools/install.sh).
+#
+# The cargo tests need nothing from this script: each test binary uses CLICKHOUSE_URL when set
+# (a real ClickHouse), or else starts the project's local ClickHouse (deploy/local/chdb_server.py)
+# for itself, and finds the virtualenv and SDKs through tests/prepare.sh
+# (crates/spanlens-collector/tests/support/local.rs). So a single test runs by hand with plain
+# `cargo test -p spanlens-collector --test scores`. Only the dashboard tests get a ClickHouse
+# from here: the local one on a free port with a throwaway data directory, unless CLICKHOUSE_URL
+# points at a real ClickHouse.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 export SPANLENS_VENV=${SPANLENS_VENV:-$repo/.venv}
-deploy/local/venv.sh tests/requirements.txt tests/deploy/requirements.txt
+tests/prepare.sh
 py="$SPANLENS_VENV/bin/python"
-export SPANLENS_PYTHON="$py"
-# The current Langfuse Python SDK conflicts with the 2.x SDK in the virtualenv: installed apart,
-# used through PYTHONPATH by the read-API test.
-export SPANLENS_LANGFUSE_CURRENT="$SPANLENS_VENV/langfuse-current"
-want=$(sha256sum <tests/requirements-langfuse-current.txt | cut -d' ' -f1)
-if [ "$(cat "$SPANLENS_LANGFUSE_CURRENT/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-  rm -rf "$SPANLENS_LANGFUSE_CURRENT"
-  "$py" -m pip install --disable-pip-version-check -q --target "$SPANLENS_LANGFUSE_CURRENT" -r tests/requirements-langfuse-current.txt
-  echo "$want" >"$SPANLENS_LANGFUSE_CURRENT/.requirements.sha256"
-fi
-# Node senders (the Langfuse JS SDK v3): exact versions from tests/js/package-lock.json.
-if [ ! -d tests/js/node_modules ] || [ tests/js/package-lock.json -nt tests/js/node_modules ]; then
-  npm ci --prefix tests/js --no-audit --no-fund --silent
-fi
+
+echo "== chDB server tests"
+"$py" -m unittest discover -s deploy/local -p 'test_*.py'
+echo "== cargo tests"
+# --all-features: the SDK's optional async-openai instrumentation and its agent example are tested too.
+cargo test --workspace --all-features --locked "$@"
 
 started_pid=""
 data_dir=""
@@ -47,16 +46,11 @@ if [ -z "${CLICKHOUSE_URL:-}" ]; then
     if ! kill -0 "$started_pid" 2>/dev/null; then cat "$data_dir/server.log"; echo "local ClickHouse failed to start" >&2; exit 1; fi
     sleep 0.2
   done
-  echo "tests: local ClickHouse (chDB) at $CLICKHOUSE_URL"
+  echo "tests: local ClickHouse (chDB) for the dashboard tests at $CLICKHOUSE_URL"
 else
   echo "tests: using ClickHouse at $CLICKHOUSE_URL"
 fi
 
-echo "== chDB server tests"
-"$py" -m unittest discover -s deploy/local -p 'test_*.py'
-echo "== cargo tests"
-# --all-features: the SDK's optional async-openai instrumentation and its agent example are tested too.
-cargo test --workspace --all-features --locked "$@"
 echo "== dashboard tests (after cargo: they migrate with the freshly built spanlens-collector)"
 "$py" -m unittest discover -s dashboards/tests -p 'test_*.py'
 echo "== deploy tests (Helm chart, compose, Dockerfile, cluster DDL; uses the collector binary cargo built)"

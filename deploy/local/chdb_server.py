@@ -1062,7 +1062,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8123, help="0 picks a free port")
-    ap.add_argument("--path", default=DEFAULT_DATA_PATH, help="data directory (kept across restarts)")
+    data = ap.add_mutually_exclusive_group()
+    data.add_argument("--path", default=DEFAULT_DATA_PATH,
+                      help="data directory (kept across restarts)")
+    data.add_argument("--temporary", action="store_true",
+                      help="keep the data in a fresh temporary directory, removed when the server "
+                           "stops (tests)")
+    ap.add_argument("--stop-on-stdin-eof", action="store_true",
+                    help="stop as on SIGTERM when standard input reaches end of file: a parent "
+                         "holding the other end of the pipe takes the server with it when it "
+                         "exits, however it exits")
     ap.add_argument("--log-level", default="info",
                     choices=["debug", "info", "warning", "error", "critical"])
     ap.add_argument("--timezone", default="UTC",
@@ -1079,8 +1088,19 @@ def main(argv=None):
         if "chdb" in sys.modules:
             log.warning("chdb was imported before the time zone was set; --timezone is ignored")
         os.environ["TZ"] = args.timezone  # read by ClickHouse when chdb is first imported
-    path = os.path.abspath(args.path)
-    os.makedirs(path, exist_ok=True)
+    if args.temporary:
+        path = tempfile.mkdtemp(prefix="chdb-server-")
+    else:
+        path = os.path.abspath(args.path)
+        os.makedirs(path, exist_ok=True)
+    try:
+        return serve(args, path)
+    finally:
+        if args.temporary:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def serve(args, path):
     lock_file = open(os.path.join(path, ".chdb-server.lock"), "w")
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1104,6 +1124,13 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if args.stop_on_stdin_eof:
+        def on_stdin_eof():
+            while sys.stdin.buffer.read(1 << 16):
+                pass
+            stop.set()
+
+        threading.Thread(target=on_stdin_eof, name="stdin", daemon=True).start()
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
                               name="http", daemon=True)
     thread.start()
@@ -1117,6 +1144,8 @@ def main(argv=None):
     httpd.server_close()
     if not engine.close():
         log.warning("a statement is still running after 30 s; exiting without closing chDB")
+        if args.temporary:
+            shutil.rmtree(path, ignore_errors=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)

@@ -635,6 +635,31 @@ class PersistenceTests(unittest.TestCase):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_temporary_server_stops_at_stdin_eof_and_removes_its_data(self):
+        proc = subprocess.Popen(
+            [sys.executable, SERVER, "--port", "0", "--temporary", "--stop-on-stdin-eof",
+             "--log-level", "warning"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            m = re.match(r"chdb-server listening on http://127\.0\.0\.1:(\d+) \(data: (.*), ", line)
+            self.assertIsNotNone(m, line)
+            path = m.group(2)
+            self.assertTrue(os.path.isdir(path), path)
+            conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=TIMEOUT)
+            conn.request("POST", "/", body=b"CREATE TABLE t (x UInt8) ENGINE = MergeTree ORDER BY x")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200, r.read())
+            conn.close()
+            proc.stdin.close()  # what the kernel does when the parent exits
+            self.assertEqual(proc.wait(TIMEOUT), 0)
+            self.assertFalse(os.path.exists(path), path)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+
 
 if __name__ == "__main__":
     unittest.main()

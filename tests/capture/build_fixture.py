@@ -166,12 +166,15 @@ def recorded_request_model(span):
 
 def declared_role(span):
     """The kind a non-LLM span declares itself (OpenInference span kind, GenAI operation, MLflow
-    span type): tool, agent or chain; None when it declares none."""
+    span type, OpenLLMetry span kind): tool, agent or chain; None when it declares none."""
     declared = {
         "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "PROMPT": "chain",
         "execute_tool": "tool", "invoke_agent": "agent", "create_agent": "agent", "invoke_workflow": "chain",
+        "tool": "tool", "agent": "agent", "workflow": "chain", "task": "chain",  # traceloop.span.kind
     }
-    for key in ("openinference.span.kind", "gen_ai.operation.name", "mlflow.spanType"):
+    # OpenLLMetry's own span kind before the GenAI operation: its LangChain instrumentation
+    # writes invoke_agent on every workflow span (a chain, as traceloop.span.kind says).
+    for key in ("openinference.span.kind", "traceloop.span.kind", "gen_ai.operation.name", "mlflow.spanType"):
         value = attr(span, key)
         if isinstance(value, str) and value.strip('"') in declared:
             return declared[value.strip('"')]

@@ -78,7 +78,7 @@ mlflow_fixture() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference openai-agents vercel-ai langfuse-js google-genai)
+[ ${#targets[@]} -gt 0 ] || targets=(logfire-anthropic traceloop-anthropic mlflow pydantic-ai langchain-openinference langchain-traceloop openai-agents vercel-ai langfuse-js google-genai)
 for target in "${targets[@]}"; do
   # Each library's fixture is built from the provider requests of its own run.
   : >"$work/openai.jsonl"
@@ -123,6 +123,11 @@ for target in "${targets[@]}"; do
       "LangChain (langchain-openai ChatOpenAI) through openinference-instrumentation-langchain" \
       --llm-marker 'openinference.span.kind=LLM' --finish-reason-attr \
       --scenario a_simple --scenario b_stream --scenario e_workflow ;;
+    langchain-traceloop) openai_fixture langchain-traceloop capture_langchain_traceloop.py \
+      opentelemetry.instrumentation.langchain parent/workflow \
+      "LangChain (langchain-openai ChatOpenAI) through OpenLLMetry: traceloop-sdk's opentelemetry-instrumentation-langchain" \
+      --llm-marker 'gen_ai.operation.name=chat' --finish-reason-attr \
+      --scenario a_simple --scenario b_stream --scenario c_tools --scenario e_workflow ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,7 @@ of `langfuse` 5.x, pydantic-validated against Langfuse's schema): v2 observation
 filters, cursor pages), v3 scores (field groups, subjects), v2 metrics (observations and scores
 views, aggregations, dimensions, time granularity); and with another project's key.
 
-Runs with PYTHONPATH pointing at the separately installed current SDK (tests/run.sh installs it;
+Runs with PYTHONPATH pointing at the separately installed current SDK (tests/prepare.sh installs it;
 the test virtualenv holds the 2.x SDK). Prints what it read as JSON.
 
 Usage: langfuse_read_current.py HOST PUBLIC SECRET OTHER_PUBLIC OTHER_SECRET IDS_JSON

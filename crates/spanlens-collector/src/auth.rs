@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{AuthConfig, ConfigError};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error(
         "missing API key: send `Authorization: Bearer <key>` (or Basic auth with a Langfuse key pair)"
     )]
@@ -22,7 +22,7 @@ pub enum AuthError {
     Malformed(&'static str),
 }
 
-pub struct ApiKeys {
+pub(crate) struct ApiKeys {
     /// SHA-256 of a key → project.
     keys: HashMap<[u8; 32], String>,
     /// Langfuse public key → (SHA-256 of its secret key, project).

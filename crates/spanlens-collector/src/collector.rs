@@ -48,7 +48,7 @@ pub enum StartError {
 pub struct Collector {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
-    pub pipeline: Pipeline,
+    pipeline: Pipeline,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     join: JoinTask,
@@ -59,6 +59,7 @@ pub struct Collector {
 impl Collector {
     pub async fn start(config: Config) -> Result<Collector, StartError> {
         let prices = Arc::new(PriceTable::load(config.cost.price_file.as_deref())?);
+        tracing::info!(bundled_prices_taken = %prices.bundled_taken, "price table loaded");
         let keys = Arc::new(ApiKeys::from_config(&config.auth, &config.default_project)?);
         if config.clickhouse.migrate_on_start {
             let report = migrate(&config.clickhouse).await?;

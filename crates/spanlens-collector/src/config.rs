@@ -199,13 +199,15 @@ pub enum DistributedInsert {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
-    /// Bytes of encoded rows the in-memory queue may hold before receivers answer
-    /// "try later" (HTTP 429 / gRPC RESOURCE_EXHAUSTED). Default 256 MiB.
+    /// Without a spool: bytes of encoded rows the memory log may hold until they are written
+    /// before receivers answer "try later" (HTTP 429 / gRPC RESOURCE_EXHAUSTED). Unused with a
+    /// spool. Default 256 MiB.
     pub queue_max_bytes: usize,
     /// Directory of the on-disk write-ahead spool. Every accepted chunk is appended here
     /// before the reply and read back by the writer, so a ClickHouse outage or a crash
-    /// (even kill -9) loses nothing acknowledged. Empty: no spool — the in-memory queue
-    /// (`queue_max_bytes`) only, and a crash loses what it held. Default ".data/spool".
+    /// (even kill -9) loses nothing acknowledged. Empty: no spool — the same pipeline over a
+    /// log in memory (`queue_max_bytes`); shutdown still writes it all, a crash loses what it
+    /// held, and `ack`, `spool_max_bytes`, `spool_segment_bytes` do nothing. Default ".data/spool".
     pub spool_dir: String,
     /// Disk the spool may use; when full, receivers answer 503 / UNAVAILABLE. Default 1 GiB.
     pub spool_max_bytes: u64,
@@ -215,9 +217,10 @@ pub struct PipelineConfig {
     /// When the reply is sent: "durable" (default) after the spool write is fsynced; "fast"
     /// after it reaches the operating system (survives a collector crash, not a power loss).
     pub ack: AckMode,
-    /// A batch is flushed at this many rows... Default 20000.
+    /// Each table has one open batch, written once it holds this many rows... Default 20000.
     pub batch_max_rows: usize,
-    /// ...or this many encoded bytes... Default 16 MiB.
+    /// ...or this many encoded bytes (all open batches together hold at most this many: past
+    /// it the largest is written)... Default 16 MiB.
     pub batch_max_bytes: usize,
     /// ...or when its oldest row is this old (milliseconds). Default 1000.
     pub batch_max_age_ms: u64,
@@ -239,6 +242,12 @@ pub struct PipelineConfig {
     /// At most this many bytes of prompt/completion text wait for their spans (oldest evicted
     /// first). Default 64 MiB.
     pub content_join_max_bytes: usize,
+    /// How long (ms) a Logfire streamed call (its call span has no output) waits for its
+    /// streaming companion span when the two come in different export requests; the call is
+    /// written as it is when the companion does not come. Held calls count against
+    /// `content_join_max_entries`. 0 disables the wait (same-request companions are still
+    /// joined). Default 120000: the companion comes once the stream ends.
+    pub companion_join_window_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -313,6 +322,7 @@ impl Default for PipelineConfig {
             content_join_window_ms: 5000,
             content_join_max_entries: 10_000,
             content_join_max_bytes: 64 << 20,
+            companion_join_window_ms: 120_000,
         }
     }
 }
@@ -399,11 +409,16 @@ impl Config {
                 "pipeline.content_join_window_ms must be <= 600000 (10 minutes): held spans are not yet written",
             );
         }
-        if p.content_join_window_ms > 0
+        if p.companion_join_window_ms > 600_000 {
+            return invalid(
+                "pipeline.companion_join_window_ms must be <= 600000 (10 minutes): held calls are not yet written",
+            );
+        }
+        if (p.content_join_window_ms > 0 || p.companion_join_window_ms > 0)
             && (p.content_join_max_entries == 0 || p.content_join_max_bytes == 0)
         {
             return invalid(
-                "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms = 0 to disable the join)",
+                "pipeline.content_join_max_entries and content_join_max_bytes must be > 0 (or set content_join_window_ms and companion_join_window_ms to 0 to disable the join)",
             );
         }
         let l = &self.langfuse;

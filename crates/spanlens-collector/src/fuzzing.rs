@@ -14,7 +14,7 @@ use crate::normalize::metrics::normalize_metrics;
 use crate::normalize::otlp_json::decode_json;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::EncodedChunk;
-use crate::pipeline::langfuse_merge::{Batch, merge_now};
+use crate::pipeline::langfuse_merge::{AcceptedEvents, merge_now};
 use crate::pipeline::redact::{Redact, may_hold_credentials};
 use crate::pipeline::spool::Spool;
 use crate::pipeline::spool::record::SEGMENT_MAGIC;
@@ -89,7 +89,7 @@ pub fn langfuse(data: &[u8]) {
     let classified = classify("fuzz", envelope.batch, 0);
     encode_checked(&classified.logs);
     encode_checked(&classified.scores);
-    let batch = Batch {
+    let batch = AcceptedEvents {
         project: "fuzz".into(),
         sdk,
         events: classified.held,

@@ -134,7 +134,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections accepted on `listener` that completed their TLS handshake. Handshakes run
 /// concurrently, so a slow client never holds up the others; failed ones are logged.
-pub struct TlsIncoming {
+pub(crate) struct TlsIncoming {
     connections: mpsc::Receiver<(TlsConnection, SocketAddr)>,
     local_addr: SocketAddr,
 }
@@ -198,7 +198,7 @@ impl axum::serve::Listener for TlsIncoming {
 }
 
 /// A server-side TLS connection (a local type, so tonic's `Connected` can be implemented).
-pub struct TlsConnection(TlsStream<TcpStream>);
+pub(crate) struct TlsConnection(TlsStream<TcpStream>);
 
 impl tonic::transport::server::Connected for TlsConnection {
     type ConnectInfo = ();

@@ -22,14 +22,11 @@ async fn evaluation_results_become_scores_on_the_evaluated_span() {
         ..Default::default()
     });
     let t = TestCollector::start_with(config).await;
-    let python = std::env::var("SPANLENS_PYTHON").expect(
-        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
-    );
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/send_evaluations.py"
     );
-    let out = Command::new(python)
+    let out = Command::new(support::local::python())
         .args([script, "--endpoint", &t.http_url(""), "--key", "sk-evals"])
         .output()
         .expect("run send_evaluations.py");

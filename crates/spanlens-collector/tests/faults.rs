@@ -8,11 +8,14 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use spanlens_collector::pipeline::spool::record::RECORD_MARK;
@@ -22,8 +25,7 @@ const SPANS_PER_REQUEST: u64 = 20;
 
 /// One request of SPANS_PER_REQUEST spans in trace `n`; returns (trace id hex, body).
 fn request(n: u32) -> (String, Vec<u8>) {
-    let mut trace_id = vec![0x5a; 16];
-    trace_id[12..].copy_from_slice(&n.to_be_bytes());
+    let trace_id = trace_id(n);
     let spans = (0..SPANS_PER_REQUEST as u8)
         .map(|i| Span {
             trace_id: trace_id.clone(),
@@ -41,6 +43,41 @@ fn request(n: u32) -> (String, Vec<u8>) {
         })
         .collect();
     (hex::encode(&trace_id), otlp::request(spans).encode_to_vec())
+}
+
+/// Builds request `n`: (trace id hex, body).
+type RequestFn = fn(u32) -> (String, Vec<u8>);
+
+fn trace_id(n: u32) -> Vec<u8> {
+    let mut trace_id = vec![0x5a; 16];
+    trace_id[12..].copy_from_slice(&n.to_be_bytes());
+    trace_id
+}
+
+/// One request of SPANS_PER_REQUEST log records of trace `n` (one per span id); returns
+/// (trace id hex, body).
+fn logs_request(n: u32) -> (String, Vec<u8>) {
+    let records = (0..SPANS_PER_REQUEST as u8)
+        .map(|i| LogRecord {
+            time_unix_nano: otlp::T0 + n as u64 * 1_000_000 + i as u64,
+            trace_id: trace_id(n),
+            span_id: vec![0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, i + 1],
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(format!("step {i} of request {n}"))),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let request = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    (hex::encode(trace_id(n)), request.encode_to_vec())
 }
 
 /// Sends requests `range` to `http`; returns the trace ids acknowledged with 200.
@@ -61,31 +98,47 @@ async fn send(http: &str, range: std::ops::Range<u32>) -> Vec<String> {
     acked
 }
 
-/// Waits (bounded) until the stored rows stop changing and cover `acked`, then checks that
-/// every acknowledged trace has all its spans exactly once and nothing is stored twice.
-async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
+/// The request sent last by `assert_exactly_once`.
+const MARKER: u32 = 999_999;
+
+/// Waits (bounded) until the stored rows cover `acked`, then sends the collector at `http` a
+/// marker request and waits until it is stored too: the writer writes a table's batches in log
+/// order, one batch at a time (retries included), so no earlier span batch (a retried or
+/// replayed duplicate) can land after it. Then checks the spans with [`check_exactly_once`].
+async fn assert_exactly_once(ch: &clickhouse::Client, http: &str, acked: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let want = acked.len() as u64 * SPANS_PER_REQUEST;
-    loop {
-        let n: u64 = ch
-            .query("SELECT count() FROM spans")
-            .fetch_one()
-            .await
-            .unwrap_or(0);
-        if n >= want || Instant::now() > deadline {
-            break;
-        }
+    while count(ch, "SELECT count() FROM spans").await < want && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await; // let any straggler (a duplicate) land
+    let marker = send(http, MARKER..MARKER + 1).await;
+    assert_eq!(marker.len(), 1, "the marker request is acknowledged");
+    let marker_sql = format!("SELECT count() FROM spans WHERE trace_id = '{}'", marker[0]);
+    while count(ch, &marker_sql).await < SPANS_PER_REQUEST {
+        assert!(Instant::now() < deadline, "the marker was not stored");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut acked = acked.to_vec();
+    acked.push(marker[0].clone());
+    check_exactly_once(ch, "spans", &acked).await
+}
+
+/// Checks that every acknowledged trace has all its rows of `table` (spans or logs:
+/// SPANS_PER_REQUEST rows of distinct span ids per trace) exactly once and nothing is stored
+/// twice. Call it once nothing more can land (after a marker or a graceful stop).
+async fn check_exactly_once(ch: &clickhouse::Client, table: &str, acked: &[String]) {
     let (count, unique): (u64, u64) = ch
-        .query("SELECT count(), uniqExact(trace_id, span_id) FROM spans")
+        .query(&format!(
+            "SELECT count(), uniqExact(trace_id, span_id) FROM {table}"
+        ))
         .fetch_one()
         .await
         .unwrap();
-    assert_eq!(count, unique, "no span stored twice");
+    assert_eq!(count, unique, "no row of {table} stored twice");
     let per_trace: HashMap<String, u64> = ch
-        .query("SELECT trace_id, count() FROM spans GROUP BY trace_id")
+        .query(&format!(
+            "SELECT trace_id, count() FROM {table} GROUP BY trace_id"
+        ))
         .fetch_all::<(String, u64)>()
         .await
         .unwrap()
@@ -95,13 +148,17 @@ async fn assert_exactly_once(ch: &clickhouse::Client, acked: &[String]) {
         assert_eq!(
             per_trace.get(trace),
             Some(&SPANS_PER_REQUEST),
-            "acknowledged trace {trace} stored completely"
+            "{table}: acknowledged trace {trace} stored completely"
         );
     }
     assert!(
         per_trace.values().all(|&c| c == SPANS_PER_REQUEST),
-        "no partial trace"
+        "{table}: no partial trace"
     );
+}
+
+async fn count(ch: &clickhouse::Client, sql: &str) -> u64 {
+    ch.query(sql).fetch_one().await.unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -112,60 +169,38 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A ClickHouse of this test's own (the local chDB server), so it can be stopped.
+/// A ClickHouse of this test's own (the local chDB server), so it can be stopped and restarted
+/// on the same port and data.
 struct OwnClickHouse {
-    child: support::ChildGuard,
+    server: support::local::ChdbServer,
     port: u16,
     data: PathBuf,
 }
 
 impl OwnClickHouse {
     fn start(port: u16, data: &Path) -> OwnClickHouse {
-        let python = std::env::var("SPANLENS_PYTHON")
-            .expect("SPANLENS_PYTHON (set by tests/run.sh): a venv with chdb-core");
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/local/chdb_server.py"
-        );
-        let mut child = Command::new(python)
-            .args([
-                script,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--path",
-            ])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chdb_server.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.contains("listening"),
-            "chdb server did not start: {line:?}"
-        );
+        let port_arg = port.to_string();
+        let args = [
+            OsStr::new("--port"),
+            OsStr::new(&port_arg),
+            OsStr::new("--path"),
+            data.as_os_str(),
+        ];
         OwnClickHouse {
-            child: support::ChildGuard(child),
+            server: support::local::ChdbServer::start(args),
             port,
             data: data.to_path_buf(),
         }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url.clone()
     }
 
-    fn stop(mut self) -> (u16, PathBuf) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        (self.port, self.data.clone())
+    /// Stops the server (it has exited when this returns).
+    fn stop(self) -> (u16, PathBuf) {
+        drop(self.server);
+        (self.port, self.data)
     }
 }
 
@@ -200,11 +235,12 @@ async fn clickhouse_outage_loses_and_duplicates_nothing() {
     let (status, _, reply) = post(&t.http_url("/v1/logs"), &json, logs.into()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
     assert_eq!(support::get(&t.http_url("/readyz")).await.0, 503);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The outage is seen and retried through before ClickHouse comes back.
+    support::wait_for_metric(&http, "spanlens_insert_retries_total", 1).await;
     let ch_server = OwnClickHouse::start(port, &data);
     acked.extend(send(&http, 30..40).await);
 
-    assert_exactly_once(&t.ch, &acked).await;
+    assert_exactly_once(&t.ch, &http, &acked).await;
     t.wait_for_count("SELECT count() FROM scores FINAL", 1)
         .await;
     t.wait_for_count("SELECT count() FROM logs", 1).await;
@@ -220,13 +256,6 @@ async fn clickhouse_outage_loses_and_duplicates_nothing() {
             .await
             .unwrap();
     assert_eq!(body, "written during the outage");
-    let metrics = support::get(&t.http_url("/metrics")).await.1;
-    let retries: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("spanlens_insert_retries_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    assert!(retries > 0, "the outage was seen and retried through");
     t.collector.shutdown().await;
     ch_server.stop();
     let _ = std::fs::remove_dir_all(&data);
@@ -246,11 +275,11 @@ async fn rejected_inserts_for_a_while_lose_and_duplicate_nothing() {
     // While the table is detached every insert fails (UNKNOWN_TABLE); nothing may be lost.
     t.ch.query("DETACH TABLE spans").execute().await.unwrap();
     acked.extend(send(&http, 10..25).await);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    support::wait_for_metric(&http, "spanlens_insert_retries_total", 1).await;
     t.ch.query("ATTACH TABLE spans").execute().await.unwrap();
     acked.extend(send(&http, 25..30).await);
     assert_eq!(acked.len(), 30);
-    assert_exactly_once(&t.ch, &acked).await;
+    assert_exactly_once(&t.ch, &http, &acked).await;
     t.shutdown().await;
 }
 
@@ -269,18 +298,24 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
         &FAST_BATCHES,
     );
 
-    // Load from 4 concurrent senders; SIGKILL once enough requests were acknowledged.
+    // Load from 4 concurrent senders, two of spans and two of log records (interleaved in the
+    // spool, so both tables have batches open at the kill); SIGKILL once enough requests
+    // were acknowledged.
     let senders: Vec<_> = (0..4u32)
         .map(|s| {
             let http = http.clone();
             tokio::spawn(async move {
                 let mut acked = Vec::new();
+                let (path, make): (_, RequestFn) = match s % 2 {
+                    0 => ("/v1/traces", request),
+                    _ => ("/v1/logs", logs_request),
+                };
                 for n in (s * 1000)..(s * 1000 + 60) {
-                    let (trace, body) = request(n);
+                    let (trace, body) = make(n);
                     let attempt = tokio::time::timeout(
                         Duration::from_secs(5),
                         support::try_post(
-                            &format!("{http}/v1/traces"),
+                            &format!("{http}{path}"),
                             &[("content-type", "application/x-protobuf")],
                             body,
                         ),
@@ -317,26 +352,29 @@ async fn kill_9_mid_load_then_restart_loses_and_duplicates_nothing() {
             .success()
     );
     let _ = child.wait();
-    let mut acked = Vec::new();
-    for sender in senders {
-        acked.extend(sender.await.unwrap());
+    let (mut acked, mut acked_logs) = (Vec::new(), Vec::new());
+    for (s, sender) in senders.into_iter().enumerate() {
+        let sent = sender.await.unwrap();
+        if s % 2 == 0 {
+            acked.extend(sent)
+        } else {
+            acked_logs.extend(sent)
+        }
     }
     assert!(
-        acked.len() >= 40,
+        acked.len() >= 40 && !acked_logs.is_empty(),
         "load was running when the collector was killed"
     );
 
     // Restart on the same spool: it replays what was acknowledged but not yet written.
-    let (mut child, _http) = support::start_binary(
+    let (mut child, http) = support::start_binary(
         env!("CARGO_BIN_EXE_spanlens-collector"),
         &config,
         &FAST_BATCHES,
     );
-    assert_exactly_once(&ch, &acked).await;
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    assert_exactly_once(&ch, &http, &acked).await;
+    support::stop_gracefully(&mut child);
+    check_exactly_once(&ch, "logs", &acked_logs).await;
     support::drop_database(&config).await;
 }
 
@@ -375,13 +413,13 @@ fn damage(segment: &Path, record: usize, at: usize, traces: &[String]) -> Vec<St
 }
 
 /// Spans of acknowledged traces stored exactly once, those of `lost` traces absent.
-async fn assert_stored_but(ch: &clickhouse::Client, acked: &[String], lost: &[String]) {
+async fn assert_stored_but(ch: &clickhouse::Client, http: &str, acked: &[String], lost: &[String]) {
     let kept: Vec<String> = acked
         .iter()
         .filter(|t| !lost.contains(t))
         .cloned()
         .collect();
-    assert_exactly_once(ch, &kept).await;
+    assert_exactly_once(ch, http, &kept).await;
     let stored: Vec<String> = ch
         .query("SELECT DISTINCT trace_id FROM spans")
         .fetch_all()
@@ -390,13 +428,11 @@ async fn assert_stored_but(ch: &clickhouse::Client, acked: &[String], lost: &[St
     for trace in lost {
         assert!(!stored.contains(trace), "trace {trace} of a damaged record");
     }
-    assert_eq!(stored.len(), kept.len());
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    assert_eq!(
+        stored.len(),
+        kept.len() + 1,
+        "the kept traces and the marker"
+    );
 }
 
 /// Small segments (about two requests each) so damage can hit several of them.
@@ -443,10 +479,14 @@ async fn spool_damage_while_stopped_costs_only_the_damaged_records() {
     let ch_server = OwnClickHouse::start(port, &data);
     let t = TestCollector::start_with(config).await;
     let mut acked = acked;
-    acked.extend(send(&format!("http://{}", t.collector.http_addr), 100..102).await);
-    assert_stored_but(&ch, &acked, &lost).await;
+    let http = format!("http://{}", t.collector.http_addr);
+    acked.extend(send(&http, 100..102).await);
+    assert_stored_but(&ch, &http, &acked, &lost).await;
     let metrics = support::get(&t.http_url("/metrics")).await.1;
-    assert_eq!(metric(&metrics, "spanlens_spool_damaged_regions_total"), 4);
+    assert_eq!(
+        support::metric(&metrics, "spanlens_spool_damaged_regions_total"),
+        4
+    );
     let aside = std::fs::read_dir(spool.join("damaged")).unwrap().count();
     assert_eq!(aside, 4, "every damaged region set aside");
     t.shutdown().await;
@@ -474,9 +514,12 @@ async fn spool_damage_while_running_is_skipped_and_the_writer_goes_on() {
     let ch_server = OwnClickHouse::start(port, &data);
     let mut acked = acked;
     acked.extend(send(&http, 10..14).await);
-    assert_stored_but(&t.ch, &acked, &lost).await;
+    assert_stored_but(&t.ch, &http, &acked, &lost).await;
     let metrics = support::get(&t.http_url("/metrics")).await.1;
-    assert_eq!(metric(&metrics, "spanlens_spool_damaged_regions_total"), 1);
+    assert_eq!(
+        support::metric(&metrics, "spanlens_spool_damaged_regions_total"),
+        1
+    );
     t.shutdown().await;
     ch_server.stop();
     let _ = std::fs::remove_dir_all(&data);
@@ -559,9 +602,9 @@ async fn a_full_disk_answers_503_and_recovers_by_itself() {
     let more = send(&http, 100..104).await;
     assert_eq!(more.len(), 4, "accepting again");
     acked.extend(more);
-    assert_exactly_once(&t.ch, &acked).await;
+    assert_exactly_once(&t.ch, &http, &acked).await;
     let metrics = support::get(&t.http_url("/metrics")).await.1;
-    assert!(metric(&metrics, "spanlens_spool_io_errors_total") > 0);
+    assert!(support::metric(&metrics, "spanlens_spool_io_errors_total") > 0);
     t.shutdown().await;
     ch_server.stop();
     let _ = std::fs::remove_dir_all(&data);

@@ -147,7 +147,7 @@ async fn python_sdk_v2_end_to_end() {
     assert!(rows.iter().all(|r| r.project == "lf"));
     assert!(rows.iter().all(|r| r.scope_name == "langfuse-sdk"
         && r.scope_version == "2.60.10"
-        && r.resource_attributes
+        && *r.resource_attributes
             == vec![
                 ("telemetry.sdk.name".into(), "langfuse".into()),
                 ("telemetry.sdk.language".into(), "python".into()),
@@ -552,21 +552,27 @@ async fn batches_merge_out_of_order_and_answer_like_langfuse() {
         )]
     );
 
-    // Still exactly two rows once everything held is written; the other project sees none.
-    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
-    let n: u64 =
-        t.ch.query("SELECT count() FROM spans")
-            .fetch_one()
-            .await
-            .unwrap();
+    // Still exactly two rows once everything held is written (a graceful shutdown writes it
+    // all); the other project sees none.
+    let TestCollector {
+        collector,
+        config,
+        ch,
+    } = t;
+    collector.shutdown().await;
+    let n: u64 = ch
+        .query("SELECT count() FROM spans")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(n, 2);
-    let other: u64 =
-        t.ch.query("SELECT count() FROM spans WHERE project = 'other'")
-            .fetch_one()
-            .await
-            .unwrap();
+    let other: u64 = ch
+        .query("SELECT count() FROM spans WHERE project = 'other'")
+        .fetch_one()
+        .await
+        .unwrap();
     assert_eq!(other, 0);
-    t.shutdown().await;
+    support::drop_database(&config).await;
 }
 
 /// Held events are acknowledged: a `kill -9` while they wait for their updates loses none of
@@ -609,7 +615,20 @@ async fn held_events_survive_kill_9_and_are_written_once() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(count().await, 1);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // its release is recorded
+    // Its release must be recorded in the event log before the kill (else the log gives it back:
+    // the one window for a duplicate). The merge task releases one pass at a time, recording
+    // each release before the next pass, which publishes the held count: a later held event
+    // counted (3 held) is the barrier.
+    let barrier = json!([{"id": "k-barrier", "timestamp": "2026-11-30T01:00:01.000Z",
+        "type": "trace-create", "body": {"id": "t-barrier", "name": "barrier"}}]);
+    let (status, _, body) = post(
+        &format!("{http}/api/public/ingestion"),
+        &[("content-type", "application/json")],
+        batch(barrier),
+    )
+    .await;
+    assert_eq!(status, 207, "{}", String::from_utf8_lossy(&body));
+    support::wait_for_metric(&http, "spanlens_langfuse_held", 3).await;
     assert!(
         Command::new("kill")
             .args(["-KILL", &child.id().to_string()])
@@ -622,20 +641,17 @@ async fn held_events_survive_kill_9_and_are_written_once() {
     let (mut child, _http) =
         support::start_binary(bin, &config, &["--set", "langfuse.merge_window_ms=300"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while count().await < 3 && std::time::Instant::now() < deadline {
+    while count().await < 4 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // A graceful stop writes everything still held or queued: a second copy would be stored.
+    support::stop_gracefully(&mut child);
     let names: Vec<String> = ch
         .query("SELECT name FROM spans ORDER BY name")
         .fetch_all()
         .await
         .unwrap();
-    assert_eq!(names, vec!["done", "gen-held", "held"]);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    assert_eq!(names, vec!["barrier", "done", "gen-held", "held"]);
     ch.query(&format!("DROP DATABASE {}", config.clickhouse.database))
         .execute()
         .await
@@ -647,52 +663,15 @@ async fn held_events_survive_kill_9_and_are_written_once() {
     );
 }
 
-/// The fake OpenAI server (tests/capture/tools/fake_openai.py) on a free port; its base URL.
-fn fake_openai() -> (support::ChildGuard, String) {
-    use std::io::{BufRead, BufReader};
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/capture/tools/fake_openai.py"
-    );
-    let python =
-        std::env::var("SPANLENS_PYTHON").expect("SPANLENS_PYTHON is not set: run tests/run.sh");
-    let mut child = Command::new(python)
-        .args([script, "--port", &port.to_string()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the fake OpenAI server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening"), "fake OpenAI: {line:?}");
-    (
-        support::ChildGuard(child),
-        format!("http://127.0.0.1:{port}/v1"),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_sdk_v3_end_to_end() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/js");
-    assert!(
-        std::path::Path::new(dir)
-            .join("node_modules/langfuse")
-            .exists(),
-        "tests/js/node_modules is missing: run tests/run.sh (npm ci in tests/js)"
-    );
+    let app = support::local::js_tests().join("langfuse_v3_app.mjs");
     let t = TestCollector::start_with(config("lf_js")).await;
-    let (_fake, openai_url) = fake_openai();
+    let (_fake, openai_url) = support::fake_openai();
     let host = t.http_url("");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(format!("{dir}/langfuse_v3_app.mjs"))
+            .arg(app)
             .env("LANGFUSE_BASEURL", host)
             .env("LANGFUSE_PUBLIC_KEY", PUBLIC)
             .env("LANGFUSE_SECRET_KEY", SECRET)
@@ -928,12 +907,13 @@ async fn read_api_v1_through_langfuse_client() {
 
 /// The current generation of the read API (v2 observations, v3 scores, v2 metrics) through the
 /// current Langfuse Python SDK's generated client (`LangfuseAPI`, langfuse 5.x, installed apart
-/// from the test virtualenv's 2.x SDK by tests/run.sh: SPANLENS_LANGFUSE_CURRENT).
+/// from the test virtualenv's 2.x SDK: `support::local::langfuse_current`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_api_v2_v3_through_current_langfuse_client() {
-    let current = std::env::var("SPANLENS_LANGFUSE_CURRENT").expect(
-        "SPANLENS_LANGFUSE_CURRENT is not set: run tests/run.sh (it installs the current Langfuse SDK)",
-    );
+    let current = support::local::langfuse_current()
+        .into_os_string()
+        .into_string()
+        .expect("a UTF-8 path");
     let t = TestCollector::start_with(config("lf_read2")).await;
     let ids = run_v2_app(&t).await;
     let id = |k: &str| ids[k].as_str().unwrap().to_string();

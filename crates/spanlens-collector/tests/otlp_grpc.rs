@@ -77,9 +77,16 @@ async fn grpc_shares_the_in_flight_budget_and_answers_resource_exhausted() {
     let retry = status.get_details_retry_info().expect("RetryInfo detail");
     assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(1)));
 
-    drop(slow); // releases the reservation
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    client.export(request).await.unwrap();
+    drop(slow); // the reservation is released once the server sees the connection closed
+    support::retry_while(
+        || {
+            let (mut client, request) = (client.clone(), request.clone());
+            async move { client.export(request).await }
+        },
+        |reply| matches!(reply, Err(s) if s.code() == tonic::Code::ResourceExhausted),
+    )
+    .await
+    .unwrap();
 
     // A message over receiver.max_body_bytes is refused, not retried.
     let mut big = otlp::agent_with_chat(2);

@@ -246,7 +246,59 @@ async fn an_invalid_span_is_rejected_alone_with_partial_success() {
         metrics.contains("spanlens_spans_received_total 3\n"),
         "{metrics}"
     );
+    assert_scraped_as_openmetrics(&t.http_url("/metrics")).await;
     t.shutdown().await;
+}
+
+/// /metrics as Prometheus reads it: the official Python client's strict OpenMetrics parser
+/// takes the whole exposition (content type, `# EOF`, counter and histogram samples), and the
+/// counts of the request above come out with their names, types, HELP and labels.
+async fn assert_scraped_as_openmetrics(url: &str) {
+    let url = url.to_string();
+    let scraped =
+        tokio::task::spawn_blocking(move || support::run_python("scrape_metrics.py", &[&url], &[]))
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"));
+    let family = |name: &str| scraped["families"][name].clone();
+    assert_eq!(
+        family("spanlens_spans_received"),
+        serde_json::json!({
+            "type": "counter",
+            "help": "Spans decoded from OTLP requests.",
+            "samples": [["spanlens_spans_received_total", {}, 3]],
+        })
+    );
+    let rejected = family("spanlens_spans_rejected");
+    assert_eq!(rejected["type"], "counter");
+    assert!(
+        rejected["samples"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!([
+                "spanlens_spans_rejected_total",
+                {"reason": "invalid_span"},
+                1
+            ])),
+        "{rejected}"
+    );
+    assert_eq!(family("spanlens_queue_max_bytes")["type"], "gauge");
+    assert_eq!(family("spanlens_spool_io_errors")["type"], "counter");
+    let histogram = family("spanlens_insert_duration_seconds");
+    assert_eq!(histogram["type"], "histogram");
+    let sample = |name: &str, le: Option<&str>| {
+        histogram["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s[0] == name && le.is_none_or(|le| s[1]["le"] == le))
+            .map(|s| s[2].clone())
+            .unwrap_or_else(|| panic!("no {name} {le:?} in {histogram}"))
+    };
+    assert_eq!(
+        sample("spanlens_insert_duration_seconds_bucket", Some("+Inf")),
+        sample("spanlens_insert_duration_seconds_count", None)
+    );
 }
 
 #[tokio::test]
@@ -287,9 +339,13 @@ async fn request_bytes_in_flight_are_bounded_with_429() {
     assert_eq!(headers["retry-after"], "1");
     assert!(String::from_utf8_lossy(&reply).contains("too many request bytes in flight"));
 
-    drop(slow); // the reservation is released with the request
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let (status, _, _) = post(&t.http_url("/v1/traces"), &[PROTOBUF], body).await;
+    drop(slow); // the reservation is released once the server sees the connection closed
+    let url = t.http_url("/v1/traces");
+    let (status, _, _) = support::retry_while(
+        || post(&url, &[PROTOBUF], body.clone()),
+        |(status, _, _)| *status == 429,
+    )
+    .await;
     assert_eq!(status, 200);
     t.spans(2).await;
     t.shutdown().await;

@@ -291,8 +291,11 @@ async fn otel_openai_v2_fixture_content_joins_in_either_order() {
         )
         .await;
     }
-    // Only a_simple's chat span and the agent span (not an LLM call: never held) are stored.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Only a_simple's chat span and the agent span (not an LLM call: never held) are stored:
+    // once those two are, and the join counts the 5 other LLM spans as held.
+    t.wait_for_count("SELECT count() FROM spans WHERE project = 'spans_first'", 2)
+        .await;
+    support::wait_for_metric(&t.http_url(""), "spanlens_content_join_held_spans", 5).await;
     let stored: Vec<String> = spans_of(&t, "spans_first")
         .await
         .into_iter()
@@ -572,15 +575,22 @@ async fn old_style_message_events_fill_a_span_without_content() {
     .await;
     let mut records = old_style_records(3, 2);
     let choice = records.pop().unwrap();
+    let offered = "spanlens_content_join_content_total";
+    let metrics = support::get(&t.http_url("/metrics")).await.1;
+    let before = support::metric(&metrics, offered);
     grpc.export(grpc_logs(logs("old-bot", records)))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The join took the prompt (one content item: the records of one span in one export) and
+    // still holds the span.
+    support::wait_for_metric(&t.http_url(""), offered, before + 1).await;
+    let metrics = support::get(&t.http_url("/metrics")).await.1;
     assert_eq!(
-        spans_of(&t, "spans_first").await.len(),
+        support::metric(&metrics, "spanlens_content_join_held_spans"),
         1,
         "the prompt alone does not complete the held span"
     );
+    assert_eq!(spans_of(&t, "spans_first").await.len(), 1);
     grpc.export(grpc_logs(logs("old-bot", vec![choice])))
         .await
         .unwrap();
@@ -650,7 +660,7 @@ async fn a_non_genai_record_is_only_in_the_logs_table() {
             service_name: "checkout-bot".into(),
             event_name: String::new(),
             body: "payment provider timed out".into(),
-            resource_attributes: vec![("service.name".into(), "checkout-bot".into())],
+            resource_attributes: vec![("service.name".into(), "checkout-bot".into())].into(),
             scope_name: "opentelemetry.instrumentation.openai_v2".into(),
             scope_version: String::new(),
             scope_attributes: vec![],
@@ -706,7 +716,7 @@ async fn spans_wait_only_when_their_service_sends_content_and_shutdown_writes_he
         traces("old-bot", vec![chat_span(3, 2)]).encode_to_vec(),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    support::wait_for_metric(&t.http_url(""), "spanlens_content_join_held_spans", 1).await;
     assert_eq!(spans_of(&t, "p").await.len(), 1, "held");
     let metrics = support::get(&t.http_url("/metrics")).await.1;
     assert!(
@@ -843,7 +853,7 @@ async fn a_held_span_survives_kill_9_and_is_written_once() {
         200
     );
     let ch = support::server_client_for(&config);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    support::wait_for_metric(&http, "spanlens_content_join_held_spans", 1).await;
     let stored: u64 = ch
         .query("SELECT count() FROM spans")
         .fetch_one()
@@ -853,7 +863,7 @@ async fn a_held_span_survives_kill_9_and_is_written_once() {
     child.kill().unwrap();
     let _ = child.wait();
 
-    let (restarted, _) = support::start_binary(bin, &config, &window);
+    let (mut restarted, _) = support::start_binary(bin, &config, &window);
     let deadline = Instant::now() + Duration::from_secs(20);
     let rows: Vec<(String, String)> = loop {
         let rows = ch
@@ -866,7 +876,9 @@ async fn a_held_span_survives_kill_9_and_is_written_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    tokio::time::sleep(Duration::from_millis(500)).await; // a second copy would land by now
+    // Everything the restarted collector holds or queues is written by a graceful stop: a second
+    // copy would be stored by then.
+    support::stop_gracefully(&mut restarted);
     let again: u64 = ch
         .query("SELECT count() FROM spans")
         .fetch_one()
@@ -874,6 +886,5 @@ async fn a_held_span_survives_kill_9_and_is_written_once() {
         .unwrap();
     assert_eq!(rows, [(hex::encode(otlp::span_id(2)), String::new())]);
     assert_eq!(again, 1, "written once");
-    drop(restarted);
     support::drop_database(&config).await;
 }

@@ -354,9 +354,6 @@ async fn captured_genai_metrics_are_stored_exactly_over_every_transport() {
 
 /// The Python SDK's sender (tests/python/send_metrics.py) for one protocol and temporality.
 fn send_with_python_sdk(t: &TestCollector, protocol: &str, temporality: &str, project: &str) {
-    let python = std::env::var("SPANLENS_PYTHON").expect(
-        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
-    );
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/send_metrics.py"
@@ -365,7 +362,7 @@ fn send_with_python_sdk(t: &TestCollector, protocol: &str, temporality: &str, pr
         "grpc" => t.grpc_addr().to_string(),
         _ => t.http_url(""),
     };
-    let out = Command::new(python)
+    let out = Command::new(support::local::python())
         .args([script, "--endpoint", &endpoint, "--protocol", protocol])
         .args(["--temporality", temporality, "--key", &bearer(project)])
         .output()
@@ -624,6 +621,81 @@ async fn bad_points_are_rejected_alone() {
     assert!(
         text.contains("spanlens_metric_points_accepted_total 1\n"),
         "{text}"
+    );
+    t.shutdown().await;
+}
+
+/// Proto3 JSON writes non-finite doubles as the strings `"NaN"`, `"Infinity"` and
+/// `"-Infinity"`; wherever a metric point holds a double they are accepted and stored as
+/// ClickHouse Float64 nan / inf / -inf (checked as ClickHouse prints them).
+#[tokio::test]
+async fn non_finite_doubles_in_otlp_json_are_stored_as_nan_and_inf() {
+    let t = start("metrics_non_finite", &[JSON]).await;
+    let body = br#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
+      "scopeMetrics":[{"metrics":[
+        {"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"1764000000000000000","asDouble":"NaN",
+          "exemplars":[{"timeUnixNano":"1764000000000000000","asDouble":"-Infinity"}]}]}},
+        {"name":"s","sum":{"aggregationTemporality":2,"dataPoints":[{"timeUnixNano":"1764000000000000000","asDouble":"Infinity"}]}},
+        {"name":"h","histogram":{"aggregationTemporality":1,"dataPoints":[{"timeUnixNano":"1764000000000000000","count":"2",
+          "sum":"-Infinity","min":"NaN","max":"Infinity","bucketCounts":["1","0","1"],"explicitBounds":["-Infinity",1.5],
+          "exemplars":[{"timeUnixNano":"1764000000000000000","asDouble":"NaN"}]}]}},
+        {"name":"e","exponentialHistogram":{"aggregationTemporality":1,"dataPoints":[{"timeUnixNano":"1764000000000000000",
+          "count":"1","zeroCount":"1","scale":0,"sum":"NaN","min":"-Infinity","max":"Infinity"}]}},
+        {"name":"q","summary":{"dataPoints":[{"timeUnixNano":"1764000000000000000","count":"3","sum":"Infinity",
+          "quantileValues":[{"quantile":0.5,"value":"NaN"},{"quantile":"1","value":"-Infinity"}]}]}}
+      ]}]}]}"#;
+    let auth = format!("Bearer {}", bearer(JSON));
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (status, _, reply) = post(&t.http_url("/v1/metrics"), &headers, body.to_vec()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+    let reply: J = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["partialSuccess"], J::Null, "no point rejected");
+    for table in [
+        "gauge",
+        "sum",
+        "histogram",
+        "exponential_histogram",
+        "summary",
+    ] {
+        let sql = format!("SELECT count() FROM otel_metrics_{table} WHERE Project = 'json'");
+        assert_eq!(t.wait_for_count(&sql, 1).await, 1, "{table}");
+    }
+    let row = |table: &str, columns: &str| {
+        let ch = t.ch.clone();
+        let sql = format!(
+            "SELECT toString(tuple({columns})) FROM otel_metrics_{table} WHERE Project = 'json'"
+        );
+        async move {
+            ch.query(&sql)
+                .fetch_one::<String>()
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    };
+    assert_eq!(row("gauge", "Value, Exemplars.Value").await, "(nan,[-inf])");
+    assert_eq!(row("sum", "Value").await, "(inf)");
+    assert_eq!(
+        row(
+            "histogram",
+            "Sum, Min, Max, ExplicitBounds, Exemplars.Value"
+        )
+        .await,
+        "(-inf,nan,inf,[-inf,1.5],[nan])"
+    );
+    assert_eq!(
+        row("exponential_histogram", "Sum, Min, Max").await,
+        "(nan,-inf,inf)"
+    );
+    assert_eq!(
+        row(
+            "summary",
+            "Sum, ValueAtQuantiles.Quantile, ValueAtQuantiles.Value"
+        )
+        .await,
+        "(inf,[0.5,1],[nan,-inf])"
     );
     t.shutdown().await;
 }

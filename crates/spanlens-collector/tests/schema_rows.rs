@@ -17,7 +17,7 @@ use spanlens_collector::storage::rowbinary::encode_row;
 
 fn config(prefix: &str) -> ClickHouseConfig {
     ClickHouseConfig {
-        url: support::clickhouse_url(),
+        url: support::local::clickhouse_url(),
         database: support::unique_database(prefix),
         ..ClickHouseConfig::default()
     }
@@ -81,7 +81,7 @@ fn full_span() -> SpanRow {
         tags: vec!["a".into(), "b".into()],
         metadata: map("m", "1"),
         span_attributes: map("http.method", "POST"),
-        resource_attributes: map("host.name", "h"),
+        resource_attributes: map("host.name", "h").into(),
         events_time: vec![1_764_000_000_200_000_000],
         events_name: vec!["exception".into()],
         events_attributes: vec![map("exception.type", "TimeoutError")],
@@ -183,7 +183,7 @@ async fn rows_match_schema_and_round_trip() {
         service_name: "svc".into(),
         event_name: "gen_ai.client.inference.operation.details".into(),
         body: r#"{"content":"héllo"}"#.into(),
-        resource_attributes: vec![("service.name".into(), "svc".into())],
+        resource_attributes: vec![("service.name".into(), "svc".into())].into(),
         scope_name: "scope".into(),
         scope_version: "1.0".into(),
         scope_attributes: vec![("s".into(), "1".into())],

@@ -3,9 +3,6 @@
 
 mod support;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use prost::Message;
 use spanlens_collector::storage::clickhouse::server_client;
 use support::{otlp, post};
@@ -42,26 +39,7 @@ async fn sigterm_flushes_every_accepted_span() {
         "nothing is written before the batch age or shutdown"
     );
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("collector did not exit within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status}");
+    support::stop_gracefully(&mut child);
 
     let after: u64 = ch
         .query("SELECT count() FROM spans")

@@ -211,7 +211,7 @@ async fn tls_proxy(pki: &Pki, upstream: String) -> u16 {
 #[tokio::test]
 async fn clickhouse_over_https_is_verified_against_the_custom_ca() {
     let pki = Pki::generate("ch_tls_pki");
-    let upstream = support::clickhouse_url()
+    let upstream = support::local::clickhouse_url()
         .trim_start_matches("http://")
         .to_string();
     let port = tls_proxy(&pki, upstream).await;

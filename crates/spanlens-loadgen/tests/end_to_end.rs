@@ -1,18 +1,15 @@
-//! The load generator against a real collector and the ClickHouse at CLICKHOUSE_URL (tests/run.sh
-//! starts the local one): every span of the corpus is accepted and stored, over both transports,
-//! with whole trees and fresh ids when bodies are reused.
+//! The load generator against a real collector and the tests' ClickHouse (CLICKHOUSE_URL, or a
+//! local one this test binary starts): every span of the corpus is accepted and stored, over both
+//! transports, with whole trees and fresh ids when bodies are reused.
+
+#[path = "../../spanlens-collector/tests/support/local.rs"]
+mod local;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use local::clickhouse_url;
 use spanlens_collector::collector::Collector;
 use spanlens_collector::config::Config;
-
-fn clickhouse_url() -> String {
-    std::env::var("CLICKHOUSE_URL").expect(
-        "CLICKHOUSE_URL is not set: run the suite with tests/run.sh (it starts the local ClickHouse), \
-         or point CLICKHOUSE_URL at a ClickHouse server",
-    )
-}
 
 async fn loadgen(args: &[&str]) -> serde_json::Value {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_spanlens-loadgen"))

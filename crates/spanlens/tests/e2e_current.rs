@@ -5,7 +5,7 @@
 //! `Err` results (`#[observe]`, `try_observe`), `Debug` capture, and session / user / tags /
 //! metadata set on the trace from deep inside it (over a `Scope`'s values).
 //!
-//! `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --test e2e_current`
+//! `cargo test -p spanlens --test e2e_current`
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

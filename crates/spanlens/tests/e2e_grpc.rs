@@ -2,7 +2,7 @@
 //! what the SDK recorded — the span tree across `.await` and `tokio::spawn`, tokens, time to
 //! first token, streaming (completed, dropped early, failed), scope attributes, masking.
 //!
-//! Run with `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens` (tests/run.sh sets it).
+//! Run with `cargo test -p spanlens --test e2e_grpc`.
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

@@ -4,7 +4,7 @@
 //! exports spans over OTLP/gRPC and OTLP/HTTP and sends a score through them; the rows and the
 //! score are read back from ClickHouse. Without the CA the server is refused.
 //!
-//! `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --test e2e_tls`
+//! `cargo test -p spanlens --test e2e_tls`
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

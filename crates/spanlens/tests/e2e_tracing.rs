@@ -1,7 +1,7 @@
 //! SDK + `tracing` (feature `tracing`) → collector → ClickHouse: with `spanlens::tracing_layer`,
 //! `tracing` spans and SDK spans land in one trace, nested exactly as written, across `.await`.
 //!
-//! Run with `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --all-features --test e2e_tracing`.
+//! Run with `cargo test -p spanlens --all-features --test e2e_tracing`.
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

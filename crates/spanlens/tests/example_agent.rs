@@ -3,7 +3,7 @@
 //! its spans go over OTLP/gRPC to an in-process collector, and the stored tree is checked
 //! exactly.
 //!
-//! `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --features async-openai --test example_agent`
+//! `cargo test -p spanlens --features async-openai --test example_agent`
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

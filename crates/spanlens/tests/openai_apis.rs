@@ -3,7 +3,7 @@
 //! output), run by `async-openai` against a fake OpenAI server started here; the spans go to the
 //! in-process collector and the stored rows are checked exactly.
 //!
-//! `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --features async-openai --test openai_apis`
+//! `cargo test -p spanlens --features async-openai --test openai_apis`
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

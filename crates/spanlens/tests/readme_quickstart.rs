@@ -2,7 +2,7 @@
 //! `main` in a child process (this test binary, re-run), with `SPANLENS_ENDPOINT` pointing at
 //! the in-process collector — it stores the generation it describes.
 //!
-//! `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --test readme_quickstart`
+//! `cargo test -p spanlens --test readme_quickstart`
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

@@ -5,7 +5,7 @@
 //! `current_trace()`, and the content rig records is masked by the SDK's mask before export.
 //! The stored rows are checked.
 //!
-//! `CLICKHOUSE_URL=http://127.0.0.1:18555 cargo test -p spanlens --features tracing --test rig`
+//! `cargo test -p spanlens --features tracing --test rig`
 
 #[path = "../../spanlens-collector/tests/support/mod.rs"]
 mod support;

@@ -1,9 +1,9 @@
 //! Cost at ingest: tokens × the model's price. A cost the instrumentation reported wins; an
 //! unknown model (or no token counts) leaves cost NULL, never 0; a user price of 0 means 0.
 
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -11,8 +11,9 @@ use serde::Deserialize;
 use crate::storage::row::SpanRow;
 
 const BUNDLED: &str = include_str!("prices.toml");
-/// Models looked up by pattern are remembered; the cache is cleared past this many names.
-const CACHE_LIMIT: usize = 10_000;
+/// Models looked up by pattern are remembered; the set starts over past this many names (each
+/// new name copies the set, so a flood of distinct names stays cheap).
+const CACHE_LIMIT: usize = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PriceError {
@@ -69,7 +70,10 @@ pub struct PriceTable {
     prices: Vec<ModelPrice>,
     exact: HashMap<String, usize>,
     patterns: Vec<(Regex, usize)>,
-    cache: Mutex<HashMap<String, Option<usize>>>,
+    /// Model names already resolved through the patterns. Read without a lock on every LLM
+    /// span; a name seen for the first time (rare: a service uses a handful of models)
+    /// publishes a new copy.
+    resolved: ArcSwap<HashMap<String, Option<usize>>>,
     /// When the bundled prices were taken.
     pub bundled_taken: String,
 }
@@ -101,7 +105,7 @@ impl PriceTable {
             prices: Vec::new(),
             exact: HashMap::new(),
             patterns: Vec::new(),
-            cache: Mutex::new(HashMap::new()),
+            resolved: ArcSwap::default(),
             bundled_taken,
         };
         for (origin, file) in files {
@@ -141,8 +145,7 @@ impl PriceTable {
         if let Some(&idx) = self.exact.get(&key) {
             return Some(&self.prices[idx]);
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let idx = match cache.get(&key) {
+        let idx = match self.resolved.load().get(&key) {
             Some(hit) => *hit,
             None => {
                 let found = self
@@ -150,10 +153,15 @@ impl PriceTable {
                     .iter()
                     .find(|(re, _)| re.is_match(model))
                     .map(|(_, i)| *i);
-                if cache.len() >= CACHE_LIMIT {
-                    cache.clear();
-                }
-                cache.insert(key, found);
+                self.resolved.rcu(|resolved| {
+                    let mut next = if resolved.len() >= CACHE_LIMIT {
+                        HashMap::new()
+                    } else {
+                        HashMap::clone(resolved)
+                    };
+                    next.insert(key.clone(), found);
+                    next
+                });
                 found
             }
         };

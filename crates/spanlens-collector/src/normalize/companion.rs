@@ -7,23 +7,56 @@
 //! DIFFERENT trace, with no link to the call. Stored as they come, one call would be two rows
 //! and its tokens and completion would sit on a row that is not an LLM call.
 //!
-//! Both spans are exported together (the companion is emitted right after the call span
-//! ends, and batch processors send them in one request), so they are joined within one export
-//! request: the companion's output, finish reasons, response model and id, token counts and
-//! cost replace the call's in its row — the most recent earlier call span of the same service and
-//! scope with the same request model and input and no output yet — which becomes a streamed
-//! call lasting until the stream ended; the companion row is then dropped (everything it said
-//! is in the call's row). A companion whose call is not in the same request is kept as it is.
+//! The companion is emitted right after the stream ends, usually in the same export request as
+//! its call, and then it is joined here: the companion's output, finish reasons, response model
+//! and id, token counts and cost replace the call's in its row — the most recent earlier call
+//! span of the same service and scope with the same request model and input and no output yet —
+//! which becomes a streamed call lasting until the stream ended; the companion row is then
+//! dropped (everything it said is in the call's row). When the two arrive in different export
+//! requests (the stream outlasted the exporter's batch, or a processor that exports span by
+//! span), the content join holds the call row ([`awaits_companion`]) until its companion comes
+//! (`pipeline::content_join`), with the same matching ([`completes`]) and merge ([`merge`]).
 
 use crate::storage::row::SpanRow;
 
 const TEMPLATE_KEY: &str = "logfire.msg_template";
 const TEMPLATE_PREFIX: &str = "streaming response from ";
 
-fn is_companion(row: &SpanRow) -> bool {
-    row.span_attributes
-        .iter()
-        .any(|(k, v)| k == TEMPLATE_KEY && v.starts_with(TEMPLATE_PREFIX))
+/// Logfire's instrumentations name their scopes `logfire.openai`, `logfire.anthropic`, …; the
+/// cheap test that keeps the other rows off the attribute scans below.
+pub fn is_logfire(row: &SpanRow) -> bool {
+    row.scope_name.starts_with("logfire.")
+}
+
+/// Whether the row is a streaming companion span.
+pub fn is_companion(row: &SpanRow) -> bool {
+    is_logfire(row)
+        && row
+            .span_attributes
+            .iter()
+            .any(|(k, v)| k == TEMPLATE_KEY && v.starts_with(TEMPLATE_PREFIX))
+}
+
+/// Whether the row is a Logfire LLM call still waiting for its companion: a call span without
+/// output that did not fail (Logfire records the response on the call span itself unless the
+/// call streamed).
+pub fn awaits_companion(row: &SpanRow) -> bool {
+    is_logfire(row)
+        && row.observation_type == "llm"
+        && row.output.is_empty()
+        && row.status_code != "Error"
+        && !is_companion(row)
+}
+
+/// Whether `companion` is the response of the streamed `call`.
+pub fn completes(call: &SpanRow, companion: &SpanRow) -> bool {
+    call.observation_type == "llm"
+        && call.output.is_empty()
+        && call.start_time <= companion.start_time
+        && call.service_name == companion.service_name
+        && call.scope_name == companion.scope_name
+        && call.request_model == companion.request_model
+        && call.input == companion.input
 }
 
 /// Joins the companion rows of `rows` into their call rows (see the module doc); returns how
@@ -36,17 +69,7 @@ pub fn join_streaming_companions(rows: &mut Vec<SpanRow>) -> usize {
     for c in companions {
         let companion = &rows[c];
         let call = (0..rows.len())
-            .filter(|&i| {
-                let r = &rows[i];
-                i != c
-                    && r.observation_type == "llm"
-                    && r.output.is_empty()
-                    && r.start_time <= companion.start_time
-                    && r.service_name == companion.service_name
-                    && r.scope_name == companion.scope_name
-                    && r.request_model == companion.request_model
-                    && r.input == companion.input
-            })
+            .filter(|&i| i != c && completes(&rows[i], companion))
             .max_by_key(|&i| rows[i].start_time);
         let Some(call) = call else { continue };
         let companion = std::mem::take(&mut rows[c]);
@@ -60,7 +83,8 @@ pub fn join_streaming_companions(rows: &mut Vec<SpanRow>) -> usize {
     joined.len()
 }
 
-fn merge(call: &mut SpanRow, companion: SpanRow) {
+/// Writes the companion's response into its call's row.
+pub fn merge(call: &mut SpanRow, companion: SpanRow) {
     call.output = companion.output;
     call.finish_reasons = companion.finish_reasons;
     call.is_streaming = Some(true);

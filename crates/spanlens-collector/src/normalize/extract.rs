@@ -38,7 +38,7 @@ pub enum Val {
 
 /// Keys the table reads, resolved once per process.
 struct Index {
-    exact: HashMap<&'static str, usize>,
+    exact: HashMap<&'static str, usize, foldhash::fast::FixedState>,
     prefixes: Vec<&'static str>,
     /// `slot_of[rule][source]`: the exact-key slot (`At::Span`) or prefix number
     /// (`At::SpanPrefix`) of each source, so the per-span look-ups are array indexing.
@@ -48,7 +48,8 @@ struct Index {
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut exact: HashMap<&'static str, usize> = HashMap::new();
+        let mut exact: HashMap<&'static str, usize, foldhash::fast::FixedState> =
+            HashMap::default();
         let mut prefixes: Vec<&'static str> = Vec::new();
         let mut slot_of = Vec::with_capacity(RULES.len());
         for rule in RULES {
@@ -194,6 +195,9 @@ impl Scratch {
             let filled = if rule.merge {
                 let mut merged: Vec<(String, String)> = Vec::new();
                 for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
+                    if self.absent(&ctx, src, slot) {
+                        continue;
+                    }
                     if let Some(Val::Map(entries)) = self.extract(&ctx, src, slot, kind, rule.col) {
                         if entries.is_empty() {
                             continue;
@@ -218,6 +222,9 @@ impl Scratch {
             } else {
                 let mut found = None;
                 for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
+                    if self.absent(&ctx, src, slot) {
+                        continue;
+                    }
                     if let Some(v) = self.extract(&ctx, src, slot, kind, rule.col) {
                         found = Some(v);
                         won[rule.col as usize] = 1 << i;
@@ -234,7 +241,7 @@ impl Scratch {
             };
             if filled && !rule.merge {
                 for (src, &slot) in rule.sources.iter().zip(slots) {
-                    if src.consume {
+                    if src.consume && !self.absent(&ctx, src, slot) {
                         self.consume(&ctx, src, slot);
                     }
                 }
@@ -272,6 +279,18 @@ impl Scratch {
         }
         for p in &mut self.prefixed {
             p.clear();
+        }
+    }
+
+    /// Whether the span certainly lacks what `src` reads: most sources of most rules, skipped
+    /// here without the cost of a full [`Self::extract`] call.
+    #[inline]
+    fn absent(&self, ctx: &Ctx<'_>, src: &Src, slot: usize) -> bool {
+        match src.at {
+            At::Span => self.at_slot(slot).is_none(),
+            At::SpanPrefix => self.prefixed(slot).is_empty(),
+            At::Event(_) | At::Events => ctx.span.events.is_empty(),
+            At::Resource => false,
         }
     }
 
@@ -442,70 +461,11 @@ impl Scratch {
             Get::Json(path)
             | Get::JsonOrFalse(path)
             | Get::JsonIfHas(path, _)
-            | Get::JsonIfLacks(path, _) => {
-                let or_false = matches!(src.get, Get::JsonOrFalse(_));
-                let shape = |doc: &J| match src.get {
-                    Get::JsonIfHas(_, key) => doc.get(key).is_some(),
-                    Get::JsonIfLacks(_, key) => doc.get(key).is_none(),
-                    _ => true,
-                };
-                let parsed: J = match attr {
-                    Some(i) => {
-                        let doc = self.json_of(i, value)?;
-                        if !shape(doc) {
-                            return None;
-                        }
-                        doc.clone_path(path, or_false)?
-                    }
-                    None => {
-                        let owned = match value {
-                            Value::StringValue(s) => serde_json::from_str::<J>(s).ok()?,
-                            other => to_json_value(other),
-                        };
-                        if !shape(&owned) {
-                            return None;
-                        }
-                        owned.clone_path(path, or_false)?
-                    }
-                };
-                convert_json(&parsed, kind)
-            }
+            | Get::JsonIfLacks(path, _) => self.read_json(src.get, path, value, attr, kind),
             Get::Seconds => secs_to_ns(as_f64(value)?, 1e9),
             Get::Millis => secs_to_ns(as_f64(value)?, 1e6),
-            Get::SinceStart => {
-                let text = as_text(value)?;
-                let text = text.trim();
-                let unquoted = if text.starts_with('"') {
-                    serde_json::from_str::<String>(text).ok()?
-                } else {
-                    text.to_string()
-                };
-                let t = parse_rfc3339_nanos(&unquoted)?;
-                let start = ctx.span.start_time_unix_nano;
-                (t >= start).then(|| Val::U64(t - start))
-            }
-            Get::Entries => {
-                let entries = match value {
-                    Value::KvlistValue(kv) => kv
-                        .values
-                        .iter()
-                        .map(|kv| {
-                            (
-                                kv.key.clone(),
-                                attr_value(kv)
-                                    .map(super::value::value_to_string)
-                                    .unwrap_or_default(),
-                            )
-                        })
-                        .collect(),
-                    Value::StringValue(s) => match serde_json::from_str::<J>(s).ok()? {
-                        J::Object(map) => map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
-                        _ => return None,
-                    },
-                    _ => return None,
-                };
-                Some(Val::Map(entries))
-            }
+            Get::SinceStart => since_start(value, ctx.span.start_time_unix_nano),
+            Get::Entries => entries(value).map(Val::Map),
             Get::SemconvInput => {
                 let instructions = self
                     .lookup("gen_ai.system_instructions")
@@ -529,6 +489,44 @@ impl Scratch {
             | Get::ChoiceEvents
             | Get::EventField(_) => None,
         }
+    }
+
+    /// The `Json*` extractors: the value at `path` of the JSON document (an attribute's decoded
+    /// once per span and cached), when the document has the shape the extractor asks for.
+    fn read_json(
+        &mut self,
+        get: Get,
+        path: &[&str],
+        value: &Value,
+        attr: Option<u32>,
+        kind: Kind,
+    ) -> Option<Val> {
+        let or_false = matches!(get, Get::JsonOrFalse(_));
+        let shape = |doc: &J| match get {
+            Get::JsonIfHas(_, key) => doc.get(key).is_some(),
+            Get::JsonIfLacks(_, key) => doc.get(key).is_none(),
+            _ => true,
+        };
+        let parsed: J = match attr {
+            Some(i) => {
+                let doc = self.json_of(i, value)?;
+                if !shape(doc) {
+                    return None;
+                }
+                doc.clone_path(path, or_false)?
+            }
+            None => {
+                let owned = match value {
+                    Value::StringValue(s) => serde_json::from_str::<J>(s).ok()?,
+                    other => to_json_value(other),
+                };
+                if !shape(&owned) {
+                    return None;
+                }
+                owned.clone_path(path, or_false)?
+            }
+        };
+        convert_json(&parsed, kind)
     }
 
     fn read_prefix(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize, kind: Kind) -> Option<Val> {
@@ -781,69 +779,48 @@ fn convert_json(v: &J, kind: Kind) -> Option<Val> {
     }
 }
 
-/// RFC 3339 / ISO-8601 (`2026-11-25T08:16:56.225871Z`, `…+02:00`, no zone = UTC) → Unix ns.
+/// A timestamp (RFC 3339, optionally JSON-quoted) as nanoseconds after the span's start.
+fn since_start(value: &Value, start: u64) -> Option<Val> {
+    let text = as_text(value)?;
+    let text = text.trim();
+    let unquoted = if text.starts_with('"') {
+        serde_json::from_str::<String>(text).ok()?
+    } else {
+        text.to_string()
+    };
+    let t = parse_rfc3339_nanos(&unquoted)?;
+    (t >= start).then(|| Val::U64(t - start))
+}
+
+/// A map entry per member of a kvlist or of a JSON object given as text.
+fn entries(value: &Value) -> Option<Vec<(String, String)>> {
+    Some(match value {
+        Value::KvlistValue(kv) => kv
+            .values
+            .iter()
+            .map(|kv| {
+                let text = attr_value(kv)
+                    .map(super::value::value_to_string)
+                    .unwrap_or_default();
+                (kv.key.clone(), text)
+            })
+            .collect(),
+        Value::StringValue(s) => match serde_json::from_str::<J>(s).ok()? {
+            J::Object(map) => map.into_iter().map(|(k, v)| (k, json_text(v))).collect(),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// RFC 3339 (`2026-11-25T08:16:56.225871Z`, `…+02:00`, `T`, `t` or a space between date and
+/// time, any number of fraction digits, leap seconds) → Unix ns; `None` when invalid or before
+/// 1970. A date-time without a zone (ISO 8601 local time) is taken as UTC.
 pub fn parse_rfc3339_nanos(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut pos = 19;
-    let mut nanos: i64 = 0;
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while pos < b.len() && b[pos].is_ascii_digit() {
-            pos += 1;
-        }
-        let frac = &s[start..pos];
-        if frac.is_empty() {
-            return None;
-        }
-        let digits: String = frac.chars().take(9).collect();
-        nanos = digits.parse::<i64>().ok()? * 10_i64.pow(9 - digits.len() as u32);
-    }
-    let offset_secs: i64 = match &s[pos..] {
-        "" | "Z" | "z" => 0,
-        zone => {
-            let zb = zone.as_bytes();
-            if zb.len() != 6 || !matches!(zb[0], b'+' | b'-') || zb[3] != b':' {
-                return None;
-            }
-            let h: i64 = zone[1..3].parse().ok()?;
-            let m: i64 = zone[4..6].parse().ok()?;
-            let sign = if zb[0] == b'-' { -1 } else { 1 };
-            sign * (h * 3600 + m * 60)
-        }
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    let total = i128::from(secs) * 1_000_000_000 + i128::from(nanos);
-    u64::try_from(total).ok()
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    // A zone appended makes only a zoneless date-time valid (any other input stays invalid).
+    let parsed = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339));
+    u64::try_from(parsed.ok()?.unix_timestamp_nanos()).ok()
 }

@@ -36,7 +36,7 @@ use crate::storage::row::{LogRow, SpanRow};
 
 /// One event of a batch, as accepted (validated) and kept in the Langfuse event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: String,
     pub timestamp: String,
     #[serde(rename = "type")]
@@ -47,14 +47,14 @@ pub struct Event {
 /// What an event is about once validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Subject {
+pub(crate) enum Subject {
     Trace,
     Observation,
 }
 
 /// The event types Langfuse defines, and what each is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
+pub(crate) enum EventType {
     TraceCreate,
     /// An observation create or update; the type word is the Langfuse observation type.
     Observation {
@@ -102,7 +102,7 @@ const MAX_ENVIRONMENT_CHARS: usize = 40;
 
 /// What an accepted trace or observation event is about (for the merge).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Target {
+pub(crate) struct Target {
     pub subject: Subject,
     pub id: String,
     /// The trace an observation belongs to (None for traces and trace-less observations).
@@ -111,7 +111,7 @@ pub struct Target {
 
 /// Checks one event of a batch against Langfuse's definition. `Ok(None)` for score and sdk-log
 /// events (handled elsewhere), `Ok(Some(..))` for traces and observations.
-pub fn validate(event: &Event) -> Result<Option<Target>, String> {
+pub(crate) fn validate(event: &Event) -> Result<Option<Target>, String> {
     check_id("id", &event.id)?;
     parse_time("timestamp", &event.timestamp)?;
     let kind = EventType::parse(&event.kind)
@@ -127,7 +127,7 @@ pub fn validate(event: &Event) -> Result<Option<Target>, String> {
             Ok(None)
         }
         EventType::TraceCreate => {
-            let trace: TraceBody = typed(body)?;
+            let trace: TraceBody = typed(&event.body)?;
             if let Some(name) = &trace.name
                 && name.chars().count() > MAX_TRACE_NAME_CHARS
             {
@@ -148,7 +148,7 @@ pub fn validate(event: &Event) -> Result<Option<Target>, String> {
             }))
         }
         EventType::Observation { update, .. } | EventType::LegacyObservation { update } => {
-            let obs: ObservationBody = typed(body)?;
+            let obs: ObservationBody = typed(&event.body)?;
             if let EventType::LegacyObservation { .. } = kind {
                 match obs.legacy_type.as_deref() {
                     Some("GENERATION" | "SPAN" | "EVENT") => {}
@@ -202,8 +202,8 @@ fn check_sizes(body: &Map<String, Value>) -> Result<(), String> {
     Ok(())
 }
 
-fn typed<T: serde::de::DeserializeOwned>(body: &Map<String, Value>) -> Result<T, String> {
-    T::deserialize(Value::Object(body.clone())).map_err(|e| format!("body: {e}"))
+fn typed<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, String> {
+    T::deserialize(body).map_err(|e| format!("body: {e}"))
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), String> {
@@ -221,7 +221,7 @@ fn check_id(field: &str, id: &str) -> Result<(), String> {
 
 fn parse_time(field: &str, text: &str) -> Result<u64, String> {
     parse_rfc3339_nanos(text)
-        .ok_or_else(|| format!("{field} {text:?} is not an ISO 8601 date-time with offset"))
+        .ok_or_else(|| format!("{field} {text:?} is not an ISO 8601 date-time"))
 }
 
 fn check_opt_time(field: &str, text: Option<&str>) -> Result<(), String> {
@@ -246,20 +246,19 @@ fn check_environment(env: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// `trace-create` body.
+/// `trace-create` body, read to check each field's type as Langfuse does (the row is built
+/// from the JSON body itself; fields of any JSON value, such as `input`, are not listed).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TraceBody {
+#[allow(dead_code, reason = "a field that is never read still checks its type")]
+pub(crate) struct TraceBody {
     pub id: Option<String>,
     pub timestamp: Option<String>,
     pub name: Option<String>,
     pub external_id: Option<String>,
-    pub input: Option<Value>,
-    pub output: Option<Value>,
     pub session_id: Option<String>,
     pub user_id: Option<String>,
     pub environment: Option<String>,
-    pub metadata: Option<Value>,
     pub release: Option<String>,
     pub version: Option<String>,
     pub public: Option<bool>,
@@ -268,10 +267,12 @@ pub struct TraceBody {
 
 /// Observation body: the union of the span, generation and event create/update bodies, the
 /// typed creates of newer SDKs and the legacy shapes (`spanId` / `generationId` patches,
-/// `prompt` / `completion`, `observation-*` with a `type`).
+/// `prompt` / `completion`, `observation-*` with a `type`), read to check each field's type as
+/// Langfuse does (fields of any JSON value, such as `input`, are not listed).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ObservationBody {
+#[allow(dead_code, reason = "a field that is never read still checks its type")]
+pub(crate) struct ObservationBody {
     pub id: Option<String>,
     pub span_id: Option<String>,
     pub generation_id: Option<String>,
@@ -284,14 +285,9 @@ pub struct ObservationBody {
     pub completion_start_time: Option<String>,
     pub model: Option<String>,
     pub model_parameters: Option<Map<String, Value>>,
-    pub input: Option<Value>,
-    pub output: Option<Value>,
-    pub prompt: Option<Value>,
-    pub completion: Option<Value>,
     pub usage: Option<Usage>,
     pub usage_details: Option<Map<String, Value>>,
     pub cost_details: Option<Map<String, Value>>,
-    pub metadata: Option<Value>,
     pub parent_observation_id: Option<String>,
     pub level: Option<String>,
     pub status_message: Option<String>,
@@ -305,7 +301,7 @@ pub struct ObservationBody {
 /// `{promptTokens, completionTokens, totalTokens}`.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Usage {
+pub(crate) struct Usage {
     pub input: Option<i64>,
     pub output: Option<i64>,
     pub total: Option<i64>,
@@ -465,14 +461,14 @@ fn is_uuid(s: &str) -> bool {
 
 /// The SDK that sent a batch (from the envelope's `metadata`), for the resource and scope.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Sdk {
+pub(crate) struct Sdk {
     pub name: String,
     pub version: String,
 }
 
 /// A trace's merged events.
 #[derive(Debug, Clone, Default)]
-pub struct MergedTrace {
+pub(crate) struct MergedTrace {
     pub id: String,
     pub body: Map<String, Value>,
     /// The envelope time of its first event (Unix ns), when the body has no timestamp.
@@ -484,7 +480,7 @@ pub struct MergedTrace {
 
 /// An observation's merged events.
 #[derive(Debug, Clone, Default)]
-pub struct MergedObservation {
+pub(crate) struct MergedObservation {
     pub id: String,
     /// The Langfuse type (`generation`, `span`, `event`, `agent`, ...).
     pub obs_type: String,
@@ -495,7 +491,7 @@ pub struct MergedObservation {
 /// Applies one event to a merged body: set fields win over absent or null ones, later events
 /// over earlier ones (the caller applies them in event time order, creates before updates);
 /// `metadata` objects are merged key by key, as Langfuse does.
-pub fn merge_body(into: &mut Map<String, Value>, body: &Value) {
+pub(crate) fn merge_body(into: &mut Map<String, Value>, body: &Value) {
     let Some(body) = body.as_object() else { return };
     for (k, v) in body {
         if v.is_null() {
@@ -515,12 +511,12 @@ pub fn merge_body(into: &mut Map<String, Value>, body: &Value) {
 }
 
 /// The event's envelope time (Unix ns; validated on arrival).
-pub fn event_time(event: &Event) -> u64 {
+pub(crate) fn event_time(event: &Event) -> u64 {
     parse_rfc3339_nanos(&event.timestamp).unwrap_or(0)
 }
 
 /// The Langfuse observation type an event sets (None for an update, which keeps the create's).
-pub fn event_obs_type(event: &Event) -> Option<String> {
+pub(crate) fn event_obs_type(event: &Event) -> Option<String> {
     match EventType::parse(&event.kind)? {
         EventType::Observation { obs_type, .. } => Some(obs_type.to_string()),
         EventType::LegacyObservation { .. } => event
@@ -535,7 +531,7 @@ pub fn event_obs_type(event: &Event) -> Option<String> {
 /// Rows for a released trace (when it is given) and released observations of `project`.
 /// `trace` supplies the trace-level attributes of the observations (the trace may have been
 /// released earlier and be remembered, or never sent: then the observations carry none).
-pub fn rows(
+pub(crate) fn rows(
     project: &str,
     sdk: &Sdk,
     trace_row: Option<&MergedTrace>,
@@ -584,7 +580,7 @@ pub fn rows(
 }
 
 /// A sdk-log event as a log record (the SDK's own diagnostics).
-pub fn sdk_log_row(project: &str, event: &Event) -> LogRow {
+pub(crate) fn sdk_log_row(project: &str, event: &Event) -> LogRow {
     let time = parse_rfc3339_nanos(&event.timestamp).unwrap_or(0) as i64;
     let log = event.body.get("log").cloned().unwrap_or(Value::Null);
     LogRow {
@@ -697,6 +693,37 @@ fn observation_span(
         attrs.push(kv_str("langfuse.trace.id", trace_id));
     }
     attrs.push(kv_str("langfuse.observation.type", &o.obs_type));
+    body_attributes(b, &mut attrs);
+    // The trace's version and environment apply where the observation has none of its own.
+    if let Some(t) = trace {
+        for (field, key) in [
+            ("version", "langfuse.version"),
+            ("environment", "langfuse.environment"),
+        ] {
+            if !b.contains_key(field)
+                && let Some(v) = str_of(&t.body, field)
+                && !attrs.iter().any(|kv| kv.key == key)
+            {
+                attrs.push(kv_str(key, v));
+            }
+        }
+    }
+    Span {
+        trace_id: hex::decode(trace_hex(trace_id)).unwrap_or_default(),
+        span_id: hex::decode(&span_hex).unwrap_or_default(),
+        parent_span_id: hex::decode(&parent).unwrap_or_default(),
+        name: str_of(b, "name").unwrap_or_default().to_string(),
+        kind: 1,
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+/// The `langfuse.observation.*` attributes of an observation body (the Langfuse OTel SDK's
+/// names), so the mapping table reads it as it reads that SDK's spans.
+fn body_attributes(b: &Map<String, Value>, attrs: &mut Vec<KeyValue>) {
     let input = b.get("input").or_else(|| b.get("prompt"));
     if let Some(input) = input {
         attrs.push(kv_str("langfuse.observation.input", &json_text(input)));
@@ -748,31 +775,6 @@ fn observation_span(
             "langfuse.observation.cost_details",
             &costs.to_string(),
         ));
-    }
-    // The trace's version and environment apply where the observation has none of its own.
-    if let Some(t) = trace {
-        for (field, key) in [
-            ("version", "langfuse.version"),
-            ("environment", "langfuse.environment"),
-        ] {
-            if !b.contains_key(field)
-                && let Some(v) = str_of(&t.body, field)
-                && !attrs.iter().any(|kv| kv.key == key)
-            {
-                attrs.push(kv_str(key, v));
-            }
-        }
-    }
-    Span {
-        trace_id: hex::decode(trace_hex(trace_id)).unwrap_or_default(),
-        span_id: hex::decode(&span_hex).unwrap_or_default(),
-        parent_span_id: hex::decode(&parent).unwrap_or_default(),
-        name: str_of(b, "name").unwrap_or_default().to_string(),
-        kind: 1,
-        start_time_unix_nano: start,
-        end_time_unix_nano: end,
-        attributes: attrs,
-        ..Default::default()
     }
 }
 

@@ -37,7 +37,7 @@ use super::messages::message_event_role;
 use super::table::Col;
 use super::value::{as_text, attrs_to_map, take_as_string, value_to_string};
 use super::{Rejections, text_val};
-use crate::storage::row::{AttrMap, LogRow, ScoreRow};
+use crate::storage::row::{AttrMap, LogRow, ScoreRow, SharedAttrMap};
 
 /// The result of normalizing one logs export request.
 #[derive(Debug, Default)]
@@ -148,6 +148,84 @@ struct Rebuilt {
     details: bool,
 }
 
+/// The spans being rebuilt from content records, one per (trace id, span id), in arrival order.
+#[derive(Default)]
+struct ContentGroups {
+    groups: Vec<Rebuilt>,
+    index: HashMap<(Vec<u8>, Vec<u8>), usize>,
+}
+
+impl ContentGroups {
+    /// Adds one content record to its span: `operation.details` attributes become span
+    /// attributes, a message record a span event (the body's fields, then the attributes).
+    fn add(&mut self, record: ContentRecord, service_name: &str) {
+        let g = *self
+            .index
+            .entry((record.trace_id.clone(), record.span_id.clone()))
+            .or_insert_with(|| {
+                self.groups.push(Rebuilt {
+                    service_name: service_name.to_string(),
+                    span: Span {
+                        trace_id: record.trace_id,
+                        span_id: record.span_id,
+                        ..Default::default()
+                    },
+                    details: false,
+                });
+                self.groups.len() - 1
+            });
+        let rebuilt = &mut self.groups[g];
+        match record.kind {
+            ContentKind::Details => {
+                rebuilt.details = true;
+                rebuilt.span.attributes.extend(record.attributes);
+            }
+            ContentKind::Message => {
+                let mut fields: Vec<KeyValue> = match record.body.and_then(|b| b.value) {
+                    Some(Value::KvlistValue(kv)) => kv.values,
+                    Some(Value::StringValue(s)) if s.is_empty() => Vec::new(),
+                    Some(other) => vec![KeyValue {
+                        key: "content".into(),
+                        value: Some(AnyValue { value: Some(other) }),
+                        ..Default::default()
+                    }],
+                    None => Vec::new(),
+                };
+                fields.extend(record.attributes);
+                rebuilt.span.events.push(Event {
+                    time_unix_nano: record.timestamp.max(0) as u64,
+                    name: record.event_name,
+                    attributes: fields,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+}
+
+/// What a content record gives the span it describes.
+struct ContentRecord {
+    kind: ContentKind,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    event_name: String,
+    timestamp: i64,
+    body: Option<AnyValue>,
+    attributes: Vec<KeyValue>,
+}
+
+/// Where records come from: what every row of one scope's records shares.
+struct Origin<'a> {
+    project: &'a str,
+    /// The receive time, for records without a time.
+    now_ns: i64,
+    service_name: &'a str,
+    resource: &'a SharedAttrMap,
+    scope_name: &'a str,
+    scope_version: &'a str,
+    scope_attributes: &'a AttrMap,
+}
+
 /// Normalizes one `ExportLogsServiceRequest` (taken by value: strings are moved into rows). A
 /// record with neither a time nor an observed time gets the receive time for both.
 pub fn normalize_logs(request: ExportLogsServiceRequest, project: &str) -> NormalizedLogs {
@@ -174,9 +252,7 @@ pub(crate) fn normalize_logs_at(
         ..Default::default()
     };
     let mut rejections = Rejections::default();
-    // (trace id, span id) → the span being rebuilt from its content records, in arrival order.
-    let mut groups: Vec<Rebuilt> = Vec::new();
-    let mut group_of: HashMap<(Vec<u8>, Vec<u8>), usize> = HashMap::new();
+    let mut content = ContentGroups::default();
 
     for resource_logs in request.resource_logs {
         let resource_attrs = resource_logs
@@ -190,164 +266,36 @@ pub(crate) fn normalize_logs_at(
             .and_then(as_text)
             .map(|t| t.into_owned())
             .unwrap_or_default();
-        let resource_map = attrs_to_map(resource_attrs);
+        let resource = SharedAttrMap::new(attrs_to_map(resource_attrs));
         for scope_logs in resource_logs.scope_logs {
-            let (scope_name, scope_version, scope_attrs) = scope_logs
+            let (scope_name, scope_version, scope_attributes) = scope_logs
                 .scope
                 .map(|s| (s.name, s.version, attrs_to_map(s.attributes)))
                 .unwrap_or_default();
+            let origin = Origin {
+                project,
+                now_ns,
+                service_name: &service_name,
+                resource: &resource,
+                scope_name: &scope_name,
+                scope_version: &scope_version,
+                scope_attributes: &scope_attributes,
+            };
             for (i, record) in scope_logs.log_records.into_iter().enumerate() {
                 if let Err(reason) = validate_ids(&record) {
                     rejections
                         .reject(|| format!("log record {i} of scope '{scope_name}': {reason}"));
                     continue;
                 }
-                let LogRecord {
-                    time_unix_nano,
-                    observed_time_unix_nano,
-                    severity_number,
-                    severity_text,
-                    body,
-                    attributes,
-                    flags,
-                    trace_id,
-                    span_id,
-                    event_name,
-                    ..
-                } = record;
-                let event_name = if event_name.is_empty() {
-                    attr_text(&attributes, "event.name")
-                } else {
-                    event_name
-                };
-                let correlated = !is_zero(&trace_id) && !is_zero(&span_id);
-                let kind = content_kind(&event_name).filter(|_| correlated);
-                let observed = if observed_time_unix_nano > 0 {
-                    observed_time_unix_nano as i64
-                } else {
-                    now_ns
-                };
-                let timestamp = if time_unix_nano > 0 {
-                    time_unix_nano as i64
-                } else {
-                    observed
-                };
-
-                let mut row = LogRow {
-                    project: project.to_string(),
-                    timestamp,
-                    observed_timestamp: observed,
-                    trace_id: if is_zero(&trace_id) {
-                        String::new()
-                    } else {
-                        hex::encode(&trace_id)
-                    },
-                    span_id: if is_zero(&span_id) {
-                        String::new()
-                    } else {
-                        hex::encode(&span_id)
-                    },
-                    trace_flags: (flags & 0xff) as u8,
-                    severity_text,
-                    severity_number: severity_number.clamp(0, 255) as u8,
-                    service_name: service_name.clone(),
-                    event_name,
-                    body: String::new(),
-                    resource_attributes: resource_map.clone(),
-                    scope_name: scope_name.clone(),
-                    scope_version: scope_version.clone(),
-                    scope_attributes: scope_attrs.clone(),
-                    log_attributes: AttrMap::new(),
-                };
-                let target = Target {
-                    project,
-                    trace_id: &row.trace_id,
-                    span_id: &row.span_id,
-                    time_unix_nano: timestamp,
-                    now: now_ns,
-                };
-                let score = if row.event_name == EVALUATION_RESULT {
-                    evaluation::score_from_attributes(&attributes, &target)
-                } else {
-                    body.as_ref()
-                        .and_then(|b| b.value.as_ref())
-                        .and_then(|b| evaluation::score_from_json_body(b, &target))
-                };
-                out.scores.extend(score);
-                let Some(kind) = kind else {
-                    // Not content: move everything into the row.
-                    row.body = take_as_string(body);
-                    row.log_attributes = attrs_to_map(attributes);
-                    out.rows.push(row);
-                    continue;
-                };
-                // Content: the row gets the text, the rebuilt span the values themselves.
-                row.body = body
-                    .as_ref()
-                    .and_then(|b| b.value.as_ref())
-                    .map(value_to_string)
-                    .unwrap_or_default();
-                row.log_attributes = attributes
-                    .iter()
-                    .map(|kv| {
-                        let v = kv
-                            .value
-                            .as_ref()
-                            .and_then(|v| v.value.as_ref())
-                            .map(value_to_string)
-                            .unwrap_or_default();
-                        (kv.key.clone(), v)
-                    })
-                    .collect();
-                let event_name = row.event_name.clone();
-                out.rows.push(row);
-
-                let g = *group_of
-                    .entry((trace_id.clone(), span_id.clone()))
-                    .or_insert_with(|| {
-                        groups.push(Rebuilt {
-                            service_name: service_name.clone(),
-                            span: Span {
-                                trace_id,
-                                span_id,
-                                ..Default::default()
-                            },
-                            details: false,
-                        });
-                        groups.len() - 1
-                    });
-                let rebuilt = &mut groups[g];
-                match kind {
-                    ContentKind::Details => {
-                        rebuilt.details = true;
-                        rebuilt.span.attributes.extend(attributes);
-                    }
-                    ContentKind::Message => {
-                        let mut fields: Vec<KeyValue> = match body.and_then(|b| b.value) {
-                            Some(Value::KvlistValue(kv)) => kv.values,
-                            Some(Value::StringValue(s)) if s.is_empty() => Vec::new(),
-                            Some(other) => vec![KeyValue {
-                                key: "content".into(),
-                                value: Some(AnyValue { value: Some(other) }),
-                                ..Default::default()
-                            }],
-                            None => Vec::new(),
-                        };
-                        fields.extend(attributes);
-                        rebuilt.span.events.push(Event {
-                            time_unix_nano: timestamp.max(0) as u64,
-                            name: event_name,
-                            attributes: fields,
-                            ..Default::default()
-                        });
-                    }
+                if let Some(record) = normalize_record(record, &origin, &mut out) {
+                    content.add(record, &service_name);
                 }
             }
         }
     }
 
     let mut scratch = Scratch::default();
-    for rebuilt in groups {
+    for rebuilt in content.groups {
         if let Some(content) = span_content(rebuilt, &mut scratch) {
             out.content.push(content);
         }
@@ -355,6 +303,127 @@ pub(crate) fn normalize_logs_at(
 
     (out.rejected_log_records, out.error_message) = rejections.finish("log record(s)");
     out
+}
+
+/// One valid record: its row (and a score, for an evaluation result) into `out`; a GenAI
+/// content record also gives what it says about its span.
+fn normalize_record(
+    mut record: LogRecord,
+    origin: &Origin,
+    out: &mut NormalizedLogs,
+) -> Option<ContentRecord> {
+    if record.event_name.is_empty() {
+        record.event_name = attr_text(&record.attributes, "event.name");
+    }
+    let correlated = !is_zero(&record.trace_id) && !is_zero(&record.span_id);
+    let kind = content_kind(&record.event_name).filter(|_| correlated);
+    let mut row = origin.row(&mut record);
+    let LogRecord {
+        body,
+        attributes,
+        trace_id,
+        span_id,
+        ..
+    } = record;
+    out.scores.extend(evaluation_score(
+        &row,
+        body.as_ref(),
+        &attributes,
+        origin.now_ns,
+    ));
+    let Some(kind) = kind else {
+        // Not content: move everything into the row.
+        row.body = take_as_string(body);
+        row.log_attributes = attrs_to_map(attributes);
+        out.rows.push(row);
+        return None;
+    };
+    // Content: the row gets the text, the rebuilt span the values themselves.
+    let text = |v: Option<&AnyValue>| {
+        v.and_then(|v| v.value.as_ref())
+            .map(value_to_string)
+            .unwrap_or_default()
+    };
+    row.body = text(body.as_ref());
+    row.log_attributes = attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), text(kv.value.as_ref())))
+        .collect();
+    let (event_name, timestamp) = (row.event_name.clone(), row.timestamp);
+    out.rows.push(row);
+    Some(ContentRecord {
+        kind,
+        trace_id,
+        span_id,
+        event_name,
+        timestamp,
+        body,
+        attributes,
+    })
+}
+
+impl Origin<'_> {
+    /// The record's row without its body and attributes (the caller decides whether they are
+    /// moved or rendered); its strings are taken from the record.
+    fn row(&self, record: &mut LogRecord) -> LogRow {
+        // No observed time: the receive time; no time: the observed time.
+        let observed = match record.observed_time_unix_nano {
+            0 => self.now_ns,
+            t => t as i64,
+        };
+        let timestamp = match record.time_unix_nano {
+            0 => observed,
+            t => t as i64,
+        };
+        let hex_id = |id: &[u8]| {
+            if is_zero(id) {
+                String::new()
+            } else {
+                hex::encode(id)
+            }
+        };
+        LogRow {
+            project: self.project.to_string(),
+            timestamp,
+            observed_timestamp: observed,
+            trace_id: hex_id(&record.trace_id),
+            span_id: hex_id(&record.span_id),
+            trace_flags: (record.flags & 0xff) as u8,
+            severity_text: std::mem::take(&mut record.severity_text),
+            severity_number: record.severity_number.clamp(0, 255) as u8,
+            service_name: self.service_name.to_string(),
+            event_name: std::mem::take(&mut record.event_name),
+            body: String::new(),
+            resource_attributes: self.resource.clone(),
+            scope_name: self.scope_name.to_string(),
+            scope_version: self.scope_version.to_string(),
+            scope_attributes: self.scope_attributes.clone(),
+            log_attributes: AttrMap::new(),
+        }
+    }
+}
+
+/// The score of a GenAI evaluation result: the `gen_ai.evaluation.result` event's attributes,
+/// or (OpenLIT) the same attributes as a JSON body.
+fn evaluation_score(
+    row: &LogRow,
+    body: Option<&AnyValue>,
+    attributes: &[KeyValue],
+    now_ns: i64,
+) -> Option<ScoreRow> {
+    let target = Target {
+        project: &row.project,
+        trace_id: &row.trace_id,
+        span_id: &row.span_id,
+        time_unix_nano: row.timestamp,
+        now: now_ns,
+    };
+    if row.event_name == EVALUATION_RESULT {
+        evaluation::score_from_attributes(attributes, &target)
+    } else {
+        body.and_then(|b| b.value.as_ref())
+            .and_then(|b| evaluation::score_from_json_body(b, &target))
+    }
 }
 
 /// Runs the span mapping table on the rebuilt span; `None` when it carries no prompt or
@@ -433,7 +502,8 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::normalize::{decode_json_logs, decode_json_traces, normalize_traces};
+    use crate::normalize::normalize_traces;
+    use crate::normalize::otlp_json::{decode_json_logs, decode_json_traces};
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/otlp")
@@ -827,7 +897,7 @@ mod tests {
                 service_name: "bot".into(),
                 event_name: String::new(),
                 body: "payment failed".into(),
-                resource_attributes: vec![("service.name".into(), "bot".into())],
+                resource_attributes: vec![("service.name".into(), "bot".into())].into(),
                 scope_name: "opentelemetry.instrumentation.openai_v2".into(),
                 scope_version: String::new(),
                 scope_attributes: vec![],

@@ -372,7 +372,7 @@ mod tests {
     use serde_json::Value as J;
 
     use super::*;
-    use crate::normalize::decode_json_metrics;
+    use crate::normalize::otlp_json::decode_json_metrics;
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/otlp")

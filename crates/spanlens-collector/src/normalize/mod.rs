@@ -6,18 +6,19 @@
 //! way to every span whatever library produced it. See `CONVENTIONS.md` next to `Cargo.toml`.
 //!
 //! Invalid spans (trace id not 16 non-zero bytes, span id not 8 non-zero bytes, parent span id
-//! neither empty nor 8 bytes) are rejected and counted; their neighbours are kept.
+//! neither empty nor 8 bytes) and spans beyond the per-span limits ([`MAX_SPAN_ATTRIBUTES`],
+//! [`MAX_SPAN_EVENTS`], [`MAX_VALUE_BYTES`]) are rejected and counted; their neighbours are kept.
 
-mod companion;
-pub mod evaluation;
+pub(crate) mod companion;
+pub(crate) mod evaluation;
 mod extract;
 pub mod langfuse;
-pub mod logs;
+pub(crate) mod logs;
 mod messages;
-pub mod metrics;
-pub mod otlp_json;
-pub mod table;
-pub mod value;
+pub(crate) mod metrics;
+pub(crate) mod otlp_json;
+pub(crate) mod table;
+pub(crate) mod value;
 
 #[cfg(test)]
 mod tests;
@@ -26,12 +27,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::storage::row::{AttrMap, ScoreRow, SpanRow};
-pub use extract::parse_rfc3339_nanos;
+use crate::storage::row::{AttrMap, ScoreRow, SharedAttrMap, SpanRow};
+pub(crate) use extract::parse_rfc3339_nanos;
 use extract::{Mapped, Scratch, Val};
-pub use logs::{NormalizedLogs, SpanContent, normalize_logs};
-pub use metrics::{NormalizedMetrics, normalize_metrics};
-pub use otlp_json::{decode_json_logs, decode_json_metrics, decode_json_traces};
+pub(crate) use logs::{SpanContent, normalize_logs};
+pub(crate) use metrics::normalize_metrics;
 use table::Col;
 use value::{attrs_to_map, take_as_string, value_to_string};
 
@@ -105,7 +105,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
             .resource
             .map(|r| r.attributes)
             .unwrap_or_default();
-        let resource_map: AttrMap = resource_attrs
+        let resource_map: SharedAttrMap = resource_attrs
             .iter()
             .map(|kv| {
                 let v = kv
@@ -116,7 +116,8 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                     .unwrap_or_default();
                 (kv.key.clone(), v)
             })
-            .collect();
+            .collect::<AttrMap>()
+            .into();
         for scope_spans in resource_spans.scope_spans {
             let (scope_name, scope_version) = scope_spans
                 .scope
@@ -174,10 +175,10 @@ fn evaluation_scores(span: &Span, project: &str, now: i64, out: &mut Vec<ScoreRo
 
 /// Per-span limits: a span beyond them is rejected alone (partial success, with the reason),
 /// so one pathological span never costs its neighbours or unbounded memory downstream.
-pub const MAX_SPAN_ATTRIBUTES: usize = 4096;
-pub const MAX_SPAN_EVENTS: usize = 4096;
+pub(crate) const MAX_SPAN_ATTRIBUTES: usize = 4096;
+pub(crate) const MAX_SPAN_EVENTS: usize = 4096;
 /// Longest single string attribute value (a prompt of a very long context fits).
-pub const MAX_VALUE_BYTES: usize = 4 << 20;
+pub(crate) const MAX_VALUE_BYTES: usize = 4 << 20;
 
 fn validate_span(span: &Span) -> Result<(), String> {
     validate_ids(span)?;
@@ -238,7 +239,7 @@ fn validate_ids(span: &Span) -> Result<(), String> {
 }
 
 /// Span kind as the OTel ClickHouse exporter writes it (`ptrace.SpanKind.String()`).
-pub fn kind_str(kind: i32) -> &'static str {
+pub(crate) fn kind_str(kind: i32) -> &'static str {
     match kind {
         1 => "Internal",
         2 => "Server",
@@ -250,7 +251,7 @@ pub fn kind_str(kind: i32) -> &'static str {
 }
 
 /// Status code as the OTel ClickHouse exporter writes it.
-pub fn status_str(code: i32) -> &'static str {
+pub(crate) fn status_str(code: i32) -> &'static str {
     match code {
         1 => "Ok",
         2 => "Error",
@@ -268,7 +269,7 @@ fn span_to_row(
     span: Span,
     project: &str,
     resource_attrs: &[KeyValue],
-    resource_map: &AttrMap,
+    resource_map: &SharedAttrMap,
     scope: Scope<'_>,
     scratch: &mut Scratch,
 ) -> SpanRow {

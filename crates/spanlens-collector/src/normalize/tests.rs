@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde_json::Value as J;
 
+use super::otlp_json::decode_json_traces;
 use super::table::{Col, OBSERVATION_TYPES, RULES};
 use super::*;
 use crate::storage::row::SpanRow;
@@ -29,7 +30,7 @@ use crate::storage::row::SpanRow;
 // Where the fixtures are and how expected.json's values translate into columns: shared with the
 // end-to-end fixture test (tests/fixtures_e2e.rs).
 #[path = "../../tests/support/fixtures.rs"]
-mod fixture_support;
+pub(super) mod fixture_support;
 use fixture_support::{
     expected_kind, expected_observation_type, expected_operation, expected_status, fixtures_dir,
     libraries, read_json,
@@ -1906,12 +1907,23 @@ fn rfc3339_parsing() {
         Some(1_795_594_616_225_871_000)
     );
     assert_eq!(p("2000-02-29T00:00:00Z"), Some(951_782_400_000_000_000));
+    // Lower-case separators, a space for the `T`, a negative offset.
+    assert_eq!(p("2023-11-14t22:13:20.5z"), Some(1_700_000_000_500_000_000));
+    assert_eq!(p("2023-11-14 22:13:20Z"), Some(1_700_000_000_000_000_000));
+    assert_eq!(
+        p("2023-11-14T20:13:20-02:00"),
+        Some(1_700_000_000_000_000_000)
+    );
     for bad in [
         "",
         "yesterday",
         "2023-13-01T00:00:00Z",
+        "2023-02-30T00:00:00Z",
         "2023-11-14 22:13",
         "2023-11-14T22:13:20.Z",
+        "2023-11-14T22:13:20+0200",
+        "2023-11-14T22:13:20+02:00Z",
+        "2023-11-14T22:13:20Zjunk",
         "1969-12-31T23:59:59Z",
     ] {
         assert_eq!(p(bad), None, "{bad}");
@@ -2005,97 +2017,6 @@ fn json_decoding_quirks() {
         decode_json_traces(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}"#)
             .unwrap_err();
     assert!(err.contains("invalid OTLP/JSON"), "{err}");
-}
-
-/// Per library: which source supplied each column on the library's real captures (the fixtures),
-/// computed by running the table on them. Part of CONVENTIONS.md.
-fn library_markdown() -> String {
-    use super::extract::Scratch;
-    let mut out = String::new();
-    for dir in libraries() {
-        let expected = read_json(&dir.join("expected.json"));
-        let lib = expected["library"].as_str().unwrap();
-        let mut seen: BTreeMap<usize, BTreeSet<(usize, String)>> = BTreeMap::new();
-        let mut spans = 0;
-        for exp in expected["scenarios"].as_object().unwrap().values() {
-            for pb in exp["files"]["traces_pb"].as_array().unwrap() {
-                let bytes = std::fs::read(dir.join(pb.as_str().unwrap())).unwrap();
-                let req = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
-                for rs in &req.resource_spans {
-                    let resource = rs
-                        .resource
-                        .as_ref()
-                        .map(|r| r.attributes.as_slice())
-                        .unwrap_or(&[]);
-                    for span in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
-                        spans += 1;
-                        let mapped = Scratch::default().map_span(span, resource);
-                        for (ri, rule) in RULES.iter().enumerate() {
-                            let bits = mapped.won[rule.col as usize];
-                            for (si, src) in rule.sources.iter().enumerate() {
-                                if bits & (1 << si) != 0 {
-                                    seen.entry(ri)
-                                        .or_default()
-                                        .insert((si + 1, table::describe(src)));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out.push_str(&format!(
-            "### {lib}\n\n{}; {spans} spans in the fixtures.\n\n| column | supplied by (rank) |\n| --- | --- |\n",
-            expected["description"].as_str().unwrap_or("")
-        ));
-        for (ri, sources) in seen {
-            let cells: Vec<String> = sources
-                .into_iter()
-                .map(|(rank, d)| format!("{rank}. {d}"))
-                .collect();
-            out.push_str(&format!(
-                "| {} | {} |\n",
-                RULES[ri].col.column_name(),
-                cells.join("<br>")
-            ));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-#[test]
-fn conventions_doc_is_generated_from_the_table() {
-    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("CONVENTIONS.md");
-    let mut doc = std::fs::read_to_string(&doc_path).expect("CONVENTIONS.md");
-    let mut stale = Vec::new();
-    for (block, generated) in [
-        (
-            "table::conventions_markdown()",
-            table::conventions_markdown(),
-        ),
-        ("per-library, from the fixtures", library_markdown()),
-    ] {
-        let begin = format!("<!-- BEGIN GENERATED: {block} -->\n");
-        let end_marker = format!("<!-- END GENERATED: {block} -->");
-        let start = doc.find(&begin).unwrap_or_else(|| panic!("marker {begin}")) + begin.len();
-        let end = doc
-            .find(&end_marker)
-            .unwrap_or_else(|| panic!("marker {end_marker}"));
-        if doc[start..end] != generated {
-            stale.push(block);
-            doc = format!("{}{}{}", &doc[..start], generated, &doc[end..]);
-        }
-    }
-    if !stale.is_empty() {
-        if std::env::var_os("SPANLENS_BLESS").is_some() {
-            std::fs::write(&doc_path, doc).unwrap();
-        } else {
-            panic!(
-                "CONVENTIONS.md sections {stale:?} are out of date; rerun with SPANLENS_BLESS=1"
-            );
-        }
-    }
 }
 
 #[test]

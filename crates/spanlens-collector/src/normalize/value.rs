@@ -11,6 +11,8 @@
 //! - bytes: JSON text, i.e. a quoted base64 string (`"AAEC"`);
 //! - empty value: empty string.
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 
 /// Takes the value out of an attribute and renders it as text (strings are moved, not copied).
@@ -85,8 +87,9 @@ pub fn write_json(value: &Value, out: &mut Vec<u8>) {
             }
         }
         Value::BytesValue(b) => {
+            // Base64 needs no JSON escaping.
             out.push(b'"');
-            base64_into(b, out);
+            out.extend_from_slice(BASE64_STANDARD.encode(b).as_bytes());
             out.push(b'"');
         }
         Value::ArrayValue(arr) => {
@@ -138,11 +141,7 @@ pub fn to_json_value(value: &Value) -> serde_json::Value {
         Value::DoubleValue(d) => serde_json::Number::from_f64(*d)
             .map(J::Number)
             .unwrap_or(J::Null),
-        Value::BytesValue(b) => {
-            let mut out = Vec::new();
-            base64_into(b, &mut out);
-            J::String(String::from_utf8(out).unwrap_or_default())
-        }
+        Value::BytesValue(b) => J::String(BASE64_STANDARD.encode(b)),
         Value::ArrayValue(arr) => J::Array(
             arr.values
                 .iter()
@@ -162,32 +161,6 @@ pub fn to_json_value(value: &Value) -> serde_json::Value {
                 })
                 .collect(),
         ),
-    }
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (OTLP/JSON's encoding of bytes).
-pub fn base64_into(bytes: &[u8], out: &mut Vec<u8>) {
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(B64[(n >> 18) as usize & 63]);
-        out.push(B64[(n >> 12) as usize & 63]);
-        out.push(if chunk.len() > 1 {
-            B64[(n >> 6) as usize & 63]
-        } else {
-            b'='
-        });
-        out.push(if chunk.len() > 2 {
-            B64[n as usize & 63]
-        } else {
-            b'='
-        });
     }
 }
 

@@ -16,6 +16,14 @@
 //!   is (the records stay queryable in the `logs` table). At most `content_join_max_entries`
 //!   spans are held; beyond that a span is written without waiting.
 //! - Only empty columns are filled: content on the span itself always wins.
+//! - **Logfire streamed calls** ([`companion::awaits_companion`]: a Logfire LLM call span without
+//!   output) whose streaming companion span was not in the same export request (where
+//!   `normalize` joins them) are held the same way, for `pipeline.companion_join_window_ms`,
+//!   until a later request brings the companion: it is merged into the call's row
+//!   ([`companion::merge`]) and not written on its own. A call whose companion does not come is
+//!   written as it is at the end of the window; a companion whose call is not held is written
+//!   as it is. Both are logged in the hold log before the reply, so a crash writes them
+//!   unjoined rather than losing either.
 //! - A span is never dropped: a held span is first logged in the hold log
 //!   (`spool_dir/content_join`, [`HoldLog`]) and only forgotten there once it is in the
 //!   pipeline, so after a crash (even `kill -9`) the next start writes it; released spans wait
@@ -46,6 +54,7 @@ use super::{EncodedChunk, Pipeline, SubmitError};
 use crate::config::{AckMode, PipelineConfig};
 use crate::metrics::{JoinMetrics, Metrics};
 use crate::normalize::SpanContent;
+use crate::normalize::companion;
 use crate::storage::row::SpanRow;
 
 /// A service counts as sending GenAI content logs for this long after its last one.
@@ -93,6 +102,38 @@ pub struct Pending {
     project: String,
     hold: Vec<SpanRow>,
     consumed: Vec<Key>,
+    /// Streaming companion spans of held calls, to merge into them.
+    companions: Vec<SpanRow>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.hold.is_empty() && self.consumed.is_empty() && self.companions.is_empty()
+    }
+
+    /// The rows to log before they wait: held rows, then companions (tickets in that order).
+    fn logged(&self) -> Vec<&SpanRow> {
+        self.hold.iter().chain(&self.companions).collect()
+    }
+
+    fn take_logged(&mut self) -> Vec<SpanRow> {
+        let mut rows = std::mem::take(&mut self.hold);
+        rows.append(&mut self.companions);
+        rows
+    }
+}
+
+impl Routed {
+    /// Holds the row if the hold has room, else passes it on now.
+    fn hold(&mut self, row: SpanRow, room: &mut usize, m: &JoinMetrics) {
+        if *room == 0 {
+            m.hold_full.fetch_add(1, Relaxed);
+            self.now.push(row);
+        } else {
+            *room -= 1;
+            self.pending.hold.push(row);
+        }
+    }
 }
 
 impl ContentJoin {
@@ -139,19 +180,19 @@ impl ContentJoin {
     }
 
     /// Step 2 for spans, after `Routed::now` was queued: consumes the content those rows took
-    /// and holds the rest. Returns rows that could not be held (the join is shut down): the
-    /// caller queues them itself.
+    /// and holds the rest. Returns rows that could not be held (the join is shut down) and
+    /// companions whose call is no longer held: the caller queues them itself.
     pub fn commit(&self, mut pending: Pending) -> Vec<SpanRow> {
-        if pending.hold.is_empty() && pending.consumed.is_empty() {
+        if pending.is_empty() {
             return Vec::new();
         }
-        // Held spans were acknowledged: log them before they wait. If the log fails they do
-        // not wait (written now, without content) rather than wait in memory only.
-        let (tickets, mut late) = match self.log_hold(&pending.hold) {
+        // Held spans and companions were acknowledged: log them before they wait. If the log
+        // fails they do not wait (written now, unjoined) rather than wait in memory only.
+        let (tickets, mut late) = match self.log_hold(&pending.logged()) {
             Ok(tickets) => (tickets, Vec::new()),
             Err(e) => {
                 tracing::error!(error = %e, "content join: cannot log held spans; writing them now");
-                (Vec::new(), std::mem::take(&mut pending.hold))
+                (Vec::new(), pending.take_logged())
             }
         };
         let mut st = self.lock();
@@ -172,7 +213,7 @@ impl ContentJoin {
     }
 
     /// Logs rows about to be held; their tickets (none without a log).
-    fn log_hold(&self, rows: &[SpanRow]) -> Result<Vec<Ticket>, SpoolError> {
+    fn log_hold(&self, rows: &[&SpanRow]) -> Result<Vec<Ticket>, SpoolError> {
         let Some(log) = self.shared.log.as_ref().filter(|_| !rows.is_empty()) else {
             return Ok(Vec::new());
         };
@@ -283,12 +324,16 @@ struct Held {
     ticket: Option<Ticket>,
     until: Instant,
     seq: u64,
+    /// A Logfire streamed call waiting for its companion span (not for content).
+    companion: bool,
 }
 
 /// Everything behind the mutex. Methods take `now` so tests drive time.
 struct State {
     window: Duration,
     enabled: bool,
+    /// How long a Logfire streamed call waits for its companion (zero: not at all).
+    companion_window: Duration,
     max_entries: usize,
     max_bytes: usize,
     /// Project name → small id (projects are few: configured API keys).
@@ -298,7 +343,8 @@ struct State {
     content_order: BTreeMap<u64, Key>,
     content_bytes: usize,
     held: HashMap<Key, Held>,
-    held_order: BTreeMap<u64, Key>,
+    /// Held spans by deadline (then arrival), for expiry.
+    held_order: BTreeMap<(Instant, u64), Key>,
     /// Released spans the task has not queued yet.
     ready: Vec<SpanRow>,
     /// Hold-log tickets of `ready` rows, recorded as released once they are queued.
@@ -390,6 +436,7 @@ impl State {
         State {
             window: config.content_join_window(),
             enabled: config.content_join_window_ms > 0,
+            companion_window: Duration::from_millis(config.companion_join_window_ms),
             max_entries: config.content_join_max_entries,
             max_bytes: config.content_join_max_bytes,
             projects: HashMap::new(),
@@ -452,46 +499,29 @@ impl State {
             },
             ..Default::default()
         };
-        // Fast path: nothing was ever joined for this project (or the join is off / closed).
-        let pid = match self.projects.get(project) {
-            Some(pid) if self.enabled && !self.closed => *pid,
-            _ => {
-                routed.now = rows;
-                return routed;
-            }
-        };
+        // Content is joined only for projects that sent some (or held spans) before.
+        let pid = self.projects.get(project).copied();
+        let content = self.enabled && pid.is_some();
+        let companions = !self.companion_window.is_zero();
+        // Fast path: nothing in this request can wait or be joined.
+        if self.closed || !(content || (companions && rows.iter().any(companion::is_logfire))) {
+            routed.now = rows;
+            return routed;
+        }
         routed.now.reserve(rows.len());
         // The hold bound is checked here, before the request is answered, so a full hold means
         // "write now" (through the normal, back-pressured path) rather than a growing backlog.
         // Concurrent requests may overshoot it by their own spans.
         let mut room = self.max_entries.saturating_sub(self.held.len());
-        let mut hold = |row: SpanRow, routed: &mut Routed| {
-            if room == 0 {
-                m.hold_full.fetch_add(1, Relaxed);
-                routed.now.push(row);
-            } else {
-                room -= 1;
-                routed.pending.hold.push(row);
-            }
-        };
-        for mut row in rows {
-            let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
-                routed.now.push(row);
-                continue;
-            };
-            let key = (pid, trace, span);
-            if let Some(waiting) = self.content.get(&key) {
-                let complete = waiting.content.is_complete();
-                merge(&mut row, &waiting.content, Clone::clone);
-                routed.pending.consumed.push(key);
-                if complete || !wants_content(&row) {
-                    routed.now.push(row);
-                } else {
-                    // Half of an old-style event pair: the other half may still come.
-                    hold(row, &mut routed);
-                }
-            } else if wants_content(&row) && self.content_expected(pid, &row, now) {
-                hold(row, &mut routed);
+        for row in rows {
+            if companions && companion::awaits_companion(&row) {
+                routed.hold(row, &mut room, m);
+            } else if companion::is_companion(&row)
+                && pid.is_some_and(|pid| self.held_call_for(pid, &row).is_some())
+            {
+                routed.pending.companions.push(row);
+            } else if let Some(pid) = pid.filter(|_| self.enabled) {
+                self.route_content(pid, row, &mut routed, &mut room, now, m);
             } else {
                 routed.now.push(row);
             }
@@ -499,8 +529,51 @@ impl State {
         routed
     }
 
-    /// Holds `pending`'s rows (with their hold-log `tickets`, when logged); returns the rows
-    /// that cannot wait (to write now) and their tickets.
+    /// Routes a span that may take or wait for GenAI content.
+    fn route_content(
+        &self,
+        pid: u32,
+        mut row: SpanRow,
+        routed: &mut Routed,
+        room: &mut usize,
+        now: Instant,
+        m: &JoinMetrics,
+    ) {
+        let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
+            routed.now.push(row);
+            return;
+        };
+        let key = (pid, trace, span);
+        if let Some(waiting) = self.content.get(&key) {
+            let complete = waiting.content.is_complete();
+            merge(&mut row, &waiting.content, Clone::clone);
+            routed.pending.consumed.push(key);
+            if complete || !wants_content(&row) {
+                routed.now.push(row);
+            } else {
+                // Half of an old-style event pair: the other half may still come.
+                routed.hold(row, room, m);
+            }
+        } else if wants_content(&row) && self.content_expected(pid, &row, now) {
+            routed.hold(row, room, m);
+        } else {
+            routed.now.push(row);
+        }
+    }
+
+    /// The held streamed call `companion` completes: the latest that started before it.
+    fn held_call_for(&self, pid: u32, companion: &SpanRow) -> Option<Key> {
+        self.held
+            .iter()
+            .filter(|(key, held)| {
+                key.0 == pid && held.companion && companion::completes(&held.row, companion)
+            })
+            .max_by_key(|(_, held)| held.row.start_time)
+            .map(|(key, _)| *key)
+    }
+
+    /// Holds `pending`'s rows (with their hold-log `tickets`, when logged) and joins its
+    /// companions; returns the rows that cannot wait (to write now) and their tickets.
     fn commit(
         &mut self,
         pending: Pending,
@@ -512,47 +585,23 @@ impl State {
             project,
             hold,
             consumed,
+            companions,
         } = pending;
         let pid = self.project_id(&project);
         let (mut late, mut late_tickets) = (Vec::new(), Vec::new());
-        for (i, mut row) in hold.into_iter().enumerate() {
+        let held = hold.len();
+        for (i, row) in hold.into_iter().enumerate() {
             let ticket = tickets.get(i).copied();
-            let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
+            if let Some(row) = self.commit_hold(pid, row, ticket, now, m) {
                 late.push(row);
                 late_tickets.extend(ticket);
-                continue;
-            };
-            let key = (pid, trace, span);
-            if let Some(waiting) = self.remove_content(&key) {
-                let complete = waiting.content.is_complete();
-                if merge_owned(&mut row, waiting.content) {
-                    m.spans_merged.fetch_add(1, Relaxed);
-                }
-                if complete || !wants_content(&row) {
-                    self.release(row, ticket);
-                    continue;
-                }
             }
-            if self.closed {
+        }
+        for (i, row) in companions.into_iter().enumerate() {
+            let ticket = tickets.get(held + i).copied();
+            if let Some(row) = self.join_companion(pid, row, ticket, m) {
                 late.push(row);
                 late_tickets.extend(ticket);
-            } else {
-                m.spans_held.fetch_add(1, Relaxed);
-                let seq = self.next_seq();
-                self.held_order.insert(seq, key);
-                if let Some(old) = self.held.insert(
-                    key,
-                    Held {
-                        row,
-                        ticket,
-                        until: now + self.window,
-                        seq,
-                    },
-                ) {
-                    // The same span sent twice within the window: both copies are written.
-                    self.held_order.remove(&old.seq);
-                    self.release(old.row, old.ticket);
-                }
             }
         }
         for key in consumed {
@@ -562,6 +611,84 @@ impl State {
             }
         }
         (late, late_tickets)
+    }
+
+    /// Holds one row (or releases it, when waiting content completes it); gives it back when
+    /// it cannot wait.
+    fn commit_hold(
+        &mut self,
+        pid: u32,
+        mut row: SpanRow,
+        ticket: Option<Ticket>,
+        now: Instant,
+        m: &JoinMetrics,
+    ) -> Option<SpanRow> {
+        let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
+            return Some(row);
+        };
+        let key = (pid, trace, span);
+        let awaits = companion::awaits_companion(&row);
+        if !awaits && let Some(waiting) = self.remove_content(&key) {
+            let complete = waiting.content.is_complete();
+            if merge_owned(&mut row, waiting.content) {
+                m.spans_merged.fetch_add(1, Relaxed);
+            }
+            if complete || !wants_content(&row) {
+                self.release(row, ticket);
+                return None;
+            }
+        }
+        if self.closed {
+            return Some(row);
+        }
+        m.spans_held.fetch_add(1, Relaxed);
+        let until = now
+            + if awaits {
+                self.companion_window
+            } else {
+                self.window
+            };
+        let seq = self.next_seq();
+        self.held_order.insert((until, seq), key);
+        let held = Held {
+            row,
+            ticket,
+            until,
+            seq,
+            companion: awaits,
+        };
+        if let Some(old) = self.held.insert(key, held) {
+            // The same span sent twice within the window: both copies are written.
+            self.held_order.remove(&(old.until, old.seq));
+            self.release(old.row, old.ticket);
+        }
+        None
+    }
+
+    /// Merges a companion span into its held call, which is then released (with the
+    /// companion's ticket); gives the companion back when its call is no longer held.
+    fn join_companion(
+        &mut self,
+        pid: u32,
+        row: SpanRow,
+        ticket: Option<Ticket>,
+        m: &JoinMetrics,
+    ) -> Option<SpanRow> {
+        let Some(key) = self.held_call_for(pid, &row) else {
+            return Some(row);
+        };
+        let mut held = self.remove_held(&key).expect("found above");
+        companion::merge(&mut held.row, row);
+        m.companions_joined.fetch_add(1, Relaxed);
+        self.release(held.row, held.ticket);
+        self.released.extend(ticket);
+        None
+    }
+
+    fn remove_held(&mut self, key: &Key) -> Option<Held> {
+        let held = self.held.remove(key)?;
+        self.held_order.remove(&(held.until, held.seq));
+        Some(held)
     }
 
     /// Hands a row (and its hold-log ticket) to the task for writing.
@@ -619,8 +746,7 @@ impl State {
                     m.spans_merged.fetch_add(1, Relaxed);
                 }
                 if complete || !wants_content(&held.row) {
-                    let held = self.held.remove(&key).expect("present");
-                    self.held_order.remove(&held.seq);
+                    let held = self.remove_held(&key).expect("present");
                     self.release(held.row, held.ticket);
                 }
                 continue;
@@ -694,12 +820,11 @@ impl State {
     /// Releases expired holds (everything once closed), drops expired content, and hands the
     /// released rows out. Returns the next instant something expires.
     fn tick(&mut self, now: Instant, m: &JoinMetrics) -> (Vec<SpanRow>, Option<Instant>) {
-        while let Some((&seq, &key)) = self.held_order.first_key_value() {
-            let until = self.held.get(&key).map(|h| h.until);
-            if !self.closed && until.is_some_and(|u| u > now) {
+        while let Some((&(until, seq), &key)) = self.held_order.first_key_value() {
+            if !self.closed && until > now {
                 break;
             }
-            self.held_order.remove(&seq);
+            self.held_order.remove(&(until, seq));
             if let Some(held) = self.held.remove(&key) {
                 m.held_expired.fetch_add(1, Relaxed);
                 self.release(held.row, held.ticket);
@@ -716,8 +841,7 @@ impl State {
         let next_held = self
             .held_order
             .first_key_value()
-            .and_then(|(_, k)| self.held.get(k))
-            .map(|h| h.until);
+            .map(|((until, _), _)| *until);
         let next_content = self
             .content_order
             .first_key_value()
@@ -1019,5 +1143,105 @@ mod tests {
             ..span(2, "bot", "", "")
         };
         assert_eq!(spans(&mut st, vec![tool], t0, &m).len(), 1);
+    }
+
+    fn streamed_call(n: u8, start: i64) -> SpanRow {
+        SpanRow {
+            scope_name: "logfire.openai".into(),
+            request_model: "gpt-4o".into(),
+            input: "[prompt]".into(),
+            start_time: start,
+            duration_ns: 1_000,
+            ..span(n, "bot", "", "")
+        }
+    }
+
+    fn companion_of(n: u8, start: i64) -> SpanRow {
+        SpanRow {
+            observation_type: "span".into(),
+            output: "[answer]".into(),
+            output_tokens: Some(7),
+            span_attributes: vec![(
+                "logfire.msg_template".into(),
+                "streaming response from {request_data[model]!r} took {duration:.2f}s".into(),
+            )],
+            ..streamed_call(n, start)
+        }
+    }
+
+    #[test]
+    fn a_streamed_call_waits_for_its_companion_from_a_later_request() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        let other = SpanRow {
+            input: "[other]".into(),
+            ..streamed_call(2, 500)
+        };
+        let now = spans(&mut st, vec![streamed_call(1, 1_000), other], t0, &m);
+        assert!(
+            now.is_empty(),
+            "held although the project never sent content"
+        );
+        assert_eq!(st.held.len(), 2);
+        // The next request: the companion (and an unrelated span, which passes).
+        let later = t0 + Duration::from_secs(30);
+        let now = spans(
+            &mut st,
+            vec![companion_of(3, 50_000), span(4, "bot", "x", "y")],
+            later,
+            &m,
+        );
+        assert_eq!(now.len(), 1, "the companion is not written on its own");
+        assert_eq!(now[0].span_id, span(4, "", "", "").span_id);
+        let (ready, _) = st.tick(later, &m);
+        assert_eq!(ready.len(), 1);
+        let call = &ready[0];
+        assert_eq!(call.span_id, span(1, "", "", "").span_id);
+        assert_eq!(
+            (call.output.as_str(), call.output_tokens, call.is_streaming),
+            ("[answer]", Some(7), Some(true))
+        );
+        assert_eq!(call.duration_ns, 49_000, "until the stream ended");
+        assert_eq!(m.companions_joined.load(Relaxed), 1);
+        assert_eq!(st.held.len(), 1, "the call with another prompt still waits");
+    }
+
+    #[test]
+    fn an_uncompleted_call_is_written_as_it_is_and_windows_expire_in_deadline_order() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        assert!(spans(&mut st, vec![streamed_call(1, 1_000)], t0, &m).is_empty());
+        // A content-held span arriving later expires first (shorter window).
+        st.add_content("p", vec![content(9, Some("x"), Some("y"), true)], t0, &m);
+        assert!(spans(&mut st, vec![span(2, "bot", "", "")], t0, &m).is_empty());
+        let (ready, next) = st.tick(t0 + WINDOW, &m);
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].span_id, span(2, "", "", "").span_id);
+        let companion_window = PipelineConfig::default().companion_join_window_ms;
+        let deadline = t0 + Duration::from_millis(companion_window);
+        assert_eq!(next, Some(deadline));
+        let (ready, next) = st.tick(deadline, &m);
+        assert_eq!(ready, vec![streamed_call(1, 1_000)], "unmodified");
+        assert_eq!(next, None);
+        // Its companion, now too late, is written on its own.
+        assert_eq!(
+            spans(&mut st, vec![companion_of(3, 5_000)], deadline, &m).len(),
+            1
+        );
+        assert_eq!(m.companions_joined.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_companion_whose_call_went_between_route_and_commit_is_written_late() {
+        let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
+        assert!(spans(&mut st, vec![streamed_call(1, 1_000)], t0, &m).is_empty());
+        let routed = st.route("p", vec![companion_of(2, 5_000)], t0, &m);
+        assert!(routed.now.is_empty());
+        st.closed = true;
+        assert_eq!(
+            st.tick(t0, &m).0.len(),
+            1,
+            "the call is released at shutdown"
+        );
+        let (late, _) = st.commit(routed.pending, &[], t0, &m);
+        assert_eq!(late, vec![companion_of(2, 5_000)]);
     }
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::spool::{Spool, SpoolError};
+use super::spool::{Manifest, Spool, SpoolError};
 
 const HELD: u8 = 0;
 const RELEASED: u8 = 1;
@@ -117,7 +117,7 @@ impl HoldLog {
         // Everything before the oldest record still holding items is done.
         let done = pending.keys().next().map_or(seq, |oldest| oldest - 1);
         drop(pending);
-        self.spool.commit(done)
+        self.spool.record(&Manifest::committed(done))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, u32>> {

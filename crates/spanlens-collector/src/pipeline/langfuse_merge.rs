@@ -56,9 +56,9 @@ use crate::storage::row::SpanRow;
 const MAX_SEEN_IDS: usize = 200_000;
 const MAX_RECENT_TRACES: usize = 10_000;
 
-/// One batch's accepted trace and observation events, as logged.
+/// The accepted trace and observation events of one ingestion request, as logged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Batch {
+pub struct AcceptedEvents {
     pub project: String,
     pub sdk: Sdk,
     pub events: Vec<Accepted>,
@@ -197,7 +197,7 @@ impl LangfuseMerge {
     /// Logs the batch's new events (durably in `durable` mode) and holds them. Events whose id
     /// was already accepted for the project are skipped (a re-sent event). On error nothing is
     /// held: the client retries the batch.
-    pub fn accept(&self, mut batch: Batch) -> Result<(), SubmitError> {
+    pub fn accept(&self, mut batch: AcceptedEvents) -> Result<(), SubmitError> {
         // Claim the ids first, under the lock: two concurrent requests re-sending the same
         // event must not both log it.
         {
@@ -227,7 +227,7 @@ impl LangfuseMerge {
     }
 
     /// Appends the batch to the event log (fsynced in durable mode); its seq, 0 without a log.
-    fn log_batch(&self, batch: &Batch) -> Result<u64, SpoolError> {
+    fn log_batch(&self, batch: &AcceptedEvents) -> Result<u64, SpoolError> {
         let Some(log) = &self.shared.log else {
             return Ok(0);
         };
@@ -256,7 +256,7 @@ impl MergeTask {
 /// Holds again every logged event not yet released.
 fn replay(recovered: Vec<Recovered>, state: &mut State, now: Instant) {
     for record in recovered {
-        let batch = match serde_json::from_slice::<Batch>(&record.payload) {
+        let batch = match serde_json::from_slice::<AcceptedEvents>(&record.payload) {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::error!(seq = record.seq, error = %e, "langfuse log: unreadable record skipped");
@@ -320,7 +320,7 @@ fn release_rows(release: &Release) -> Vec<SpanRow> {
 /// Every event of `batch` merged and released at once, as rows: the merge without its log and
 /// task (a fuzz target's view of it).
 #[cfg(feature = "fuzzing")]
-pub fn merge_now(batch: Batch) -> Vec<SpanRow> {
+pub fn merge_now(batch: AcceptedEvents) -> Vec<SpanRow> {
     let mut state = State::new(&Config::default());
     state.add(batch, 1, Instant::now());
     state.closed = true;
@@ -397,7 +397,7 @@ impl State {
     }
 
     /// Holds a batch logged as record `seq` (every event, its index in the batch its ticket).
-    fn add(&mut self, batch: Batch, seq: u64, now: Instant) {
+    fn add(&mut self, batch: AcceptedEvents, seq: u64, now: Instant) {
         let events = (0..).map(|i| (seq, i)).zip(batch.events).collect();
         self.hold(&batch.project, &batch.sdk, events, now);
     }
@@ -490,10 +490,10 @@ impl State {
         None
     }
 
-    /// Takes out every entry due now: complete observations, ended windows, everything once
-    /// closed, and the oldest entries while over the bounds.
-    fn tick(&mut self, now: Instant) -> Release {
-        let mut due: HashSet<Key> = if self.closed {
+    /// Keys of the entries due now: complete observations and ended windows (everything once
+    /// closed).
+    fn due_now(&mut self, now: Instant) -> HashSet<Key> {
+        if self.closed {
             self.deadlines.clear();
             self.entries.keys().cloned().collect()
         } else {
@@ -511,9 +511,11 @@ impl State {
                 }
             }
             due
-        };
-        // Over the bounds after this release: the oldest remaining entries go too.
-        let on_time = due.len();
+        }
+    }
+
+    /// Adds the oldest remaining entries to `due` while the hold would stay over its bounds.
+    fn add_oldest_over_bounds(&self, due: &mut HashSet<Key>) {
         let due_bytes: usize = due.iter().map(|k| self.entries[k].bytes).sum();
         let mut over_entries = (self.entries.len() - due.len()).saturating_sub(self.max_entries);
         let mut over_bytes = (self.bytes - due_bytes).saturating_sub(self.max_bytes);
@@ -527,6 +529,14 @@ impl State {
                 due.insert(key.clone());
             }
         }
+    }
+
+    /// Takes out every entry due now: complete observations, ended windows, everything once
+    /// closed, and the oldest entries while over the bounds.
+    fn tick(&mut self, now: Instant) -> Release {
+        let mut due = self.due_now(now);
+        let on_time = due.len();
+        self.add_oldest_over_bounds(&mut due);
         let mut release = Release {
             evicted: (due.len() - on_time) as u64,
             ..Default::default()
@@ -691,7 +701,7 @@ mod tests {
         State::new(&config)
     }
 
-    fn batch(events: Vec<(&str, &str, Value)>) -> Batch {
+    fn batch(events: Vec<(&str, &str, Value)>) -> AcceptedEvents {
         let events = events
             .into_iter()
             .map(|(id, kind, body)| {
@@ -705,7 +715,7 @@ mod tests {
                 Accepted { event, target }
             })
             .collect();
-        Batch {
+        AcceptedEvents {
             project: "p".into(),
             sdk: Sdk::default(),
             events,

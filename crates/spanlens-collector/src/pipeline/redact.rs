@@ -181,7 +181,7 @@ impl Redact for SpanRow {
             || [
                 &self.metadata,
                 &self.span_attributes,
-                &self.resource_attributes,
+                &*self.resource_attributes,
             ]
             .into_iter()
             .any(map_needs)
@@ -200,7 +200,7 @@ impl Redact for SpanRow {
         for m in [
             &mut row.metadata,
             &mut row.span_attributes,
-            &mut row.resource_attributes,
+            std::sync::Arc::make_mut(&mut row.resource_attributes),
         ] {
             fix_map(m);
         }
@@ -220,7 +220,7 @@ impl Redact for LogRow {
         let dirty = text_needs(&self.body)
             || [
                 &self.log_attributes,
-                &self.resource_attributes,
+                &*self.resource_attributes,
                 &self.scope_attributes,
             ]
             .into_iter()
@@ -232,7 +232,7 @@ impl Redact for LogRow {
         fix_text(&mut row.body);
         for m in [
             &mut row.log_attributes,
-            &mut row.resource_attributes,
+            std::sync::Arc::make_mut(&mut row.resource_attributes),
             &mut row.scope_attributes,
         ] {
             fix_map(m);

@@ -1,112 +1,142 @@
-//! Writes batches to ClickHouse in order, retrying retryable failures with exponential backoff.
-//! Each batch gets one deduplication token for all its attempts, so a retry that follows an
-//! insert which actually succeeded (e.g. a lost response) adds no second copy.
+//! The one writer: takes the batcher's batches in turn, records each as pending in the log,
+//! inserts it with its deduplication token (retrying retryable failures with exponential
+//! backoff: every attempt the same bytes and token, so a retry after an insert that did
+//! succeed adds no second copy), and records it written. A batch ClickHouse rejects for good
+//! (bad data, never an outage) is set aside in `spool_dir/rejected/` (without a spool: logged
+//! and dropped) and counted in `spanlens_rows_dropped_total`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::batcher::Batch;
+use super::batcher::{Batcher, InsertBatch};
+use super::log::IngestLog;
+use super::spool::Manifest;
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
 use crate::storage::clickhouse::{ClickHouse, StorageError};
-use crate::storage::row::Table;
 
 /// How one batch's insert ended.
-pub(super) enum Outcome {
+enum Outcome {
     Written,
     /// ClickHouse refused the data itself; retrying cannot help.
     Rejected(StorageError),
-    /// Shutdown was requested while ClickHouse kept failing; the batch was not written.
+    /// Shutdown was requested while ClickHouse kept failing; left in the spool.
     Abandoned,
 }
 
-/// What inserting a batch needs: retry policy, the client, and where to count.
-pub(super) struct Inserter<'a> {
-    pub config: &'a PipelineConfig,
-    pub clickhouse: &'a ClickHouse,
-    pub metrics: &'a Metrics,
+pub(super) struct BatchWriter {
+    pub config: PipelineConfig,
+    pub clickhouse: ClickHouse,
+    pub metrics: Arc<Metrics>,
+    pub log: Arc<IngestLog>,
+    pub stop: watch::Receiver<bool>,
+    /// Where rejected batches are set aside (None without a spool).
+    pub rejected_dir: Option<PathBuf>,
 }
 
-impl Inserter<'_> {
-    /// Inserts one batch, retrying retryable failures with exponential backoff until it is
-    /// written, permanently rejected, or (`stop` set) shutdown is requested during an outage.
-    pub(super) async fn insert(
-        &self,
-        table: Table,
-        rows: usize,
-        body: Bytes,
-        token: &str,
-        stop: Option<&watch::Receiver<bool>>,
-    ) -> Outcome {
-        let Inserter {
-            config,
-            clickhouse,
-            metrics,
-        } = self;
-        let mut backoff = Duration::from_millis(config.retry_initial_backoff_ms);
-        loop {
-            let started = std::time::Instant::now();
-            match clickhouse
-                .insert_rowbinary(table.name(), table.columns(), body.clone(), token)
+impl BatchWriter {
+    /// Writes every batch `batcher` hands out until it has none left after stop.
+    pub async fn run(self, mut batcher: Batcher) {
+        let prefix = self.log.token_prefix();
+        while let Some(mut batch) = batcher.next_batch().await {
+            if !self
+                .record("record the pending batch", &batcher.pending(&batch))
                 .await
             {
+                return;
+            }
+            // Bytes: every retry re-sends the same buffer without copying it.
+            let body = Bytes::from(std::mem::take(&mut batch.body));
+            let token = batch.dedup_token(&prefix);
+            match self.insert(&batch, body.clone(), &token).await {
+                Outcome::Written => {}
+                Outcome::Rejected(e) => self.set_aside(&batch, &body, &e),
+                Outcome::Abandoned => return,
+            }
+            if !self.record("commit", &batcher.written(&batch)).await {
+                return;
+            }
+        }
+    }
+
+    /// Inserts one batch, retrying retryable failures with exponential backoff until it is
+    /// written or permanently rejected. With a spool, shutdown requested during an outage
+    /// abandons it (the next start writes it); in memory it is retried until written.
+    async fn insert(&self, batch: &InsertBatch, body: Bytes, token: &str) -> Outcome {
+        let (table, rows) = (batch.table, batch.rows);
+        let mut backoff = Duration::from_millis(self.config.retry_initial_backoff_ms);
+        let max_backoff = Duration::from_millis(self.config.retry_max_backoff_ms);
+        loop {
+            let started = std::time::Instant::now();
+            let insert = self.clickhouse.insert_rowbinary(
+                table.name(),
+                table.columns(),
+                body.clone(),
+                token,
+            );
+            match insert.await {
                 Ok(()) => {
-                    metrics.observe_insert(started.elapsed());
-                    metrics.rows_written(table, rows as u64);
-                    metrics.batches_written.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(table = table.name(), rows, bytes = body.len(), took = ?started.elapsed(), "batch written");
+                    let took = started.elapsed();
+                    self.metrics.batch_written(table, rows as u64, took);
+                    tracing::debug!(
+                        table = table.name(),
+                        rows,
+                        bytes = body.len(),
+                        ?took,
+                        "batch written"
+                    );
                     return Outcome::Written;
                 }
                 Err(e) if e.is_retryable() => {
-                    metrics.insert_retries.fetch_add(1, Ordering::Relaxed);
-                    if stop.is_some_and(|s| *s.borrow()) {
+                    self.metrics.insert_retried();
+                    if *self.stop.borrow() && self.log.is_durable() {
                         tracing::warn!(table = table.name(), rows, error = %e, "insert failed during shutdown; left for the next start");
                         return Outcome::Abandoned;
                     }
                     tracing::warn!(table = table.name(), rows, error = %e, retry_in = ?backoff, "insert failed; retrying");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(config.retry_max_backoff_ms));
+                    backoff = (backoff * 2).min(max_backoff);
                 }
                 Err(e) => {
-                    metrics
-                        .rows_dropped
-                        .fetch_add(rows as u64, Ordering::Relaxed);
+                    self.metrics.batch_rejected(rows as u64);
                     return Outcome::Rejected(e);
                 }
             }
         }
     }
-}
 
-/// The in-memory writer (no spool): batches from the batcher, in order.
-pub(super) async fn run(
-    config: PipelineConfig,
-    clickhouse: ClickHouse,
-    mut rx: mpsc::Receiver<Batch>,
-    metrics: Arc<Metrics>,
-) {
-    // Tokens must not repeat across restarts: prefix with this process's start time.
-    let epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let mut seq = 0u64;
-    while let Some(batch) = rx.recv().await {
-        seq += 1;
-        let table = batch.table;
-        let token = format!("spanlens-{epoch:x}-{}-{seq}", table.name());
-        let body = Bytes::from(batch.bytes);
-        let inserter = Inserter {
-            config: &config,
-            clickhouse: &clickhouse,
-            metrics: &metrics,
+    /// Keeps a batch ClickHouse rejected for good in `rejected_dir`, named by table and seqs.
+    fn set_aside(&self, batch: &InsertBatch, body: &[u8], error: &StorageError) {
+        let (table, rows) = (batch.table.name(), batch.rows);
+        let Some(dir) = &self.rejected_dir else {
+            tracing::error!(table, rows, %error, "insert rejected permanently; batch dropped");
+            return;
         };
-        if let Outcome::Rejected(e) = inserter.insert(table, batch.rows, body, &token, None).await {
-            tracing::error!(table = table.name(), rows = batch.rows, error = %e, "insert rejected permanently; batch dropped");
+        let path = dir.join(format!("{table}-{}-{}.rowbinary", batch.first, batch.last));
+        let saved = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, body));
+        tracing::error!(table, rows, %error, saved_to = %path.display(), saved = saved.is_ok(), "insert rejected permanently; batch set aside");
+    }
+
+    /// Records `manifest` in the log, retrying while the disk fails (full: commits are what
+    /// free it); false only when shutdown is requested first, leaving the batch to the next
+    /// start.
+    async fn record(&self, what: &str, manifest: &Manifest) -> bool {
+        loop {
+            match self.log.record(manifest) {
+                Ok(()) => return true,
+                Err(e) if *self.stop.borrow() => {
+                    tracing::warn!(error = %e, "spool: cannot {what} during shutdown; left for the next start");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "spool: cannot {what}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ use super::inflight::InflightBudget;
 use super::{Ingest, IngestError, scores};
 use crate::metrics::Rejection;
 use crate::normalize::langfuse::{self, Event, EventType, Sdk};
-use crate::pipeline::langfuse_merge::{Accepted, Batch};
+use crate::pipeline::langfuse_merge::{Accepted, AcceptedEvents};
 use crate::storage::row::{LogRow, ScoreRow};
 
 /// Langfuse's request size limit for this endpoint (Next.js `sizeLimit: "4.5mb"`).
@@ -247,7 +247,7 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
     }
     if !held.is_empty() {
         let ids: Vec<String> = held.iter().map(|a| a.event.id.clone()).collect();
-        let batch = Batch {
+        let batch = AcceptedEvents {
             project: project.to_string(),
             sdk: envelope.sdk,
             events: held,

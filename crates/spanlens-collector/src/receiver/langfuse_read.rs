@@ -92,16 +92,14 @@ pub(super) fn project(ingest: &Ingest, headers: &HeaderMap) -> Result<String, Fa
 pub(super) struct Params(Vec<(String, String)>);
 
 impl Params {
+    /// `a=1&b=x%20y` → pairs, percent- and plus-decoded; empty values are left out.
     pub(super) fn parse(raw: Option<String>) -> Params {
-        let pairs = raw
-            .as_deref()
-            .map(|q| {
-                url_pairs(q)
-                    .into_iter()
-                    .filter(|(_, v)| !v.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pairs = raw.as_deref().map_or_else(Vec::new, |q| {
+            form_urlencoded::parse(q.as_bytes())
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        });
         Params(pairs)
     }
 
@@ -152,42 +150,6 @@ impl Params {
     }
 }
 
-/// `a=1&b=x%20y` → pairs, percent- and plus-decoded.
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 3 <= bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 // ---- SQL ----------------------------------------------------------------------------------------
 
 /// A WHERE clause under construction: SQL text with `?` placeholders and their values.
@@ -236,6 +198,15 @@ impl Where {
 
     pub(super) fn raw(&mut self, sql: &str) {
         self.sql.push(sql.to_string());
+    }
+
+    /// `expr IN (?, …)`, one placeholder per item (at least one item).
+    pub(super) fn any_of<'a>(&mut self, expr: &str, items: impl IntoIterator<Item = &'a str>) {
+        let before = self.binds.len();
+        self.binds
+            .extend(items.into_iter().map(|i| Bind::Str(i.to_string())));
+        let placeholders = vec!["?"; self.binds.len() - before].join(", ");
+        self.sql.push(format!("{expr} IN ({placeholders})"));
     }
 
     /// `start_time` within [from, to): the sort key's time bucket prunes parts.
@@ -423,45 +394,16 @@ pub(super) fn observation_view(row: &Value, parents: &HashMap<String, Option<Str
     };
     let usage = |k: &str| u(row, k);
     let cost = |k: &str| n(row, k);
-    let mut usage_details = Map::new();
-    for (k, col) in [
-        ("input", "input_tokens"),
-        ("output", "output_tokens"),
-        ("total", "total_tokens"),
-    ] {
-        if let Some(v) = usage(col) {
-            usage_details.insert(k.into(), v.into());
-        }
-    }
-    let mut cost_details = Map::new();
-    for (k, col) in [
-        ("input", "input_cost"),
-        ("output", "output_cost"),
-        ("total", "total_cost"),
-    ] {
-        if let Some(v) = cost(col) {
-            cost_details.insert(k.into(), v.into());
-        }
-    }
-    let params = match serde_json::from_str::<Value>(s(row, "lf_params")) {
-        Ok(Value::Object(p)) => Value::Object(p),
-        _ => {
-            let mut p = Map::new();
-            for (k, col) in [("temperature", "temperature"), ("top_p", "top_p")] {
-                if let Some(v) = n(row, col) {
-                    p.insert(k.into(), v.to_string().into());
-                }
-            }
-            if let Some(v) = u(row, "max_tokens") {
-                p.insert("max_tokens".into(), v.into());
-            }
-            if p.is_empty() {
-                Value::Null
-            } else {
-                Value::Object(p)
-            }
-        }
-    };
+    let usage_details = present([
+        ("input", usage("input_tokens").map(Value::from)),
+        ("output", usage("output_tokens").map(Value::from)),
+        ("total", usage("total_tokens").map(Value::from)),
+    ]);
+    let cost_details = present([
+        ("input", cost("input_cost").map(Value::from)),
+        ("output", cost("output_cost").map(Value::from)),
+        ("total", cost("total_cost").map(Value::from)),
+    ]);
     let parent = parents
         .get(s(row, "parent_span_id"))
         .cloned()
@@ -477,7 +419,7 @@ pub(super) fn observation_view(row: &Value, parents: &HashMap<String, Option<Str
         "endTime": iso(start + duration),
         "completionStartTime": ttft.map(|t| iso(start + t)),
         "model": opt(model),
-        "modelParameters": params,
+        "modelParameters": model_parameters(row),
         "input": io(s(row, "input")),
         "version": opt(s(row, "lf_version")),
         "metadata": metadata(row),
@@ -510,6 +452,32 @@ pub(super) fn observation_view(row: &Value, parents: &HashMap<String, Option<Str
         "latency": duration as f64 / 1e9,
         "timeToFirstToken": ttft.map(|t| t as f64 / 1e9),
     })
+}
+
+/// The members whose value is set.
+fn present<const N: usize>(members: [(&str, Option<Value>); N]) -> Map<String, Value> {
+    members
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+}
+
+/// The parameters as the Langfuse SDK sent them, else those the row's columns hold.
+fn model_parameters(row: &Value) -> Value {
+    if let Ok(Value::Object(p)) = serde_json::from_str::<Value>(s(row, "lf_params")) {
+        return Value::Object(p);
+    }
+    let text = |col: &str| n(row, col).map(|v| Value::from(v.to_string()));
+    let p = present([
+        ("temperature", text("temperature")),
+        ("top_p", text("top_p")),
+        ("max_tokens", u(row, "max_tokens").map(Value::from)),
+    ]);
+    if p.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(p)
+    }
 }
 
 pub(super) fn env_of(row: &Value) -> &str {
@@ -1143,48 +1111,7 @@ async fn list_scores(
     let project = project(&ingest, &headers)?;
     let p = Params::parse(raw);
     let (page, limit) = p.page()?;
-    let mut w = Where::new(&project);
-    w.time(
-        "timestamp",
-        p.time("fromTimestamp")?,
-        p.time("toTimestamp")?,
-    );
-    for (param, column) in [
-        ("name", "name"),
-        ("source", "source"),
-        ("dataType", "data_type"),
-    ] {
-        if let Some(v) = p.get(param) {
-            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
-        }
-    }
-    if let Some(t) = p.get("traceId") {
-        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
-    }
-    if let Some(o) = p.get("observationId") {
-        w.add("span_id = ?", Bind::Str(observation_hex(o)));
-    }
-    if let Some(ids) = p.get("scoreIds") {
-        let ids: Vec<&str> = ids.split(',').map(str::trim).collect();
-        w.sql
-            .push(format!("score_id IN ({})", vec!["?"; ids.len()].join(", ")));
-        w.binds.extend(ids.iter().map(|i| Bind::Str(i.to_string())));
-    }
-    if let Some(v) = p.get("value") {
-        let value: f64 = v
-            .parse()
-            .map_err(|_| bad(format!("value must be a number, got {v:?}")))?;
-        let op = match p.get("operator").unwrap_or("=") {
-            op @ ("<" | ">" | "<=" | ">=" | "=" | "!=") => op,
-            "<>" => "!=",
-            other => {
-                return Err(bad(format!(
-                    "operator must be one of <, >, <=, >=, =, !=, got {other:?}"
-                )));
-            }
-        };
-        w.sql.push(format!("value {op} {value}"));
-    }
+    let w = score_filter(&p, &project)?;
     let (total, scores) = w
         .page(
             &ingest,
@@ -1222,6 +1149,50 @@ async fn list_scores(
         })
         .collect();
     ok(json!({"data": data, "meta": meta(page, limit, total)}))
+}
+
+/// The `GET /api/public/scores` filters.
+fn score_filter(p: &Params, project: &str) -> Result<Where, Failure> {
+    let mut w = Where::new(project);
+    w.time(
+        "timestamp",
+        p.time("fromTimestamp")?,
+        p.time("toTimestamp")?,
+    );
+    for (param, column) in [
+        ("name", "name"),
+        ("source", "source"),
+        ("dataType", "data_type"),
+    ] {
+        if let Some(v) = p.get(param) {
+            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
+        }
+    }
+    if let Some(t) = p.get("traceId") {
+        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
+    }
+    if let Some(o) = p.get("observationId") {
+        w.add("span_id = ?", Bind::Str(observation_hex(o)));
+    }
+    if let Some(ids) = p.get("scoreIds") {
+        w.any_of("score_id", ids.split(',').map(str::trim));
+    }
+    if let Some(v) = p.get("value") {
+        let value: f64 = v
+            .parse()
+            .map_err(|_| bad(format!("value must be a number, got {v:?}")))?;
+        let op = match p.get("operator").unwrap_or("=") {
+            op @ ("<" | ">" | "<=" | ">=" | "=" | "!=") => op,
+            "<>" => "!=",
+            other => {
+                return Err(bad(format!(
+                    "operator must be one of <, >, <=, >=, =, !=, got {other:?}"
+                )));
+            }
+        };
+        w.sql.push(format!("value {op} {value}"));
+    }
+    Ok(w)
 }
 
 // ---- daily metrics ------------------------------------------------------------------------------
@@ -1343,12 +1314,7 @@ pub(super) fn observation_filters(project: &str, p: &Params) -> Result<Where, Fa
     }
     let envs = p.all("environment");
     if !envs.is_empty() {
-        w.sql.push(format!(
-            "environment IN ({})",
-            vec!["?"; envs.len()].join(", ")
-        ));
-        w.binds
-            .extend(envs.iter().map(|e| Bind::Str(e.to_string())));
+        w.any_of("environment", envs);
     }
     if let Some(level) = p.get("level") {
         if !["DEBUG", "DEFAULT", "WARNING", "ERROR"].contains(&level) {
@@ -1369,11 +1335,50 @@ pub(super) fn observation_filters(project: &str, p: &Params) -> Result<Where, Fa
 mod tests {
     use super::*;
 
+    fn bound(w: &Where) -> Vec<String> {
+        w.binds
+            .iter()
+            .map(|b| match b {
+                Bind::Str(s) => s.clone(),
+                Bind::U64(n) => n.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn score_filters_bind_one_placeholder_per_listed_id() {
+        let p = Params::parse(Some("scoreIds=a,%20b&name=n&value=0.5&operator=<>".into()));
+        let w = score_filter(&p, "proj").unwrap();
+        assert_eq!(
+            w.sql,
+            [
+                "project = ?",
+                "name = ?",
+                "score_id IN (?, ?)",
+                "value != 0.5"
+            ]
+        );
+        assert_eq!(bound(&w), ["proj", "n", "a", "b"]);
+        let p = Params::parse(Some("operator=~".into()));
+        assert!(score_filter(&p, "proj").is_ok(), "no value: no operator");
+        let p = Params::parse(Some("value=1&operator=~".into()));
+        assert!(
+            score_filter(&p, "proj")
+                .err()
+                .unwrap()
+                .1
+                .contains(r#"got "~""#)
+        );
+    }
+
     #[test]
     fn query_strings_decode_and_bad_filters_are_named() {
-        let p = Params::parse(Some("tags=a&tags=b%20c&name=x+y&limit=500".into()));
+        let p = Params::parse(Some(
+            "tags=a&tags=b%20c&name=x+y&limit=500&empty=&bad=%zz".into(),
+        ));
         assert_eq!(p.all("tags"), vec!["a", "b c"]);
         assert_eq!(p.get("name"), Some("x y"));
+        assert_eq!((p.get("empty"), p.get("bad")), (None, Some("%zz")));
         assert!(
             p.page()
                 .err()

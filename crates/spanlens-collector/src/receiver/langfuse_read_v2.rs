@@ -5,6 +5,8 @@
 //! dimensions, time granularity). Shapes as Langfuse's API definition; the row reading and
 //! filtering helpers are the v1 module's ([`super::langfuse_read`]).
 
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -14,9 +16,9 @@ use serde_json::{Map, Value, json};
 
 use super::Ingest;
 use super::langfuse_read::{
-    Bind, Failure, IS_TRACE_ROW, Ids, LEVEL_SQL, Params, ROW_COLUMNS, Reply, SCORE_COLUMNS, Where,
-    bad, iso, metadata, n, observation_filters, observation_view, ok, opt, project, query_json,
-    resolve_parents, s, trace_details, u,
+    Bind, Failure, IS_TRACE_ROW, Ids, LEVEL_SQL, Params, ROW_COLUMNS, Reply, SCORE_COLUMNS,
+    TraceDetails, Where, bad, iso, metadata, n, observation_filters, observation_view, ok, opt,
+    project, query_json, resolve_parents, s, trace_details, u,
 };
 use crate::normalize::langfuse::{observation_hex, trace_hex};
 
@@ -185,44 +187,53 @@ async fn observations(
     };
     let data: Vec<Value> = rows
         .iter()
-        .map(|r| {
-            let view = observation_view(r, &parents);
-            let trace_name = names
-                .get(s(r, "trace_id"))
-                .and_then(|d| d.rows.iter().find(|x| s(x, "parent_span_id").is_empty()))
-                .map(|root| opt(s(root, "name")))
-                .unwrap_or(Value::Null);
-            let full = json!({
-                "projectId": project,
-                "isRootObservation": view["parentObservationId"].is_null(),
-                "bookmarked": false,
-                "public": false,
-                "userId": opt(s(r, "user_id")),
-                "sessionId": opt(s(r, "session_id")),
-                "createdAt": view["startTime"],
-                "updatedAt": view["endTime"],
-                "internalModelId": null,
-                "totalCost": n(r, "total_cost"),
-                "usagePricingTierName": null,
-                "traceName": trace_name,
-                "tags": r.get("tags").cloned().unwrap_or(json!([])),
-                "release": opt(s(r, "release")),
-            });
-            let mut out = Map::new();
-            for g in &groups {
-                for f in group_fields(g) {
-                    let v = view.get(*f).or_else(|| full.get(*f)).cloned();
-                    out.insert((*f).to_string(), v.unwrap_or(Value::Null));
-                }
-            }
-            Value::Object(out)
-        })
+        .map(|r| observation_v2(r, &project, &parents, &names, &groups))
         .collect();
     let cursor = more
         .then(|| rows.last())
         .flatten()
         .map(|r| encode_cursor(u(r, "start_ns").unwrap_or(0), s(r, "span_id")));
     ok(json!({"data": data, "meta": {"cursor": cursor}}))
+}
+
+/// One observation of the v2 listing: the fields of the requested groups.
+fn observation_v2(
+    r: &Value,
+    project: &str,
+    parents: &HashMap<String, Option<String>>,
+    traces: &HashMap<String, TraceDetails>,
+    groups: &[&str],
+) -> Value {
+    let view = observation_view(r, parents);
+    let trace_name = traces
+        .get(s(r, "trace_id"))
+        .and_then(|d| d.rows.iter().find(|x| s(x, "parent_span_id").is_empty()))
+        .map(|root| opt(s(root, "name")))
+        .unwrap_or(Value::Null);
+    let full = json!({
+        "projectId": project,
+        "isRootObservation": view["parentObservationId"].is_null(),
+        "bookmarked": false,
+        "public": false,
+        "userId": opt(s(r, "user_id")),
+        "sessionId": opt(s(r, "session_id")),
+        "createdAt": view["startTime"],
+        "updatedAt": view["endTime"],
+        "internalModelId": null,
+        "totalCost": n(r, "total_cost"),
+        "usagePricingTierName": null,
+        "traceName": trace_name,
+        "tags": r.get("tags").cloned().unwrap_or(json!([])),
+        "release": opt(s(r, "release")),
+    });
+    let mut out = Map::new();
+    for g in groups {
+        for f in group_fields(g) {
+            let v = view.get(*f).or_else(|| full.get(*f)).cloned();
+            out.insert((*f).to_string(), v.unwrap_or(Value::Null));
+        }
+    }
+    Value::Object(out)
 }
 
 // ---- v3 scores ----------------------------------------------------------------------------------
@@ -236,45 +247,7 @@ async fn scores(
     let p = Params::parse(raw);
     let limit = limit(&p)?;
     let groups = field_groups(&p, &["details", "subject", "annotation"], &[])?;
-    let mut w = Where::new(&project);
-    w.time(
-        "timestamp",
-        p.time("fromTimestamp")?,
-        p.time("toTimestamp")?,
-    );
-    for (param, column) in [
-        ("id", "score_id"),
-        ("name", "name"),
-        ("source", "source"),
-        ("dataType", "data_type"),
-    ] {
-        if let Some(v) = p.get(param) {
-            let items: Vec<&str> = v.split(',').map(str::trim).collect();
-            w.sql.push(format!(
-                "{column} IN ({})",
-                vec!["?"; items.len()].join(", ")
-            ));
-            w.binds
-                .extend(items.iter().map(|i| Bind::Str(i.to_string())));
-        }
-    }
-    if let Some(t) = p.get("traceId") {
-        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
-    }
-    if let Some(o) = p.get("observationId") {
-        w.add("span_id = ?", Bind::Str(observation_hex(o)));
-    }
-    if let Some(sid) = p.get("sessionId") {
-        w.add("session_id = ?", Bind::Str(sid.to_string()));
-    }
-    for (param, op) in [("value", "="), ("valueMin", ">="), ("valueMax", "<=")] {
-        if let Some(v) = p.get(param) {
-            let value: f64 = v
-                .parse()
-                .map_err(|_| bad(format!("{param} must be a number, got {v:?}")))?;
-            w.sql.push(format!("value {op} {value}"));
-        }
-    }
+    let mut w = score_filter(&p, &project)?;
     if let Some((ns, id)) = decode_cursor(&p)? {
         w.add(
             "(timestamp, score_id) < (fromUnixTimestamp64Nano(toInt64(?)), ?)",
@@ -313,6 +286,44 @@ async fn scores(
         .flatten()
         .map(|r| encode_cursor(u(r, "ts_ns").unwrap_or(0), s(r, "score_id")));
     ok(json!({"data": data, "meta": {"cursor": cursor, "limit": limit}}))
+}
+
+/// The v3 scores filters (lists of ids, names, sources and data types; value bounds).
+fn score_filter(p: &Params, project: &str) -> Result<Where, Failure> {
+    let mut w = Where::new(project);
+    w.time(
+        "timestamp",
+        p.time("fromTimestamp")?,
+        p.time("toTimestamp")?,
+    );
+    for (param, column) in [
+        ("id", "score_id"),
+        ("name", "name"),
+        ("source", "source"),
+        ("dataType", "data_type"),
+    ] {
+        if let Some(v) = p.get(param) {
+            w.any_of(column, v.split(',').map(str::trim));
+        }
+    }
+    if let Some(t) = p.get("traceId") {
+        w.add("trace_id = ?", Bind::Str(trace_hex(t)));
+    }
+    if let Some(o) = p.get("observationId") {
+        w.add("span_id = ?", Bind::Str(observation_hex(o)));
+    }
+    if let Some(sid) = p.get("sessionId") {
+        w.add("session_id = ?", Bind::Str(sid.to_string()));
+    }
+    for (param, op) in [("value", "="), ("valueMin", ">="), ("valueMax", "<=")] {
+        if let Some(v) = p.get(param) {
+            let value: f64 = v
+                .parse()
+                .map_err(|_| bad(format!("{param} must be a number, got {v:?}")))?;
+            w.sql.push(format!("value {op} {value}"));
+        }
+    }
+    Ok(w)
 }
 
 fn score_v3(r: &Value, project: &str, ids: &Ids, groups: &[&str]) -> Value {
@@ -521,7 +532,56 @@ async fn metrics(
     let text = p.get("query").ok_or_else(|| bad("query is required"))?;
     let q: Value =
         serde_json::from_str(text).map_err(|e| bad(format!("query is not valid JSON: {e}")))?;
-    let view = match q["view"].as_str() {
+    let (sql, w) = metrics_sql(&q, &project)?;
+    let data = query_json(&ingest, &sql, &w.binds).await?;
+    ok(json!({"data": data}))
+}
+
+/// The SQL of a metrics `query` and the WHERE clause whose values it binds.
+fn metrics_sql(q: &Value, project: &str) -> Result<(String, Where), Failure> {
+    let view = metrics_view(q["view"].as_str())?;
+    let (from, to) = (
+        query_time(q, "fromTimestamp")?,
+        query_time(q, "toTimestamp")?,
+    );
+    if to <= from {
+        return Err(bad("query.toTimestamp must be after query.fromTimestamp"));
+    }
+    let mut w = Where::new(project);
+    w.raw(&view.base);
+    w.time(view.time, Some(from), Some(to));
+    for f in q["filters"].as_array().into_iter().flatten() {
+        filter(&mut w, f, &view)?;
+    }
+
+    let mut select = Vec::new();
+    let group = dimensions(q, &view, (from, to), &mut select)?;
+    let aliases = measures(q, &view, &mut select)?;
+    let order = order_by(q, &group, &aliases)?;
+    let row_limit = q["config"]["row_limit"].as_u64().unwrap_or(100);
+    if !(1..=1000).contains(&row_limit) {
+        return Err(bad("query.config.row_limit must be 1 to 1000"));
+    }
+    let clause = |keyword: &str, items: &[String]| {
+        if items.is_empty() {
+            String::new()
+        } else {
+            format!(" {keyword} {}", items.join(", "))
+        }
+    };
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {}{}{} LIMIT {row_limit}",
+        select.join(", "),
+        view.table,
+        w.sql.join(" AND "),
+        clause("GROUP BY", &group),
+        clause("ORDER BY", &order),
+    );
+    Ok((sql, w))
+}
+
+fn metrics_view(view: Option<&str>) -> Result<View, Failure> {
+    Ok(match view {
         Some("observations") => View {
             table: "spans",
             time: "start_time",
@@ -545,23 +605,24 @@ async fn metrics(
                 "query.view must be observations, scores-numeric, scores-boolean or scores-categorical, got {other:?}"
             )));
         }
-    };
-    let time = |key: &str| -> Result<u64, Failure> {
-        let t = q[key]
-            .as_str()
-            .ok_or_else(|| bad(format!("query.{key} is required")))?;
-        crate::normalize::parse_rfc3339_nanos(t)
-            .ok_or_else(|| bad(format!("query.{key} {t:?} is not an ISO 8601 date-time")))
-    };
-    let (from, to) = (time("fromTimestamp")?, time("toTimestamp")?);
-    if to <= from {
-        return Err(bad("query.toTimestamp must be after query.fromTimestamp"));
-    }
-    let mut w = Where::new(&project);
-    w.raw(&view.base);
-    w.time(view.time, Some(from), Some(to));
+    })
+}
 
-    let mut select = Vec::new();
+fn query_time(q: &Value, key: &str) -> Result<u64, Failure> {
+    let t = q[key]
+        .as_str()
+        .ok_or_else(|| bad(format!("query.{key} is required")))?;
+    crate::normalize::parse_rfc3339_nanos(t)
+        .ok_or_else(|| bad(format!("query.{key} {t:?} is not an ISO 8601 date-time")))
+}
+
+/// `dimensions` and `timeDimension`: their select expressions; returns the GROUP BY list.
+fn dimensions(
+    q: &Value,
+    view: &View,
+    (from, to): (u64, u64),
+    select: &mut Vec<String>,
+) -> Result<Vec<String>, Failure> {
     let mut group = Vec::new();
     for d in q["dimensions"].as_array().into_iter().flatten() {
         let field = d["field"]
@@ -585,6 +646,11 @@ async fn metrics(
         ));
         group.push("time_dimension".into());
     }
+    Ok(group)
+}
+
+/// `metrics` (measure + aggregation): their select expressions; returns their aliases.
+fn measures(q: &Value, view: &View, select: &mut Vec<String>) -> Result<Vec<String>, Failure> {
     let metrics = q["metrics"]
         .as_array()
         .filter(|m| !m.is_empty())
@@ -603,9 +669,11 @@ async fn metrics(
         select.push(format!("{} AS `{alias}`", aggregate(agg, expr)?));
         aliases.push(alias);
     }
-    for f in q["filters"].as_array().into_iter().flatten() {
-        filter(&mut w, f, &view)?;
-    }
+    Ok(aliases)
+}
+
+/// `orderBy` on the query's dimensions and metrics; by default the time dimension, ascending.
+fn order_by(q: &Value, group: &[String], aliases: &[String]) -> Result<Vec<String>, Failure> {
     let mut order = Vec::new();
     for o in q["orderBy"].as_array().into_iter().flatten() {
         let field = o["field"].as_str().unwrap_or("");
@@ -626,28 +694,7 @@ async fn metrics(
     if order.is_empty() && group.iter().any(|g| g == "time_dimension") {
         order.push("time_dimension ASC".into());
     }
-    let row_limit = q["config"]["row_limit"].as_u64().unwrap_or(100);
-    if !(1..=1000).contains(&row_limit) {
-        return Err(bad("query.config.row_limit must be 1 to 1000"));
-    }
-    let sql = format!(
-        "SELECT {} FROM {} WHERE {}{}{} LIMIT {row_limit}",
-        select.join(", "),
-        view.table,
-        w.sql.join(" AND "),
-        if group.is_empty() {
-            String::new()
-        } else {
-            format!(" GROUP BY {}", group.join(", "))
-        },
-        if order.is_empty() {
-            String::new()
-        } else {
-            format!(" ORDER BY {}", order.join(", "))
-        },
-    );
-    let data = query_json(&ingest, &sql, &w.binds).await?;
-    ok(json!({"data": data}))
+    Ok(order)
 }
 
 /// One filter of the metrics query, on a dimension field (or a high-cardinality id).
@@ -724,6 +771,33 @@ fn filter(w: &mut Where, f: &Value, view: &View) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v3_score_filters_take_lists_and_bounds() {
+        let p = Params::parse(Some(
+            "name=a,b&dataType=NUMERIC&valueMin=1&sessionId=s".into(),
+        ));
+        let w = score_filter(&p, "proj").unwrap();
+        assert_eq!(
+            w.sql,
+            [
+                "project = ?",
+                "name IN (?, ?)",
+                "data_type IN (?)",
+                "session_id = ?",
+                "value >= 1"
+            ]
+        );
+        assert_eq!(w.binds.len(), 5);
+        let p = Params::parse(Some("valueMax=x".into()));
+        assert!(
+            score_filter(&p, "proj")
+                .err()
+                .unwrap()
+                .1
+                .contains("valueMax")
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_bad_ones_are_refused() {

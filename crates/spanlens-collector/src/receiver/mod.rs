@@ -1,6 +1,7 @@
-//! OTLP receivers (HTTP and gRPC) and the ingest step they share: decoded request →
-//! normalize → encode → pipeline, for traces, logs and metrics (a [`Signal`] each). The transports only
-//! translate outcomes to their status codes.
+//! The receivers — OTLP over HTTP and gRPC, scores, Langfuse batch ingestion and Langfuse's read
+//! API — and the ingest step the OTLP transports share: decoded request → normalize → encode →
+//! pipeline, for traces, logs and metrics (a [`Signal`] each). The transports only translate
+//! outcomes to their status codes.
 
 pub mod inflight;
 pub mod langfuse_ingestion;

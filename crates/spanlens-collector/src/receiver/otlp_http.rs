@@ -16,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prost::Message;
 
+use crate::metrics::{PipelineReadings, SpoolReadings};
+
 #[derive(Clone)]
 struct HttpState {
     ingest: Ingest,
@@ -138,17 +140,14 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 
 async fn metrics(State(state): State<HttpState>) -> Response {
     let pipeline = &state.ingest.pipeline;
-    let mut text = pipeline
-        .metrics
-        .render(pipeline.queued_bytes(), pipeline.max_bytes());
-    text.push_str(&format!(
-        "# HELP spanlens_spool_bytes Bytes of the on-disk spool not yet deleted.\n# TYPE spanlens_spool_bytes gauge\nspanlens_spool_bytes {}\n",
-        pipeline.spool_bytes()
-    ));
-    if let Some(stats) = pipeline.spool_stats() {
-        text.push_str(&stats.render());
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    let readings = PipelineReadings {
+        queue_bytes: pipeline.queued_bytes() as u64,
+        queue_max_bytes: pipeline.max_bytes() as u64,
+        spool_bytes: pipeline.spool_bytes(),
+        spool: pipeline.spool_stats().map(SpoolReadings::read),
+    };
+    let text = pipeline.metrics.render(readings);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn export<S: Signal>(

@@ -56,10 +56,12 @@ struct ScoreIn {
     timestamp: Option<String>,
     #[serde(default)]
     metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Accepted for Langfuse compatibility; environments live on spans.
+    /// Accepted for Langfuse compatibility, not stored: environments live on spans.
     #[serde(default)]
+    #[allow(dead_code, reason = "accepted, checked as a string, not stored")]
     environment: Option<String>,
     #[serde(default, alias = "configId")]
+    #[allow(dead_code, reason = "accepted, checked as a string, not stored")]
     config_id: Option<String>,
 }
 
@@ -154,68 +156,17 @@ pub(crate) fn parse_one(
 }
 
 fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
-    let _ = (&s.environment, &s.config_id);
     if s.name.trim().is_empty() {
         return Err("name must not be empty".into());
     }
-    let trace_id = s.trace_id.unwrap_or_default().to_ascii_lowercase();
-    let span_id = s.span_id.unwrap_or_default().to_ascii_lowercase();
-    let session_id = s.session_id.unwrap_or_default();
-    if !trace_id.is_empty() && !is_hex(&trace_id, 32) {
-        return Err(format!(
-            "trace_id must be 32 hex characters, got {trace_id:?}"
-        ));
-    }
-    if !span_id.is_empty() && !is_hex(&span_id, 16) {
-        return Err(format!(
-            "span_id must be 16 hex characters, got {span_id:?}"
-        ));
-    }
-    if trace_id.is_empty() && session_id.is_empty() {
-        return Err("a score needs a trace_id (optionally with span_id) or a session_id".into());
-    }
-    if !span_id.is_empty() && trace_id.is_empty() {
-        return Err("span_id needs its trace_id".into());
-    }
-
-    let declared = s.data_type.as_deref().map(str::to_ascii_uppercase);
-    let (data_type, value, string_value) = match (declared.as_deref(), s.value, s.string_value) {
-        (Some("CATEGORICAL") | None, Some(serde_json::Value::String(v)), None)
-        | (Some("CATEGORICAL") | None, None, Some(v)) => ("CATEGORICAL", None, v),
-        (Some("BOOLEAN"), Some(serde_json::Value::Bool(b)), None) => {
-            ("BOOLEAN", Some(b as u8 as f64), String::new())
-        }
-        (Some("BOOLEAN"), Some(serde_json::Value::Number(n)), None) => match n.as_f64() {
-            Some(v) if v == 0.0 || v == 1.0 => ("BOOLEAN", Some(v), String::new()),
-            _ => return Err(format!("a BOOLEAN score's value must be 0 or 1, got {n}")),
-        },
-        (Some("NUMERIC") | None, Some(serde_json::Value::Number(n)), None) => match n.as_f64() {
-            Some(v) if v.is_finite() => ("NUMERIC", Some(v), String::new()),
-            _ => return Err(format!("value must be a finite number, got {n}")),
-        },
-        (None, Some(serde_json::Value::Bool(b)), None) => {
-            ("BOOLEAN", Some(b as u8 as f64), String::new())
-        }
-        (Some(other), _, _) if !matches!(other, "NUMERIC" | "BOOLEAN" | "CATEGORICAL") => {
-            return Err(format!(
-                "data_type must be NUMERIC, BOOLEAN or CATEGORICAL, got {other:?}"
-            ));
-        }
-        (declared, value, string_value) => {
-            return Err(format!(
-                "value {value:?} / string_value {string_value:?} do not fit data_type {}",
-                declared.unwrap_or("(inferred)")
-            ));
-        }
-    };
-
+    let (trace_id, span_id, session_id) = subject(s.trace_id, s.span_id, s.session_id)?;
+    let (data_type, value, string_value) =
+        typed_value(s.data_type.as_deref(), s.value, s.string_value)?;
     let timestamp = match (s.timestamp_unix_nano, s.timestamp.as_deref()) {
         (Some(ns), _) => ns,
-        (None, Some(text)) => humantime::parse_rfc3339_weak(text)
-            .map_err(|e| format!("timestamp {text:?} is not RFC 3339: {e}"))?
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .map_err(|_| format!("timestamp {text:?} is before 1970"))?,
+        (None, Some(text)) => crate::normalize::parse_rfc3339_nanos(text)
+            .and_then(|ns| i64::try_from(ns).ok())
+            .ok_or_else(|| format!("timestamp {text:?} is not an RFC 3339 date-time after 1970"))?,
         (None, None) => now,
     };
     let source = s
@@ -258,6 +209,72 @@ fn to_row(s: ScoreIn, project: &str, now: i64) -> Result<ScoreRow, String> {
     })
 }
 
+/// What the score is about: (trace id, span id, session id), ids lower-cased and checked.
+fn subject(
+    trace_id: Option<String>,
+    span_id: Option<String>,
+    session_id: Option<String>,
+) -> Result<(String, String, String), String> {
+    let trace_id = trace_id.unwrap_or_default().to_ascii_lowercase();
+    let span_id = span_id.unwrap_or_default().to_ascii_lowercase();
+    let session_id = session_id.unwrap_or_default();
+    if !trace_id.is_empty() && !is_hex(&trace_id, 32) {
+        return Err(format!(
+            "trace_id must be 32 hex characters, got {trace_id:?}"
+        ));
+    }
+    if !span_id.is_empty() && !is_hex(&span_id, 16) {
+        return Err(format!(
+            "span_id must be 16 hex characters, got {span_id:?}"
+        ));
+    }
+    if trace_id.is_empty() && session_id.is_empty() {
+        return Err("a score needs a trace_id (optionally with span_id) or a session_id".into());
+    }
+    if !span_id.is_empty() && trace_id.is_empty() {
+        return Err("span_id needs its trace_id".into());
+    }
+    Ok((trace_id, span_id, session_id))
+}
+
+/// (data type, numeric value, string value) from the declared data type (if any) and the
+/// value sent: a string is CATEGORICAL, a boolean BOOLEAN, a number NUMERIC unless declared
+/// BOOLEAN (then 0 or 1).
+fn typed_value(
+    declared: Option<&str>,
+    value: Option<serde_json::Value>,
+    string_value: Option<String>,
+) -> Result<(&'static str, Option<f64>, String), String> {
+    use serde_json::Value as J;
+    let declared = declared.map(str::to_ascii_uppercase);
+    Ok(match (declared.as_deref(), value, string_value) {
+        (Some("CATEGORICAL") | None, Some(J::String(v)), None)
+        | (Some("CATEGORICAL") | None, None, Some(v)) => ("CATEGORICAL", None, v),
+        (Some("BOOLEAN") | None, Some(J::Bool(b)), None) => {
+            ("BOOLEAN", Some(b as u8 as f64), String::new())
+        }
+        (Some("BOOLEAN"), Some(J::Number(n)), None) => match n.as_f64() {
+            Some(v) if v == 0.0 || v == 1.0 => ("BOOLEAN", Some(v), String::new()),
+            _ => return Err(format!("a BOOLEAN score's value must be 0 or 1, got {n}")),
+        },
+        (Some("NUMERIC") | None, Some(J::Number(n)), None) => match n.as_f64() {
+            Some(v) if v.is_finite() => ("NUMERIC", Some(v), String::new()),
+            _ => return Err(format!("value must be a finite number, got {n}")),
+        },
+        (Some(other), _, _) if !matches!(other, "NUMERIC" | "BOOLEAN" | "CATEGORICAL") => {
+            return Err(format!(
+                "data_type must be NUMERIC, BOOLEAN or CATEGORICAL, got {other:?}"
+            ));
+        }
+        (declared, value, string_value) => {
+            return Err(format!(
+                "value {value:?} / string_value {string_value:?} do not fit data_type {}",
+                declared.unwrap_or("(inferred)")
+            ));
+        }
+    })
+}
+
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -273,7 +290,8 @@ mod tests {
         let body = format!(
             r#"[{{"name":"helpfulness","value":0.8,"trace_id":"{T}","span_id":"b7ad6b7169203331","comment":"ok"}},
                 {{"name":"thumbs","value":true,"traceId":"{T}"}},
-                {{"name":"label","value":"good","dataType":"CATEGORICAL","traceId":"{T}","id":"x1","timestamp":"2026-11-25T08:16:58.155296Z"}}]"#
+                {{"name":"label","value":"good","dataType":"CATEGORICAL","traceId":"{T}","id":"x1","timestamp":"2026-11-25T08:16:58.155296Z"}},
+                {{"name":"offset","value":1,"traceId":"{T}","timestamp":"2026-11-25T10:16:58.155296+02:00"}}]"#
         );
         let rows = parse(body.as_bytes(), "p", 42).unwrap();
         assert_eq!(
@@ -297,6 +315,7 @@ mod tests {
             ("CATEGORICAL", "good", "x1")
         );
         assert_eq!(rows[2].timestamp, 1_795_594_618_155_296_000);
+        assert_eq!(rows[3].timestamp, rows[2].timestamp);
         assert_eq!(rows[1].timestamp, 42);
         // Same identity → same derived id.
         let again = parse(body.as_bytes(), "p", 43).unwrap();
@@ -334,6 +353,12 @@ mod tests {
                 "unknown field `valu`",
             ),
             ("[1,".to_string(), "invalid JSON"),
+            (
+                format!(
+                    r#"{{"name":"a","value":1,"trace_id":"{T}","timestamp":"2026-02-30T00:00:00Z"}}"#
+                ),
+                r#"score 0: timestamp "2026-02-30T00:00:00Z" is not an RFC 3339 date-time after 1970"#,
+            ),
         ];
         for (body, want) in cases {
             let err = parse(body.as_bytes(), "p", 0).unwrap_err();

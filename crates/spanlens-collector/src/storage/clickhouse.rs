@@ -26,7 +26,7 @@ pub enum StorageError {
 
 /// An error with its causes (`a: b: c`): the client's own message often hides the reason, such
 /// as a certificate the server's TLS presented but nobody trusts.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -54,7 +54,7 @@ impl StorageError {
 
     /// Whether re-sending the same batch later can succeed. Errors about the data itself or the
     /// schema (parse errors, type mismatches, unknown columns) will fail the same way forever.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             StorageError::Unavailable(_) => true,
             StorageError::Server { code, .. } => !matches!(
@@ -125,7 +125,7 @@ impl ClickHouse {
     }
 
     /// Cheap liveness check for /readyz.
-    pub async fn ping(&self) -> Result<(), StorageError> {
+    pub(crate) async fn ping(&self) -> Result<(), StorageError> {
         self.client
             .query("SELECT 1")
             .fetch_one::<u8>()

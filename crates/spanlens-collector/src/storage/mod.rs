@@ -5,4 +5,4 @@ pub mod clickhouse;
 pub mod migrate;
 pub mod row;
 pub mod rowbinary;
-pub mod topology;
+pub(crate) mod topology;

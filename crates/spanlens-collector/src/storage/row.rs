@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// `(key, value)` pairs for a `Map(LowCardinality(String), String)` column, in insertion order.
 pub type AttrMap = Vec<(String, String)>;
 
+/// An [`AttrMap`] every row of one resource shares (its resource attributes): one copy per
+/// export request, not one per row.
+pub type SharedAttrMap = std::sync::Arc<AttrMap>;
+
 /// One span, flattened resource → scope → span, with first-class LLM columns.
 /// Timestamps are Unix nanoseconds (`DateTime64(9)`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clickhouse::Row)]
@@ -59,7 +63,7 @@ pub struct SpanRow {
     pub tags: Vec<String>,
     pub metadata: AttrMap,
     pub span_attributes: AttrMap,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
     pub events_time: Vec<i64>,
     pub events_name: Vec<String>,
     pub events_attributes: Vec<AttrMap>,
@@ -90,7 +94,7 @@ pub struct ScoreRow {
 
 /// A stable score id from a score's identity (FNV-1a 64 of the parts), so re-sending the same
 /// score replaces it.
-pub fn derived_score_id(parts: &[&str]) -> String {
+pub(crate) fn derived_score_id(parts: &[&str]) -> String {
     let hash = parts
         .iter()
         .flat_map(|p| p.bytes().chain([0u8]))
@@ -119,7 +123,7 @@ pub struct LogRow {
     pub event_name: String,
     /// The body as text (strings as-is, structured values as JSON).
     pub body: String,
-    pub resource_attributes: AttrMap,
+    pub resource_attributes: SharedAttrMap,
     pub scope_name: String,
     pub scope_version: String,
     pub scope_attributes: AttrMap,
@@ -320,7 +324,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub(crate) const ALL: [Table; 8] = [
         Table::Spans,
         Table::Logs,
         Table::Scores,
@@ -336,7 +340,7 @@ impl Table {
         self as u8
     }
 
-    pub fn from_code(code: u8) -> Option<Table> {
+    pub(crate) fn from_code(code: u8) -> Option<Table> {
         Table::ALL.into_iter().find(|t| t.code() == code)
     }
 
@@ -370,7 +374,7 @@ impl Table {
 }
 
 /// A row type the pipeline can queue: it knows its table.
-pub trait TableRow: Serialize {
+pub(crate) trait TableRow: Serialize {
     const TABLE: Table;
 }
 

@@ -1,6 +1,6 @@
 //! Shared end-to-end harness: a real collector (ephemeral ports) writing into a fresh database
-//! of the ClickHouse server at CLICKHOUSE_URL (the local chDB server that tests/run.sh starts,
-//! or a real ClickHouse).
+//! of the tests' ClickHouse: the server at CLICKHOUSE_URL, or else a local chDB server this test
+//! binary starts for itself (see `local`).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -17,13 +17,6 @@ pub struct TestCollector {
     pub ch: clickhouse::Client,
 }
 
-pub fn clickhouse_url() -> String {
-    std::env::var("CLICKHOUSE_URL").expect(
-        "CLICKHOUSE_URL is not set: run the suite with tests/run.sh (it starts the local ClickHouse), \
-         or point CLICKHOUSE_URL at a ClickHouse server",
-    )
-}
-
 /// A database name no other test (or earlier run) uses.
 pub fn unique_database(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -36,7 +29,7 @@ pub fn unique_database(prefix: &str) -> String {
 /// Test config: ephemeral loopback ports, a fresh database, short batch age.
 pub fn test_config(prefix: &str) -> Config {
     let mut config = Config::default();
-    config.clickhouse.url = clickhouse_url();
+    config.clickhouse.url = local::clickhouse_url();
     config.clickhouse.database = unique_database(prefix);
     config.receiver.grpc_listen = "127.0.0.1:0".parse().unwrap();
     config.receiver.http_listen = "127.0.0.1:0".parse().unwrap();
@@ -139,17 +132,94 @@ pub async fn drop_database(config: &Config) {
 }
 
 /// A slow client: an OTLP/HTTP request announcing `declared` body bytes of which only 100 are
-/// sent, so it holds its in-flight reservation until the stream is dropped.
+/// sent, so it holds its in-flight reservation until the stream is dropped. Returns once the
+/// reservation is made: the request expects `100 Continue`, which the server sends when the
+/// handler starts reading the body, after reserving.
 pub async fn slow_request(addr: SocketAddr, declared: usize) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {declared}\r\n\r\n"
+        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: {declared}\r\nexpect: 100-continue\r\n\r\n"
     );
     slow.write_all(head.as_bytes()).await.unwrap();
+    let continue_line = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut reply = vec![0u8; continue_line.len()];
+    tokio::time::timeout(Duration::from_secs(20), slow.read_exact(&mut reply))
+        .await
+        .expect("100 Continue within 20 s")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        String::from_utf8_lossy(continue_line)
+    );
     slow.write_all(&[0u8; 100]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
     slow
+}
+
+/// Repeats `attempt` while `busy` holds for its result (every 50 ms, 20 s at most) and returns
+/// the last result: for a "retry later" answer that ends when the collector notices something
+/// asynchronously (a released reservation).
+pub async fn retry_while<T, F: std::future::Future<Output = T>>(
+    mut attempt: impl FnMut() -> F,
+    busy: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let result = attempt().await;
+        if !busy(&result) || Instant::now() > deadline {
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the unlabelled metric `name` in a Prometheus text exposition.
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// Polls the /metrics of the collector at `base` (`http://host:port`) until `name` is at least
+/// `at_least` (20 s at most, then panics) and returns it: a barrier on the collector's own
+/// account of what it has done, before asserting what it has not.
+pub async fn wait_for_metric(base: &str, name: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = get(&format!("{base}/metrics")).await.1;
+        let value = metric(&text, name);
+        if value >= at_least {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} stayed at {value} (< {at_least}) for 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stops a collector binary the graceful way (SIGTERM: it writes everything it holds and drains
+/// its queue before exiting) and asserts that it exits cleanly within 30 s.
+pub fn stop_gracefully(child: &mut std::process::Child) {
+    let pid = child.id().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(signalled.success(), "kill -TERM {pid}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the collector did not exit within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
 }
 
 /// Plain HTTP/1.1 POST (hyper), returning status, headers and body.
@@ -271,11 +341,38 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// The fake OpenAI server (tests/capture/tools/fake_openai.py) on a free port; its base URL.
+pub fn fake_openai() -> (ChildGuard, String) {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/capture/tools/fake_openai.py"
+    );
+    let mut child = std::process::Command::new(local::python())
+        .args([script, "--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the fake OpenAI server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "fake OpenAI: {line:?}");
+    (ChildGuard(child), format!("http://127.0.0.1:{port}/v1"))
+}
+
 pub mod fixtures;
+pub mod local;
 pub mod otlp;
 
-/// Runs `tests/python/<script>` with the test virtualenv's Python (SPANLENS_PYTHON, set by
-/// tests/run.sh), `args` and extra `env`; its stdout is JSON. Err(stderr) when it fails.
+/// Runs `tests/python/<script>` with the test virtualenv's Python (`local::python`), `args` and
+/// extra `env`; its stdout is JSON. Err(stderr) when it fails.
 /// Blocking: from an async test, call it through `spawn_blocking` (the runtime serves the
 /// collector the script talks to).
 pub fn run_python(
@@ -283,11 +380,8 @@ pub fn run_python(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Result<serde_json::Value, String> {
-    let python = std::env::var("SPANLENS_PYTHON").expect(
-        "SPANLENS_PYTHON is not set: run the suite with tests/run.sh (it builds the virtualenv with the OpenTelemetry SDK)",
-    );
     let script = format!("{}/../../tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(python)
+    let out = std::process::Command::new(local::python())
         .arg(&script)
         .args(args)
         .envs(env.iter().copied())

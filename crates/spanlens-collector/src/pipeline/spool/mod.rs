@@ -5,10 +5,15 @@
 //! Layout: `DIR/<first seq, 20 digits>.seg` segment files of records (format: [`record`]),
 //! `DIR/manifest`, `DIR/damaged/` and the `DIR/lock` file.
 //!
-//! The manifest records `committed` (every record up to this seq is in ClickHouse) and the
-//! batch being inserted (`pending first-last`). The batch's deduplication token is derived
-//! from those seqs, so after a crash the same batch is re-sent with the same token and
-//! ClickHouse drops the second copy. Segments wholly at or below `committed` are deleted.
+//! The manifest ([`Manifest`]) records `committed` (every record up to this seq is in
+//! ClickHouse), how far each table is written beyond it, and the batch being inserted
+//! (its table and seq range). The batch's deduplication token is derived from those, so after
+//! a crash the same batch is re-sent with the same token and ClickHouse drops the second copy.
+//! Segments wholly at or below `committed` are deleted. The spool does not interpret record
+//! payloads or table codes: the pipeline's batcher does (as does its hold log).
+//!
+//! A full spool (`max_bytes` reached) refuses the append with [`SpoolError::Full`], which the
+//! receivers answer 503 / UNAVAILABLE; a failed write with [`SpoolError::Io`], the same.
 //!
 //! Damage costs only what is damaged: records carry a sync marker, so a bad record (found at
 //! open or by the reader) is skipped to the next valid one; its bytes are copied to
@@ -28,10 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-pub use manifest::Manifest;
 use manifest::ManifestFile;
-pub use reader::SpoolReader;
-pub use record::Record;
+pub(crate) use manifest::{Manifest, PendingBatch};
+pub(crate) use reader::SpoolReader;
+pub(crate) use record::Record;
 use record::{Item, SEGMENT_MAGIC};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,44 +85,12 @@ struct Appender {
 
 /// Counters of the spool's health, for /metrics.
 #[derive(Default, Debug)]
-pub struct SpoolStats {
+pub(crate) struct SpoolStats {
     /// Damaged regions skipped (each set aside once).
     pub damaged_regions: AtomicU64,
     pub damaged_bytes: AtomicU64,
     /// Failed writes and fsyncs (answered 503).
     pub io_errors: AtomicU64,
-}
-
-impl SpoolStats {
-    /// Prometheus text for these counters.
-    pub fn render(&self) -> String {
-        let counters = [
-            (
-                "spanlens_spool_damaged_regions_total",
-                "Damaged spool regions skipped and set aside in spool_dir/damaged/.",
-                &self.damaged_regions,
-            ),
-            (
-                "spanlens_spool_damaged_bytes_total",
-                "Bytes of damaged spool regions skipped.",
-                &self.damaged_bytes,
-            ),
-            (
-                "spanlens_spool_io_errors_total",
-                "Failed spool writes and fsyncs (answered 503 / UNAVAILABLE).",
-                &self.io_errors,
-            ),
-        ];
-        counters
-            .iter()
-            .map(|(name, help, value)| {
-                format!(
-                    "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                    value.load(Relaxed)
-                )
-            })
-            .collect()
-    }
 }
 
 /// Damaged regions of segments: each is set aside, counted and logged once.
@@ -127,7 +100,7 @@ struct Damaged {
     seen: Mutex<HashSet<(u64, u64)>>,
 }
 
-pub struct Spool {
+pub(crate) struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     segment_bytes: u64,
@@ -302,21 +275,11 @@ impl Spool {
             .bytes_on_disk
     }
 
-    /// Records the batch about to be inserted.
-    pub fn set_pending(&self, committed: u64, first: u64, last: u64) -> Result<(), SpoolError> {
-        self.write_manifest(&Manifest {
-            committed,
-            pending: Some((first, last)),
-        })
-    }
-
-    /// Records that everything up to `seq` is stored, and deletes segments no longer needed.
-    pub fn commit(&self, seq: u64) -> Result<(), SpoolError> {
-        self.write_manifest(&Manifest {
-            committed: seq,
-            pending: None,
-        })?;
-        self.delete_committed(seq);
+    /// Writes `manifest` (fsynced) and deletes the segments wholly at or below its
+    /// `committed`: what the reader has stored, and the batch it is about to insert.
+    pub fn record(&self, manifest: &Manifest) -> Result<(), SpoolError> {
+        self.write_manifest(manifest)?;
+        self.delete_committed(manifest.committed);
         Ok(())
     }
 
@@ -627,24 +590,24 @@ mod tests {
         spool.append(0, 99, b"later").unwrap();
         assert_eq!(reader.next_record().unwrap().unwrap().rows, 99);
 
-        spool.set_pending(0, 1, 6).unwrap();
+        let mut pending = Manifest::committed(0);
+        pending.pending = Some(PendingBatch {
+            table: Some(0),
+            first: 1,
+            last: 6,
+        });
+        spool.record(&pending).unwrap();
         let err = Spool::open(&dir, 1 << 20, 100).err().unwrap();
         assert!(matches!(err, SpoolError::Locked { .. }), "{err}");
         drop((reader, spool));
         let (spool, manifest) = open(&dir, 1 << 20, 100);
-        assert_eq!(
-            manifest,
-            Manifest {
-                committed: 0,
-                pending: Some((1, 6))
-            }
-        );
+        assert_eq!(manifest, pending);
         assert_eq!(
             spool.append(0, 1, b"x").unwrap(),
             12,
             "seq continues after a restart"
         );
-        spool.commit(6).unwrap();
+        spool.record(&Manifest::committed(6)).unwrap();
         let mut reader = spool.reader(6);
         assert_eq!(reader.next_record().unwrap().unwrap().seq, 7);
         assert_eq!(spool.stats.damaged_regions.load(Relaxed), 0);
@@ -660,7 +623,7 @@ mod tests {
         }
         // 2 records of 109 bytes per segment after its 8-byte header: 10 segments.
         assert_eq!(spool.bytes_on_disk(), 20 * 109 + 10 * 8);
-        spool.commit(20).unwrap();
+        spool.record(&Manifest::committed(20)).unwrap();
         assert!(
             spool.bytes_on_disk() < 300,
             "only the current segment remains"
@@ -772,7 +735,7 @@ mod tests {
             assert_eq!(spool.stats.damaged_regions.load(Relaxed), 1, "{what}");
             spool.append(0, 1, b"after").unwrap();
             assert_eq!(reader.next_record().unwrap().unwrap().seq, 13, "{what}");
-            spool.commit(13).unwrap();
+            spool.record(&Manifest::committed(13)).unwrap();
             let what = format!("{what}: sealed segments deleted once committed");
             assert_eq!(segment_files(&dir), 1, "{what}");
             drop((reader, spool));

@@ -10,7 +10,7 @@
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 
 /// First bytes of every segment file of this format.
-pub const SEGMENT_MAGIC: [u8; 8] = *b"SLSPOOL2";
+pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"SLSPOOL2";
 /// Sync marker in front of every record.
 pub const RECORD_MARK: [u8; 8] = *b"\xf5SLREC\x1e\x8b";
 /// mark + len + crc.
@@ -22,7 +22,7 @@ const MAX_LEN: usize = 1 << 30;
 
 /// One record read back from the spool.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Record {
+pub(crate) struct Record {
     pub seq: u64,
     pub table: u8,
     pub rows: u32,
@@ -30,13 +30,13 @@ pub struct Record {
 }
 
 /// Bytes a record with `payload_len` bytes of payload takes on disk.
-pub const fn disk_size(payload_len: usize) -> u64 {
+pub(crate) const fn disk_size(payload_len: usize) -> u64 {
     (HEADER + META + payload_len) as u64
 }
 
 /// Writes one record with a single vectored write where the OS allows (no copy of the
 /// payload to frame or checksum it).
-pub fn write_record(
+pub(crate) fn write_record(
     out: &mut impl Write,
     seq: u64,
     table: u8,
@@ -72,7 +72,7 @@ pub fn write_record(
 
 /// What the scanner found at its position.
 #[derive(Debug, PartialEq)]
-pub enum Item {
+pub(crate) enum Item {
     Record(Record),
     /// `len` bytes at `offset` that are not records; `next_seq` is the seq of the valid record
     /// right after them (None when the damage runs to the end of what was scanned).
@@ -85,7 +85,7 @@ pub enum Item {
 
 /// Reads the item at `offset` (where `reader` is positioned), never past `limit` (the end of
 /// what is known to be written), and advances both. None at `limit`.
-pub fn next_item<R: Read + Seek>(
+pub(crate) fn next_item<R: Read + Seek>(
     reader: &mut R,
     offset: &mut u64,
     limit: u64,
@@ -168,7 +168,7 @@ fn stored_crc(head: &[u8; HEADER]) -> u32 {
 
 /// Whether the file starts with a record of spool format 1 (`len u32 | crc u32 | body`, no
 /// segment header and no sync marker), the format before this one.
-pub fn is_format1(path: &std::path::Path) -> io::Result<bool> {
+pub(crate) fn is_format1(path: &std::path::Path) -> io::Result<bool> {
     let mut head = [0u8; 8];
     let mut file = std::fs::File::open(path)?;
     if file.read_exact(&mut head).is_err() {
