@@ -35,7 +35,8 @@ def cond(expr, var):
 
 
 ROLLUP_COLUMNS = ("project, service_name, environment, provider, model, observation_type, spans, errors, "
-                  "input_tokens, output_tokens, total_tokens, cached_tokens, reasoning_tokens, known_cost, costed_spans, "
+                  "input_tokens, output_tokens, total_tokens, cached_tokens, cache_creation_tokens, reasoning_tokens, known_cost, "
+                  "costed_spans, "
                   "duration_ns, generating_ns, streamed_spans, latency_ns, ttft_ns")
 
 
@@ -649,14 +650,17 @@ ORDER BY time
         timeseries("Tokens", f"""
 SELECT
     $__timeInterval(ts) AS time,
-    sum(input_tokens) - sum(cached_tokens) AS input_uncached,
+    sum(input_tokens) - sum(cached_tokens) - sum(cache_creation_tokens) AS input_uncached,
     sum(cached_tokens) AS input_cached,
+    sum(cache_creation_tokens) AS input_cache_write,
     sum(output_tokens) AS output,
     sum(reasoning_tokens) AS reasoning
 FROM {rollup(OBS, series=True)}
 GROUP BY time
 ORDER BY time
-""", "short", stack=True, description="Reasoning tokens are part of the output tokens."),
+""", "short", stack=True,
+                   description="Input tokens: uncached, read from the provider's prompt cache, and written to it "
+                               "(priced separately). Reasoning tokens are part of the output tokens."),
         row("By model and provider"),
         table("Usage by model", f"""
 SELECT
@@ -666,6 +670,7 @@ SELECT
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
     sum(cached_tokens) AS cached_tokens,
+    sum(cache_creation_tokens) AS cache_write_tokens,
     sum(reasoning_tokens) AS reasoning_tokens,
     if(sum(costed_spans) = 0, NULL, sum(known_cost)) AS cost,
     sum(known_cost) / nullIf(sum(costed_spans), 0) AS cost_per_call,
@@ -688,7 +693,8 @@ SELECT
     model,
     sum(input_tokens) AS input_tokens,
     sum(cached_tokens) AS cached_tokens,
-    cached_tokens / nullIf(input_tokens, 0) AS cached_share
+    cached_tokens / nullIf(input_tokens, 0) AS cached_share,
+    sum(cache_creation_tokens) AS cache_write_tokens
 FROM {rollup(OBS, extra="model != ''")}
 GROUP BY model
 HAVING input_tokens > 0

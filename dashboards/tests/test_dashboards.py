@@ -42,7 +42,7 @@ def _ts(seconds):
 
 def _span(project, trace_id, span_id, parent, start, dur_ms, name, obs, service, env="production",
           status="Ok", kind="Internal", provider="", request_model="", response_model="", tokens=None,
-          cached=None, cost=None, ttft_ms=None, streaming=None, input="", output="", user="", session="",
+          cached=None, cache_write=None, cost=None, ttft_ms=None, streaming=None, input="", output="", user="", session="",
           prompt=("", ""), events=()):
     row = {
         "project": project, "start_time": _ts(start), "duration_ns": int(dur_ms * 1_000_000),
@@ -62,6 +62,8 @@ def _span(project, trace_id, span_id, parent, start, dur_ms, name, obs, service,
         row.update(input_tokens=tokens[0], output_tokens=tokens[1], total_tokens=tokens[0] + tokens[1])
     if cached is not None:
         row["cached_tokens"] = cached
+    if cache_write is not None:
+        row["cache_creation_tokens"] = cache_write
     if cost is not None:
         row.update(input_cost=cost * 0.25, output_cost=cost * 0.75, total_cost=cost)
     if ttft_ms is not None:
@@ -94,8 +96,8 @@ def seed_spans():
                           output=json.dumps([{"role": "assistant", "content": answer}]),
                           user=user, session=session, prompt=("qa", "1" if i < 50 else "2"),
                           events=[(0.05, "gen_ai.choice", {"index": "0"})] if i == 42 else ()))
-    # B: p1, chat-api / staging, 20 traces with one claude call: 1000 ms, 2000 (500 cached) + 300
-    # tokens, $0.05; user carol, one session.
+    # B: p1, chat-api / staging, 20 traces with one claude call: 1000 ms, 2000 (500 read from the
+    # prompt cache, 100 written to it) + 300 tokens, $0.05; user carol, one session.
     for j in range(20):
         t0 = B + 3600 + j * 60
         tid = f"trace-b-{j:03d}"
@@ -105,7 +107,7 @@ def seed_spans():
         rows.append(_span("p1", tid, f"cb{j:03d}", f"rb{j:03d}", t0 + 0.01, 1000, "chat claude-sonnet-4-5", "llm",
                           "chat-api", env="staging", kind="Client", provider="anthropic",
                           request_model="claude-sonnet-4-5", response_model="claude-sonnet-4-5-20250929",
-                          tokens=(2000, 300), cached=500, cost=0.05, streaming=False, user="carol",
+                          tokens=(2000, 300), cached=500, cache_write=100, cost=0.05, streaming=False, user="carol",
                           session="sess-c", prompt=("qa", "2")))
     # C: p1, batch-jobs, 10 root LLM calls reported with a response model only (OpenInference
     # style), no price: cost NULL.
@@ -259,10 +261,11 @@ EXPECTED_COLUMNS = {
     ("spanlens-cost", "Calls without a price"): ["unpriced_calls"],
     ("spanlens-cost", "Cost by model"): ["time", "model", "cost"],
     ("spanlens-cost", "Usage by model"):
-        ["model", "provider", "calls", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost",
-         "cost_per_call", "unpriced_calls"],
+        ["model", "provider", "calls", "input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens",
+         "reasoning_tokens", "cost", "cost_per_call", "unpriced_calls"],
     ("spanlens-cost", "Cost by provider"): ["provider", "cost"],
-    ("spanlens-cost", "Cached tokens by model"): ["model", "input_tokens", "cached_tokens", "cached_share"],
+    ("spanlens-cost", "Cached tokens by model"):
+        ["model", "input_tokens", "cached_tokens", "cached_share", "cache_write_tokens"],
     ("spanlens-cost", "Cost by day"): ["day", "calls", "tokens", "cost"],
     ("spanlens-cost", "Top users by cost"): ["user", "calls", "sessions", "tokens", "cost"],
     ("spanlens-cost", "Top sessions by cost"): ["session", "user", "first_call", "calls", "tokens", "cost"],
@@ -296,7 +299,8 @@ EXPECTED_COLUMNS.update({
 SHARED_TITLES = {
     ("spanlens-overview", "Error rate"): {"stat": ["error_rate"], "timeseries": ["time", "error_rate"]},
     ("spanlens-cost", "Tokens"): {"stat": ["tokens"],
-                                  "timeseries": ["time", "input_uncached", "input_cached", "output", "reasoning"]},
+                                  "timeseries": ["time", "input_uncached", "input_cached", "input_cache_write", "output",
+                                                 "reasoning"]},
 }
 PLUGIN_MACROS = {"fromTime", "toTime", "fromTime_ms", "toTime_ms", "timeFilter", "timeFilter_ms", "dateFilter",
                  "dateTimeFilter", "dt", "timeInterval", "timeInterval_ms", "interval_s", "conditionalAll"}
@@ -521,6 +525,8 @@ class ClickHouseTest(unittest.TestCase):
             "SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()")}
         for t in ("spans_1m", "spans_1h", "usage_1h", "llm_calls", "otel_traces_trace_id_ts"):
             self.assertRegex(ttl[t], r"TTL .*(toIntervalDay\(400\)|INTERVAL 400 DAY)", t)
+        # 0041: an insert of up to 64 MiB writes one Compact part (one data file), not ~290 column files
+        self.assertIn("min_bytes_for_wide_part = 67108864", ttl["spans"])
 
     # variables
 
@@ -598,6 +604,22 @@ class ClickHouseTest(unittest.TestCase):
         series = self.run_panel("spanlens-overview", "Requests and errors", {"project": ["p1"]}, week)
         self.assertTrue(all(int(r["time"][11:13]) >= 0 and r["time"].endswith(":00:00") for r in series))
 
+    def test_rollups_sum_cache_write_tokens(self):
+        """Cache-write tokens reach every rollup (0040): per model, exactly the spans' sums."""
+        def by_model(sql):
+            return {m: int(n) for m, n in self.ch.query(sql)}
+        raw = by_model("""SELECT if(request_model = '', response_model, request_model) AS m,
+                                 sum(ifNull(cache_creation_tokens, 0)) FROM spans GROUP BY m""")
+        self.assertEqual({m: n for m, n in raw.items() if n}, {"claude-sonnet-4-5": 20 * 100})
+        for table in ("spans_1m", "spans_1h"):
+            with self.subTest(table=table):
+                self.assertEqual(by_model(f"SELECT model, sum(cache_creation_tokens) FROM {table} GROUP BY model"), raw)
+        calls = by_model("""SELECT if(request_model = '', response_model, request_model) AS m,
+                                   sum(ifNull(cache_creation_tokens, 0)) FROM spans
+                            WHERE observation_type IN ('llm', 'embedding') GROUP BY m""")
+        self.assertEqual(by_model("SELECT model, sum(cache_creation_tokens) FROM usage_1h GROUP BY model"), calls)
+        self.assertEqual(calls["claude-sonnet-4-5"], 2000)
+
     # quality
 
     def test_quality_exact(self):
@@ -674,6 +696,13 @@ class ClickHouseTest(unittest.TestCase):
         self.assertAlmostEqual(usage["gpt-4o"]["cost_per_call"], 0.01)
         self.assertAlmostEqual(usage["claude-sonnet-4-5"]["cost"], 1.0)
         self.assertEqual(usage["claude-sonnet-4-5"]["cached_tokens"], 10000)
+        self.assertEqual(usage["claude-sonnet-4-5"]["cache_write_tokens"], 2000)
+        self.assertEqual(usage["gpt-4o"]["cache_write_tokens"], 0)
+        cache = {r["model"]: r["cache_write_tokens"] for r in self.run_panel("spanlens-cost", "Cached tokens by model", p1)}
+        self.assertEqual(cache, {"claude-sonnet-4-5": 2000, "gpt-4o": 0, "llama3:70b": 0})
+        tokens = self.run_panel("spanlens-cost", "Tokens", p1, kind="timeseries")
+        self.assertEqual([sum(r[c] for r in tokens) for c in ("input_uncached", "input_cached", "input_cache_write")],
+                         [145000 - 10000 - 2000, 10000, 2000])
         self.assertIsNone(usage["llama3:70b"]["cost"])  # unknown price: NULL, not 0
         self.assertEqual(usage["llama3:70b"]["unpriced_calls"], 10)
 

@@ -53,6 +53,12 @@ struct Cli {
     /// ...or after this many requests, whichever comes first.
     #[arg(long)]
     max_requests: Option<u64>,
+    /// Offered load: start requests on a fixed schedule carrying about this many spans per
+    /// second in all (at most --concurrency in flight), instead of each sender sending again as
+    /// soon as it has its answer. For latency at a given load, e.g. half of what the collector
+    /// sustains.
+    #[arg(long, value_name = "SPANS")]
+    spans_per_sec: Option<f64>,
     /// Spans per request (whole traces are packed, so requests hold this many or slightly more).
     #[arg(long, default_value_t = 100)]
     spans_per_request: usize,
@@ -115,6 +121,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     anyhow::ensure!(cli.concurrency > 0, "--concurrency must be > 0");
     anyhow::ensure!(cli.duration_secs > 0.0, "--duration-secs must be > 0");
+    anyhow::ensure!(
+        cli.spans_per_sec.is_none_or(|r| r > 0.0),
+        "--spans-per-sec must be > 0"
+    );
     anyhow::ensure!(
         (0.0..=1.0).contains(&cli.llm_error_rate) && (0.0..=1.0).contains(&cli.tool_error_rate),
         "error rates are probabilities"
@@ -222,13 +232,16 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
     log(
         cli,
         format_args!(
-            "sending: {:?} → {}, concurrency {}, up to {} s{}",
+            "sending: {:?} → {}, concurrency {}, up to {} s{}{}",
             cli.protocol,
             endpoint,
             cli.concurrency,
             cli.duration_secs,
             cli.max_requests
                 .map(|m| format!(" / {m} requests"))
+                .unwrap_or_default(),
+            cli.spans_per_sec
+                .map(|r| format!(", offered {r:.0} spans/s"))
                 .unwrap_or_default()
         ),
     );
@@ -239,6 +252,9 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
         concurrency: cli.concurrency,
         duration: Duration::from_secs_f64(cli.duration_secs),
         max_requests: cli.max_requests,
+        request_interval: cli
+            .spans_per_sec
+            .map(|rate| Duration::from_secs_f64(corpus_stats.avg_spans_per_request / rate)),
         progress_every: (!cli.quiet).then_some(Duration::from_secs(5)),
         acked_log: acked_log(cli.acked_traces.as_deref())?,
     };
@@ -298,6 +314,7 @@ async fn bench(cli: &Cli) -> anyhow::Result<Report> {
             concurrency: cli.concurrency,
             duration_secs: cli.duration_secs,
             max_requests: cli.max_requests,
+            spans_per_sec: cli.spans_per_sec,
             spans_per_request: cli.spans_per_request,
             seed: cli.seed,
             clickhouse_url: (!cli.skip_stored).then(|| cli.clickhouse_url.clone()),

@@ -30,6 +30,8 @@ pub struct Settings {
     pub concurrency: usize,
     pub duration_secs: f64,
     pub max_requests: Option<u64>,
+    /// Offered load (--spans-per-sec); None: as fast as the collector answers.
+    pub spans_per_sec: Option<f64>,
     pub spans_per_request: usize,
     pub seed: u64,
     pub clickhouse_url: Option<String>,
@@ -167,13 +169,16 @@ impl Report {
         let c = &self.corpus;
         println!("Spanlens benchmark");
         println!(
-            "  load        {:?} → {}, concurrency {}, {:.0} s{}, seed {}",
+            "  load        {:?} → {}, concurrency {}, {:.0} s{}{}, seed {}",
             s.protocol,
             s.endpoint,
             s.concurrency,
             s.duration_secs,
             s.max_requests
                 .map(|m| format!(" / max {m} requests"))
+                .unwrap_or_default(),
+            s.spans_per_sec
+                .map(|r| format!(", offered {r:.0} spans/s"))
                 .unwrap_or_default(),
             s.seed
         );

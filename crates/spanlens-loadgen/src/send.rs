@@ -39,6 +39,9 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub duration: Duration,
     pub max_requests: Option<u64>,
+    /// Request n starts no earlier than n × this after the first (None: as soon as a sender is
+    /// free). A fixed schedule, so a slow answer does not lower the offered load.
+    pub request_interval: Option<Duration>,
     /// Print a progress line to stderr this often (None: quiet).
     pub progress_every: Option<Duration>,
     /// Extra request headers / gRPC metadata (e.g. Authorization for an API key).
@@ -317,6 +320,7 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
     let started = Instant::now();
     let deadline = started + config.duration;
     let max_requests = config.max_requests.unwrap_or(u64::MAX);
+    let request_interval = config.request_interval;
 
     let mut workers = Vec::with_capacity(transports.len());
     for mut transport in transports {
@@ -333,6 +337,13 @@ pub async fn run(config: &RunConfig, pool: Arc<Pool>) -> anyhow::Result<(RunStat
                 let n = next_request.fetch_add(1, Ordering::Relaxed);
                 if n >= max_requests {
                     break;
+                }
+                if let Some(interval) = request_interval {
+                    let due = started + interval.mul_f64(n as f64);
+                    if due >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 let body = pool.instance(n);
                 let len = body.bytes.len() as u64;

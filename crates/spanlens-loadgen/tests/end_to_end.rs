@@ -126,6 +126,35 @@ async fn corpus_is_accepted_and_stored_whole_over_http_and_grpc() {
     );
     assert!(count("SELECT countIf(operation = 'execute_tool') FROM spans").await > 0);
 
+    // Offered load: 400 spans/s for 2 s is ~20 requests of ~40 spans spread over the 2 s, where
+    // two free-running senders would send hundreds.
+    let endpoint = format!("http://{}", collector.http_addr);
+    let report = loadgen(&[
+        "--endpoint",
+        &endpoint,
+        "--skip-stored",
+        "--spans-per-sec",
+        "400",
+        "--duration-secs",
+        "2",
+        "--pool-bodies",
+        "3",
+        "--spans-per-request",
+        "40",
+        "--concurrency",
+        "2",
+        "--json",
+        "--quiet",
+    ])
+    .await;
+    let accepted = report["spans"]["accepted"].as_u64().unwrap();
+    assert!((600..=900).contains(&accepted), "{report:#}");
+    assert!(
+        report["throughput"]["send_secs"].as_f64().unwrap() > 1.5,
+        "{report:#}"
+    );
+    assert_eq!(report["settings"]["spans_per_sec"], 400.0);
+
     collector.shutdown().await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = ch

@@ -38,6 +38,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_metrics.sql"),
     migration!(21, "0021_spans_cache_creation.sql"),
     migration!(22, "0022_spans_preview_without_blobs.sql"),
+    migration!(40, "0040_rollups_cache_creation.sql"),
+    migration!(41, "0041_spans_compact_insert_parts.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
