@@ -38,16 +38,15 @@ fn hint() -> &'static Regex {
     R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api[_-]?key|password|authoriz").expect("valid"))
 }
 
-/// [`hint`]'s words, lowercase, plus the words a whole-value credential starts with and the
-/// two non-ASCII characters that fold to ASCII letters under the regexes' case-insensitivity
-/// (KELVIN SIGN, LONG S): an encoded row whose ASCII-lowercased bytes hold none of them has
-/// nothing to strip.
+/// [`hint`]'s words, lowercase, plus the words a whole-value credential starts with. All are
+/// five bytes or longer, so the packed searcher compares long fingerprints and rarely stops
+/// on ordinary text.
 fn row_hint() -> &'static aho_corasick::packed::Searcher {
     static S: OnceLock<aho_corasick::packed::Searcher> = OnceLock::new();
     S.get_or_init(|| {
         let words = [
             "sk-lf-", "secret", "apikey", "api_key", "api-key", "password", "authoriz", "bearer",
-            "basic", "\u{212A}", "\u{17F}",
+            "basic",
         ];
         aho_corasick::packed::Config::new()
             .builder()
@@ -55,6 +54,14 @@ fn row_hint() -> &'static aho_corasick::packed::Searcher {
             .build()
             .expect("a packed searcher for a few short literals")
     })
+}
+
+/// The two non-ASCII characters that fold to ASCII letters under the regexes'
+/// case-insensitivity (KELVIN SIGN to `k`, LONG S to `s`): text holding one may spell a word
+/// of [`row_hint`] that its lowercased bytes do not show.
+fn folds_to_ascii() -> &'static [memchr::memmem::Finder<'static>; 2] {
+    static F: OnceLock<[memchr::memmem::Finder<'static>; 2]> = OnceLock::new();
+    F.get_or_init(|| ["\u{212A}", "\u{17F}"].map(|c| memchr::memmem::Finder::new(c.as_bytes())))
 }
 
 /// Whether a row, given as its encoded bytes, may hold anything [`Redact::redacted`] strips
@@ -66,6 +73,9 @@ pub fn may_hold_credentials(encoded_row: &[u8], lowered: &mut Vec<u8>) -> bool {
     lowered.clear();
     lowered.extend(encoded_row.iter().map(u8::to_ascii_lowercase));
     row_hint().find(lowered.as_slice()).is_some()
+        || folds_to_ascii()
+            .iter()
+            .any(|f| f.find(encoded_row).is_some())
 }
 
 /// What a map key names when it names a credential.
@@ -321,6 +331,11 @@ mod tests {
             },
             SpanRow {
                 metadata: vec![("API_KEY".into(), "k".into())],
+                ..Default::default()
+            },
+            // LONG S folds to `s` under the regexes' case-insensitivity.
+            SpanRow {
+                input: "{\"\u{17F}ecret_key\": \"x\"}".into(),
                 ..Default::default()
             },
         ];
