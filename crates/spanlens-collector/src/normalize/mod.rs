@@ -25,7 +25,8 @@ mod tests;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 
 use crate::storage::row::{AttrMap, ScoreRow, SharedAttrMap, SpanRow};
 pub(crate) use extract::parse_rfc3339_nanos;
@@ -339,6 +340,14 @@ fn span_to_row(
         ..Default::default()
     };
 
+    set_status(&mut row, status, &mut m);
+    push_events_and_links(&mut row, events, links, &scratch.consumed_events);
+    set_llm_columns(&mut row, &mut m);
+    row
+}
+
+/// The OTLP status, else the one the table found (a message; `level: ERROR` of Langfuse).
+fn set_status(row: &mut SpanRow, status: Option<Status>, m: &mut Mapped) {
     let (code, message) = status.map(|s| (s.code, s.message)).unwrap_or_default();
     row.status_code = status_str(code).to_string();
     row.status_message = message;
@@ -348,9 +357,17 @@ fn span_to_row(
     if code == 0 && m.text(Col::StatusFromLevel) == "Error" {
         row.status_code = "Error".to_string();
     }
+}
 
+/// Events no column consumed, and the links, in the exporter's nested columns.
+fn push_events_and_links(
+    row: &mut SpanRow,
+    events: Vec<Event>,
+    links: Vec<Link>,
+    consumed_events: &[bool],
+) {
     for (j, event) in events.into_iter().enumerate() {
-        if scratch.consumed_events[j] {
+        if consumed_events[j] {
             continue;
         }
         row.events_time.push(event.time_unix_nano as i64);
@@ -363,7 +380,10 @@ fn span_to_row(
         row.links_trace_state.push(link.trace_state);
         row.links_attributes.push(attrs_to_map(link.attributes));
     }
+}
 
+/// The LLM columns: what the table resolved, with input_tokens completed from uncached parts.
+fn set_llm_columns(row: &mut SpanRow, m: &mut Mapped) {
     row.service_name = m.text(Col::ServiceName);
     row.environment = m.text(Col::Environment);
     row.release = m.text(Col::Release);
@@ -402,7 +422,6 @@ fn span_to_row(
     row.prompt_version = m.text(Col::PromptVersion);
     row.tags = m.list(Col::Tags);
     row.metadata = m.map(Col::Metadata);
-    row
 }
 
 fn text_val(v: Option<Val>) -> String {
