@@ -230,7 +230,7 @@ fn histogram_row(
                 dp.explicit_bounds.len()
             ));
         }
-        check_bucket_total(dp.count, dp.bucket_counts.iter().sum())?;
+        check_bucket_total(dp.count, &dp.bucket_counts)?;
     }
     if !dp.explicit_bounds.windows(2).all(|w| w[0] < w[1]) {
         return Err("explicit bounds are not strictly increasing".into());
@@ -255,7 +255,15 @@ fn histogram_row(
     Ok(row)
 }
 
-fn check_bucket_total(count: u64, total: u64) -> Result<(), String> {
+/// The bucket counts must add up to the point's count (a sum past u64 cannot).
+fn check_bucket_total<'a>(
+    count: u64,
+    counts: impl IntoIterator<Item = &'a u64>,
+) -> Result<(), String> {
+    let total = counts
+        .into_iter()
+        .try_fold(0u64, |sum, c| sum.checked_add(*c))
+        .ok_or_else(|| format!("bucket counts add up to more than {}", u64::MAX))?;
     if total != count {
         return Err(format!(
             "bucket counts add up to {total}, but count is {count}"
@@ -274,10 +282,10 @@ fn exponential_histogram_row(
     }
     let positive = dp.positive.unwrap_or_default();
     let negative = dp.negative.unwrap_or_default();
-    let total = dp.zero_count
-        + positive.bucket_counts.iter().sum::<u64>()
-        + negative.bucket_counts.iter().sum::<u64>();
-    check_bucket_total(dp.count, total)?;
+    let counts = std::iter::once(&dp.zero_count)
+        .chain(&positive.bucket_counts)
+        .chain(&negative.bucket_counts);
+    check_bucket_total(dp.count, counts)?;
     let exemplars = exemplars(dp.exemplars)?;
     let point = point_head(
         head,
