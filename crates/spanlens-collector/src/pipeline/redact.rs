@@ -31,26 +31,26 @@ pub trait Redact: Clone {
     fn redacted(&self) -> Option<Self>;
 }
 
-/// Words that come with every inline credential this module strips (a literal prefilter, a
-/// SIMD search over the case variants: text without them is not scanned further).
+/// Words, lowercase, that come with every inline credential this module strips.
+const HINT_WORDS: [&str; 7] = [
+    "sk-lf-", "secret", "apikey", "api_key", "api-key", "password", "authoriz",
+];
+
+/// [`HINT_WORDS`] as a case-insensitive prefilter for one text (a SIMD search over the case
+/// variants): text without them is not scanned further.
 fn hint() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(r"(?i)sk-lf-|secret|api[_-]?key|password|authoriz").expect("valid"))
+    R.get_or_init(|| Regex::new(&format!("(?i){}", HINT_WORDS.join("|"))).expect("valid"))
 }
 
-/// [`hint`]'s words, lowercase, plus the words a whole-value credential starts with. All are
-/// five bytes or longer, so the packed searcher compares long fingerprints and rarely stops
-/// on ordinary text.
+/// [`HINT_WORDS`] plus the words a whole-value credential starts with. All are five bytes or
+/// longer, so the packed searcher compares long fingerprints and rarely stops on ordinary text.
 fn row_hint() -> &'static aho_corasick::packed::Searcher {
     static S: OnceLock<aho_corasick::packed::Searcher> = OnceLock::new();
     S.get_or_init(|| {
-        let words = [
-            "sk-lf-", "secret", "apikey", "api_key", "api-key", "password", "authoriz", "bearer",
-            "basic",
-        ];
         aho_corasick::packed::Config::new()
             .builder()
-            .extend(words)
+            .extend(HINT_WORDS.iter().chain(&["bearer", "basic"]))
             .build()
             .expect("a packed searcher for a few short literals")
     })
