@@ -195,9 +195,6 @@ impl Scratch {
             let filled = if rule.merge {
                 let mut merged: Vec<(String, String)> = Vec::new();
                 for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
-                    if self.absent(&ctx, src, slot) {
-                        continue;
-                    }
                     if let Some(Val::Map(entries)) = self.extract(&ctx, src, slot, kind, rule.col) {
                         if entries.is_empty() {
                             continue;
@@ -222,9 +219,6 @@ impl Scratch {
             } else {
                 let mut found = None;
                 for (i, (src, &slot)) in rule.sources.iter().zip(slots).enumerate() {
-                    if self.absent(&ctx, src, slot) {
-                        continue;
-                    }
                     if let Some(v) = self.extract(&ctx, src, slot, kind, rule.col) {
                         found = Some(v);
                         won[rule.col as usize] = 1 << i;
@@ -241,7 +235,7 @@ impl Scratch {
             };
             if filled && !rule.merge {
                 for (src, &slot) in rule.sources.iter().zip(slots) {
-                    if src.consume && !self.absent(&ctx, src, slot) {
+                    if src.consume {
                         self.consume(&ctx, src, slot);
                     }
                 }
@@ -282,8 +276,7 @@ impl Scratch {
         }
     }
 
-    /// Whether the span certainly lacks what `src` reads: most sources of most rules, skipped
-    /// here without the cost of a full [`Self::extract`] call.
+    /// Whether the span certainly lacks what `src` reads.
     #[inline]
     fn absent(&self, ctx: &Ctx<'_>, src: &Src, slot: usize) -> bool {
         match src.at {
@@ -313,7 +306,16 @@ impl Scratch {
             .unwrap_or(&[])
     }
 
+    /// Marks what `src` read as consumed by its column. Inlined, so the sources a span lacks
+    /// (most of them) cost no call.
+    #[inline]
     fn consume(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize) {
+        if !self.absent(ctx, src, slot) {
+            self.mark_consumed(ctx, src, slot);
+        }
+    }
+
+    fn mark_consumed(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize) {
         match src.at {
             At::Span => {
                 if let Some(i) = self.at_slot(slot) {
@@ -378,7 +380,24 @@ impl Scratch {
         self.json[pos].1.as_ref()
     }
 
+    /// The value `src` gives column `col`, if any. Inlined, so the sources a span lacks (most
+    /// sources of most rules) cost no call.
+    #[inline]
     fn extract(
+        &mut self,
+        ctx: &Ctx<'_>,
+        src: &Src,
+        slot: usize,
+        kind: Kind,
+        col: Col,
+    ) -> Option<Val> {
+        if self.absent(ctx, src, slot) {
+            return None;
+        }
+        self.read_source(ctx, src, slot, kind, col)
+    }
+
+    fn read_source(
         &mut self,
         ctx: &Ctx<'_>,
         src: &Src,
