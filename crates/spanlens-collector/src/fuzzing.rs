@@ -115,7 +115,7 @@ pub fn spool(data: &[u8]) {
     segment.extend_from_slice(body);
     std::fs::write(dir.join(format!("{:020}.seg", 1)), &segment).expect("write segment");
     if let Ok((spool, _)) = Spool::open(&dir, 1 << 30, 1 << 20) {
-        read_in_order(&Arc::new(spool));
+        read_in_order(&spool);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,7 +44,6 @@ impl HoldLog {
         durable: bool,
     ) -> Result<(HoldLog, Vec<Recovered>), SpoolError> {
         let (spool, manifest) = Spool::open(dir, max_bytes, SEGMENT_BYTES.min(max_bytes))?;
-        let spool = Arc::new(spool);
         let mut held = Vec::new();
         let mut released: HashSet<Ticket> = HashSet::new();
         let mut reader = spool.reader(manifest.committed);

@@ -37,7 +37,7 @@ impl IngestLog {
             return Ok((IngestLog::Memory(Arc::new(log)), Manifest::default()));
         }
         let (spool, manifest) = Spool::open(Path::new(dir), spool_max_bytes, segment_bytes)?;
-        Ok((IngestLog::Disk(Arc::new(spool)), manifest))
+        Ok((IngestLog::Disk(spool), manifest))
     }
 
     /// Appends the chunk's rows and returns their seq; the memory log takes the chunk's
@@ -50,10 +50,10 @@ impl IngestLog {
         }
     }
 
-    /// Makes every record up to `seq` durable (nothing to do in memory).
-    pub fn sync_through(&self, seq: u64) -> Result<(), SpoolError> {
+    /// Waits until every record up to `seq` is durable (nothing to wait for in memory).
+    pub async fn synced(&self, seq: u64) -> Result<(), SpoolError> {
         match self {
-            IngestLog::Disk(spool) => spool.sync_through(seq),
+            IngestLog::Disk(spool) => spool.synced(seq).await,
             IngestLog::Memory(_) => Ok(()),
         }
     }

@@ -4,8 +4,9 @@
 //! 1. **Encode once.** A receiver encodes its rows to RowBinary ([`EncodedChunk`], credentials
 //!    stripped by `redact`) on its own task; every chunk knows its table.
 //! 2. **Log.** [`Pipeline::try_submit`] appends the chunk to the log as one record with the
-//!    next seq (`log`): the on-disk [`spool`] when `pipeline.spool_dir` is set (fsynced before
-//!    the reply in `durable` ack mode, written to the OS in `fast`), else a memory log with the
+//!    next seq (`log`): the on-disk [`spool`] when `pipeline.spool_dir` is set (in `durable`
+//!    ack mode the reply waits until the spool's sync thread has fsynced it, one fsync for all
+//!    requests waiting; in `fast` it is written to the OS only), else a memory log with the
 //!    same records, seqs and commits, which a crash loses. A full log answers "retry later":
 //!    the spool (`spool_max_bytes` reached, disk full, an I/O error) with [`SubmitError::Spool`]
 //!    → HTTP 503 / gRPC UNAVAILABLE, the memory log (`queue_max_bytes` reached) with
@@ -81,6 +82,19 @@ impl EncodedChunk {
             rows: rows.len(),
             bytes,
         })
+    }
+}
+
+/// How far a request's chunks reached in the log: the seq of the last one (0: none), which its
+/// reply waits for ([`Pipeline::durable`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[must_use]
+pub(crate) struct Appended(u64);
+
+impl Appended {
+    /// Both requests' chunks (the log appends in seq order: the later seq covers both).
+    pub fn and(self, other: Appended) -> Appended {
+        Appended(self.0.max(other.0))
     }
 }
 
@@ -163,39 +177,36 @@ impl Pipeline {
 
     /// Appends a chunk to the log or says why not, without waiting: a full memory log
     /// (HTTP 429 / gRPC RESOURCE_EXHAUSTED) or spool (503 / UNAVAILABLE) is the client's
-    /// signal to back off, never a reason to grow. In `durable` ack mode it returns once the
-    /// chunk is fsynced: the caller runs off the async workers, so the fsync may block here.
-    pub fn try_submit(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
+    /// signal to back off, never a reason to grow. The reply waits for [`Pipeline::durable`]
+    /// of what this returns.
+    pub fn try_submit(&self, mut chunk: EncodedChunk) -> Result<Appended, SubmitError> {
         if chunk.rows == 0 {
-            return Ok(());
+            return Ok(Appended::default());
         }
-        let seq = self.append(&mut chunk)?;
-        if self.durable {
-            self.log.sync_through(seq)?;
+        Ok(Appended(self.append(&mut chunk)?))
+    }
+
+    /// Returns once what was appended is durable: in `durable` ack mode, once the spool's sync
+    /// thread has fsynced it (concurrent requests share one fsync); otherwise at once.
+    pub async fn durable(&self, appended: Appended) -> Result<(), SubmitError> {
+        if self.durable && appended.0 > 0 {
+            self.log.synced(appended.0).await?;
         }
         Ok(())
     }
 
     /// Appends a chunk, waiting for room in the log. For rows already accepted (answered 200)
     /// that the collector held back — spans released by the content join, merged Langfuse
-    /// events: they must not be dropped and there is no client left to tell "retry". In
-    /// `durable` ack mode it returns once the chunk is fsynced, because the caller then
-    /// forgets its own copy. Fails only on a chunk larger than the whole memory log or when
-    /// the pipeline is gone.
+    /// events: they must not be dropped and there is no client left to tell "retry". Returns
+    /// once the chunk is durable, because the caller then forgets its own copy. Fails only on
+    /// a chunk larger than the whole memory log or when the pipeline is gone.
     pub async fn submit_waiting(&self, mut chunk: EncodedChunk) -> Result<(), SubmitError> {
         if chunk.rows == 0 {
             return Ok(());
         }
         loop {
             match self.append(&mut chunk) {
-                Ok(seq) if self.durable => {
-                    let log = self.log.clone();
-                    return tokio::task::spawn_blocking(move || log.sync_through(seq))
-                        .await
-                        .map_err(|_| SubmitError::ShuttingDown)?
-                        .map_err(SubmitError::from);
-                }
-                Ok(_) => return Ok(()),
+                Ok(seq) => return self.durable(Appended(seq)).await,
                 // Full or failing (disk full): wait until the writer frees room.
                 Err(
                     e @ (SubmitError::QueueFull { .. }

@@ -24,6 +24,7 @@ use super::inflight::InflightBudget;
 use super::{Ingest, IngestError, scores};
 use crate::metrics::Rejection;
 use crate::normalize::langfuse::{self, Event, EventType, Sdk};
+use crate::pipeline::Appended;
 use crate::pipeline::langfuse_merge::{Accepted, AcceptedEvents};
 use crate::storage::row::{LogRow, ScoreRow};
 
@@ -103,7 +104,11 @@ async fn ingestion(
         Ok(outcome) => outcome,
         Err(e) => return internal(&e.to_string()),
     };
-    let outcome = match outcome {
+    let durable = match outcome {
+        Ok(o) => metrics_ingest.durable(o.appended).await.map(|_| o),
+        Err(e) => Err(e),
+    };
+    let outcome = match durable {
         Ok(o) => o,
         Err(e) => return failure(e),
     };
@@ -172,6 +177,9 @@ pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Envelope, String> {
 struct Outcome {
     successes: Vec<String>,
     errors: Vec<(String, String)>,
+    /// What the reply waits for (the Langfuse merge's own log is fsynced before `process`
+    /// returns).
+    appended: Appended,
 }
 
 /// A batch's events sorted by where they go (invalid ones already in `out.errors`).
@@ -223,7 +231,8 @@ pub(crate) fn classify(project: &str, batch: Vec<Value>, now: i64) -> Classified
     c
 }
 
-/// Validates every event and takes the accepted ones on their durable path (blocking: fsync).
+/// Validates every event and takes the accepted ones on their durable path (blocking: the
+/// Langfuse merge fsyncs its log).
 fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome, IngestError> {
     let Classified {
         mut out,
@@ -235,14 +244,15 @@ fn process(ingest: &Ingest, project: &str, envelope: Envelope) -> Result<Outcome
     } = classify(project, envelope.batch, now_nanos());
     if !logs.is_empty() {
         let n = logs.len() as u64;
-        ingest.submit(&logs, n, |reason, n| {
+        out.appended = ingest.submit(&logs, n, |reason, n| {
             ingest.pipeline.metrics.reject_log_records(reason, n)
         })?;
         out.successes.extend(log_ids);
     }
     if !scores.is_empty() {
         // The scores endpoint's path: validated rows into the pipeline (Table::Scores).
-        ingest.submit(&scores, scores.len() as u64, |_, _| {})?;
+        let appended = ingest.submit(&scores, scores.len() as u64, |_, _| {})?;
+        out.appended = out.appended.and(appended);
         out.successes.extend(score_ids);
     }
     if !held.is_empty() {

@@ -31,7 +31,7 @@ use crate::normalize::{normalize_logs, normalize_metrics, normalize_traces};
 use crate::pipeline::content_join::ContentJoin;
 use crate::pipeline::langfuse_merge::LangfuseMerge;
 use crate::pipeline::response_index::ResponseIndex;
-use crate::pipeline::{EncodedChunk, Pipeline, SubmitError};
+use crate::pipeline::{Appended, EncodedChunk, Pipeline, SubmitError};
 use crate::storage::clickhouse::ClickHouse;
 use crate::storage::row::TableRow;
 use std::sync::atomic::Ordering::Relaxed;
@@ -47,7 +47,7 @@ pub trait Signal: Send + Sync + 'static {
         ingest: &Ingest,
         request: Self::Request,
         project: &str,
-    ) -> Result<Self::Response, IngestError>;
+    ) -> Result<(Self::Response, Appended), IngestError>;
 }
 
 /// Traces: `/v1/traces`, `TraceService`.
@@ -65,7 +65,7 @@ impl Signal for Traces {
         ingest: &Ingest,
         request: Self::Request,
         project: &str,
-    ) -> Result<Self::Response, IngestError> {
+    ) -> Result<(Self::Response, Appended), IngestError> {
         ingest.export_traces(request, project)
     }
 }
@@ -78,7 +78,7 @@ impl Signal for Logs {
         ingest: &Ingest,
         request: Self::Request,
         project: &str,
-    ) -> Result<Self::Response, IngestError> {
+    ) -> Result<(Self::Response, Appended), IngestError> {
         ingest.export_logs(request, project)
     }
 }
@@ -91,7 +91,7 @@ impl Signal for Metrics {
         ingest: &Ingest,
         request: Self::Request,
         project: &str,
-    ) -> Result<Self::Response, IngestError> {
+    ) -> Result<(Self::Response, Appended), IngestError> {
         ingest.export_metrics(request, project)
     }
 }
@@ -187,7 +187,7 @@ impl Ingest {
         &self,
         request: ExportTraceServiceRequest,
         project: &str,
-    ) -> Result<ExportTraceServiceResponse, IngestError> {
+    ) -> Result<(ExportTraceServiceResponse, Appended), IngestError> {
         let metrics = &self.pipeline.metrics;
         let mut normalized = normalize_traces(request, project);
         let rows = normalized.rows.len() as u64;
@@ -202,18 +202,18 @@ impl Ingest {
         let reject = |reason, n| metrics.reject_spans(reason, n);
         self.responses.remember(project, &normalized.rows);
         // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
-        self.submit(&normalized.scores, rows, reject)?;
+        let scores = self.submit(&normalized.scores, rows, reject)?;
         let routed = self.join.route(project, normalized.rows);
-        self.submit(&routed.now, rows, reject)?;
+        let now = self.submit(&routed.now, rows, reject)?;
         let late = self.join.commit(routed.pending);
-        self.submit(&late, rows, reject)?;
+        let appended = scores.and(now).and(self.submit(&late, rows, reject)?);
         metrics.spans_accepted.fetch_add(rows + joined, Relaxed);
         let partial_success =
             (normalized.rejected_spans > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: normalized.rejected_spans,
                 error_message: normalized.error_message,
             });
-        Ok(ExportTraceServiceResponse { partial_success })
+        Ok((ExportTraceServiceResponse { partial_success }, appended))
     }
 
     /// Normalizes and enqueues one logs export request for `project`: every record goes to the
@@ -224,7 +224,7 @@ impl Ingest {
         &self,
         request: ExportLogsServiceRequest,
         project: &str,
-    ) -> Result<ExportLogsServiceResponse, IngestError> {
+    ) -> Result<(ExportLogsServiceResponse, Appended), IngestError> {
         let metrics = &self.pipeline.metrics;
         let mut normalized = normalize_logs(request, project);
         self.responses.resolve(&mut normalized.scores);
@@ -238,8 +238,8 @@ impl Ingest {
         );
         let reject = |reason, n| metrics.reject_log_records(reason, n);
         // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
-        self.submit(&normalized.scores, rows, reject)?;
-        self.submit(&normalized.rows, rows, reject)?;
+        let scores = self.submit(&normalized.scores, rows, reject)?;
+        let appended = scores.and(self.submit(&normalized.rows, rows, reject)?);
         metrics.log_records_accepted.fetch_add(rows, Relaxed);
         self.join.add_content(project, normalized.content);
         let partial_success =
@@ -247,7 +247,7 @@ impl Ingest {
                 rejected_log_records: normalized.rejected_log_records,
                 error_message: normalized.error_message,
             });
-        Ok(ExportLogsServiceResponse { partial_success })
+        Ok((ExportLogsServiceResponse { partial_success }, appended))
     }
 
     /// Normalizes and enqueues one metrics export request for `project`: every data point
@@ -258,7 +258,7 @@ impl Ingest {
         &self,
         request: ExportMetricsServiceRequest,
         project: &str,
-    ) -> Result<ExportMetricsServiceResponse, IngestError> {
+    ) -> Result<(ExportMetricsServiceResponse, Appended), IngestError> {
         let metrics = &self.pipeline.metrics;
         let normalized = normalize_metrics(request, project);
         let points = normalized.points() as u64;
@@ -268,30 +268,43 @@ impl Ingest {
             .fetch_add(points + rejected as u64, Relaxed);
         metrics.reject_metric_points(Rejection::InvalidSpan, rejected as u64);
         let reject = |reason, n| metrics.reject_metric_points(reason, n);
-        self.submit(&normalized.gauge, points, reject)?;
-        self.submit(&normalized.sum, points, reject)?;
-        self.submit(&normalized.histogram, points, reject)?;
-        self.submit(&normalized.exponential_histogram, points, reject)?;
-        self.submit(&normalized.summary, points, reject)?;
+        let appended = [
+            self.submit(&normalized.gauge, points, reject)?,
+            self.submit(&normalized.sum, points, reject)?,
+            self.submit(&normalized.histogram, points, reject)?,
+            self.submit(&normalized.exponential_histogram, points, reject)?,
+            self.submit(&normalized.summary, points, reject)?,
+        ]
+        .into_iter()
+        .fold(Appended::default(), Appended::and);
         metrics.metric_points_accepted.fetch_add(points, Relaxed);
         let partial_success = (rejected > 0).then_some(ExportMetricsPartialSuccess {
             rejected_data_points: rejected,
             error_message: normalized.error_message,
         });
-        Ok(ExportMetricsServiceResponse { partial_success })
+        Ok((ExportMetricsServiceResponse { partial_success }, appended))
     }
 
-    /// Encodes and queues rows without waiting (blocking: with `ack = durable` it waits for
-    /// the spool's fsync, so call it off the async workers); a full queue or spool is the
-    /// client's signal to retry. `count` is what `reject` counts as refused when it fails.
+    /// Waits until what a request appended is durable (see [`Pipeline::durable`]); a failed
+    /// fsync is the client's signal to retry (503 / UNAVAILABLE).
+    pub async fn durable(&self, appended: Appended) -> Result<(), IngestError> {
+        self.pipeline
+            .durable(appended)
+            .await
+            .map_err(IngestError::from)
+    }
+
+    /// Encodes and appends rows to the log without waiting: a full queue or spool is the
+    /// client's signal to retry. The reply waits for [`Pipeline::durable`] of what it returns.
+    /// `count` is what `reject` counts as refused when it fails.
     pub fn submit<R: TableRow + crate::pipeline::redact::Redact>(
         &self,
         rows: &[R],
         count: u64,
         reject: impl Fn(Rejection, u64),
-    ) -> Result<(), IngestError> {
+    ) -> Result<Appended, IngestError> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(Appended::default());
         }
         let chunk = EncodedChunk::encode(rows).map_err(|e| IngestError::Internal(e.to_string()))?;
         self.pipeline.try_submit(chunk).map_err(|e| {

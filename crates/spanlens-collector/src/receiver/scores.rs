@@ -78,13 +78,13 @@ async fn create_scores(State(ingest): State<Ingest>, headers: HeaderMap, body: B
     };
     // Scores take the spans' durable path: a 200 means spooled (fsynced with ack = durable).
     let ids: Vec<String> = rows.iter().map(|r| r.score_id.clone()).collect();
-    let submitted =
-        tokio::task::spawn_blocking(move || ingest.submit(&rows, rows.len() as u64, |_, _| {}))
-            .await;
+    let submitted = match ingest.submit(&rows, rows.len() as u64, |_, _| {}) {
+        Ok(appended) => ingest.durable(appended).await,
+        Err(e) => Err(e),
+    };
     match submitted {
-        Ok(Ok(())) => json(StatusCode::OK, serde_json::json!({ "ids": ids })),
-        Ok(Err(e)) => ingest_error(e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Ok(()) => json(StatusCode::OK, serde_json::json!({ "ids": ids })),
+        Err(e) => ingest_error(e),
     }
 }
 

@@ -25,12 +25,12 @@
 mod manifest;
 mod reader;
 pub mod record;
+mod syncer;
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use manifest::ManifestFile;
@@ -38,6 +38,8 @@ pub(crate) use manifest::{Manifest, PendingBatch};
 pub(crate) use reader::SpoolReader;
 pub(crate) use record::Record;
 use record::{Item, SEGMENT_MAGIC};
+use std::sync::{Arc, Mutex};
+use syncer::SyncQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -74,7 +76,8 @@ struct Segment {
 }
 
 struct Appender {
-    file: File,
+    /// Shared with the sync thread, which fsyncs it without holding the appender.
+    file: Arc<File>,
     /// In file order; the last one is being appended to.
     segments: VecDeque<Segment>,
     next_seq: u64,
@@ -106,8 +109,8 @@ pub(crate) struct Spool {
     segment_bytes: u64,
     appender: Mutex<Appender>,
     manifest: Mutex<ManifestFile>,
-    /// Serializes fsyncs; holds the highest seq a finished fsync covered.
-    sync_lock: Mutex<u64>,
+    /// Group commit: the sync thread and the appends waiting for it.
+    sync: Arc<SyncQueue>,
     /// False from a failed write until one succeeds again (readiness).
     healthy: AtomicBool,
     pub stats: SpoolStats,
@@ -118,12 +121,12 @@ pub(crate) struct Spool {
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`: validates every record, sets damaged regions
-    /// aside and cuts a torn tail.
+    /// aside and cuts a torn tail. Starts its sync thread, which ends when the spool is dropped.
     pub fn open(
         dir: &Path,
         max_bytes: u64,
         segment_bytes: u64,
-    ) -> Result<(Spool, Manifest), SpoolError> {
+    ) -> Result<(Arc<Spool>, Manifest), SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("lock");
         let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
@@ -162,20 +165,22 @@ impl Spool {
             max_bytes,
             segment_bytes,
             appender: Mutex::new(Appender {
-                file,
+                file: Arc::new(file),
                 segments,
                 next_seq,
                 bytes_on_disk,
                 rotate: false,
             }),
             manifest: Mutex::new(manifest_file),
-            sync_lock: Mutex::new(next_seq - 1),
+            sync: SyncQueue::new(next_seq - 1),
             healthy: AtomicBool::new(true),
             stats,
             damaged,
             _lock: lock,
         };
         spool.delete_committed(manifest.committed);
+        let spool = Arc::new(spool);
+        syncer::start(Arc::downgrade(&spool), spool.sync.clone()).map_err(io_err(dir))?;
         Ok((spool, manifest))
     }
 
@@ -195,7 +200,7 @@ impl Spool {
             self.rotate(&mut a).inspect_err(|_| self.io_failed())?;
         }
         let seq = a.next_seq;
-        if let Err(e) = record::write_record(&mut a.file, seq, table, rows, payload) {
+        if let Err(e) = record::write_record(&mut &*a.file, seq, table, rows, payload) {
             // Undo a partial write so the next record starts where the reader expects one.
             let end = a.segments.back().expect("current").bytes;
             a.rotate = a.file.set_len(end).is_err();
@@ -215,7 +220,7 @@ impl Spool {
     fn rotate(&self, a: &mut Appender) -> Result<(), SpoolError> {
         a.file.sync_data().map_err(io_err(&self.current_path(a)))?;
         let first = a.next_seq;
-        a.file = new_segment(&self.dir, first, &mut a.segments)?;
+        a.file = Arc::new(new_segment(&self.dir, first, &mut a.segments)?);
         a.bytes_on_disk += SEGMENT_MAGIC.len() as u64;
         a.rotate = false;
         Ok(())
@@ -232,24 +237,27 @@ impl Spool {
         self.stats.io_errors.fetch_add(1, Relaxed);
     }
 
-    /// Makes every record up to `seq` durable. Concurrent callers share one fsync (group commit).
+    /// Waits until every record up to `seq` is durable; concurrent waiters share one fsync
+    /// (group commit, on the spool's sync thread).
+    pub async fn synced(&self, seq: u64) -> Result<(), SpoolError> {
+        self.sync.synced(seq, &self.dir).await
+    }
+
+    /// [`Spool::synced`] for callers on a blocking thread.
     pub fn sync_through(&self, seq: u64) -> Result<(), SpoolError> {
-        let mut synced = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if *synced >= seq {
-            return Ok(());
-        }
+        futures::executor::block_on(self.synced(seq))
+    }
+
+    /// The sync thread's fsync: of everything appended so far, whose last seq it returns.
+    fn sync_appended(&self) -> Result<u64, (u64, SpoolError)> {
         let (file, last) = {
             let a = self.appender.lock().unwrap_or_else(|e| e.into_inner());
-            (
-                a.file.try_clone().map_err(io_err(&self.dir))?,
-                a.next_seq - 1,
-            )
+            (a.file.clone(), a.next_seq - 1)
         };
-        file.sync_data()
-            .map_err(io_err(&self.dir))
-            .inspect_err(|_| self.io_failed())?;
-        *synced = last;
-        Ok(())
+        file.sync_data().map(|_| last).map_err(|e| {
+            self.io_failed();
+            (last, io_err(&self.dir)(e))
+        })
     }
 
     /// Whether the spool can take writes: true unless the last write failed and a probe write
@@ -393,6 +401,12 @@ impl Damaged {
     }
 }
 
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.sync.close();
+    }
+}
+
 /// Checks one segment at open: its header, every record (damage set aside), and for the
 /// last segment a torn tail (cut).
 fn open_segment(
@@ -522,8 +536,7 @@ mod tests {
     }
 
     fn open(dir: &Path, max: u64, segment: u64) -> (Arc<Spool>, Manifest) {
-        let (spool, manifest) = Spool::open(dir, max, segment).unwrap();
-        (Arc::new(spool), manifest)
+        Spool::open(dir, max, segment).unwrap()
     }
 
     fn read_all(reader: &mut SpoolReader) -> Vec<Record> {
@@ -562,6 +575,38 @@ mod tests {
     /// Segment header, then records of 29 + PAYLOAD bytes.
     const fn record_offset(index_in_segment: u64) -> u64 {
         8 + index_in_segment * record::disk_size(PAYLOAD)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sync_thread_answers_every_waiter_across_segments() {
+        let dir = temp_dir("group-commit");
+        // Small segments: waiters span rotations (which fsync the sealed segment themselves).
+        let (spool, _) = open(&dir, 1 << 20, 4 * record::disk_size(PAYLOAD));
+        let waits = (0..64u8).map(|i| {
+            let spool = spool.clone();
+            tokio::spawn(async move {
+                let seq = spool.append(0, 1, &[i; PAYLOAD]).unwrap();
+                spool.synced(seq).await.map(|()| seq)
+            })
+        });
+        let mut seqs: Vec<u64> = futures::future::join_all(waits)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        seqs.sort();
+        assert_eq!(seqs, (1..=64).collect::<Vec<_>>());
+        // The blocking form, from a thread outside the runtime, and for a seq already synced.
+        let blocking = spool.clone();
+        std::thread::spawn(move || {
+            let seq = blocking.append(1, 1, b"last").unwrap();
+            blocking.sync_through(seq).unwrap();
+            blocking.sync_through(1).unwrap();
+        })
+        .join()
+        .unwrap();
+        drop(spool);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
