@@ -115,7 +115,6 @@ pub struct ClickHouse {
 /// RowBinary, as one LZ4 frame when `clickhouse.compression` is on. Every attempt sends these
 /// same bytes (a `Bytes` clone, no copy), so a retry never compresses again; only
 /// `insert_body` makes one, so an insert cannot be handed uncompressed bytes by mistake.
-#[derive(Clone)]
 pub struct InsertBody(Bytes);
 
 impl InsertBody {
