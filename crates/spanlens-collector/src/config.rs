@@ -132,7 +132,8 @@ pub struct ClickHouseConfig {
     pub database: String,
     pub user: String,
     pub password: String,
-    /// LZ4-compress insert bodies (ClickHouse's native block compression). Default true.
+    /// LZ4-compress insert bodies, once per batch (an LZ4 frame sent as `Content-Encoding: lz4`;
+    /// a retry re-sends the same bytes). Default true.
     pub compression: bool,
     /// Retention in days, applied as the spans, logs and metrics tables' TTL by `migrate`. Default 0: keep
     /// forever (a TTL silently drops back-dated spans on arrival, so it is opt-in).

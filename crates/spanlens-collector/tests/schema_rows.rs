@@ -23,6 +23,15 @@ fn config(prefix: &str) -> ClickHouseConfig {
     }
 }
 
+/// Inserts a RowBinary `body` as the writer does: the body prepared once, then sent.
+async fn insert(cfg: &ClickHouseConfig, table: &str, columns: &[&str], body: Vec<u8>, token: &str) {
+    let ch = ClickHouse::new(cfg).unwrap();
+    let body = ch.insert_body(Bytes::from(body));
+    ch.insert_rowbinary(table, columns, &body, token)
+        .await
+        .unwrap();
+}
+
 async fn insertable_columns(ch: &clickhouse::Client, table: &str) -> Vec<String> {
     ch.query("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = ? AND default_kind NOT IN ('MATERIALIZED', 'ALIAS') ORDER BY position")
         .bind(table)
@@ -118,11 +127,7 @@ async fn rows_match_schema_and_round_trip() {
     for row in &rows {
         encode_row(&mut body, row).unwrap();
     }
-    ClickHouse::new(&cfg)
-        .unwrap()
-        .insert_rowbinary("spans", SpanRow::COLUMN_NAMES, Bytes::from(body), "t1")
-        .await
-        .unwrap();
+    insert(&cfg, "spans", SpanRow::COLUMN_NAMES, body, "t1").await;
     let back: Vec<SpanRow> = ch
         .clone()
         .with_validation(true)
@@ -156,11 +161,7 @@ async fn rows_match_schema_and_round_trip() {
     };
     let mut body = Vec::new();
     encode_row(&mut body, &score).unwrap();
-    ClickHouse::new(&cfg)
-        .unwrap()
-        .insert_rowbinary("scores", ScoreRow::COLUMN_NAMES, Bytes::from(body), "s1")
-        .await
-        .unwrap();
+    insert(&cfg, "scores", ScoreRow::COLUMN_NAMES, body, "s1").await;
     let back: Vec<ScoreRow> = ch
         .clone()
         .with_validation(true)
@@ -203,11 +204,7 @@ async fn rows_match_schema_and_round_trip() {
     for row in &logs {
         encode_row(&mut body, row).unwrap();
     }
-    ClickHouse::new(&cfg)
-        .unwrap()
-        .insert_rowbinary("logs", LogRow::COLUMN_NAMES, Bytes::from(body), "l1")
-        .await
-        .unwrap();
+    insert(&cfg, "logs", LogRow::COLUMN_NAMES, body, "l1").await;
     let back: Vec<LogRow> = ch
         .clone()
         .with_validation(true)
@@ -283,35 +280,45 @@ async fn migrate_is_idempotent_and_sets_retention() {
         .unwrap();
 }
 
+/// The writer's retry: one prepared body sent again with the same token is stored once, its
+/// row exactly as encoded, whether the body is LZ4-compressed (`Content-Encoding: lz4`) or
+/// plain RowBinary.
 #[tokio::test]
 async fn a_retried_batch_is_stored_once() {
-    let cfg = config("dedup");
-    migrate(&cfg).await.unwrap();
-    let mut body = Vec::new();
-    encode_row(&mut body, &full_span()).unwrap();
-    let body = Bytes::from(body);
-    let ch = ClickHouse::new(&cfg).unwrap();
-    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token")
-        .await
-        .unwrap();
-    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body.clone(), "same-token")
-        .await
-        .unwrap();
-    ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, body, "other-token")
-        .await
-        .unwrap();
-    let n: u64 = ch
-        .client()
-        .query("SELECT count() FROM spans")
-        .fetch_one()
-        .await
-        .unwrap();
-    assert_eq!(n, 2);
-    ch.client()
-        .query(&format!("DROP DATABASE {}", cfg.database))
-        .execute()
-        .await
-        .unwrap();
+    for compression in [true, false] {
+        let cfg = ClickHouseConfig {
+            compression,
+            ..config("dedup")
+        };
+        migrate(&cfg).await.unwrap();
+        let mut rowbinary = Vec::new();
+        encode_row(&mut rowbinary, &full_span()).unwrap();
+        let ch = ClickHouse::new(&cfg).unwrap();
+        let body = ch.insert_body(Bytes::from(rowbinary));
+        for token in ["same-token", "same-token", "other-token"] {
+            ch.insert_rowbinary("spans", SpanRow::COLUMN_NAMES, &body, token)
+                .await
+                .unwrap();
+        }
+        let back: Vec<SpanRow> = ch
+            .client()
+            .clone()
+            .with_validation(true)
+            .query("SELECT ?fields FROM spans")
+            .fetch_all()
+            .await
+            .unwrap();
+        assert_eq!(
+            back,
+            [full_span(), full_span()],
+            "compression {compression}"
+        );
+        ch.client()
+            .query(&format!("DROP DATABASE {}", cfg.database))
+            .execute()
+            .await
+            .unwrap();
+    }
 }
 
 /// Inserts `rows` as the pipeline does (RowBinary, the table's columns) and reads them back
@@ -331,16 +338,7 @@ where
     for row in &rows {
         encode_row(&mut body, row).unwrap();
     }
-    ClickHouse::new(cfg)
-        .unwrap()
-        .insert_rowbinary(
-            table.name(),
-            table.columns(),
-            Bytes::from(body),
-            table.name(),
-        )
-        .await
-        .unwrap();
+    insert(cfg, table.name(), table.columns(), body, table.name()).await;
     let back: Vec<R> = ch
         .with_validation(true)
         .query(&format!(
@@ -455,11 +453,7 @@ async fn previews_leave_out_inline_binary_data() {
     };
     let mut body = Vec::new();
     encode_row(&mut body, &row).unwrap();
-    ClickHouse::new(&cfg)
-        .unwrap()
-        .insert_rowbinary("spans", SpanRow::COLUMN_NAMES, Bytes::from(body), "p1")
-        .await
-        .unwrap();
+    insert(&cfg, "spans", SpanRow::COLUMN_NAMES, body, "p1").await;
     let ch = server_client(&cfg).unwrap().with_database(&cfg.database);
     let (stored, preview): (String, String) = ch
         .query("SELECT input, input_preview FROM spans")
@@ -497,11 +491,11 @@ async fn a_retried_metric_batch_is_stored_once() {
     row.explicit_bounds = vec![16.0];
     let mut body = Vec::new();
     encode_row(&mut body, &row).unwrap();
-    let body = Bytes::from(body);
     let table = Table::MetricsHistogram;
     let ch = ClickHouse::new(&cfg).unwrap();
+    let body = ch.insert_body(Bytes::from(body));
     for token in ["same-token", "same-token", "other-token"] {
-        ch.insert_rowbinary(table.name(), table.columns(), body.clone(), token)
+        ch.insert_rowbinary(table.name(), table.columns(), &body, token)
             .await
             .unwrap();
     }

@@ -13,10 +13,11 @@
 //!    [`SubmitError::QueueFull`] → 429 / RESOURCE_EXHAUSTED. Nothing grows without bound.
 //! 3. **Batch.** The `batcher` reads the log in seq order into one open batch per table
 //!    (rows / bytes / age), so interleaved spans and log records still make large inserts.
-//! 4. **Write.** The `writer` inserts each batch with a deduplication token derived from its
-//!    table and seqs, retries with backoff, sets aside what ClickHouse rejects for good, and
-//!    commits the log, so a restart (even after `kill -9`) re-sends exactly what was not yet
-//!    stored and ClickHouse keeps one copy of a re-sent batch.
+//! 4. **Write.** The `writer` compresses each batch once (LZ4, when `clickhouse.compression` is
+//!    on), inserts it with a deduplication token derived from its table and seqs, retries with
+//!    backoff (the same bytes), sets aside what ClickHouse rejects for good, and commits the
+//!    log, so a restart (even after `kill -9`) re-sends exactly what was not yet stored and
+//!    ClickHouse keeps one copy of a re-sent batch.
 //!
 //! A bad record in the spool (damaged bytes) is skipped to the next valid record, its bytes set
 //! aside in `spool_dir/damaged/` and counted; the reader never stalls on it (see [`spool`]).

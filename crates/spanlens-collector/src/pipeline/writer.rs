@@ -1,9 +1,11 @@
 //! The one writer: takes the batcher's batches in turn, records each as pending in the log,
-//! inserts it with its deduplication token (retrying retryable failures with exponential
-//! backoff: every attempt the same bytes and token, so a retry after an insert that did
-//! succeed adds no second copy), and records it written. A batch ClickHouse rejects for good
-//! (bad data, never an outage) is set aside in `spool_dir/rejected/` (without a spool: logged
-//! and dropped) and counted in `spanlens_rows_dropped_total`.
+//! prepares its insert body once (compressed, when `clickhouse.compression` is on), inserts it
+//! with its deduplication token (retrying retryable failures with exponential backoff: every
+//! attempt the same bytes and token, so a retry neither compresses again nor, after an insert
+//! that did succeed, adds a second copy), and records it written. A batch ClickHouse rejects
+//! for good (bad data, never an outage) is set aside as plain RowBinary in
+//! `spool_dir/rejected/` (without a spool: logged and dropped) and counted in
+//! `spanlens_rows_dropped_total`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use super::log::IngestLog;
 use super::spool::Manifest;
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
-use crate::storage::clickhouse::{ClickHouse, StorageError};
+use crate::storage::clickhouse::{ClickHouse, InsertBody, StorageError};
 
 /// How one batch's insert ended.
 enum Outcome {
@@ -49,12 +51,14 @@ impl BatchWriter {
             {
                 return;
             }
-            // Bytes: every retry re-sends the same buffer without copying it.
-            let body = Bytes::from(std::mem::take(&mut batch.body));
+            let rowbinary = Bytes::from(std::mem::take(&mut batch.body));
+            // Compressed here, once; the RowBinary is kept (uncompressed, no copy) in case the
+            // batch is rejected and set aside, where it must stay readable as it is.
+            let body = self.clickhouse.insert_body(rowbinary.clone());
             let token = batch.dedup_token(&prefix);
-            match self.insert(&batch, body.clone(), &token).await {
+            match self.insert(&batch, &body, &token).await {
                 Outcome::Written => {}
-                Outcome::Rejected(e) => self.set_aside(&batch, &body, &e),
+                Outcome::Rejected(e) => self.set_aside(&batch, &rowbinary, &e),
                 Outcome::Abandoned => return,
             }
             if !self.record("commit", &batcher.written(&batch)).await {
@@ -66,18 +70,15 @@ impl BatchWriter {
     /// Inserts one batch, retrying retryable failures with exponential backoff until it is
     /// written or permanently rejected. With a spool, shutdown requested during an outage
     /// abandons it (the next start writes it); in memory it is retried until written.
-    async fn insert(&self, batch: &InsertBatch, body: Bytes, token: &str) -> Outcome {
+    async fn insert(&self, batch: &InsertBatch, body: &InsertBody, token: &str) -> Outcome {
         let (table, rows) = (batch.table, batch.rows);
         let mut backoff = Duration::from_millis(self.config.retry_initial_backoff_ms);
         let max_backoff = Duration::from_millis(self.config.retry_max_backoff_ms);
         loop {
             let started = std::time::Instant::now();
-            let insert = self.clickhouse.insert_rowbinary(
-                table.name(),
-                table.columns(),
-                body.clone(),
-                token,
-            );
+            let insert =
+                self.clickhouse
+                    .insert_rowbinary(table.name(), table.columns(), body, token);
             match insert.await {
                 Ok(()) => {
                     let took = started.elapsed();
@@ -85,7 +86,7 @@ impl BatchWriter {
                     tracing::debug!(
                         table = table.name(),
                         rows,
-                        bytes = body.len(),
+                        bytes = body.wire_len(),
                         ?took,
                         "batch written"
                     );
