@@ -879,7 +879,7 @@ mod tests {
         State::new(&config)
     }
 
-    fn span(n: u8, service: &str, input: &str, output: &str) -> SpanRow {
+    fn span(n: u32, service: &str, input: &str, output: &str) -> SpanRow {
         SpanRow {
             project: "p".into(),
             trace_id: format!("{:032x}", 0xab00 + n as u128),
@@ -892,7 +892,7 @@ mod tests {
         }
     }
 
-    fn content(n: u8, input: Option<&str>, output: Option<&str>, complete: bool) -> SpanContent {
+    fn content(n: u32, input: Option<&str>, output: Option<&str>, complete: bool) -> SpanContent {
         SpanContent {
             service_name: "bot".into(),
             trace_id: format!("{:032x}", 0xab00 + n as u128),
@@ -1145,7 +1145,50 @@ mod tests {
         assert_eq!(spans(&mut st, vec![tool], t0, &m).len(), 1);
     }
 
-    fn streamed_call(n: u8, start: i64) -> SpanRow {
+    /// A busy service: each of many spans takes its own content, content first (merged as the
+    /// request is routed) and span first (held, then released by its content).
+    #[test]
+    fn many_spans_each_take_their_own_content_in_either_order() {
+        const N: u32 = 250;
+        let (mut st, m, t0) = (state(1000, 1 << 20), JoinMetrics::default(), Instant::now());
+        let text = |n: u32| format!("[{n}]");
+        let contents = |range: std::ops::Range<u32>| -> Vec<SpanContent> {
+            range
+                .map(|n| content(n, Some(&text(n)), Some("OUT"), true))
+                .collect()
+        };
+        let rows = |range: std::ops::Range<u32>| -> Vec<SpanRow> {
+            range.map(|n| span(n, "bot", "", "")).collect()
+        };
+        st.add_content("p", contents(0..N), t0, &m);
+        let now = spans(&mut st, rows(0..N), t0, &m);
+        assert_eq!(now.len(), N as usize);
+        for (n, row) in (0..N).zip(&now) {
+            assert_eq!(
+                (row.span_id.as_str(), row.input.as_str()),
+                (span(n, "", "", "").span_id.as_str(), text(n).as_str())
+            );
+        }
+        assert!(spans(&mut st, rows(N..2 * N), t0, &m).is_empty());
+        assert_eq!(st.held.len(), N as usize);
+        st.add_content("p", contents(N..2 * N).into_iter().rev().collect(), t0, &m);
+        let ready = st.tick(t0, &m).0;
+        assert_eq!(ready.len(), N as usize);
+        for (n, row) in (N..2 * N).rev().zip(&ready) {
+            assert_eq!(
+                (row.span_id.as_str(), row.input.as_str()),
+                (span(n, "", "", "").span_id.as_str(), text(n).as_str())
+            );
+        }
+        assert!(st.held.is_empty() && st.content.is_empty() && st.content_bytes == 0);
+        assert_eq!(
+            (m.spans_merged.load(Relaxed), m.spans_held.load(Relaxed)),
+            (2 * N as u64, N as u64)
+        );
+        assert_eq!(m.content_received.load(Relaxed), 2 * N as u64);
+    }
+
+    fn streamed_call(n: u32, start: i64) -> SpanRow {
         SpanRow {
             scope_name: "logfire.openai".into(),
             request_model: "gpt-4o".into(),
@@ -1156,7 +1199,7 @@ mod tests {
         }
     }
 
-    fn companion_of(n: u8, start: i64) -> SpanRow {
+    fn companion_of(n: u32, start: i64) -> SpanRow {
         SpanRow {
             observation_type: "span".into(),
             output: "[answer]".into(),
