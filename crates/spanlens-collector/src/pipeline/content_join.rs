@@ -1,6 +1,8 @@
 //! The content join: prompt / completion text that arrives as GenAI log records
 //! ([`SpanContent`], from `normalize::logs`) is written into its span's row, matched by project,
-//! trace id and span id — whichever of the two arrives first.
+//! trace id and span id — whichever of the two arrives first. The ids are the numbers `normalize`
+//! decoded from the OTLP bytes ([`SpanIds`], beside the rows), never parsed again from the rows'
+//! hex.
 //!
 //! Bounded and in memory, in front of the pipeline queue:
 //! - **Content first**: it waits up to `pipeline.content_join_window_ms` for its span
@@ -692,7 +694,8 @@ impl State {
         self.released.extend(ticket);
     }
 
-    /// Spans a crash left in the hold log: written at once, as they are.
+    /// Spans a crash left in the hold log: written at once, as they are (they never wait again,
+    /// so the log keeps the rows without their [`SpanIds`]).
     fn recover(&mut self, recovered: Vec<Recovered>) {
         for record in recovered {
             let rows: Vec<SpanRow> = match serde_json::from_slice(&record.payload) {
