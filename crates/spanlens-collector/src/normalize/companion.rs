@@ -59,9 +59,10 @@ pub fn completes(call: &SpanRow, companion: &SpanRow) -> bool {
         && call.input == companion.input
 }
 
-/// Joins the companion rows of `rows` into their call rows (see the module doc); returns how
-/// many were joined.
-pub fn join_streaming_companions(rows: &mut Vec<SpanRow>) -> usize {
+/// Joins the companion rows of `rows` into their call rows (see the module doc); returns the
+/// indexes of the companions joined, ascending: their rows are left empty, for the caller to
+/// remove (with whatever it keeps beside them).
+pub fn join_streaming_companions(rows: &mut [SpanRow]) -> Vec<usize> {
     let companions: Vec<usize> = (0..rows.len())
         .filter(|&i| is_companion(&rows[i]))
         .collect();
@@ -76,11 +77,7 @@ pub fn join_streaming_companions(rows: &mut Vec<SpanRow>) -> usize {
         merge(&mut rows[call], companion);
         joined.push(c);
     }
-    // Highest index first, so the remaining indexes stay valid.
-    for c in joined.iter().rev() {
-        rows.remove(*c);
-    }
-    joined.len()
+    joined
 }
 
 /// Writes the companion's response into its call's row.
@@ -159,8 +156,8 @@ mod tests {
     fn the_companion_completes_its_call_and_goes() {
         let mut rows = vec![call(100), call(1_000), companion(90_000_000)];
         rows[0].input = "[other prompt]".into();
-        assert_eq!(join_streaming_companions(&mut rows), 1);
-        assert_eq!(rows.len(), 2);
+        assert_eq!(join_streaming_companions(&mut rows), vec![2]);
+        assert_eq!(rows[2], SpanRow::default(), "taken");
         let joined = &rows[1];
         assert_eq!(
             (
@@ -185,11 +182,10 @@ mod tests {
     #[test]
     fn a_companion_without_its_call_stays() {
         let mut rows = vec![companion(5), call(10)];
-        assert_eq!(
-            join_streaming_companions(&mut rows),
-            0,
+        assert!(
+            join_streaming_companions(&mut rows).is_empty(),
             "the call started after it"
         );
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows, vec![companion(5), call(10)]);
     }
 }

@@ -36,7 +36,7 @@ use super::extract::Scratch;
 use super::messages::message_event_role;
 use super::table::Col;
 use super::value::{as_text, attrs_to_map, take_as_string, value_to_string};
-use super::{Rejections, text_val};
+use super::{Rejections, SpanIds, text_val};
 use crate::storage::row::{AttrMap, LogRow, ScoreRow, SharedAttrMap};
 
 /// The result of normalizing one logs export request.
@@ -55,13 +55,12 @@ pub struct NormalizedLogs {
 }
 
 /// The content GenAI log records carry for one span, in the span row's shapes.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SpanContent {
     /// Resource `service.name` of the records.
     pub service_name: String,
-    /// Lowercase hex, as in the span row.
-    pub trace_id: String,
-    pub span_id: String,
+    /// The span's ids, as its [`super::Normalized::ids`] has them.
+    pub ids: SpanIds,
     /// The `input` column's text for these messages, when they carry a prompt.
     pub input: Option<String>,
     /// The `output` column's text, when they carry a completion.
@@ -141,39 +140,35 @@ fn content_kind(event_name: &str) -> Option<ContentKind> {
     }
 }
 
-/// The span that a group of content records describes, being rebuilt.
+/// The span that a group of content records describes, being rebuilt (its ids beside it: the
+/// span mapping table does not read them).
 struct Rebuilt {
     service_name: String,
+    ids: SpanIds,
     span: Span,
     details: bool,
 }
 
-/// The spans being rebuilt from content records, one per (trace id, span id), in arrival order.
+/// The spans being rebuilt from content records, one per span, in arrival order.
 #[derive(Default)]
 struct ContentGroups {
     groups: Vec<Rebuilt>,
-    index: HashMap<(Vec<u8>, Vec<u8>), usize>,
+    index: HashMap<SpanIds, usize>,
 }
 
 impl ContentGroups {
     /// Adds one content record to its span: `operation.details` attributes become span
     /// attributes, a message record a span event (the body's fields, then the attributes).
     fn add(&mut self, record: ContentRecord, service_name: &str) {
-        let g = *self
-            .index
-            .entry((record.trace_id.clone(), record.span_id.clone()))
-            .or_insert_with(|| {
-                self.groups.push(Rebuilt {
-                    service_name: service_name.to_string(),
-                    span: Span {
-                        trace_id: record.trace_id,
-                        span_id: record.span_id,
-                        ..Default::default()
-                    },
-                    details: false,
-                });
-                self.groups.len() - 1
+        let g = *self.index.entry(record.ids).or_insert_with(|| {
+            self.groups.push(Rebuilt {
+                service_name: service_name.to_string(),
+                ids: record.ids,
+                span: Span::default(),
+                details: false,
             });
+            self.groups.len() - 1
+        });
         let rebuilt = &mut self.groups[g];
         match record.kind {
             ContentKind::Details => {
@@ -206,8 +201,7 @@ impl ContentGroups {
 /// What a content record gives the span it describes.
 struct ContentRecord {
     kind: ContentKind,
-    trace_id: Vec<u8>,
-    span_id: Vec<u8>,
+    ids: SpanIds,
     event_name: String,
     timestamp: i64,
     body: Option<AnyValue>,
@@ -315,15 +309,12 @@ fn normalize_record(
     if record.event_name.is_empty() {
         record.event_name = attr_text(&record.attributes, "event.name");
     }
-    let correlated = !is_zero(&record.trace_id) && !is_zero(&record.span_id);
-    let kind = content_kind(&record.event_name).filter(|_| correlated);
+    // Content only when correlated (both ids valid: neither empty nor all zero).
+    let content =
+        content_kind(&record.event_name).zip(SpanIds::from_otlp(&record.trace_id, &record.span_id));
     let mut row = origin.row(&mut record);
     let LogRecord {
-        body,
-        attributes,
-        trace_id,
-        span_id,
-        ..
+        body, attributes, ..
     } = record;
     out.scores.extend(evaluation_score(
         &row,
@@ -331,7 +322,7 @@ fn normalize_record(
         &attributes,
         origin.now_ns,
     ));
-    let Some(kind) = kind else {
+    let Some((kind, ids)) = content else {
         // Not content: move everything into the row.
         row.body = take_as_string(body);
         row.log_attributes = attrs_to_map(attributes);
@@ -353,8 +344,7 @@ fn normalize_record(
     out.rows.push(row);
     Some(ContentRecord {
         kind,
-        trace_id,
-        span_id,
+        ids,
         event_name,
         timestamp,
         body,
@@ -431,6 +421,7 @@ fn evaluation_score(
 fn span_content(rebuilt: Rebuilt, scratch: &mut Scratch) -> Option<SpanContent> {
     let Rebuilt {
         service_name,
+        ids,
         mut span,
         details,
     } = rebuilt;
@@ -449,8 +440,7 @@ fn span_content(rebuilt: Rebuilt, scratch: &mut Scratch) -> Option<SpanContent> 
     }
     Some(SpanContent {
         service_name,
-        trace_id: hex::encode(&span.trace_id),
-        span_id: hex::encode(&span.span_id),
+        ids,
         input,
         output,
         finish_reasons: m.list(Col::FinishReasons),
@@ -528,13 +518,12 @@ mod tests {
         a
     }
 
-    fn fixture_spans(lib: &str, scenario: &str) -> Vec<crate::storage::row::SpanRow> {
+    fn fixture_spans(lib: &str, scenario: &str) -> crate::normalize::Normalized {
         let pb = std::fs::read(fixtures().join(lib).join(format!("{scenario}.pb"))).unwrap();
         normalize_traces(
             ExportTraceServiceRequest::decode(pb.as_slice()).unwrap(),
             "proj",
         )
-        .rows
     }
 
     fn attr<'a>(row: &'a LogRow, key: &str) -> &'a str {
@@ -584,8 +573,10 @@ mod tests {
             n.content,
             vec![SpanContent {
                 service_name: "fixture-otel-openai-v2".into(),
-                trace_id: "078311ac70788f135e454ec50caef75e".into(),
-                span_id: "0e85da89b5ebe200".into(),
+                ids: SpanIds {
+                    trace: 0x078311ac70788f135e454ec50caef75e,
+                    span: 0x0e85da89b5ebe200,
+                },
                 input: Some(r#"[{"role":"user","parts":[{"content":"Say hello to the fixture collector","type":"text"}]}]"#.into()),
                 output: Some(
                     r#"[{"role":"assistant","parts":[{"content":"echo: Say hello to the fixture collector","type":"text"}],"finish_reason":"stop"}]"#
@@ -616,10 +607,17 @@ mod tests {
             let logs = fixture_logs(lib, scenario);
             let spans = fixture_spans(lib, scenario);
             for c in &logs.content {
-                let span = spans
-                    .iter()
-                    .find(|s| s.trace_id == c.trace_id && s.span_id == c.span_id)
-                    .unwrap_or_else(|| panic!("{lib}/{scenario}: no span {}", c.span_id));
+                let at = spans.ids.iter().position(|ids| *ids == c.ids);
+                let span = &spans.rows
+                    [at.unwrap_or_else(|| panic!("{lib}/{scenario}: no span {:x}", c.ids.span))];
+                assert_eq!(
+                    (span.trace_id.clone(), span.span_id.clone()),
+                    (
+                        format!("{:032x}", c.ids.trace),
+                        format!("{:016x}", c.ids.span)
+                    ),
+                    "the ids are the numbers the row's hex spells"
+                );
                 // opentelemetry-util-genai writes the span's JSON compactly: the very same text.
                 // OpenLIT's Python json.dumps adds spaces: the same JSON.
                 let same = |a: Option<&str>, b: &str| match lib {

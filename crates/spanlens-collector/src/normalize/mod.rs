@@ -40,6 +40,8 @@ use value::{attrs_to_map, take_as_string, value_to_string};
 #[derive(Debug, Default)]
 pub struct Normalized {
     pub rows: Vec<SpanRow>,
+    /// The ids of `rows` (index-aligned) as numbers, for the content join.
+    pub ids: Vec<SpanIds>,
     /// Scores from `gen_ai.evaluation.result` span events (see [`evaluation`]).
     pub scores: Vec<ScoreRow>,
     /// Logfire streaming companion spans joined into their call's row (not rows themselves).
@@ -49,6 +51,25 @@ pub struct Normalized {
     /// Empty when nothing was rejected; otherwise the first few reasons, e.g.
     /// `span 3 of scope 'x': trace_id must be 16 bytes, got 5`.
     pub error_message: String,
+}
+
+/// A span's trace and span id as numbers, decoded once from the OTLP bytes: the key the content
+/// join matches spans and their content on. Not a column: rows keep the ids as lowercase hex
+/// (what ClickHouse stores), and rows from elsewhere (Langfuse events, the hold log) have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanIds {
+    pub trace: u128,
+    pub span: u64,
+}
+
+impl SpanIds {
+    /// OTLP's byte ids as the big-endian numbers their hex spells; `None` unless they are 16
+    /// and 8 bytes and neither is all zero (the invalid id).
+    pub fn from_otlp(trace_id: &[u8], span_id: &[u8]) -> Option<SpanIds> {
+        let trace = u128::from_be_bytes(trace_id.try_into().ok()?);
+        let span = u64::from_be_bytes(span_id.try_into().ok()?);
+        (trace != 0 && span != 0).then_some(SpanIds { trace, span })
+    }
 }
 
 /// How many rejection reasons `error_message` spells out.
@@ -92,6 +113,7 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
         .sum();
     let mut out = Normalized {
         rows: Vec::with_capacity(span_count),
+        ids: Vec::with_capacity(span_count),
         ..Default::default()
     };
     let mut rejections = Rejections::default();
@@ -125,10 +147,13 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                 .map(|s| (s.name, s.version))
                 .unwrap_or_default();
             for (i, span) in scope_spans.spans.into_iter().enumerate() {
-                if let Err(reason) = validate_span(&span) {
-                    rejections.reject(|| format!("span {i} of scope '{scope_name}': {reason}"));
-                    continue;
-                }
+                let ids = match validate_span(&span) {
+                    Ok(ids) => ids,
+                    Err(reason) => {
+                        rejections.reject(|| format!("span {i} of scope '{scope_name}': {reason}"));
+                        continue;
+                    }
+                };
                 evaluation_scores(&span, project, now, &mut out.scores);
                 let scope = Scope {
                     name: &scope_name,
@@ -142,11 +167,18 @@ pub fn normalize_traces(request: ExportTraceServiceRequest, project: &str) -> No
                     scope,
                     &mut scratch,
                 ));
+                out.ids.push(ids);
             }
         }
     }
 
-    out.joined_companions = companion::join_streaming_companions(&mut out.rows);
+    let joined = companion::join_streaming_companions(&mut out.rows);
+    // Highest index first, so the remaining indexes stay valid (and rows and ids aligned).
+    for &c in joined.iter().rev() {
+        out.rows.remove(c);
+        out.ids.remove(c);
+    }
+    out.joined_companions = joined.len();
     (out.rejected_spans, out.error_message) = rejections.finish("span(s)");
     out
 }
@@ -181,8 +213,9 @@ pub(crate) const MAX_SPAN_EVENTS: usize = 4096;
 /// Longest single string attribute value (a prompt of a very long context fits).
 pub(crate) const MAX_VALUE_BYTES: usize = 4 << 20;
 
-fn validate_span(span: &Span) -> Result<(), String> {
-    validate_ids(span)?;
+/// The span's ids when it is valid, else why not.
+fn validate_span(span: &Span) -> Result<SpanIds, String> {
+    let ids = validate_ids(span)?;
     if span.attributes.len() > MAX_SPAN_ATTRIBUTES {
         return Err(format!(
             "{} attributes exceed the limit of {MAX_SPAN_ATTRIBUTES}",
@@ -208,26 +241,20 @@ fn validate_span(span: &Span) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
-fn validate_ids(span: &Span) -> Result<(), String> {
-    if span.trace_id.len() != 16 {
-        return Err(format!(
-            "trace_id must be 16 bytes, got {}",
-            span.trace_id.len()
-        ));
-    }
-    if span.trace_id.iter().all(|b| *b == 0) {
+fn validate_ids(span: &Span) -> Result<SpanIds, String> {
+    let trace = <[u8; 16]>::try_from(span.trace_id.as_slice())
+        .map(u128::from_be_bytes)
+        .map_err(|_| format!("trace_id must be 16 bytes, got {}", span.trace_id.len()))?;
+    if trace == 0 {
         return Err("trace_id must not be all zero".into());
     }
-    if span.span_id.len() != 8 {
-        return Err(format!(
-            "span_id must be 8 bytes, got {}",
-            span.span_id.len()
-        ));
-    }
-    if span.span_id.iter().all(|b| *b == 0) {
+    let span_id = <[u8; 8]>::try_from(span.span_id.as_slice())
+        .map(u64::from_be_bytes)
+        .map_err(|_| format!("span_id must be 8 bytes, got {}", span.span_id.len()))?;
+    if span_id == 0 {
         return Err("span_id must not be all zero".into());
     }
     if !span.parent_span_id.is_empty() && span.parent_span_id.len() != 8 {
@@ -236,7 +263,10 @@ fn validate_ids(span: &Span) -> Result<(), String> {
             span.parent_span_id.len()
         ));
     }
-    Ok(())
+    Ok(SpanIds {
+        trace,
+        span: span_id,
+    })
 }
 
 /// Span kind as the OTel ClickHouse exporter writes it (`ptrace.SpanKind.String()`).

@@ -724,6 +724,7 @@ fn invalid_ids_are_rejected_and_neighbours_kept() {
     assert_eq!(n.rejected_spans, 5);
     assert_eq!(n.rows.len(), 3);
     assert_eq!(n.rows[0].span_id, "0303030303030303");
+    assert_eq!(n.ids, [3, 7, 8].map(ids_of), "the kept rows' ids, in order");
     assert_eq!(n.rows[0].parent_span_id, "");
     assert_eq!(n.rows[1].parent_span_id, "0303030303030303");
     assert_eq!(
@@ -753,6 +754,52 @@ fn invalid_ids_are_rejected_and_neighbours_kept() {
     );
     let ok = normalize_traces(request(vec![], vec![span_with(1, vec![])]), "p");
     assert_eq!((ok.rejected_spans, ok.error_message.as_str()), (0, ""));
+}
+
+/// The ids `normalize_traces` gives a row made by `span_with(id, ..)`.
+fn ids_of(id: u8) -> SpanIds {
+    SpanIds {
+        trace: u128::from_be_bytes([1; 16]),
+        span: u64::from_be_bytes([id; 8]),
+    }
+}
+
+/// A Logfire streaming companion joined into its call in the same request goes with its ids:
+/// the ids stay those of the rows beside them.
+#[test]
+fn ids_stay_aligned_with_rows_when_a_companion_is_joined() {
+    let model = || kv("gen_ai.request.model", s("gpt-4o"));
+    let call = span_with(2, vec![kv("gen_ai.operation.name", s("chat")), model()]);
+    let mut companion = span_with(
+        3,
+        vec![
+            kv("logfire.span_type", s("log")),
+            kv(
+                "logfire.msg_template",
+                s("streaming response from {request_data[model]!r} took {duration:.2f}s"),
+            ),
+            kv("gen_ai.response.model", s("gpt-4o-2024")),
+            model(),
+        ],
+    );
+    companion.start_time_unix_nano += 5_000_000_000;
+    let spans = vec![span_with(1, vec![]), call, companion, span_with(4, vec![])];
+    let mut req = request(vec![], spans);
+    req.resource_spans[0].scope_spans[0]
+        .scope
+        .as_mut()
+        .unwrap()
+        .name = "logfire.openai".into();
+    let n = normalize_traces(req, "p");
+    assert_eq!(n.joined_companions, 1);
+    assert_eq!(
+        n.rows[1].response_model, "gpt-4o-2024",
+        "joined into the call"
+    );
+    assert_eq!(n.ids, [1, 2, 4].map(ids_of));
+    for (row, ids) in n.rows.iter().zip(&n.ids) {
+        assert_eq!(row.span_id, format!("{:016x}", ids.span));
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The content join: prompt / completion text that arrives as GenAI log records
 //! ([`SpanContent`], from `normalize::logs`) is written into its span's row, matched by project,
-//! trace id and span id — whichever of the two arrives first.
+//! trace id and span id — whichever of the two arrives first. The ids are the numbers `normalize`
+//! decoded from the OTLP bytes ([`SpanIds`], beside the rows), never parsed again from the rows'
+//! hex.
 //!
 //! Bounded and in memory, in front of the pipeline queue:
 //! - **Content first**: it waits up to `pipeline.content_join_window_ms` for its span
@@ -53,8 +55,8 @@ use super::spool::SpoolError;
 use super::{EncodedChunk, Pipeline, SubmitError};
 use crate::config::{AckMode, PipelineConfig};
 use crate::metrics::{JoinMetrics, Metrics};
-use crate::normalize::SpanContent;
 use crate::normalize::companion;
+use crate::normalize::{SpanContent, SpanIds};
 use crate::storage::row::SpanRow;
 
 /// A service counts as sending GenAI content logs for this long after its last one.
@@ -64,8 +66,8 @@ const MAX_SERVICES: usize = 1024;
 /// Released spans are queued in chunks of at most this many rows.
 const RELEASE_CHUNK_ROWS: usize = 1000;
 
-/// (interned project, trace id, span id).
-type Key = (u32, u128, u64);
+/// (interned project, the span's ids).
+type Key = (u32, SpanIds);
 
 /// Handle used by the receivers. Cheap to clone.
 #[derive(Clone)]
@@ -100,7 +102,7 @@ pub struct Routed {
 #[derive(Debug, Default)]
 pub struct Pending {
     project: String,
-    hold: Vec<SpanRow>,
+    hold: Vec<(SpanIds, SpanRow)>,
     consumed: Vec<Key>,
     /// Streaming companion spans of held calls, to merge into them.
     companions: Vec<SpanRow>,
@@ -113,25 +115,27 @@ impl Pending {
 
     /// The rows to log before they wait: held rows, then companions (tickets in that order).
     fn logged(&self) -> Vec<&SpanRow> {
-        self.hold.iter().chain(&self.companions).collect()
+        let held = self.hold.iter().map(|(_, row)| row);
+        held.chain(&self.companions).collect()
     }
 
     fn take_logged(&mut self) -> Vec<SpanRow> {
-        let mut rows = std::mem::take(&mut self.hold);
-        rows.append(&mut self.companions);
-        rows
+        let held = std::mem::take(&mut self.hold)
+            .into_iter()
+            .map(|(_, row)| row);
+        held.chain(std::mem::take(&mut self.companions)).collect()
     }
 }
 
 impl Routed {
     /// Holds the row if the hold has room, else passes it on now.
-    fn hold(&mut self, row: SpanRow, room: &mut usize, m: &JoinMetrics) {
+    fn hold(&mut self, ids: SpanIds, row: SpanRow, room: &mut usize, m: &JoinMetrics) {
         if *room == 0 {
             m.hold_full.fetch_add(1, Relaxed);
             self.now.push(row);
         } else {
             *room -= 1;
-            self.pending.hold.push(row);
+            self.pending.hold.push((ids, row));
         }
     }
 }
@@ -173,10 +177,17 @@ impl ContentJoin {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Step 1 for spans: which rows go to the queue now and which wait for content.
-    pub fn route(&self, project: &str, rows: Vec<SpanRow>) -> Routed {
-        self.lock()
-            .route(project, rows, Instant::now(), &self.shared.metrics.join)
+    /// Step 1 for spans: which rows go to the queue now and which wait for content. `ids` are
+    /// the rows' ids, index-aligned (`Normalized::ids`).
+    pub fn route(&self, project: &str, rows: Vec<SpanRow>, ids: Vec<SpanIds>) -> Routed {
+        assert_eq!(rows.len(), ids.len(), "one SpanIds per span row");
+        self.lock().route(
+            project,
+            rows,
+            ids,
+            Instant::now(),
+            &self.shared.metrics.join,
+        )
     }
 
     /// Step 2 for spans, after `Routed::now` was queued: consumes the content those rows took
@@ -424,13 +435,6 @@ fn merge_owned(row: &mut SpanRow, mut content: SpanContent) -> bool {
     filled
 }
 
-fn parse_ids(trace_id: &str, span_id: &str) -> Option<(u128, u64)> {
-    Some((
-        u128::from_str_radix(trace_id, 16).ok()?,
-        u64::from_str_radix(span_id, 16).ok()?,
-    ))
-}
-
 impl State {
     fn new(config: &PipelineConfig) -> State {
         State {
@@ -489,6 +493,7 @@ impl State {
         &mut self,
         project: &str,
         rows: Vec<SpanRow>,
+        ids: Vec<SpanIds>,
         now: Instant,
         m: &JoinMetrics,
     ) -> Routed {
@@ -513,15 +518,15 @@ impl State {
         // "write now" (through the normal, back-pressured path) rather than a growing backlog.
         // Concurrent requests may overshoot it by their own spans.
         let mut room = self.max_entries.saturating_sub(self.held.len());
-        for row in rows {
+        for (row, ids) in rows.into_iter().zip(ids) {
             if companions && companion::awaits_companion(&row) {
-                routed.hold(row, &mut room, m);
+                routed.hold(ids, row, &mut room, m);
             } else if companion::is_companion(&row)
                 && pid.is_some_and(|pid| self.held_call_for(pid, &row).is_some())
             {
                 routed.pending.companions.push(row);
             } else if let Some(pid) = pid.filter(|_| self.enabled) {
-                self.route_content(pid, row, &mut routed, &mut room, now, m);
+                self.route_content((pid, ids), row, &mut routed, &mut room, now, m);
             } else {
                 routed.now.push(row);
             }
@@ -532,18 +537,14 @@ impl State {
     /// Routes a span that may take or wait for GenAI content.
     fn route_content(
         &self,
-        pid: u32,
+        key: Key,
         mut row: SpanRow,
         routed: &mut Routed,
         room: &mut usize,
         now: Instant,
         m: &JoinMetrics,
     ) {
-        let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
-            routed.now.push(row);
-            return;
-        };
-        let key = (pid, trace, span);
+        let (pid, ids) = key;
         if let Some(waiting) = self.content.get(&key) {
             let complete = waiting.content.is_complete();
             merge(&mut row, &waiting.content, Clone::clone);
@@ -552,10 +553,10 @@ impl State {
                 routed.now.push(row);
             } else {
                 // Half of an old-style event pair: the other half may still come.
-                routed.hold(row, room, m);
+                routed.hold(ids, row, room, m);
             }
         } else if wants_content(&row) && self.content_expected(pid, &row, now) {
-            routed.hold(row, room, m);
+            routed.hold(ids, row, room, m);
         } else {
             routed.now.push(row);
         }
@@ -590,9 +591,9 @@ impl State {
         let pid = self.project_id(&project);
         let (mut late, mut late_tickets) = (Vec::new(), Vec::new());
         let held = hold.len();
-        for (i, row) in hold.into_iter().enumerate() {
+        for (i, (ids, row)) in hold.into_iter().enumerate() {
             let ticket = tickets.get(i).copied();
-            if let Some(row) = self.commit_hold(pid, row, ticket, now, m) {
+            if let Some(row) = self.commit_hold((pid, ids), row, ticket, now, m) {
                 late.push(row);
                 late_tickets.extend(ticket);
             }
@@ -617,16 +618,12 @@ impl State {
     /// it cannot wait.
     fn commit_hold(
         &mut self,
-        pid: u32,
+        key: Key,
         mut row: SpanRow,
         ticket: Option<Ticket>,
         now: Instant,
         m: &JoinMetrics,
     ) -> Option<SpanRow> {
-        let Some((trace, span)) = parse_ids(&row.trace_id, &row.span_id) else {
-            return Some(row);
-        };
-        let key = (pid, trace, span);
         let awaits = companion::awaits_companion(&row);
         if !awaits && let Some(waiting) = self.remove_content(&key) {
             let complete = waiting.content.is_complete();
@@ -697,7 +694,8 @@ impl State {
         self.released.extend(ticket);
     }
 
-    /// Spans a crash left in the hold log: written at once, as they are.
+    /// Spans a crash left in the hold log: written at once, as they are (they never wait again,
+    /// so the log keeps the rows without their [`SpanIds`]).
     fn recover(&mut self, recovered: Vec<Recovered>) {
         for record in recovered {
             let rows: Vec<SpanRow> = match serde_json::from_slice(&record.payload) {
@@ -736,10 +734,7 @@ impl State {
         for c in content {
             m.content_received.fetch_add(1, Relaxed);
             self.remember_service(pid, &c.service_name, c.operation == "embeddings", now);
-            let Some((trace, span)) = parse_ids(&c.trace_id, &c.span_id) else {
-                continue;
-            };
-            let key = (pid, trace, span);
+            let key = (pid, c.ids);
             if let Some(held) = self.held.get_mut(&key) {
                 let complete = c.is_complete();
                 if merge_owned(&mut held.row, c) {
@@ -879,7 +874,7 @@ mod tests {
         State::new(&config)
     }
 
-    fn span(n: u8, service: &str, input: &str, output: &str) -> SpanRow {
+    fn span(n: u32, service: &str, input: &str, output: &str) -> SpanRow {
         SpanRow {
             project: "p".into(),
             trace_id: format!("{:032x}", 0xab00 + n as u128),
@@ -892,11 +887,13 @@ mod tests {
         }
     }
 
-    fn content(n: u8, input: Option<&str>, output: Option<&str>, complete: bool) -> SpanContent {
+    fn content(n: u32, input: Option<&str>, output: Option<&str>, complete: bool) -> SpanContent {
         SpanContent {
             service_name: "bot".into(),
-            trace_id: format!("{:032x}", 0xab00 + n as u128),
-            span_id: format!("{:016x}", 0xcd00 + n as u64),
+            ids: SpanIds {
+                trace: 0xab00 + n as u128,
+                span: 0xcd00 + n as u64,
+            },
             input: input.map(str::to_string),
             output: output.map(str::to_string),
             finish_reasons: vec!["stop".into()],
@@ -905,9 +902,22 @@ mod tests {
         }
     }
 
-    /// route + commit as the receiver does, returning (written now, late).
+    /// Routes project p's rows with the ids normalize decodes for them (from the bytes their hex
+    /// spells).
+    fn route(st: &mut State, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Routed {
+        let ids = rows
+            .iter()
+            .map(|r| {
+                let (trace, span) = (hex::decode(&r.trace_id), hex::decode(&r.span_id));
+                SpanIds::from_otlp(&trace.unwrap(), &span.unwrap()).unwrap()
+            })
+            .collect();
+        st.route("p", rows, ids, now, m)
+    }
+
+    /// route + commit as the receiver does, returning the rows written now.
     fn spans(st: &mut State, rows: Vec<SpanRow>, now: Instant, m: &JoinMetrics) -> Vec<SpanRow> {
-        let routed = st.route("p", rows, now, m);
+        let routed = route(st, rows, now, m);
         let (late, _) = st.commit(routed.pending, &[], now, m);
         assert!(late.is_empty());
         routed.now
@@ -967,7 +977,7 @@ mod tests {
     fn a_refused_request_consumes_nothing() {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         st.add_content("p", vec![content(1, Some("IN"), Some("OUT"), true)], t0, &m);
-        let routed = st.route("p", vec![span(1, "bot", "", "")], t0, &m);
+        let routed = route(&mut st, vec![span(1, "bot", "", "")], t0, &m);
         assert_eq!(routed.now[0].input, "IN");
         drop(routed); // queue full: the client will send the span again
         let now = spans(&mut st, vec![span(1, "bot", "", "")], t0, &m);
@@ -1110,7 +1120,7 @@ mod tests {
         assert_eq!(next, None);
         // Closed: nothing is held any more.
         assert_eq!(
-            st.route("p", vec![span(3, "bot", "", "")], t0, &m)
+            route(&mut st, vec![span(3, "bot", "", "")], t0, &m)
                 .now
                 .len(),
             1
@@ -1145,7 +1155,50 @@ mod tests {
         assert_eq!(spans(&mut st, vec![tool], t0, &m).len(), 1);
     }
 
-    fn streamed_call(n: u8, start: i64) -> SpanRow {
+    /// A busy service: each of many spans takes its own content, content first (merged as the
+    /// request is routed) and span first (held, then released by its content).
+    #[test]
+    fn many_spans_each_take_their_own_content_in_either_order() {
+        const N: u32 = 250;
+        let (mut st, m, t0) = (state(1000, 1 << 20), JoinMetrics::default(), Instant::now());
+        let text = |n: u32| format!("[{n}]");
+        let contents = |range: std::ops::Range<u32>| -> Vec<SpanContent> {
+            range
+                .map(|n| content(n, Some(&text(n)), Some("OUT"), true))
+                .collect()
+        };
+        let rows = |range: std::ops::Range<u32>| -> Vec<SpanRow> {
+            range.map(|n| span(n, "bot", "", "")).collect()
+        };
+        st.add_content("p", contents(0..N), t0, &m);
+        let now = spans(&mut st, rows(0..N), t0, &m);
+        assert_eq!(now.len(), N as usize);
+        for (n, row) in (0..N).zip(&now) {
+            assert_eq!(
+                (row.span_id.as_str(), row.input.as_str()),
+                (span(n, "", "", "").span_id.as_str(), text(n).as_str())
+            );
+        }
+        assert!(spans(&mut st, rows(N..2 * N), t0, &m).is_empty());
+        assert_eq!(st.held.len(), N as usize);
+        st.add_content("p", contents(N..2 * N).into_iter().rev().collect(), t0, &m);
+        let ready = st.tick(t0, &m).0;
+        assert_eq!(ready.len(), N as usize);
+        for (n, row) in (N..2 * N).rev().zip(&ready) {
+            assert_eq!(
+                (row.span_id.as_str(), row.input.as_str()),
+                (span(n, "", "", "").span_id.as_str(), text(n).as_str())
+            );
+        }
+        assert!(st.held.is_empty() && st.content.is_empty() && st.content_bytes == 0);
+        assert_eq!(
+            (m.spans_merged.load(Relaxed), m.spans_held.load(Relaxed)),
+            (2 * N as u64, N as u64)
+        );
+        assert_eq!(m.content_received.load(Relaxed), 2 * N as u64);
+    }
+
+    fn streamed_call(n: u32, start: i64) -> SpanRow {
         SpanRow {
             scope_name: "logfire.openai".into(),
             request_model: "gpt-4o".into(),
@@ -1156,7 +1209,7 @@ mod tests {
         }
     }
 
-    fn companion_of(n: u8, start: i64) -> SpanRow {
+    fn companion_of(n: u32, start: i64) -> SpanRow {
         SpanRow {
             observation_type: "span".into(),
             output: "[answer]".into(),
@@ -1233,7 +1286,7 @@ mod tests {
     fn a_companion_whose_call_went_between_route_and_commit_is_written_late() {
         let (mut st, m, t0) = (state(10, 1 << 20), JoinMetrics::default(), Instant::now());
         assert!(spans(&mut st, vec![streamed_call(1, 1_000)], t0, &m).is_empty());
-        let routed = st.route("p", vec![companion_of(2, 5_000)], t0, &m);
+        let routed = route(&mut st, vec![companion_of(2, 5_000)], t0, &m);
         assert!(routed.now.is_empty());
         st.closed = true;
         assert_eq!(

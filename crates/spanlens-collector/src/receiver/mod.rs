@@ -203,7 +203,7 @@ impl Ingest {
         self.responses.remember(project, &normalized.rows);
         // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
         let scores = self.submit(&normalized.scores, rows, reject)?;
-        let routed = self.join.route(project, normalized.rows);
+        let routed = self.join.route(project, normalized.rows, normalized.ids);
         let now = self.submit(&routed.now, rows, reject)?;
         let late = self.join.commit(routed.pending);
         let appended = scores.and(now).and(self.submit(&late, rows, reject)?);
