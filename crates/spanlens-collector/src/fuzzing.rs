@@ -15,7 +15,7 @@ use crate::normalize::otlp_json::decode_json;
 use crate::normalize::{normalize_logs, normalize_traces};
 use crate::pipeline::EncodedChunk;
 use crate::pipeline::langfuse_merge::{AcceptedEvents, merge_now};
-use crate::pipeline::redact::{Redact, may_hold_credentials};
+use crate::pipeline::redact::{Redact, assert_prefilter_exact, may_hold_credentials};
 use crate::pipeline::spool::Spool;
 use crate::pipeline::spool::record::SEGMENT_MAGIC;
 use crate::receiver::langfuse_ingestion::{classify, parse_envelope};
@@ -65,8 +65,9 @@ fn logs(request: Option<ExportLogsServiceRequest>) {
     }
 }
 
-/// Encodes rows as the pipeline does, and checks that the redaction prefilter on encoded rows
-/// never clears a row that has something to strip.
+/// Encodes rows as the pipeline does, and checks that the redaction prefilters never clear
+/// what has something to strip: the one on encoded rows for each row, the one on text for each
+/// encoded row read as text.
 fn encode_checked<R: TableRow + Redact>(rows: &[R]) {
     EncodedChunk::encode(rows).expect("rows encode");
     for row in rows {
@@ -76,6 +77,7 @@ fn encode_checked<R: TableRow + Redact>(rows: &[R]) {
             may_hold_credentials(&bytes, &mut Vec::new()) || row.redacted().is_none(),
             "the encoded-row prefilter cleared a row holding a credential"
         );
+        assert_prefilter_exact(&String::from_utf8_lossy(&bytes));
     }
 }
 

@@ -10,7 +10,8 @@
 //! Each is replaced by `[REDACTED]`. Rows are checked in their encoded form first: one literal
 //! scan over the row's RowBinary bytes ([`may_hold_credentials`]), where every stored text
 //! lies verbatim, clears almost every row at once. Only a row that contains one of the words
-//! is checked field by field, and only a row with something to strip is copied and re-encoded.
+//! is checked field by field (a literal scan again sends only text that may hold an inline
+//! credential to the regex), and only a row with something to strip is copied and re-encoded.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -31,17 +32,19 @@ pub trait Redact: Clone {
     fn redacted(&self) -> Option<Self>;
 }
 
+/// How a Langfuse secret key starts.
+const LANGFUSE_SECRET_KEY_PREFIX: &str = "sk-lf-";
+
 /// Words, lowercase, that come with every inline credential this module strips.
 const HINT_WORDS: [&str; 7] = [
-    "sk-lf-", "secret", "apikey", "api_key", "api-key", "password", "authoriz",
+    LANGFUSE_SECRET_KEY_PREFIX,
+    "secret",
+    "apikey",
+    "api_key",
+    "api-key",
+    "password",
+    "authoriz",
 ];
-
-/// [`HINT_WORDS`] as a case-insensitive prefilter for one text (a SIMD search over the case
-/// variants): text without them is not scanned further.
-fn hint() -> &'static Regex {
-    static R: OnceLock<Regex> = OnceLock::new();
-    R.get_or_init(|| Regex::new(&format!("(?i){}", HINT_WORDS.join("|"))).expect("valid"))
-}
 
 /// [`HINT_WORDS`] plus the words a whole-value credential starts with. All are five bytes or
 /// longer, so the packed searcher compares long fingerprints and rarely stops on ordinary text.
@@ -58,10 +61,14 @@ fn row_hint() -> &'static aho_corasick::packed::Searcher {
 
 /// The two non-ASCII characters that fold to ASCII letters under the regexes'
 /// case-insensitivity (KELVIN SIGN to `k`, LONG S to `s`): text holding one may spell a word
-/// of [`row_hint`] that its lowercased bytes do not show.
+/// that its lowercased bytes do not show.
 fn folds_to_ascii() -> &'static [memchr::memmem::Finder<'static>; 2] {
     static F: OnceLock<[memchr::memmem::Finder<'static>; 2]> = OnceLock::new();
     F.get_or_init(|| ["\u{212A}", "\u{17F}"].map(|c| memchr::memmem::Finder::new(c.as_bytes())))
+}
+
+fn holds_folding_letter(text: &[u8]) -> bool {
+    folds_to_ascii().iter().any(|f| f.find(text).is_some())
 }
 
 /// Whether a row, given as its encoded bytes, may hold anything [`Redact::redacted`] strips
@@ -72,15 +79,14 @@ fn folds_to_ascii() -> &'static [memchr::memmem::Finder<'static>; 2] {
 pub fn may_hold_credentials(encoded_row: &[u8], lowered: &mut Vec<u8>) -> bool {
     lowered.clear();
     lowered.extend(encoded_row.iter().map(u8::to_ascii_lowercase));
-    row_hint().find(lowered.as_slice()).is_some()
-        || folds_to_ascii()
-            .iter()
-            .any(|f| f.find(encoded_row).is_some())
+    row_hint().find(lowered.as_slice()).is_some() || holds_folding_letter(encoded_row)
 }
 
-/// What a map key names when it names a credential.
+const AUTHORIZATION: &str = "authorization";
+
+/// What a map key or a JSON member name holds when it names a credential.
 const SECRET_KEY_WORDS: [&str; 8] = [
-    "authorization",
+    AUTHORIZATION,
     "secretkey",
     "secret_key",
     "secret-key",
@@ -101,16 +107,60 @@ fn secret_key_name() -> &'static AhoCorasick {
     })
 }
 
+/// Credentials inside text: JSON members named by a [`SECRET_KEY_WORDS`] word, `Authorization`
+/// values and Langfuse secret keys.
 fn inline() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
-        Regex::new(concat!(
-            r#"(?i)(?P<json>"[a-z0-9_.-]*(?:secret[_-]?key|api[_-]?key|password|authorization)"\s*:\s*)"(?:[^"\\]|\\.)*""#,
-            r#"|(?P<auth>authorization["']?\s*[:=]\s*["']?)(?:bearer|basic)\s+[a-z0-9._~+/=-]+"#,
-            r"|sk-lf-[0-9a-z][0-9a-z_-]*",
+        let names = SECRET_KEY_WORDS.map(regex::escape).join("|");
+        Regex::new(&format!(
+            concat!(
+                r#"(?i)(?P<json>"[a-z0-9_.-]*(?:{names})"\s*:\s*)"(?:[^"\\]|\\.)*""#,
+                r#"|(?P<auth>{authorization}["']?\s*[:=]\s*["']?)(?:bearer|basic)\s+[a-z0-9._~+/=-]+"#,
+                r"|{langfuse}[0-9a-z][0-9a-z_-]*",
+            ),
+            names = names,
+            authorization = AUTHORIZATION,
+            langfuse = regex::escape(LANGFUSE_SECRET_KEY_PREFIX),
         ))
         .expect("valid")
     })
+}
+
+/// The words every match of [`inline`] holds, lowercase: a JSON member's name ends in one of
+/// [`SECRET_KEY_WORDS`] right before its closing quote, then comes `\s*:`; an `Authorization`
+/// value follows `authorization["']?\s*[:=]`; a Langfuse key starts with its prefix. Searched
+/// in a lowercased copy of the text (a SIMD scan, where a case-insensitive search is a
+/// byte-by-byte automaton), overlapping, so no occurrence hides another.
+fn inline_words() -> &'static AhoCorasick {
+    static A: OnceLock<AhoCorasick> = OnceLock::new();
+    A.get_or_init(|| {
+        AhoCorasick::new(SECRET_KEY_WORDS.iter().chain(&[LANGFUSE_SECRET_KEY_PREFIX]))
+            .expect("valid literals")
+    })
+}
+
+/// Whether the text may hold a match of [`inline`] (false: certainly not): a few literal scans
+/// instead of the regex, which would scan long JSON-like text from every `"`. Necessary for a
+/// match: one of [`inline_words`], and after a credential word an optional quote, whitespace
+/// and `:` or `=` (both branches, see [`inline_words`]), the same `\s` (Unicode White_Space)
+/// as the regex's. The regex's case-insensitivity also spells `k` and `s` with two non-ASCII
+/// letters, so text holding one of them always goes to the regex.
+fn may_hold_inline(text: &str) -> bool {
+    if holds_folding_letter(text.as_bytes()) {
+        return true;
+    }
+    let lowered = text.to_ascii_lowercase();
+    inline_words().find_overlapping_iter(&lowered).any(|word| {
+        let names_credential = word.pattern().as_usize() < SECRET_KEY_WORDS.len();
+        !names_credential || introduces_value(&text[word.end()..])
+    })
+}
+
+/// Whether text following a credential word starts like a JSON member's or a header's value.
+fn introduces_value(rest: &str) -> bool {
+    let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+    rest.trim_start().starts_with([':', '='])
 }
 
 /// A whole value that is an HTTP credential (`Bearer …`, `Basic …`).
@@ -128,12 +178,7 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// Whether the text holds a credential [`redact_text`] would replace.
 fn text_needs(text: &str) -> bool {
-    is_header_credential(text) || (has_hint(text) && inline().is_match(text))
-}
-
-/// The hint test, skipping the regex for text too short to hold any of its words.
-fn has_hint(text: &str) -> bool {
-    text.len() >= 6 && hint().is_match(text)
+    is_header_credential(text) || (may_hold_inline(text) && inline().is_match(text))
 }
 
 /// A whole (short) value that is `Bearer …` / `Basic …`.
@@ -148,9 +193,13 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
     if is_header_credential(text) {
         return Cow::Owned(REDACTED.to_string());
     }
-    if !has_hint(text) {
+    if !may_hold_inline(text) {
         return Cow::Borrowed(text);
     }
+    replace_inline(text)
+}
+
+fn replace_inline(text: &str) -> Cow<'_, str> {
     inline().replace_all(text, |c: &Captures<'_>| {
         if let Some(prefix) = c.name("json") {
             format!("{}\"{REDACTED}\"", prefix.as_str())
@@ -160,6 +209,24 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
             REDACTED.to_string()
         }
     })
+}
+
+/// Checks [`text_needs`] and [`redact_text`] on `text` against the regexes alone, without the
+/// literal prefilter: the answers must be the same (unit tests and the fuzz targets call this).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn assert_prefilter_exact(text: &str) {
+    let header = is_header_credential(text);
+    assert_eq!(
+        text_needs(text),
+        header || inline().is_match(text),
+        "text_needs({text:?})"
+    );
+    let by_regex = if header {
+        Cow::Owned(REDACTED.to_string())
+    } else {
+        replace_inline(text)
+    };
+    assert_eq!(redact_text(text), by_regex, "redact_text({text:?})");
 }
 
 fn map_needs(map: &AttrMap) -> bool {
@@ -310,6 +377,113 @@ mod tests {
         assert_eq!(clean.attributes[1].1, "v");
         assert_eq!(clean.exemplars_filtered_attributes[0][0].1, REDACTED);
         assert_eq!(SummaryRow::default().redacted(), None);
+    }
+
+    /// A word as is, in upper case, in alternating case, and with every `k` / `s` written as
+    /// KELVIN SIGN / LONG S.
+    fn spellings(word: &str) -> [String; 4] {
+        let alternating = word
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let folded = word.replace('k', "\u{212A}").replace('s', "\u{17F}");
+        [
+            word.to_string(),
+            word.to_ascii_uppercase(),
+            alternating,
+            folded,
+        ]
+    }
+
+    #[test]
+    fn the_literal_prefilter_answers_as_the_regex_does() {
+        let near_misses = ["secret", "api key", "authoriz", "passwor", "sk-lf"];
+        let before = [
+            "",
+            "secrets in logs, missing ",
+            "\"",
+            "{\"x-",
+            "'",
+            "{\"a b",
+            "sk-lf-",
+        ];
+        let after = ["", "\"", "'", "\"\"", "s"];
+        let spaces = ["", " ", "\t\n ", "\u{3000}", "\u{200B}"];
+        let separators = [":", "=", " is", ""];
+        let values = [
+            "",
+            " \"v\"",
+            "\"v\\\"w\" }",
+            " Bearer abc.def",
+            "bearer",
+            " Basic  cGs6c2s=",
+            " \"open",
+            "0-ab_c",
+            "\u{212A}",
+            " checks on new endpoints",
+            " 'Bearer x'",
+        ];
+        let (mut texts, mut credentials) = (0, 0);
+        let words = SECRET_KEY_WORDS.iter().chain(&[LANGFUSE_SECRET_KEY_PREFIX]);
+        for word in words.chain(&near_misses) {
+            for spelled in spellings(word) {
+                for quote in after {
+                    for space in spaces {
+                        for separator in separators {
+                            let b = before[texts % before.len()];
+                            let v = values[texts % values.len()];
+                            let text = format!("{b}{spelled}{quote}{space}{separator}{space}{v}");
+                            assert_prefilter_exact(&text);
+                            texts += 1;
+                            credentials += usize::from(text_needs(&text));
+                        }
+                    }
+                }
+            }
+        }
+        // Both answers come up often: the comparison is not one-sided.
+        assert!(
+            credentials > texts / 10 && credentials < texts / 2,
+            "{credentials} of {texts}"
+        );
+        for text in [
+            "Security checklist: SQL built by string concatenation, secrets in logs, unbounded \
+             allocations driven by request input, missing authorization checks on new endpoints",
+            r#"[{"role":"user","content":"is an api_key in a password field a secret?"}]"#,
+            r#"{"headers":{"Authorization":"Bearer abc"},"password" : "x","api-key":"y"}"#,
+            "authorization\u{2028}=\u{85}basic abc and sk-lf-\u{17F}",
+            "Bearer abcdefghijkl",
+        ] {
+            assert_prefilter_exact(text);
+        }
+    }
+
+    #[test]
+    fn the_prefilter_knows_the_regexes_whitespace_and_case_folding() {
+        let every_char: String = (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .collect();
+        let matched = |pattern: &str| -> String {
+            let regex = Regex::new(pattern).unwrap();
+            regex.find_iter(&every_char).map(|m| m.as_str()).collect()
+        };
+        let whitespace: String = every_char.chars().filter(|c| c.is_whitespace()).collect();
+        assert_eq!(matched(r"\s"), whitespace);
+        let non_ascii_letters: String = matched("(?i)[a-z]")
+            .chars()
+            .filter(|c| !c.is_ascii())
+            .collect();
+        assert_eq!(non_ascii_letters, "\u{17F}\u{212A}");
+        for letter in non_ascii_letters.chars() {
+            assert!(holds_folding_letter(letter.to_string().as_bytes()));
+        }
     }
 
     fn encoded(row: &SpanRow) -> Vec<u8> {
