@@ -130,31 +130,45 @@ fn inline() -> &'static Regex {
 /// The words every match of [`inline`] holds, lowercase: a JSON member's name ends in one of
 /// [`SECRET_KEY_WORDS`] right before its closing quote, then comes `\s*:`; an `Authorization`
 /// value follows `authorization["']?\s*[:=]`; a Langfuse key starts with its prefix. Searched
-/// in a lowercased copy of the text (a SIMD scan, where a case-insensitive search is a
-/// byte-by-byte automaton), overlapping, so no occurrence hides another.
-fn inline_words() -> &'static AhoCorasick {
-    static A: OnceLock<AhoCorasick> = OnceLock::new();
-    A.get_or_init(|| {
-        AhoCorasick::new(SECRET_KEY_WORDS.iter().chain(&[LANGFUSE_SECRET_KEY_PREFIX]))
-            .expect("valid literals")
+/// in a lowercased copy of the text, as [`row_hint`] is. None of them starts another, so the
+/// search, which reports one word per start, misses no occurrence.
+fn inline_words() -> &'static aho_corasick::packed::Searcher {
+    static S: OnceLock<aho_corasick::packed::Searcher> = OnceLock::new();
+    S.get_or_init(|| {
+        aho_corasick::packed::Config::new()
+            .builder()
+            .extend(SECRET_KEY_WORDS.iter().chain(&[LANGFUSE_SECRET_KEY_PREFIX]))
+            .build()
+            .expect("a packed searcher for a few short literals")
     })
 }
 
-/// Whether the text may hold a match of [`inline`] (false: certainly not): a few literal scans
+/// Whether the text may hold a match of [`inline`] (false: certainly not): a literal scan
 /// instead of the regex, which would scan long JSON-like text from every `"`. Necessary for a
 /// match: one of [`inline_words`], and after a credential word an optional quote, whitespace
 /// and `:` or `=` (both branches, see [`inline_words`]), the same `\s` (Unicode White_Space)
-/// as the regex's. The regex's case-insensitivity also spells `k` and `s` with two non-ASCII
-/// letters, so text holding one of them always goes to the regex.
+/// as the regex's. No match is shorter than the Langfuse prefix and one character. The
+/// regex's case-insensitivity also spells `k` and `s` with two non-ASCII letters, so text
+/// holding one of them always goes to the regex.
 fn may_hold_inline(text: &str) -> bool {
-    if holds_folding_letter(text.as_bytes()) {
+    if text.len() <= LANGFUSE_SECRET_KEY_PREFIX.len() {
+        return false;
+    }
+    if !text.is_ascii() && holds_folding_letter(text.as_bytes()) {
         return true;
     }
     let lowered = text.to_ascii_lowercase();
-    inline_words().find_overlapping_iter(&lowered).any(|word| {
+    let mut from = 0;
+    while let Some(word) =
+        inline_words().find_in(&lowered, aho_corasick::Span::from(from..text.len()))
+    {
         let names_credential = word.pattern().as_usize() < SECRET_KEY_WORDS.len();
-        !names_credential || introduces_value(&text[word.end()..])
-    })
+        if !names_credential || introduces_value(&text[word.end()..]) {
+            return true;
+        }
+        from = word.start() + 1;
+    }
+    false
 }
 
 /// Whether text following a credential word starts like a JSON member's or a header's value.
@@ -460,13 +474,14 @@ mod tests {
             r#"{"headers":{"Authorization":"Bearer abc"},"password" : "x","api-key":"y"}"#,
             "authorization\u{2028}=\u{85}basic abc and sk-lf-\u{17F}",
             "Bearer abcdefghijkl",
+            "sk-lf-0",
         ] {
             assert_prefilter_exact(text);
         }
     }
 
     #[test]
-    fn the_prefilter_knows_the_regexes_whitespace_and_case_folding() {
+    fn the_prefilter_knows_the_regexes_whitespace_case_folding_and_words() {
         let every_char: String = (0..=u32::from(char::MAX))
             .filter_map(char::from_u32)
             .collect();
@@ -483,6 +498,19 @@ mod tests {
         assert_eq!(non_ascii_letters, "\u{17F}\u{212A}");
         for letter in non_ascii_letters.chars() {
             assert!(holds_folding_letter(letter.to_string().as_bytes()));
+        }
+        let words: Vec<&str> = SECRET_KEY_WORDS
+            .into_iter()
+            .chain([LANGFUSE_SECRET_KEY_PREFIX])
+            .collect();
+        for (i, word) in words.iter().enumerate() {
+            assert_eq!(inline_words().find(word).unwrap().pattern().as_usize(), i);
+            for other in &words {
+                assert!(
+                    word == other || !other.starts_with(word),
+                    "{word} starts {other}"
+                );
+            }
         }
     }
 
