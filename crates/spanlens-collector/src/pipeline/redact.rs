@@ -61,14 +61,18 @@ fn row_hint() -> &'static aho_corasick::packed::Searcher {
 
 /// The two non-ASCII characters that fold to ASCII letters under the regexes'
 /// case-insensitivity (KELVIN SIGN to `k`, LONG S to `s`): text holding one may spell a word
-/// that its lowercased bytes do not show.
-fn folds_to_ascii() -> &'static [memchr::memmem::Finder<'static>; 2] {
-    static F: OnceLock<[memchr::memmem::Finder<'static>; 2]> = OnceLock::new();
-    F.get_or_init(|| ["\u{212A}", "\u{17F}"].map(|c| memchr::memmem::Finder::new(c.as_bytes())))
-}
-
+/// that its lowercased bytes do not show. One packed search finds either.
 fn holds_folding_letter(text: &[u8]) -> bool {
-    folds_to_ascii().iter().any(|f| f.find(text).is_some())
+    static S: OnceLock<aho_corasick::packed::Searcher> = OnceLock::new();
+    S.get_or_init(|| {
+        aho_corasick::packed::Config::new()
+            .builder()
+            .extend(["\u{212A}", "\u{17F}"])
+            .build()
+            .expect("a packed searcher for two letters")
+    })
+    .find(text)
+    .is_some()
 }
 
 /// Whether a row, given as its encoded bytes, may hold anything [`Redact::redacted`] strips
