@@ -322,7 +322,7 @@ impl Scratch {
     }
 
     /// Whether the span certainly lacks what `src` reads.
-    #[inline]
+    #[inline(always)]
     fn absent(&self, ctx: &Ctx<'_>, src: &Src, slot: usize) -> bool {
         match src.at {
             At::Span => self.at_slot(slot).is_none(),
@@ -353,7 +353,7 @@ impl Scratch {
 
     /// Marks what `src` read as consumed by its column. Inlined, so the sources a span lacks
     /// (most of them) cost no call.
-    #[inline]
+    #[inline(always)]
     fn consume(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize) {
         if !self.absent(ctx, src, slot) {
             self.mark_consumed(ctx, src, slot);
@@ -427,7 +427,7 @@ impl Scratch {
 
     /// The value `src` gives column `col`, if any. Inlined, so the sources a span lacks (most
     /// sources of most rules) cost no call.
-    #[inline]
+    #[inline(always)]
     fn extract(
         &mut self,
         ctx: &Ctx<'_>,
