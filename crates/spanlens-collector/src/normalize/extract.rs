@@ -2,7 +2,8 @@
 //! any library: every decision comes from the table.
 //!
 //! Per span: one pass over the attributes finds the keys the table knows (a hash look-up per
-//! attribute, prefixes for indexed lists); then each rule tries its sources in order. Values
+//! attribute, prefixes for indexed lists); then each rule that can apply (the span has one of
+//! its keys, a bit-set test, or it reads more than span attributes) tries its sources in order. Values
 //! are converted straight from the OTLP `AnyValue`; JSON text is parsed only for sources that
 //! are JSON paths into an attribute (cached per attribute). The two big text columns
 //! (`input`, `output`) are never copied: the winning attribute's string is moved into the row
@@ -43,6 +44,23 @@ struct Index {
     /// `slot_of[rule][source]`: the exact-key slot (`At::Span`) or prefix number
     /// (`At::SpanPrefix`) of each source, so the per-span look-ups are array indexing.
     slot_of: Vec<Vec<usize>>,
+    /// Per rule, what it can read: a span lacking all of it skips the rule at once.
+    reads: Vec<RuleReads>,
+}
+
+/// The exact-key slots a rule's sources read, as a bit set over slots, and whether it also has
+/// sources of another kind (those are always tried).
+struct RuleReads {
+    slots: Vec<u64>,
+    other: bool,
+}
+
+impl RuleReads {
+    /// Whether a span whose present exact-key slots are `present` can give the rule a value.
+    #[inline]
+    fn may_apply(&self, present: &[u64]) -> bool {
+        self.other || self.slots.iter().zip(present).any(|(r, p)| r & p != 0)
+    }
 }
 
 fn index() -> &'static Index {
@@ -73,10 +91,29 @@ fn index() -> &'static Index {
             }
             slot_of.push(slots);
         }
+        let words = exact.len().div_ceil(64);
+        let reads = RULES
+            .iter()
+            .zip(&slot_of)
+            .map(|(rule, slots)| {
+                let mut reads = RuleReads {
+                    slots: vec![0; words],
+                    other: false,
+                };
+                for (src, &slot) in rule.sources.iter().zip(slots) {
+                    match src.at {
+                        At::Span => reads.slots[slot / 64] |= 1 << (slot % 64),
+                        _ => reads.other = true,
+                    }
+                }
+                reads
+            })
+            .collect();
         Index {
             exact,
             prefixes,
             slot_of,
+            reads,
         }
     })
 }
@@ -85,6 +122,8 @@ fn index() -> &'static Index {
 pub struct Scratch {
     /// exact-key slot → attribute index + 1 (0 = absent).
     slots: Vec<u32>,
+    /// The same as a bit set: the slots the span has.
+    present: Vec<u64>,
     touched: Vec<usize>,
     /// prefix number → attribute indices with that prefix.
     prefixed: Vec<Vec<u32>>,
@@ -100,6 +139,7 @@ impl Default for Scratch {
         let idx = index();
         Scratch {
             slots: vec![0; idx.exact.len()],
+            present: vec![0; idx.exact.len().div_ceil(64)],
             touched: Vec::new(),
             prefixed: vec![Vec::new(); idx.prefixes.len()],
             consumed: Vec::new(),
@@ -189,8 +229,11 @@ impl Scratch {
         };
         let mut vals: Vec<Option<Val>> = vec![None; N_COLS];
         let mut won = [0u32; N_COLS];
-        let slot_of = &index().slot_of;
-        for (rule, slots) in RULES.iter().zip(slot_of) {
+        let idx = index();
+        for ((rule, slots), reads) in RULES.iter().zip(&idx.slot_of).zip(&idx.reads) {
+            if !reads.may_apply(&self.present) {
+                continue;
+            }
             let kind = rule.col.kind();
             let filled = if rule.merge {
                 let mut merged: Vec<(String, String)> = Vec::new();
@@ -252,6 +295,7 @@ impl Scratch {
                 && self.slots[slot] == 0
             {
                 self.slots[slot] = i as u32 + 1;
+                self.present[slot / 64] |= 1 << (slot % 64);
                 self.touched.push(slot);
             }
             for (p, prefix) in idx.prefixes.iter().enumerate() {
@@ -271,13 +315,14 @@ impl Scratch {
         for slot in self.touched.drain(..) {
             self.slots[slot] = 0;
         }
+        self.present.fill(0);
         for p in &mut self.prefixed {
             p.clear();
         }
     }
 
     /// Whether the span certainly lacks what `src` reads.
-    #[inline]
+    #[inline(always)]
     fn absent(&self, ctx: &Ctx<'_>, src: &Src, slot: usize) -> bool {
         match src.at {
             At::Span => self.at_slot(slot).is_none(),
@@ -308,7 +353,7 @@ impl Scratch {
 
     /// Marks what `src` read as consumed by its column. Inlined, so the sources a span lacks
     /// (most of them) cost no call.
-    #[inline]
+    #[inline(always)]
     fn consume(&mut self, ctx: &Ctx<'_>, src: &Src, slot: usize) {
         if !self.absent(ctx, src, slot) {
             self.mark_consumed(ctx, src, slot);
@@ -382,7 +427,7 @@ impl Scratch {
 
     /// The value `src` gives column `col`, if any. Inlined, so the sources a span lacks (most
     /// sources of most rules) cost no call.
-    #[inline]
+    #[inline(always)]
     fn extract(
         &mut self,
         ctx: &Ctx<'_>,

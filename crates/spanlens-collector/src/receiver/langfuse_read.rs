@@ -1205,27 +1205,7 @@ async fn daily_metrics(
     let project = project(&ingest, &headers)?;
     let p = Params::parse(raw);
     let (page, limit) = p.page()?;
-    let mut w = Where::new(&project);
-    w.time(
-        "start_time",
-        p.time("fromTimestamp")?,
-        p.time("toTimestamp")?,
-    );
-    for (param, column) in [("userId", "user_id"), ("environment", "environment")] {
-        if let Some(v) = p.get(param) {
-            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
-        }
-    }
-    if let Some(name) = p.get("traceName") {
-        w.add(
-            "trace_id IN (SELECT trace_id FROM spans WHERE project = ? AND parent_span_id = '' AND name = ?)",
-            Bind::Str(project.clone()),
-        );
-        w.binds.push(Bind::Str(name.to_string()));
-    }
-    for tag in p.all("tags") {
-        w.add("has(tags, ?)", Bind::Str(tag.to_string()));
-    }
+    let w = daily_metrics_filter(&project, &p)?;
     let rows = query_json(
         &ingest,
         &format!(
@@ -1253,32 +1233,62 @@ async fn daily_metrics(
         .iter()
         .skip(((page - 1) * limit) as usize)
         .take(limit as usize)
-        .map(|d| {
-            let usage: Vec<Value> = rows
-                .iter()
-                .filter(|r| s(r, "date") == s(d, "date") && !s(r, "model").is_empty())
-                .map(|r| {
-                    json!({
-                        "model": s(r, "model"),
-                        "inputUsage": u(r, "input").unwrap_or(0),
-                        "outputUsage": u(r, "output").unwrap_or(0),
-                        "totalUsage": u(r, "total").unwrap_or(0),
-                        "countTraces": u(r, "traces").unwrap_or(0),
-                        "countObservations": u(r, "observations").unwrap_or(0),
-                        "totalCost": n(r, "cost").unwrap_or(0.0),
-                    })
-                })
-                .collect();
+        .map(|d| daily_metrics_day(d, &rows))
+        .collect();
+    ok(json!({"data": data, "meta": meta(page, limit, total)}))
+}
+
+/// The span filter of the daily metrics: time range, user, environment, trace name, tags.
+fn daily_metrics_filter(project: &str, p: &Params) -> Result<Where, Failure> {
+    let mut w = Where::new(project);
+    w.time(
+        "start_time",
+        p.time("fromTimestamp")?,
+        p.time("toTimestamp")?,
+    );
+    for (param, column) in [("userId", "user_id"), ("environment", "environment")] {
+        if let Some(v) = p.get(param) {
+            w.add(&format!("{column} = ?"), Bind::Str(v.to_string()));
+        }
+    }
+    if let Some(name) = p.get("traceName") {
+        w.add(
+            "trace_id IN (SELECT trace_id FROM spans WHERE project = ? AND parent_span_id = '' AND name = ?)",
+            Bind::Str(project.to_string()),
+        );
+        w.binds.push(Bind::Str(name.to_string()));
+    }
+    for tag in p.all("tags") {
+        w.add("has(tags, ?)", Bind::Str(tag.to_string()));
+    }
+    Ok(w)
+}
+
+/// One day of the daily metrics, with the usage of each model that day (`rows`: per day and
+/// model).
+fn daily_metrics_day(day: &Value, rows: &[Value]) -> Value {
+    let usage: Vec<Value> = rows
+        .iter()
+        .filter(|r| s(r, "date") == s(day, "date") && !s(r, "model").is_empty())
+        .map(|r| {
             json!({
-                "date": s(d, "date"),
-                "countTraces": u(d, "traces").unwrap_or(0),
-                "countObservations": u(d, "observations").unwrap_or(0),
-                "totalCost": n(d, "cost").unwrap_or(0.0),
-                "usage": usage,
+                "model": s(r, "model"),
+                "inputUsage": u(r, "input").unwrap_or(0),
+                "outputUsage": u(r, "output").unwrap_or(0),
+                "totalUsage": u(r, "total").unwrap_or(0),
+                "countTraces": u(r, "traces").unwrap_or(0),
+                "countObservations": u(r, "observations").unwrap_or(0),
+                "totalCost": n(r, "cost").unwrap_or(0.0),
             })
         })
         .collect();
-    ok(json!({"data": data, "meta": meta(page, limit, total)}))
+    json!({
+        "date": s(day, "date"),
+        "countTraces": u(day, "traces").unwrap_or(0),
+        "countObservations": u(day, "observations").unwrap_or(0),
+        "totalCost": n(day, "cost").unwrap_or(0.0),
+        "usage": usage,
+    })
 }
 
 /// An observation's Langfuse level: its own, else ERROR for an error status, else DEFAULT.
