@@ -7,33 +7,43 @@
 //! longer) in it is stored as it came, with the response id in its metadata.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use crate::normalize::SpanIds;
 use crate::normalize::evaluation::{RESPONSE_ID, evaluation_score_id};
 use crate::storage::row::{ScoreRow, SpanRow};
 
 /// Entries kept (≈ 100 bytes each).
 const CAPACITY: usize = 100_000;
 
-/// (project, response id) → (trace id, span id), oldest first out.
+/// (project, response id) → the span's ids, oldest first out.
 #[derive(Default)]
 pub struct ResponseIndex {
     inner: Mutex<Inner>,
 }
 
+/// Keyed by [`key`]: one string per entry, shared by the map and the eviction order.
 #[derive(Default)]
 struct Inner {
-    spans: HashMap<(String, String), (String, String)>,
-    order: VecDeque<(String, String)>,
+    spans: HashMap<Arc<str>, SpanIds, foldhash::fast::RandomState>,
+    order: VecDeque<Arc<str>>,
+}
+
+/// (project, response id) as one unambiguous string: the project's length first.
+fn key(project: &str, response_id: &str) -> String {
+    format!("{}:{project}{response_id}", project.len())
 }
 
 impl ResponseIndex {
-    /// Remembers the spans that carry a response id.
-    pub fn remember(&self, project: &str, rows: &[SpanRow]) {
+    /// Remembers the spans that carry a response id (`ids[i]`: the ids of `rows[i]`).
+    pub fn remember(&self, project: &str, rows: &[SpanRow], ids: &[SpanIds]) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        for row in rows.iter().filter(|r| !r.response_id.is_empty()) {
-            let key = (project.to_string(), row.response_id.clone());
-            let span = (row.trace_id.clone(), row.span_id.clone());
+        let calls = rows
+            .iter()
+            .zip(ids)
+            .filter(|(r, _)| !r.response_id.is_empty());
+        for (row, &span) in calls {
+            let key: Arc<str> = key(project, &row.response_id).into();
             if inner.spans.insert(key.clone(), span).is_none() {
                 inner.order.push_back(key);
             }
@@ -53,11 +63,12 @@ impl ResponseIndex {
             else {
                 continue;
             };
-            let key = (score.project.clone(), response_id.clone());
-            if let Some((trace_id, span_id)) = inner.spans.get(&key) {
-                score.score_id = evaluation_score_id(trace_id, span_id, &score.name, response_id);
-                score.trace_id = trace_id.clone();
-                score.span_id = span_id.clone();
+            if let Some(span) = inner.spans.get(key(&score.project, response_id).as_str()) {
+                // The hex the span's row stores.
+                score.trace_id = format!("{:032x}", span.trace);
+                score.span_id = format!("{:016x}", span.span);
+                score.score_id =
+                    evaluation_score_id(&score.trace_id, &score.span_id, &score.name, response_id);
             }
         }
     }
@@ -67,14 +78,16 @@ impl ResponseIndex {
 mod tests {
     use super::*;
 
-    fn call(project: &str, response_id: &str, span: &str) -> (String, SpanRow) {
+    fn call(response_id: &str, span: &str) -> (SpanRow, SpanIds) {
+        let trace = "0af7651916cd43dd8448eb211c80319c";
         let row = SpanRow {
-            trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+            trace_id: trace.into(),
             span_id: span.into(),
             response_id: response_id.into(),
             ..SpanRow::default()
         };
-        (project.into(), row)
+        let ids = SpanIds::from_otlp(&hex::decode(trace).unwrap(), &hex::decode(span).unwrap());
+        (row, ids.unwrap())
     }
 
     fn score(project: &str, response_id: &str) -> ScoreRow {
@@ -89,8 +102,9 @@ mod tests {
     #[test]
     fn a_score_naming_a_known_response_goes_to_its_span() {
         let index = ResponseIndex::default();
-        let (project, row) = call("p", "chatcmpl-1", "b7ad6b7169203331");
-        index.remember(&project, &[row, SpanRow::default()]);
+        let (row, ids) = call("chatcmpl-1", "b7ad6b7169203331");
+        let (other, other_ids) = call("", "00000000000000a1");
+        index.remember("p", &[row, other], &[ids, other_ids]);
         let mut scores = vec![
             score("p", "chatcmpl-1"),
             score("other", "chatcmpl-1"),

@@ -200,7 +200,8 @@ impl Ingest {
             self.prices.apply(row);
         }
         let reject = |reason, n| metrics.reject_spans(reason, n);
-        self.responses.remember(project, &normalized.rows);
+        self.responses
+            .remember(project, &normalized.rows, &normalized.ids);
         // Scores first: they are keyed, so a retry after a later refusal replaces, not repeats.
         let scores = self.submit(&normalized.scores, rows, reject)?;
         let routed = self.join.route(project, normalized.rows, normalized.ids);
