@@ -1205,7 +1205,7 @@ async fn daily_metrics(
     let project = project(&ingest, &headers)?;
     let p = Params::parse(raw);
     let (page, limit) = p.page()?;
-    let w = daily_metrics_filter(&project, &p)?;
+    let w = daily_metrics_filter(&p, &project)?;
     let rows = query_json(
         &ingest,
         &format!(
@@ -1239,7 +1239,7 @@ async fn daily_metrics(
 }
 
 /// The span filter of the daily metrics: time range, user, environment, trace name, tags.
-fn daily_metrics_filter(project: &str, p: &Params) -> Result<Where, Failure> {
+fn daily_metrics_filter(p: &Params, project: &str) -> Result<Where, Failure> {
     let mut w = Where::new(project);
     w.time(
         "start_time",
