@@ -202,16 +202,19 @@ where
 }
 
 impl InflightLayer {
-    /// The whole body and the reservation that covers it.
+    /// The whole body and the reservation that covers it. Frames are kept as they come and
+    /// joined once at the end into a buffer of the exact size (none when the body was one
+    /// frame): growing one buffer frame by frame copied the body about twice.
     async fn read(&self, mut body: Body) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Status> {
-        let mut bytes = BytesMut::new();
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut len = 0;
         let mut reserved: Option<OwnedSemaphorePermit> = None;
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame?.into_data() else {
                 continue; // trailers
             };
             // 5 bytes of gRPC framing per message.
-            if bytes.len() + data.len() > self.max_body_bytes + 5 {
+            if len + data.len() > self.max_body_bytes + 5 {
                 return Err(Status::out_of_range(format!(
                     "gRPC message exceeds the limit of {} bytes (receiver.max_body_bytes)",
                     self.max_body_bytes
@@ -226,8 +229,17 @@ impl InflightLayer {
                 Some(r) => r.merge(permit),
                 None => reserved = Some(permit),
             }
-            bytes.extend_from_slice(&data);
+            len += data.len();
+            frames.push(data);
         }
-        Ok((bytes.freeze(), reserved))
+        let bytes = match frames.len() {
+            1 => frames.pop().expect("one frame"),
+            _ => {
+                let mut joined = BytesMut::with_capacity(len);
+                frames.iter().for_each(|f| joined.extend_from_slice(f));
+                joined.freeze()
+            }
+        };
+        Ok((bytes, reserved))
     }
 }
