@@ -83,6 +83,8 @@ impl HoldLog {
     }
 
     /// Logs `items` items encoded in `payload` (fsynced in durable mode); their record seq.
+    /// The fsync wait blocks the calling thread (a receiver's task when the content join holds
+    /// spans of a request): only requests whose items are held pay it.
     pub fn hold(&self, payload: &[u8], items: u32) -> Result<u64, SpoolError> {
         let seq = self.spool.append(HELD, items, payload)?;
         if self.durable {
