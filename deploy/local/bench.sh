@@ -27,6 +27,13 @@
 #   BENCH_MODE=collector-only deploy/local/bench.sh [spanlens-loadgen flags...]
 #   BENCH_MODE=collector-only BENCH_COLLECTORS=spanlens BENCH_PROTOCOLS=grpc deploy/local/bench.sh
 #
+#   Before / after: BENCH_BASELINE names another spanlens-collector binary (e.g. an earlier
+#   commit's release build), run as collector "baseline"; with BENCH_ROUNDS=N every collector
+#   runs N times, the collectors taking turns each round (rows "spanlens.r2" ...), so a machine
+#   whose speed drifts affects both sides alike:
+#   BENCH_MODE=collector-only BENCH_BASELINE=/tmp/old/spanlens-collector BENCH_ROUNDS=3 \
+#     BENCH_COLLECTORS="baseline spanlens" BENCH_PROTOCOLS=http deploy/local/bench.sh
+#
 # Flags go to spanlens-loadgen (see `target/release/spanlens-loadgen --help`); later flags win
 # (collector-only sets --protocol, --concurrency and --spans-per-sec per case: pass
 # --concurrency through BENCH_CONCURRENCY instead).
@@ -41,8 +48,11 @@
 #   BENCH_NO_BUILD=1      skip `cargo build --release` (re-run with the binaries already built)
 #   BENCH_CASE_SECS       collector-only: seconds of sending per case (default 10)
 #   BENCH_CONCURRENCY     collector-only: senders in the full and half cases (default 8)
-#   BENCH_COLLECTORS      collector-only: which to run (default "spanlens rotel")
+#   BENCH_COLLECTORS      collector-only: which to run (default "spanlens rotel", with
+#                         "baseline" first when BENCH_BASELINE is set)
 #   BENCH_PROTOCOLS       collector-only: which protocols (default "http grpc")
+#   BENCH_BASELINE        collector-only: a spanlens-collector binary run as "baseline"
+#   BENCH_ROUNDS          collector-only: times each collector runs, in turns (default 1)
 #   SPANLENS_*            collector configuration, e.g. SPANLENS_PIPELINE__BATCH_MAX_ROWS=50000
 # Progress and logs go to stderr; the report (or JSON with --json) to stdout.
 set -euo pipefail
@@ -161,10 +171,10 @@ build() {
 # dir: a run must not share (or replay) the spool of a development collector or of an earlier
 # run. SPANLENS_VENV is this script's, not collector config.
 start_spanlens() {
-  local spool=$1 url=$2
+  local spool=$1 url=$2 binary=${collector_binary:-target/release/spanlens-collector}
   shift 2
   env -u SPANLENS_VENV SPANLENS_PIPELINE__SPOOL_DIR="${SPANLENS_PIPELINE__SPOOL_DIR:-$spool}" \
-    target/release/spanlens-collector run --clickhouse-url "$url" --database "$database" \
+    "$binary" run --clickhouse-url "$url" --database "$database" \
     --grpc-listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" "$@" \
     >>"$workdir/collector.log" 2>&1 &
   collector_pid=$!
@@ -230,12 +240,14 @@ end_to_end() {
   run_loadgen "${loadgen_args[@]}" "$@"
 }
 
-# Starts collector $1 (spanlens | rotel) for one collector-only case named $2.
+# Starts collector $1 (spanlens | baseline | rotel) for one collector-only case named $2.
 start_alone() {
   local which=$1 case_name=$2
   echo "== $which $case_name" >>"$workdir/collector.log"
   case $which in
-    spanlens)
+    spanlens | baseline)
+      local collector_binary=target/release/spanlens-collector
+      [ "$which" = baseline ] && collector_binary=$BENCH_BASELINE
       # Port 1 refuses connections: every batch stays in the spool (never deleted, never sent).
       start_spanlens "$workdir/spool-$case_name" http://127.0.0.1:1 \
         --set clickhouse.migrate_on_start=false
@@ -252,12 +264,13 @@ start_alone() {
   esac
 }
 
-# One collector-only case: collector $1, protocol $2, case $3, further flags for the load
-# generator; its JSON report goes to $workdir/reports/<collector>-<protocol>-<case>.json.
+# One collector-only case: collector $1, its row label $2 (the collector, or collector.rN in
+# round N), protocol $3, case $4, further flags for the load generator; its JSON report goes to
+# $workdir/reports/<label>-<protocol>-<case>.json.
 run_alone() {
-  local which=$1 protocol=$2 case_name=$3 endpoint
-  shift 3
-  local name="$which-$protocol-$case_name"
+  local which=$1 label=$2 protocol=$3 case_name=$4 endpoint
+  shift 4
+  local name="$label-$protocol-$case_name"
   start_alone "$which" "$name"
   endpoint="http://127.0.0.1:$http_port"
   [ "$protocol" = grpc ] && endpoint="http://127.0.0.1:$grpc_port"
@@ -287,11 +300,17 @@ collector_only() {
     if [ "$arg" = --json ]; then json=1; else loadgen_flags+=("$arg"); fi
   done
   case_secs=${BENCH_CASE_SECS:-10}
-  local concurrency=${BENCH_CONCURRENCY:-8} which protocol full
-  local collectors=${BENCH_COLLECTORS:-spanlens rotel} protocols=${BENCH_PROTOCOLS:-http grpc}
+  local concurrency=${BENCH_CONCURRENCY:-8} rounds=${BENCH_ROUNDS:-1} which protocol full round label
+  local collectors=${BENCH_COLLECTORS:-${BENCH_BASELINE:+baseline }spanlens rotel}
+  local protocols=${BENCH_PROTOCOLS:-http grpc}
   for which in $collectors; do
-    case $which in spanlens | rotel) ;; *) say "BENCH_COLLECTORS: unknown collector $which (spanlens, rotel)"; exit 2 ;; esac
+    case $which in spanlens | baseline | rotel) ;; *) say "BENCH_COLLECTORS: unknown collector $which (spanlens, baseline, rotel)"; exit 2 ;; esac
   done
+  if [[ " $collectors " == *" baseline "* ]] && [ ! -x "${BENCH_BASELINE:-}" ]; then
+    say "collector baseline: BENCH_BASELINE must name an executable spanlens-collector (got '${BENCH_BASELINE:-}')"
+    exit 2
+  fi
+  [[ $rounds =~ ^[1-9][0-9]*$ ]] || { say "BENCH_ROUNDS must be a positive integer, not $rounds"; exit 2; }
   if [[ " $collectors " == *" rotel "* ]]; then
     deploy/local/venv.sh deploy/local/requirements-bench.txt
     rotel=$("$SPANLENS_VENV/bin/python" -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
@@ -307,13 +326,17 @@ collector_only() {
   export SPANLENS_PIPELINE__SPOOL_MAX_BYTES=${SPANLENS_PIPELINE__SPOOL_MAX_BYTES:-$(( free_bytes / 2 < 8 << 30 ? free_bytes / 2 : 8 << 30 ))}
   say "spool cap $((SPANLENS_PIPELINE__SPOOL_MAX_BYTES >> 20)) MiB per case"
   for protocol in $protocols; do
-    for which in $collectors; do
-      run_alone "$which" "$protocol" full --concurrency "$concurrency"
-      full=$(accepted_rate "$workdir/reports/$which-$protocol-full.json")
-      run_alone "$which" "$protocol" overload --concurrency $((2 * concurrency)) \
-        --spans-per-sec "$(python3 -c "print(2 * $full)")"
-      run_alone "$which" "$protocol" half --concurrency "$concurrency" \
-        --spans-per-sec "$(python3 -c "print($full / 2)")"
+    for round in $(seq "$rounds"); do
+      for which in $collectors; do
+        label=$which
+        [ "$rounds" -gt 1 ] && label="$which.r$round"
+        run_alone "$which" "$label" "$protocol" full --concurrency "$concurrency"
+        full=$(accepted_rate "$workdir/reports/$label-$protocol-full.json")
+        run_alone "$which" "$label" "$protocol" overload --concurrency $((2 * concurrency)) \
+          --spans-per-sec "$(python3 -c "print(2 * $full)")"
+        run_alone "$which" "$label" "$protocol" half --concurrency "$concurrency" \
+          --spans-per-sec "$(python3 -c "print($full / 2)")"
+      done
     done
   done
   if [ "$json" = 1 ]; then

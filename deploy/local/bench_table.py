@@ -33,7 +33,9 @@ this host while sending (the machine is shared: compare rows of one run). 2x: tw
 and twice the spans/s it accepted in `full` offered; rejected: share of spans answered 429/503
 (UNAVAILABLE / RESOURCE_EXHAUSTED) or failed. ½: half the spans/s it accepted in `full` offered.
 Spanlens: normalization, cost, RowBinary encoding and the durable spool (fsync before the
-answer), no ClickHouse behind it; Rotel: OTLP in, batches dropped by its blackhole exporter."""
+answer), no ClickHouse behind it; baseline: the same for the collector binary BENCH_BASELINE
+names (an earlier build); Rotel: OTLP in, batches dropped by its blackhole exporter. .rN: round
+N of BENCH_ROUNDS, the collectors taking turns."""
 
 
 def fmt(value, digits):
