@@ -93,7 +93,8 @@ impl EncodedChunk {
 pub(crate) struct Appended(u64);
 
 impl Appended {
-    /// Both requests' chunks (the log appends in seq order: the later seq covers both).
+    /// Where two appends of one request reached together: the log appends in seq order, so
+    /// waiting for the later seq covers both.
     pub fn and(self, other: Appended) -> Appended {
         Appended(self.0.max(other.0))
     }

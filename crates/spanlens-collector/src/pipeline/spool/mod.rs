@@ -589,8 +589,11 @@ mod tests {
                 spool.synced(seq).await.map(|()| seq)
             })
         });
-        let mut seqs: Vec<u64> = futures::future::join_all(waits)
+        // A sync thread that never answers fails the test instead of hanging it.
+        let answered = std::time::Duration::from_secs(30);
+        let mut seqs: Vec<u64> = tokio::time::timeout(answered, futures::future::join_all(waits))
             .await
+            .expect("every waiter answered")
             .into_iter()
             .map(|r| r.unwrap().unwrap())
             .collect();

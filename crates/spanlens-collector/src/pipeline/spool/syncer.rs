@@ -80,13 +80,13 @@ impl SyncQueue {
         self.wake.notify_one();
     }
 
-    /// Blocks until somebody waits for a record after `handled`; None once closed.
-    fn next_wanted(&self, handled: u64) -> Option<u64> {
+    /// Blocks until somebody waits for a record after `handled`; false once closed.
+    fn await_waiter(&self, handled: u64) -> bool {
         let mut wanted = self.lock();
         while wanted.seq <= handled && !wanted.closed {
             wanted = self.wake.wait(wanted).unwrap_or_else(|e| e.into_inner());
         }
-        (!wanted.closed).then_some(wanted.seq)
+        !wanted.closed
     }
 }
 
@@ -96,7 +96,7 @@ pub(super) fn start(spool: Weak<Spool>, queue: Arc<SyncQueue>) -> io::Result<()>
     std::thread::Builder::new()
         .name("spanlens-spool-sync".into())
         .spawn(move || {
-            while queue.next_wanted(handled).is_some() {
+            while queue.await_waiter(handled) {
                 let Some(spool) = spool.upgrade() else { return };
                 let result = spool.sync_appended();
                 drop(spool);
