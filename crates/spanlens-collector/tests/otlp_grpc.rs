@@ -43,10 +43,27 @@ async fn grpc_plain_and_gzip_become_exact_rows() {
         partial.error_message
     );
 
-    let rows = t.spans(6).await;
+    // A message larger than one HTTP/2 frame (16 KiB) arrives in pieces, joined exactly.
+    let padding: String = (0..100_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let mut large = otlp::agent_with_chat(4);
+    large.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(otlp::s("padding", &padding));
+    client.export(large).await.unwrap();
+
+    let rows = t.spans(8).await;
     for trace in 1..=3 {
         assert_agent_with_chat(&rows, trace);
     }
+    let padded: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| &r.span_attributes)
+        .filter(|(k, _)| k == "padding")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(padded, [padding.as_str()]);
     t.shutdown().await;
 }
 
